@@ -1,0 +1,51 @@
+# `make run` and `make test` are the only commands a fresh clone needs: each creates .venv and
+# installs what is missing first (re-installing only when a requirements file changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+
+.PHONY: run test lint format clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
+		{ echo "Python 3.12 or newer is needed: set PYTHON=python3.12 (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py cosmos_setup
+	@echo
+	@echo "Cosmos Workflow: http://$(HOST):$(PORT)/admin/"
+	@echo "Try it, in another terminal:"
+	@echo "  $(BIN)/python manage.py cosmos_demo_inputs var/demo"
+	@echo "  $(BIN)/python manage.py cosmos_run \"cyberpunk city at night\" var/demo"
+	@echo
+	$(BIN)/daphne --bind $(HOST) --port $(PORT) cosmos_site.asgi:application
+
+test: $(VENV)/.dev lint
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,214 @@
+"""Settings for Cosmos Workflow: every value comes from the environment.
+
+With no environment at all this runs the embedded profile: SQLite under ./var, an in-memory
+channel layer and the local simulated GPU node, so a fresh checkout works with `make run`.
+Setting DATABASE_URL (and, in later profiles, the broker and Redis URLs) scales it out without
+a code change. The README lists every variable read here.
+"""
+
+import secrets
+import zoneinfo
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from cosmos_site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_list,
+    env_path,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Data directory ---------------------------------------------------------------------------
+
+COSMOS_DATA_DIR = env_path("COSMOS_DATA_DIR", BASE_DIR / "var")
+COSMOS_OUTPUTS_DIR = COSMOS_DATA_DIR / "outputs"
+COSMOS_LOGS_DIR = COSMOS_DATA_DIR / "logs"
+# Working roots of nodes whose transport is `local` and whose remote root is left blank.
+COSMOS_NODES_DIR = COSMOS_DATA_DIR / "nodes"
+
+try:
+    for folder in (COSMOS_LOGS_DIR, COSMOS_DATA_DIR / "static"):
+        folder.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(
+        f"COSMOS_DATA_DIR={str(COSMOS_DATA_DIR)!r} is not writable: {exc.strerror}"
+    ) from exc
+
+
+def _secret_key() -> str:
+    """COSMOS_SECRET_KEY if given, else a key generated once and kept in the data directory."""
+    configured = env_secret("COSMOS_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = COSMOS_DATA_DIR / "secret_key"
+    if not key_file.exists():
+        # O_EXCL: two processes starting at once must not each write a different key.
+        try:
+            with open(key_file, "x", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(50))
+            key_file.chmod(0o600)
+        except FileExistsError:
+            pass
+    return key_file.read_text(encoding="utf-8").strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("COSMOS_DEBUG", False)
+ALLOWED_HOSTS = env_list("COSMOS_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("COSMOS_CSRF_TRUSTED_ORIGINS", [])
+
+# --- Applications -----------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "channels",
+    "prompts",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "cosmos_site.urls"
+WSGI_APPLICATION = "cosmos_site.wsgi.application"
+ASGI_APPLICATION = "cosmos_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Database ---------------------------------------------------------------------------------
+
+SQLITE_BUSY_TIMEOUT = env_float("COSMOS_SQLITE_BUSY_TIMEOUT", 20.0, minimum=0.1)
+
+
+def _sqlite_options() -> dict:
+    # WAL lets readers (pages, the CLI) run while a runner writes progress; IMMEDIATE takes the
+    # write lock at BEGIN so two writers queue on the busy timeout instead of failing mid-transaction.
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": SQLITE_BUSY_TIMEOUT,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+
+def _database() -> dict:
+    url = env_secret("DATABASE_URL")
+    if url is None:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": COSMOS_DATA_DIR / "cosmos.sqlite3",
+            "OPTIONS": _sqlite_options(),
+        }
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not valid: use postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:////absolute/path"
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not valid: {exc}") from exc
+    if not config.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL is not valid: it names no database (add /NAME at the end)")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {**_sqlite_options(), **config.get("OPTIONS", {})}
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Internationalisation, static files -------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("COSMOS_TIME_ZONE", "UTC")
+if TIME_ZONE not in zoneinfo.available_timezones():
+    raise ImproperlyConfigured(
+        f"COSMOS_TIME_ZONE={TIME_ZONE!r} is not a time zone: use a name such as Europe/Berlin"
+    )
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = COSMOS_DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Serve straight from the app folders too, so the admin is styled even before collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# --- Logging ----------------------------------------------------------------------------------
+
+LOG_LEVEL = env_choice("COSMOS_LOG_LEVEL", "WARNING", ["DEBUG", "INFO", "WARNING", "ERROR"])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": LOG_LEVEL},
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": COSMOS_LOGS_DIR / "cosmos.log",
+            "maxBytes": 10 * 1024 * 1024,
+            "backupCount": 5,
+            "formatter": "plain",
+            "level": "INFO",
+        },
+    },
+    "loggers": {
+        "django": {"handlers": ["console", "file"], "level": "INFO"},
+        "prompts": {"handlers": ["console", "file"], "level": "DEBUG"},
+        "runs": {"handlers": ["console", "file"], "level": "DEBUG"},
+    },
+}
+
+# --- Cosmos ------------------------------------------------------------------------------------
+
+# Speed of the `local-sim` node created on first set-up: 0.03 turns the ~10 minutes of a
+# 121-frame Transfer1 run on one H100 into about 20 seconds.
+COSMOS_LOCAL_SIM_TIME_SCALE = env_float("COSMOS_LOCAL_SIM_TIME_SCALE", 0.03, minimum=0.0001, maximum=10)
+# Minimum seconds between two progress rows of one run (stage changes are always written).
+COSMOS_PROGRESS_INTERVAL = env_float("COSMOS_PROGRESS_INTERVAL", 0.5, minimum=0.0, maximum=60)
+COSMOS_ADMIN_USERNAME = env_str("COSMOS_ADMIN_USERNAME", "admin")
+# Node used when a run names none (and the run it is `--like` has none enabled).
+COSMOS_DEFAULT_NODE = env_str("COSMOS_DEFAULT_NODE", "local-sim")

@@ -1,0 +1,103 @@
+"""Start-up with different environments, each in a fresh interpreter (settings load once per process)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SHOW_DATABASE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.db import connection
+db = settings.DATABASES["default"]
+result = {"engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {})}
+if db["ENGINE"].endswith("sqlite3"):
+    with connection.cursor() as cursor:
+        result["journal_mode"] = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        result["busy_timeout"] = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+print(json.dumps(result, default=str))
+"""
+
+
+def start(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("COSMOS_", "DATABASE_"))
+    }
+    environment.update(
+        {"DJANGO_SETTINGS_MODULE": "cosmos_site.settings", "COSMOS_DATA_DIR": str(tmp_path), **env}
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_it_defaults_to_sqlite_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(tmp_path):
+    result = start(tmp_path, SHOW_DATABASE)
+    assert result.returncode == 0, result.stderr
+    database = json.loads(result.stdout)
+    assert database["name"] == str(tmp_path / "cosmos.sqlite3")
+    assert database["journal_mode"] == "wal"
+    assert database["busy_timeout"] == 20000
+    assert database["options"]["transaction_mode"] == "IMMEDIATE"
+    assert (tmp_path / "secret_key").exists() and (tmp_path / "logs").is_dir()
+
+
+def test_it_switches_to_postgresql_with_database_url(tmp_path):
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default'], default=str))"
+    )
+    result = start(tmp_path, code, DATABASE_URL="postgres://cosmos:pw@127.0.0.1:5432/cosmos")
+    assert result.returncode == 0, result.stderr
+    database = json.loads(result.stdout)
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["NAME"], database["HOST"], database["PORT"], database["USER"]) == (
+        "cosmos",
+        "127.0.0.1",
+        5432,
+        "cosmos",
+    )
+
+
+def test_it_reads_the_database_url_from_a_file(tmp_path):
+    secret = tmp_path / "db_url"
+    secret.write_text("postgres://u:p@db.example:5432/fromfile\n")
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
+    result = start(tmp_path, code, DATABASE_URL_FILE=str(secret))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "fromfile"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL is not valid"),
+        ("DATABASE_URL", "postgres://host:5432/", "DATABASE_URL is not valid: it names no database"),
+        ("COSMOS_DEBUG", "sometimes", "COSMOS_DEBUG='sometimes' is not a boolean"),
+        ("COSMOS_LOCAL_SIM_TIME_SCALE", "-1", "COSMOS_LOCAL_SIM_TIME_SCALE='-1' is not valid"),
+        ("COSMOS_TIME_ZONE", "Mars/Olympus", "COSMOS_TIME_ZONE='Mars/Olympus' is not a time zone"),
+    ],
+)
+def test_it_stops_start_up_on_a_malformed_value_naming_the_variable(tmp_path, variable, value, message):
+    environment = {"COSMOS_DATA_DIR": str(tmp_path), variable: value}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("COSMOS_", "DATABASE_"))},
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("configuration error: ")
+    assert message in line
