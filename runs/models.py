@@ -1,0 +1,298 @@
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from cosmos_site.ids import new_run_id
+from prompts.models import ModelType, Prompt
+
+
+class Transport(models.TextChoices):
+    LOCAL = "local", "Local (this machine)"
+    SSH = "ssh", "SSH"
+
+
+class Launcher(models.TextChoices):
+    DOCKER = "docker", "Docker (real Cosmos)"
+    SIM = "sim", "Simulated (Cosmos stand-in)"
+
+
+class GpuNode(models.Model):
+    """A machine that runs Cosmos jobs, reached through a transport.
+
+    Everything the node holds for us lives under ``remote_root`` (input cache, one folder per
+    run); nothing outside it is ever written or deleted.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    transport = models.CharField(max_length=16, choices=Transport.choices, default=Transport.LOCAL)
+    launcher = models.CharField(max_length=16, choices=Launcher.choices, default=Launcher.DOCKER)
+    remote_root = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Absolute working folder on the node. Blank on a local node: <data folder>/nodes/<name>.",
+    )
+    docker_image = models.CharField(
+        max_length=300, blank=True, help_text="Image with Cosmos installed at /workspace (docker launcher)."
+    )
+    checkpoint_dir = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Folder of Cosmos checkpoints on the node. Blank: <remote root>/checkpoints.",
+    )
+    gpu_count = models.PositiveSmallIntegerField(default=1)
+    time_scale = models.FloatField(
+        default=1.0,
+        help_text="Stand-in speed: 1.0 is as slow as a real H100; 0.03 turns ten minutes into 20 seconds.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(gpu_count__gte=1), name="gpunode_gpu_count_positive"),
+            models.CheckConstraint(condition=Q(time_scale__gt=0), name="gpunode_time_scale_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.remote_root and not self.remote_root.startswith("/"):
+            raise ValidationError({"remote_root": "Use an absolute path, such as /data/cosmos."})
+        if self.transport == Transport.SSH and not self.remote_root:
+            raise ValidationError({"remote_root": "An SSH node needs its working folder."})
+        if self.launcher == Launcher.DOCKER and not self.docker_image:
+            raise ValidationError({"docker_image": "The docker launcher needs the image that holds Cosmos."})
+
+    @property
+    def root(self) -> PurePosixPath:
+        """The node's working folder, as a path on the node."""
+        if self.remote_root:
+            return PurePosixPath(self.remote_root)
+        return PurePosixPath(settings.COSMOS_NODES_DIR / self.name)
+
+    @property
+    def checkpoints(self) -> PurePosixPath:
+        return PurePosixPath(self.checkpoint_dir) if self.checkpoint_dir else self.root / "checkpoints"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    UPLOADING = "uploading", "Uploading"
+    RUNNING = "running", "Running"
+    DOWNLOADING = "downloading", "Downloading"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FailureKind(models.TextChoices):
+    CONFIG = "config", "Invalid configuration"
+    TRANSFER = "transfer", "File transfer failed"
+    CONNECT = "connect", "Node unreachable"
+    OOM = "oom", "Out of GPU memory"
+    BLOCKED_BY_GUARDRAIL = "blocked_by_guardrail", "Blocked by the safety guardrail"
+    CRASHED = "crashed", "Model crashed"
+    LOST = "lost", "Job lost"
+    TIMEOUT = "timeout", "Deadline exceeded"
+
+
+ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.UPLOADING, RunStatus.RUNNING, RunStatus.DOWNLOADING)
+TERMINAL_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class RunQuerySet(models.QuerySet):
+    def for_user(self, user) -> "RunQuerySet":
+        """Staff see every run; everyone else sees their own."""
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+    def active(self) -> "RunQuerySet":
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def recent_diffusion_step_seconds(self, *, node: GpuNode, model_type: str) -> float | None:
+        """Mean measured seconds per diffusion step of the last completed runs on this node.
+
+        The runner interpolates Transfer1's silent diffusion span by elapsed time, so a good
+        expectation comes from what this node really did, not from a constant.
+        """
+        samples = [
+            timings.get("diffusion_step_seconds")
+            for timings in self.filter(node=node, model_type=model_type, status=RunStatus.COMPLETED)
+            .order_by("-completed_at")
+            .values_list("metadata__timings", flat=True)[:5]
+            if isinstance(timings, dict)
+        ]
+        samples = [float(value) for value in samples if isinstance(value, int | float) and value > 0]
+        return sum(samples) / len(samples) if samples else None
+
+
+class Run(models.Model):
+    """One execution of a prompt on a GPU node.
+
+    State transitions (each a method below, applied with a conditional UPDATE so two workers can
+    never both make the same move):
+
+        pending -> uploading -> running -> downloading -> completed
+        pending | uploading | running | downloading -> failed     (with a failure_kind)
+        pending | uploading | running | downloading -> cancelled
+
+    A method returns False when the row was not in a state it may leave, for example because
+    another process moved it first. completed, failed and cancelled are final.
+    """
+
+    id = models.CharField(primary_key=True, max_length=20, default=new_run_id, editable=False)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="runs")
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=ModelType.TRANSFER1)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    failure_kind = models.CharField(max_length=32, choices=FailureKind.choices, blank=True)
+    node = models.ForeignKey(GpuNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    execution_config = models.JSONField(
+        default=dict, blank=True, help_text="Resolved parameters, node, spec and command line."
+    )
+    outputs = models.JSONField(
+        default=dict, blank=True, help_text="Collected files and their video metadata."
+    )
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text="Job handle, timings, exit code, failure hint."
+    )
+    error_message = models.TextField(blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    starred = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Run lists filtered by status (the queue, "running now", failures), newest first.
+            models.Index(fields=["status", "-created_at"], name="run_status_created_idx"),
+            # Filters by model.
+            models.Index(fields=["model_type", "-created_at"], name="run_model_created_idx"),
+            # A prompt's runs, newest first (prompt detail, --like).
+            models.Index(fields=["prompt", "-created_at"], name="run_prompt_created_idx"),
+            # What is active on a node (slots, status pages).
+            models.Index(fields=["node", "status"], name="run_node_status_idx"),
+            models.Index(fields=["-created_at"], name="run_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5), name="run_rating_1_to_5"
+            ),
+            # A failed run always says why, and only a failed run has a failure kind.
+            models.CheckConstraint(
+                condition=(Q(status=RunStatus.FAILED) & ~Q(failure_kind=""))
+                | (~Q(status=RunStatus.FAILED) & Q(failure_kind="")),
+                name="run_failure_kind_iff_failed",
+            ),
+            # A finished run knows when it finished.
+            models.CheckConstraint(
+                condition=~Q(status__in=TERMINAL_STATUSES) | Q(completed_at__isnull=False),
+                name="run_terminal_has_completed_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        return ((self.completed_at or timezone.now()) - self.started_at).total_seconds()
+
+    def _move(self, to_status: str, allowed_from: tuple[str, ...], **fields) -> bool:
+        now = timezone.now()
+        changes = {"status": to_status, "updated_at": now, **fields}
+        moved = Run.objects.filter(pk=self.pk, status__in=allowed_from).update(**changes)
+        if moved:
+            for name, value in changes.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+    def mark_uploading(self) -> bool:
+        return self._move(RunStatus.UPLOADING, (RunStatus.PENDING,))
+
+    def mark_running(self) -> bool:
+        return self._move(
+            RunStatus.RUNNING, (RunStatus.PENDING, RunStatus.UPLOADING), started_at=timezone.now()
+        )
+
+    def mark_downloading(self) -> bool:
+        return self._move(RunStatus.DOWNLOADING, (RunStatus.RUNNING,))
+
+    def mark_completed(self, *, outputs: dict) -> bool:
+        return self._move(
+            RunStatus.COMPLETED, (RunStatus.DOWNLOADING,), outputs=outputs, completed_at=timezone.now()
+        )
+
+    def mark_failed(self, *, kind: str, message: str, outputs: dict | None = None) -> bool:
+        if kind not in FailureKind.values:
+            raise ValueError(f"unknown failure kind {kind!r}")
+        fields = {"failure_kind": kind, "error_message": message, "completed_at": timezone.now()}
+        if outputs is not None:
+            fields["outputs"] = outputs
+        return self._move(RunStatus.FAILED, ACTIVE_STATUSES, **fields)
+
+    def mark_cancelled(self, *, reason: str) -> bool:
+        return self._move(
+            RunStatus.CANCELLED, ACTIVE_STATUSES, error_message=reason, completed_at=timezone.now()
+        )
+
+    def update_metadata(self, **values) -> None:
+        """Merge ``values`` into metadata. Only the process executing the run writes it."""
+        self.metadata = {**self.metadata, **values}
+        Run.objects.filter(pk=self.pk).update(metadata=self.metadata, updated_at=timezone.now())
+
+    def update_execution_config(self, **values) -> None:
+        self.execution_config = {**self.execution_config, **values}
+        Run.objects.filter(pk=self.pk).update(
+            execution_config=self.execution_config, updated_at=timezone.now()
+        )
+
+
+class Progress(models.Model):
+    """One progress event of a run: the stage it is in and how far the whole run has come.
+
+    Rows are append-only and ordered by time, so pages, the command line and the relay all read
+    one stream. Percentages only go up within a run.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="progress")
+    timestamp = models.DateTimeField(default=timezone.now)
+    stage = models.CharField(max_length=32)
+    percentage = models.FloatField()
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        verbose_name_plural = "progress"
+        indexes = [
+            # A run's events in order (detail pages, the CLI following a run, "latest progress").
+            models.Index(fields=["run", "timestamp"], name="progress_run_time_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percentage__gte=0) & Q(percentage__lte=100), name="progress_percentage_0_to_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.stage} {self.percentage:.0f}%"

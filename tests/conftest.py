@@ -1,0 +1,59 @@
+import pytest
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    """Each test gets its own data folder: outputs and local node roots never leak between tests."""
+    root = tmp_path / "data"
+    settings.COSMOS_DATA_DIR = root
+    settings.COSMOS_OUTPUTS_DIR = root / "outputs"
+    settings.COSMOS_NODES_DIR = root / "nodes"
+    settings.COSMOS_LOGS_DIR = root / "logs"
+    return root
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Real hashing costs half a second per user; tests make many users and check no passwords."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def alice(db):
+    """Alice owns the prompts and runs under test."""
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db):
+    """Bob is a stranger to Alice's prompts and runs."""
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def fast_sim(db, monkeypatch):
+    """The local-sim node at stand-in speed (about a second a run) with small output videos."""
+    from runs.models import GpuNode
+
+    monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "0.1")
+    monkeypatch.delenv("COSMOS_SIM_FAIL", raising=False)
+    GpuNode.objects.filter(name="local-sim").update(time_scale=0.001)
+    return GpuNode.objects.get(name="local-sim")
+
+
+@pytest.fixture
+def render_dir(tmp_path):
+    """An input folder as a renderer would leave it: color plus depth and segmentation passes."""
+    from tests.videos import write_test_video
+
+    folder = tmp_path / "renders" / "city"
+    for name in ("color.mp4", "depth.mp4", "segmentation.mp4"):
+        write_test_video(folder / name, frames=25, width=128, height=72)
+    return folder

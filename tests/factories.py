@@ -1,0 +1,53 @@
+import factory
+from django.contrib.auth import get_user_model
+from factory.django import DjangoModelFactory
+
+from prompts.models import Prompt
+from runs.models import GpuNode, Progress, Run
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class GpuNodeFactory(DjangoModelFactory):
+    class Meta:
+        model = GpuNode
+
+    name = factory.Sequence(lambda n: f"node-{n}")
+    transport = "local"
+    launcher = "sim"
+    time_scale = 0.001
+
+
+class PromptFactory(DjangoModelFactory):
+    class Meta:
+        model = Prompt
+
+    prompt_text = factory.Sequence(lambda n: f"a foggy harbour at dawn, take {n}")
+    name = factory.Sequence(lambda n: f"foggy-harbour-{n}")
+    owner = factory.SubFactory(UserFactory)
+
+
+class RunFactory(DjangoModelFactory):
+    class Meta:
+        model = Run
+
+    prompt = factory.SubFactory(PromptFactory)
+    owner = factory.SelfAttribute("prompt.owner")
+    model_type = factory.SelfAttribute("prompt.model_type")
+
+
+class ProgressFactory(DjangoModelFactory):
+    class Meta:
+        model = Progress
+
+    run = factory.SubFactory(RunFactory)
+    stage = "running"
+    percentage = 10.0

@@ -1,0 +1,60 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+
+from prompts.models import Prompt
+from tests.factories import PromptFactory
+
+
+def test_it_generates_prefixed_ids(db):
+    prompt = PromptFactory()
+    assert prompt.id.startswith("ps_") and len(prompt.id) == 15
+
+
+def test_it_refuses_blank_prompt_text_in_the_database(db):
+    with pytest.raises(IntegrityError):
+        Prompt.objects.create(prompt_text="   ", name="x")
+
+
+def test_it_refuses_empty_prompt_text_in_the_database(db):
+    with pytest.raises(IntegrityError):
+        Prompt.objects.create(prompt_text="", name="x")
+
+
+def test_it_explains_a_blank_prompt_when_validating(db):
+    prompt = Prompt(prompt_text=" \n\t ")
+    with pytest.raises(ValidationError) as raised:
+        prompt.full_clean()
+    assert "blank" in str(raised.value.message_dict["prompt_text"])
+
+
+def test_it_names_an_unnamed_prompt_from_its_text(db):
+    prompt = Prompt(prompt_text="  A cyberpunk city at night, neon rain ")
+    prompt.full_clean()
+    assert prompt.name == "cyberpunk-city-night-neon"
+    assert prompt.prompt_text == "A cyberpunk city at night, neon rain"
+
+
+def test_it_keeps_a_given_name(db):
+    prompt = Prompt(prompt_text="a city", name="my shot")
+    prompt.full_clean()
+    assert prompt.name == "my shot"
+
+
+def test_it_stores_json_as_empty_objects_by_default(db):
+    prompt = Prompt.objects.create(prompt_text="a city", name="x")
+    prompt.refresh_from_db()
+    assert prompt.inputs == {} and prompt.parameters == {}
+
+
+def test_it_lets_owners_see_their_own_and_staff_see_all(alice, bob, staff):
+    mine = PromptFactory(owner=alice)
+    PromptFactory(owner=bob)
+    assert list(Prompt.objects.for_user(alice)) == [mine]
+    assert Prompt.objects.for_user(staff).count() == 2
+
+
+def test_it_links_an_enhanced_prompt_to_its_parent(db):
+    parent = PromptFactory()
+    child = PromptFactory(parent=parent)
+    assert list(parent.children.all()) == [child]

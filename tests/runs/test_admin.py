@@ -1,0 +1,74 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from runs.models import Progress, RunStatus
+from tests.factories import RunFactory
+
+
+@pytest.fixture
+def run(alice):
+    run = RunFactory(
+        prompt__owner=alice,
+        status=RunStatus.COMPLETED,
+        completed_at=timezone.now(),
+        outputs={"video": "/data/outputs/x/output.mp4"},
+        execution_config={"parameters": {"num_steps": 35, "controls": {"edge": 1.0}}},
+    )
+    Progress.objects.create(run=run, stage="generating", percentage=55, message="Clip 1/1: diffusion")
+    return run
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:prompts_prompt_changelist",
+        "admin:runs_run_changelist",
+        "admin:runs_progress_changelist",
+        "admin:runs_gpunode_changelist",
+    ],
+)
+def test_it_shows_every_list_to_staff(client, staff, run, url_name):
+    client.force_login(staff)
+    response = client.get(reverse(url_name))
+    assert response.status_code == 200
+
+
+def test_it_shows_a_run_with_its_progress_and_readable_json(client, staff, run):
+    client.force_login(staff)
+    response = client.get(reverse("admin:runs_run_change", args=[run.id]))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Clip 1/1: diffusion" in content  # progress inline
+    assert "&quot;num_steps&quot;: 35" in content and "<pre" in content  # indented JSON
+
+
+def test_it_shows_a_prompt_with_its_runs(client, staff, run):
+    client.force_login(staff)
+    response = client.get(reverse("admin:prompts_prompt_change", args=[run.prompt_id]))
+    assert response.status_code == 200
+    assert run.id in response.content.decode()
+
+
+def test_it_searches_and_filters_runs(client, staff, run):
+    client.force_login(staff)
+    other = RunFactory()
+    response = client.get(
+        reverse("admin:runs_run_changelist"), {"q": run.prompt.prompt_text, "status": "completed"}
+    )
+    content = response.content.decode()
+    assert run.id in content and other.id not in content
+    assert "55%" in content
+
+
+def test_it_keeps_non_staff_out(client, alice, bob, run):
+    for user in (alice, bob):
+        client.force_login(user)
+        response = client.get(reverse("admin:runs_run_changelist"))
+        assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_it_sends_anonymous_visitors_to_log_in(client, db):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert client.get(response["Location"]).status_code == 302

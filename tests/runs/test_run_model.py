@@ -1,0 +1,108 @@
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from runs.models import Run, RunStatus
+from tests.factories import GpuNodeFactory, RunFactory
+
+
+def test_it_generates_prefixed_ids(db):
+    assert RunFactory().id.startswith("rs_")
+
+
+def test_it_walks_the_happy_path(db):
+    run = RunFactory()
+    assert run.mark_uploading()
+    assert run.mark_running() and run.started_at
+    assert run.mark_downloading()
+    assert run.mark_completed(outputs={"video": "/x.mp4"})
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED and run.completed_at and run.outputs == {"video": "/x.mp4"}
+
+
+def test_it_refuses_moves_the_state_machine_does_not_allow(db):
+    run = RunFactory()
+    assert not run.mark_downloading()  # pending cannot skip to downloading
+    assert not run.mark_completed(outputs={})
+    run.mark_uploading()
+    assert not run.mark_uploading()  # no move to the state it is in
+    run.mark_failed(kind="oom", message="CUDA out of memory")
+    for move in (run.mark_uploading, run.mark_running, run.mark_downloading):
+        assert not move()
+    assert not run.mark_cancelled(reason="late")
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.failure_kind == "oom"
+
+
+def test_it_lets_only_one_of_two_processes_win(db):
+    run = RunFactory()
+    other_copy = Run.objects.get(pk=run.pk)
+    assert run.mark_uploading()
+    assert not other_copy.mark_uploading()
+    assert other_copy.status == RunStatus.PENDING  # the loser's object is left as it was
+
+
+def test_it_cancels_from_any_active_state(db):
+    for prepare in ((), ("mark_uploading",), ("mark_uploading", "mark_running")):
+        run = RunFactory()
+        for name in prepare:
+            getattr(run, name)()
+        assert run.mark_cancelled(reason="stop")
+        assert run.status == RunStatus.CANCELLED and run.error_message == "stop"
+
+
+def test_it_rejects_an_unknown_failure_kind(db):
+    with pytest.raises(ValueError, match="unknown failure kind"):
+        RunFactory().mark_failed(kind="gremlins", message="?")
+
+
+@pytest.mark.parametrize("rating", [0, 6])
+def test_it_keeps_ratings_from_1_to_5_in_the_database(db, rating):
+    with pytest.raises(IntegrityError):
+        RunFactory(rating=rating)
+
+
+def test_it_accepts_ratings_1_to_5_and_none(db):
+    for rating in (None, 1, 5):
+        assert RunFactory(rating=rating).rating == rating
+
+
+def test_it_needs_a_failure_kind_exactly_when_failed(db):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RunFactory(status=RunStatus.FAILED, failure_kind="", completed_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RunFactory(status=RunStatus.RUNNING, failure_kind="oom")
+
+
+def test_it_needs_a_completion_time_on_terminal_runs(db):
+    with pytest.raises(IntegrityError):
+        RunFactory(status=RunStatus.COMPLETED)
+
+
+def test_it_never_stores_null_json(db):
+    run = RunFactory()
+    run.refresh_from_db()
+    assert (run.execution_config, run.outputs, run.metadata) == ({}, {}, {})
+    with pytest.raises(IntegrityError):
+        Run.objects.filter(pk=run.pk).update(outputs=None)
+
+
+def test_it_merges_metadata(db):
+    run = RunFactory(metadata={"a": 1})
+    run.update_metadata(b=2)
+    run.refresh_from_db()
+    assert run.metadata == {"a": 1, "b": 2}
+
+
+def test_it_learns_step_seconds_from_recent_completed_runs(db):
+    node = GpuNodeFactory()
+    assert Run.objects.recent_diffusion_step_seconds(node=node, model_type="transfer1") is None
+    for seconds in (10.0, 14.0):
+        RunFactory(
+            node=node,
+            status=RunStatus.COMPLETED,
+            completed_at=timezone.now(),
+            metadata={"timings": {"diffusion_step_seconds": seconds}},
+        )
+    RunFactory(node=node, metadata={"timings": {"diffusion_step_seconds": 99.0}})  # not completed
+    assert Run.objects.recent_diffusion_step_seconds(node=node, model_type="transfer1") == pytest.approx(12.0)
