@@ -1,0 +1,66 @@
+"""How a node starts the model: in Docker on a real GPU host, or as the stand-in.
+
+The model's own arguments are the same either way; only the prefix differs. In Docker the
+node's working folder is mounted at the same path, so every path in the spec means the same
+thing inside and outside the container.
+"""
+
+import zlib
+from pathlib import PurePosixPath
+
+from runs.models import Launcher
+
+CONTAINER_WORKDIR = PurePosixPath("/workspace")
+CONTAINER_CHECKPOINTS = CONTAINER_WORKDIR / "checkpoints"
+
+
+def container_name(run_id: str) -> str:
+    return f"cosmos-{run_id}"
+
+
+def master_port(run_id: str) -> int:
+    """A per-job torchrun port, so several jobs can share a host (the default 29500 collides)."""
+    return 29500 + zlib.crc32(run_id.encode()) % 2000
+
+
+def docker_argv(*, node, run_id: str, model_argv: list[str], num_gpus: int) -> list[str]:
+    devices = ",".join(str(index) for index in range(num_gpus))
+    root = str(node.root)
+    return [
+        "docker",
+        "run",
+        "--rm",
+        "--name",
+        container_name(run_id),
+        "--label",
+        f"cosmos.run_id={run_id}",
+        "--gpus",
+        f'"device={devices}"',
+        "--ipc=host",
+        "-v",
+        f"{root}:{root}",
+        "-v",
+        f"{node.checkpoints}:{CONTAINER_CHECKPOINTS}",
+        "-w",
+        str(CONTAINER_WORKDIR),
+        "-e",
+        f"PYTHONPATH={CONTAINER_WORKDIR}",
+        "-e",
+        "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
+        node.docker_image,
+        "torchrun",
+        f"--nproc_per_node={num_gpus}",
+        "--nnodes=1",
+        "--node_rank=0",
+        f"--master_port={master_port(run_id)}",
+        *model_argv,
+    ]
+
+
+def sim_argv(*, node, sim_command: list[str], model_argv: list[str]) -> list[str]:
+    return [*sim_command, "--time-scale", f"{node.time_scale:g}", *model_argv]
+
+
+def checkpoint_dir_for(node) -> PurePosixPath:
+    """The --checkpoint_dir the model sees: the mount point in Docker, the node's folder otherwise."""
+    return CONTAINER_CHECKPOINTS if node.launcher == Launcher.DOCKER else node.checkpoints

@@ -1,0 +1,77 @@
+"""Declarative model parameters: one table gives defaults, ranges, validation and help.
+
+The same table feeds the command line, the admin and (later) the run form, so a default or a
+range is written once and every interface agrees on it.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter value the model would reject or misread; the message says how to fix it."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: type  # int, float, str or bool
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = field(default=())
+
+    def describe_range(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.kind is bool:
+            return "true or false"
+        noun = "a whole number" if self.kind is int else "a number"
+        if self.minimum is not None and self.maximum is not None:
+            return f"{noun} from {self.minimum:g} to {self.maximum:g}"
+        return noun
+
+    def clean(self, value: Any) -> Any:
+        """The value converted to this parameter's type, or ParameterError saying what is allowed."""
+        problem = ParameterError(self.name, f"{self.name} must be {self.describe_range()} (got {value!r})")
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+                return value.lower() in {"true", "1", "yes"}
+            raise problem
+        if self.kind is str:
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                raise problem
+            return value
+        if isinstance(value, bool):
+            raise problem
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            raise problem from None
+        if self.kind is int and isinstance(value, float) and not value.is_integer():
+            raise problem
+        if number != number or (self.minimum is not None and number < self.minimum):  # NaN fails too
+            raise problem
+        if self.maximum is not None and number > self.maximum:
+            raise problem
+        return number
+
+
+def clean_parameters(table: tuple[Param, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter of ``table``, from ``values`` or its default; unknown names are an error."""
+    known = {param.name: param for param in table}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ParameterError(
+            unknown[0], f"unknown parameter {unknown[0]!r}; known parameters: {', '.join(sorted(known))}"
+        )
+    return {
+        name: param.clean(values[name]) if name in values else param.default for name, param in known.items()
+    }

@@ -1,0 +1,119 @@
+import pytest
+
+from runs.cosmos.failures import classify_failure, log_tail
+
+TORCHRUN_TAIL = """E1121 12:03:00.000000 1234 torch/distributed/elastic/multiprocessing/api.py:874] failed (exitcode: 1) local_rank: 0 (pid: 99) of binary: /usr/bin/python
+Traceback (most recent call last):
+  File "/usr/local/bin/torchrun", line 8, in <module>
+    sys.exit(main())
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+cosmos_transfer1/diffusion/inference/transfer.py FAILED
+"""
+
+PROMPT_BLOCKED = (
+    """[11-21 12:02:17|INFO|w.py:728:generate] Running guardrail checks on all prompts
+[11-21 12:02:18|CRITICAL|cosmos_transfer1/auxiliary/guardrail/common/presets.py:55:run_text_guardrail] GUARDRAIL BLOCKED: BLOCKLIST: Prompt blocked by exact match blocklist: Prompt: a lifeless body, Exact Match Word: lifeless
+[11-21 12:02:18|CRITICAL|w.py:735:generate] Input text prompt 1 is not safe
+[11-21 12:02:18|CRITICAL|w.py:738:generate] All prompts failed safety checks
+[11-21 12:02:18|CRITICAL|t.py:377:demo] Guardrail blocked generation for entire batch.
+[rank0]: Traceback (most recent call last):
+[rank0]:   File "cosmos_transfer1/diffusion/inference/transfer.py", line 393, in demo
+[rank0]: TypeError: cannot unpack non-iterable NoneType object
+"""
+    + TORCHRUN_TAIL
+)
+
+VIDEO_BLOCKED = (
+    """[11-21 12:09:41|INFO|w.py:788:generate] Run guardrail on generated videos
+[11-21 12:10:00|CRITICAL|cosmos_transfer1/auxiliary/guardrail/common/presets.py:71:run_video_guardrail] GUARDRAIL BLOCKED: VIDEOCONTENTSAFETYFILTER: unsafe frames detected
+[11-21 12:10:00|CRITICAL|w.py:797:generate] Generated video 1 is not safe
+[rank0]: TypeError: cannot unpack non-iterable NoneType object
+"""
+    + TORCHRUN_TAIL
+)
+
+OOM = (
+    """[11-21 12:02:26|INFO|w.py:615:_run_model] Starting diffusion sampling
+[rank0]: Traceback (most recent call last):
+[rank0]:   File "cosmos_transfer1/diffusion/inference/transfer.py", line 431, in <module>
+[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 71.19 GiB. GPU 0 has a total capacity of 79.18 GiB of which 48.84 GiB is free.
+"""
+    + TORCHRUN_TAIL
+)
+
+CRASH = (
+    """[11-21 12:09:26|INFO|w.py:639:_run_model] Starting VAE decode
+[rank0]: Traceback (most recent call last):
+[rank0]: RuntimeError: CUDA error: an illegal memory access was encountered
+"""
+    + TORCHRUN_TAIL
+)
+
+
+@pytest.mark.parametrize(
+    ("log", "kind", "message_part"),
+    [
+        (PROMPT_BLOCKED, "blocked_by_guardrail", "Exact Match Word: lifeless"),
+        (VIDEO_BLOCKED, "blocked_by_guardrail", "VIDEOCONTENTSAFETYFILTER"),
+        (OOM, "oom", "CUDA out of memory. Tried to allocate 71.19 GiB"),
+        (CRASH, "crashed", "RuntimeError: CUDA error: an illegal memory access was encountered"),
+        (
+            "[rank0]: ValueError: Invalid hint_key: foo. Must be one of {'edge'}\n",
+            "config",
+            "Invalid hint_key: foo",
+        ),
+        ("ValueError: Must have 'input_video' specified if sigma_max < 80\n", "config", "sigma_max < 80"),
+        (
+            "FileNotFoundError: [Errno 2] No such file or directory: 'checkpoints/nvidia/Cosmos-Transfer1-7B/base_model.pt'\n",
+            "config",
+            "base_model.pt",
+        ),
+        (
+            "huggingface_hub.errors.GatedRepoError: 403 Client Error. Cannot access gated repo\n",
+            "config",
+            "gated",
+        ),
+        ("KeyError: 'RANK'\n", "config", "RANK"),
+    ],
+)
+def test_it_classifies_the_real_failure_texts(log, kind, message_part):
+    failure = classify_failure(exit_code=1, log_text=log, produced_video=False)
+    assert failure.kind == kind
+    assert message_part in failure.message
+    assert failure.hint
+
+
+def test_it_prefers_the_guardrail_over_the_crash_it_causes():
+    failure = classify_failure(exit_code=1, log_text=PROMPT_BLOCKED, produced_video=False)
+    assert failure.kind == "blocked_by_guardrail"
+    assert "TypeError" not in failure.message
+
+
+def test_it_reports_success_only_with_exit_zero_and_a_video():
+    assert classify_failure(exit_code=0, log_text="", produced_video=True) is None
+    assert classify_failure(exit_code=0, log_text="", produced_video=False).kind == "crashed"
+    assert (
+        classify_failure(exit_code=0, log_text=VIDEO_BLOCKED, produced_video=False).kind
+        == "blocked_by_guardrail"
+    )
+
+
+def test_it_names_the_exit_code_when_the_log_says_nothing():
+    failure = classify_failure(exit_code=137, log_text="some output\n", produced_video=False)
+    assert failure.kind == "crashed"
+    assert failure.message == "Cosmos exited with code 137"
+
+
+def test_it_strips_ansi_and_rank_prefixes():
+    failure = classify_failure(
+        exit_code=1,
+        log_text="\x1b[31m[rank0]: torch.OutOfMemoryError: CUDA out of memory.\x1b[0m\n",
+        produced_video=False,
+    )
+    assert failure.message == "torch.OutOfMemoryError: CUDA out of memory."
+
+
+def test_it_keeps_the_last_lines_as_the_tail():
+    text = "\n".join(f"line {n}" for n in range(100))
+    assert log_tail(text, 3) == "line 97\nline 98\nline 99"

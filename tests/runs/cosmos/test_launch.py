@@ -1,0 +1,40 @@
+from pathlib import PurePosixPath
+
+from runs.cosmos.launch import checkpoint_dir_for, docker_argv, master_port, sim_argv
+from runs.models import GpuNode
+
+
+def test_it_runs_the_model_in_docker_under_torchrun():
+    node = GpuNode(
+        name="h100", transport="ssh", launcher="docker", remote_root="/data/cosmos", docker_image="me/ct1:1"
+    )
+    argv = docker_argv(node=node, run_id="rs_abc", model_argv=["transfer.py", "--num_gpus", "2"], num_gpus=2)
+    assert argv[:2] == ["docker", "run"]
+    assert argv[argv.index("--label") + 1] == "cosmos.run_id=rs_abc"
+    assert argv[argv.index("--name") + 1] == "cosmos-rs_abc"
+    assert argv[argv.index("--gpus") + 1] == '"device=0,1"'
+    assert "--ipc=host" in argv
+    assert "/data/cosmos:/data/cosmos" in argv  # same paths inside and outside the container
+    assert "/data/cosmos/checkpoints:/workspace/checkpoints" in argv
+    image = argv.index("me/ct1:1")
+    assert argv[image + 1 : image + 6] == [
+        "torchrun",
+        "--nproc_per_node=2",
+        "--nnodes=1",
+        "--node_rank=0",
+        f"--master_port={master_port('rs_abc')}",
+    ]
+    assert argv[-3:] == ["transfer.py", "--num_gpus", "2"]
+    assert checkpoint_dir_for(node) == PurePosixPath("/workspace/checkpoints")
+
+
+def test_it_gives_each_job_its_own_torchrun_port():
+    assert master_port("rs_a") != master_port("rs_b")
+    assert 29500 <= master_port("rs_a") < 31500
+
+
+def test_it_runs_the_stand_in_with_the_nodes_time_scale():
+    node = GpuNode(name="sim", transport="local", launcher="sim", time_scale=0.03, checkpoint_dir="/ck")
+    argv = sim_argv(node=node, sim_command=["python3", "standin.py"], model_argv=["transfer.py", "--x"])
+    assert argv == ["python3", "standin.py", "--time-scale", "0.03", "transfer.py", "--x"]
+    assert checkpoint_dir_for(node) == PurePosixPath("/ck")

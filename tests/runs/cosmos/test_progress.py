@@ -1,0 +1,118 @@
+from pathlib import Path
+
+import pytest
+
+from runs.cosmos.progress import Transfer1Progress
+from runs.stages import Stage
+
+LOG = (Path(__file__).parent / "fixtures" / "transfer1_edge.log").read_bytes()
+
+
+def parser(**overrides) -> Transfer1Progress:
+    settings = {"frames": 121, "num_steps": 35, "step_seconds": 12.0, "controls": 1}
+    return Transfer1Progress(**{**settings, **overrides})
+
+
+def feed_lines(progress: Transfer1Progress, text: bytes, *, start: float = 0.0, step: float = 1.0) -> list:
+    """Feed the log line by line, one second apart; return every update."""
+    updates, now = [], start
+    for line in text.splitlines(keepends=True):
+        updates.extend(progress.feed(line, now))
+        now += step
+    return updates + progress.finish(now)
+
+
+def test_it_follows_a_whole_run_from_start_to_saved():
+    progress = parser()
+    updates = feed_lines(progress, LOG)
+    stages = [update.stage for update in updates]
+    assert stages[0] == Stage.STARTING
+    for stage in (Stage.LOADING_MODELS, Stage.PREPROCESSING, Stage.ENCODING_PROMPT, Stage.GENERATING):
+        assert stage in stages
+    assert updates[-1].stage == Stage.SAVING and updates[-1].percent == 100
+    assert progress.saved_video == "outputs/x/output.mp4"
+
+
+def test_it_reports_every_stage_even_when_the_whole_log_arrives_at_once():
+    stages = [update.stage for update in parser().feed(LOG, 0.0)]
+    assert stages == [
+        Stage.STARTING,
+        Stage.LOADING_MODELS,
+        Stage.PREPROCESSING,
+        Stage.SAFETY_CHECK,
+        Stage.ENCODING_PROMPT,
+        Stage.GENERATING,
+        Stage.SAFETY_CHECK,
+        Stage.SAVING,
+    ]
+
+
+def test_it_only_goes_up():
+    percents = [update.percent for update in feed_lines(parser(), LOG)]
+    assert percents == sorted(percents)
+
+
+def test_it_gives_the_same_result_for_any_chunking():
+    whole = parser()
+    whole.feed(LOG, 0.0)
+    whole.finish(0.0)
+    tiny = parser()
+    for index in range(0, len(LOG), 7):
+        tiny.feed(LOG[index : index + 7], 0.0)
+    tiny.finish(0.0)
+    assert tiny.snapshot() == whole.snapshot()
+
+
+def test_it_interpolates_the_silent_diffusion_by_time():
+    progress = parser(step_seconds=1.0)  # 35 s of expected diffusion
+    head = LOG[: LOG.index(b"Completed diffusion sampling")]
+    head = head[: head.rindex(b"\n") + 1]
+    progress.feed(head, 100.0)
+    at_start = progress.percent
+    (halfway,) = progress.tick(100.0 + 17.5)
+    assert halfway.percent > at_start
+    (much_later,) = progress.tick(100.0 + 10_000)
+    # Capped below the end of the clip's diffusion (86%): no step is claimed that did not happen.
+    assert much_later.percent < 86
+    assert progress.tick(100.0 + 20_000) == []
+
+
+def test_it_measures_diffusion_seconds_per_step():
+    progress = parser(num_steps=35, controls=1)
+    feed_lines(progress, LOG)
+    # Diffusion ran from one line to the next: one second, over 35 steps.
+    assert progress.measured_step_seconds() == pytest.approx(1 / 35)
+
+
+def test_it_shares_the_generation_span_between_clips():
+    progress = parser(frames=361)  # three clips
+    assert progress.clips == 3
+    progress.feed(b"[11-21 12:00:00|INFO|w.py:583:_run_model] Starting latent encoding\n", 0)
+    first = progress.percent
+    progress.feed(b"[11-21 12:00:00|INFO|w.py:643:_run_model] Completed VAE decode\n", 1)
+    progress.feed(b"[11-21 12:00:00|INFO|w.py:583:_run_model] Starting latent encoding\n", 2)
+    assert progress.message.startswith("Clip 2/3")
+    assert progress.percent == pytest.approx(first + 20)
+
+
+def test_it_takes_the_clip_count_from_the_bar():
+    progress = parser(frames=121)
+    progress.feed(b"  0%|          | 0/4 [00:00<?, ?it/s]\r", 0)
+    progress.feed(b" 25%|##5       | 1/4 [00:10<00:30, 10.0s/it]\r", 1)
+    assert progress.clips == 4
+    assert progress.percent == pytest.approx(32 + 15)
+
+
+def test_it_ignores_noise_and_continuation_lines():
+    progress = parser()
+    assert (
+        progress.feed(b"INFO 11-21 12:00:01 [__init__.py:243] Automatically detected platform cuda.\n", 0)
+        == []
+    )
+    assert progress.feed(b'    "prompt": "Run generation"\n', 0) == []
+    assert progress.percent == 0
+
+
+def test_it_expects_longer_diffusion_with_more_controls_and_one_step_when_distilled():
+    assert parser(controls=4).expected_diffusion_seconds == pytest.approx(35 * 12 * 1.45)
+    assert parser(distilled=True).expected_diffusion_seconds == pytest.approx(12)
