@@ -1,0 +1,193 @@
+"""What the runner needs from a GPU node, whatever the way to reach it.
+
+Every node follows the remote job protocol of ARCHITECTURE.md §3: inputs in a content-addressed
+cache, one folder per run holding spec, job.pid, job.log, job.exit and out/, and jobs started
+detached so that losing the connection or the runner never kills GPU work. Transports
+implement the file and process primitives; the job logic here is shared.
+"""
+
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+class RemoteError(Exception):
+    """A node operation failed. ``kind`` is the run failure kind it maps to."""
+
+    kind = "transfer"
+
+
+class ConnectError(RemoteError):
+    kind = "connect"
+
+
+class TransferError(RemoteError):
+    kind = "transfer"
+
+
+class UnsafePathError(RemoteError):
+    """A deletion outside a run's own folder was refused."""
+
+    kind = "config"
+
+
+@dataclass(frozen=True)
+class JobState:
+    exit_code: int | None  # None until job.exit is written
+    alive: bool  # some process of the job's process group still exists
+
+    @property
+    def finished(self) -> bool:
+        return self.exit_code is not None
+
+    @property
+    def lost(self) -> bool:
+        """The processes are gone but never wrote an exit code (killed, node rebooted)."""
+        return self.exit_code is None and not self.alive
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str  # relative to the folder that was listed
+    size: int
+
+
+class Transport(ABC):
+    """File and process operations on one node, all paths being paths on that node."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.root = PurePosixPath(node.root)
+
+    # --- files -----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def makedirs(self, path: PurePosixPath) -> None: ...
+
+    @abstractmethod
+    def exists(self, path: PurePosixPath) -> bool: ...
+
+    @abstractmethod
+    def sha256(self, path: PurePosixPath) -> str | None:
+        """The file's sha256 hex digest, or None when it does not exist."""
+
+    @abstractmethod
+    def put_file(self, local: Path, remote: PurePosixPath) -> int:
+        """Copy ``local`` to ``remote`` atomically (temporary name, then rename); returns bytes sent."""
+
+    @abstractmethod
+    def get_file(self, remote: PurePosixPath, local: Path) -> int:
+        """Copy ``remote`` to ``local`` atomically; returns bytes received."""
+
+    @abstractmethod
+    def write_text(self, remote: PurePosixPath, text: str) -> None: ...
+
+    @abstractmethod
+    def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:
+        """Up to ``limit`` bytes from ``offset``; empty when the file is missing or has no more."""
+
+    @abstractmethod
+    def symlink(self, target: PurePosixPath, link: PurePosixPath) -> None: ...
+
+    @abstractmethod
+    def list_files(self, folder: PurePosixPath) -> list[RemoteFile]:
+        """Regular files below ``folder`` (recursively), or [] when it does not exist."""
+
+    @abstractmethod
+    def _remove_tree(self, path: PurePosixPath) -> None: ...
+
+    # --- processes -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def sim_command(self) -> list[str]:
+        """How to start the Cosmos stand-in on this node (interpreter and script)."""
+
+    @abstractmethod
+    def _start_detached(self, job_dir: PurePosixPath) -> None:
+        """Run ``job_dir/job.sh`` in a new session, detached from this process."""
+
+    @abstractmethod
+    def _group_alive(self, pgid: int) -> bool: ...
+
+    @abstractmethod
+    def _signal_group(self, pgid: int, signum: int) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 (most transports hold nothing to release)
+        """Release connections; the node's jobs keep running."""
+
+    # --- the job protocol, shared by all transports ------------------------------------------------
+
+    def run_dir(self, run_id: str) -> PurePosixPath:
+        return self.root / "runs" / run_id
+
+    def cache_path(self, digest: str) -> PurePosixPath:
+        return self.root / "cache" / "sha256" / digest
+
+    def remove_run_dir(self, job_dir: PurePosixPath) -> None:
+        """Delete a run's folder, and refuse anything that is not exactly one run folder."""
+        runs = self.root / "runs"
+        if job_dir.parent != runs or job_dir.name in {"", ".", ".."}:
+            raise UnsafePathError(f"refusing to delete {job_dir}: not a run folder under {runs}")
+        self._remove_tree(job_dir)
+
+    def launch(self, job_dir: PurePosixPath, script: str, *, timeout: float = 15.0) -> int:
+        """Start the job detached and return its process-group id once the job has written it."""
+        self.write_text(job_dir / "job.sh", script)
+        self._start_detached(job_dir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid_text = self.read_bytes(job_dir / "job.pid").decode().strip()
+            if pid_text.isdigit():
+                return int(pid_text)
+            time.sleep(0.02)
+        raise RemoteError(f"the job in {job_dir} did not start within {timeout:.0f} s (no job.pid)")
+
+    def job_state(self, job_dir: PurePosixPath) -> JobState:
+        exit_text = self.read_bytes(job_dir / "job.exit").decode().strip()
+        exit_code = int(exit_text) if exit_text.lstrip("-").isdigit() else None
+        pid_text = self.read_bytes(job_dir / "job.pid").decode().strip()
+        alive = pid_text.isdigit() and self._group_alive(int(pid_text))
+        return JobState(exit_code=exit_code, alive=alive)
+
+    def follow(self, job_dir: PurePosixPath, offset: int = 0, *, poll: float = 0.2) -> Iterator[bytes]:
+        """The job's log from ``offset`` as it grows, until the job has ended and all is read.
+
+        Yields b"" while the job is quiet, so the caller can update time-based progress.
+        Transfer1 prints nothing for minutes while it samples: silence is not failure.
+        """
+        log = job_dir / "job.log"
+        while True:
+            data = self.read_bytes(log, offset)
+            if data:
+                offset += len(data)
+                yield data
+                continue
+            state = self.job_state(job_dir)
+            if state.finished or not state.alive:
+                # The job may have written its last lines between our read and the state check.
+                while rest := self.read_bytes(log, offset):
+                    offset += len(rest)
+                    yield rest
+                return
+            yield b""
+            time.sleep(poll)
+
+    def terminate_job(self, job_dir: PurePosixPath, *, grace: float = 10.0) -> bool:
+        """TERM the job's whole process group, KILL it after ``grace`` seconds; True once it is gone."""
+        pid_text = self.read_bytes(job_dir / "job.pid").decode().strip()
+        if not pid_text.isdigit():
+            return True
+        pgid = int(pid_text)
+        for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            if not self._group_alive(pgid):
+                return True
+            self._signal_group(pgid, signum)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not self._group_alive(pgid):
+                    return True
+                time.sleep(0.05)
+        return not self._group_alive(pgid)

@@ -1,0 +1,142 @@
+"""The `local` transport: the node is this machine (the simulated node, or a GPU in this box).
+
+Files are copied with the same atomic rename as remote transfers, and jobs run through the same
+detached job script, so a local run behaves exactly like a remote one and survives the runner.
+"""
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import runs.cosmos
+from runs.remote.base import RemoteError, RemoteFile, TransferError, Transport
+
+STANDIN = Path(runs.cosmos.__file__).resolve().parent / "standin.py"
+
+
+def _copy_atomically(source: Path, destination: Path) -> int:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+    )
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise TransferError(f"copying {source} to {destination} failed: {exc.strerror or exc}") from exc
+    return destination.stat().st_size
+
+
+def _group_has_running_member(pgid: int) -> bool:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state, ppid, pgrp, ...
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split(" ", 3)[:3]
+        if int(pgrp) == pgid and state not in {"Z", "X"}:
+            return True
+    return False
+
+
+class LocalTransport(Transport):
+    def makedirs(self, path: PurePosixPath) -> None:
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RemoteError(f"cannot create {path}: {exc.strerror}") from exc
+
+    def exists(self, path: PurePosixPath) -> bool:
+        return Path(path).exists()
+
+    def sha256(self, path: PurePosixPath) -> str | None:
+        try:
+            with open(path, "rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest()
+        except FileNotFoundError:
+            return None
+
+    def put_file(self, local: Path, remote: PurePosixPath) -> int:
+        return _copy_atomically(Path(local), Path(remote))
+
+    def get_file(self, remote: PurePosixPath, local: Path) -> int:
+        return _copy_atomically(Path(remote), Path(local))
+
+    def write_text(self, remote: PurePosixPath, text: str) -> None:
+        path = Path(remote)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.part")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+
+    def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:
+        try:
+            with open(remote, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit)
+        except (FileNotFoundError, IsADirectoryError):
+            return b""
+
+    def symlink(self, target: PurePosixPath, link: PurePosixPath) -> None:
+        path = Path(link)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        path.symlink_to(target)
+
+    def list_files(self, folder: PurePosixPath) -> list[RemoteFile]:
+        base = Path(folder)
+        if not base.is_dir():
+            return []
+        return sorted(
+            (
+                RemoteFile(path=str(path.relative_to(base)), size=path.stat().st_size)
+                for path in base.rglob("*")
+                if path.is_file() and not path.name.startswith(".")
+            ),
+            key=lambda item: item.path,
+        )
+
+    def _remove_tree(self, path: PurePosixPath) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def sim_command(self) -> list[str]:
+        return [sys.executable, str(STANDIN)]
+
+    def _start_detached(self, job_dir: PurePosixPath) -> None:
+        # `setsid ... &` inside a shell that exits at once: the job is re-parented to init, so it
+        # outlives this process and never lingers as our zombie.
+        subprocess.run(
+            ["sh", "-c", "setsid sh job.sh < /dev/null > /dev/null 2>&1 &"],
+            cwd=job_dir,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _group_alive(self, pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # kill(0) also succeeds on zombies: finished processes their parent has not reaped yet.
+        return _group_has_running_member(pgid)
+
+    def _signal_group(self, pgid: int, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signum)

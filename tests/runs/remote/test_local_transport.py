@@ -1,0 +1,129 @@
+import hashlib
+import signal
+import time
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from runs.remote.base import UnsafePathError
+from runs.remote.jobs import job_script
+from runs.remote.local import LocalTransport
+from tests.factories import GpuNodeFactory
+
+
+@pytest.fixture
+def transport(db, tmp_path):
+    return LocalTransport(GpuNodeFactory(remote_root=str(tmp_path / "node")))
+
+
+def launch(transport: LocalTransport, command: str) -> PurePosixPath:
+    job_dir = transport.run_dir("rs_job")
+    transport.makedirs(job_dir)
+    transport.launch(
+        job_dir,
+        job_script(job_dir=job_dir, argv=["sh", "-c", command], env={"GREETING": "hi"}, run_id="rs_job"),
+    )
+    return job_dir
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_it_copies_files_atomically_both_ways(transport, tmp_path):
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"x" * 1000)
+    remote = transport.cache_path("abc")
+    assert transport.put_file(source, remote) == 1000
+    assert not list(Path(remote).parent.glob("*.part"))
+    back = tmp_path / "out" / "back.bin"
+    assert transport.get_file(remote, back) == 1000
+    assert back.read_bytes() == source.read_bytes()
+
+
+def test_it_hashes_like_hashlib(transport):
+    path = transport.root / "f"
+    transport.write_text(path, "hello")
+    assert transport.sha256(path) == hashlib.sha256(b"hello").hexdigest()
+    assert transport.sha256(transport.root / "missing") is None
+
+
+def test_it_reads_from_an_offset(transport):
+    path = transport.root / "log"
+    transport.write_text(path, "0123456789")
+    assert transport.read_bytes(path, 4, 3) == b"456"
+    assert transport.read_bytes(transport.root / "missing") == b""
+
+
+def test_it_lists_files_recursively(transport):
+    transport.write_text(transport.root / "out" / "a.txt", "a")
+    transport.write_text(transport.root / "out" / "video_0" / "output.mp4", "bb")
+    assert [(f.path, f.size) for f in transport.list_files(transport.root / "out")] == [
+        ("a.txt", 1),
+        ("video_0/output.mp4", 2),
+    ]
+    assert transport.list_files(transport.root / "nothing") == []
+
+
+def test_it_runs_a_detached_job_and_records_its_exit_code(transport):
+    job_dir = launch(transport, 'echo "$GREETING"; echo err >&2; exit 3')
+    wait_until(lambda: transport.job_state(job_dir).finished)
+    state = transport.job_state(job_dir)
+    assert state.exit_code == 3 and not state.lost
+    assert transport.read_bytes(job_dir / "job.log") == b"hi\nerr\n"
+
+
+def test_it_follows_the_log_until_the_job_ends(transport):
+    job_dir = launch(transport, "for n in 1 2 3; do echo line $n; sleep 0.1; done")
+    chunks = list(transport.follow(job_dir, poll=0.02))
+    assert b"".join(chunks) == b"line 1\nline 2\nline 3\n"
+    assert b"" in chunks  # quiet spells are reported, so time-based progress can move
+    assert transport.job_state(job_dir).exit_code == 0
+
+
+def test_it_resumes_following_from_an_offset(transport):
+    job_dir = launch(transport, "echo first; echo second")
+    wait_until(lambda: transport.job_state(job_dir).finished)
+    assert b"".join(transport.follow(job_dir, offset=len(b"first\n"))) == b"second\n"
+
+
+def test_it_terminates_the_whole_process_group(transport):
+    job_dir = launch(transport, "sleep 60 & sleep 60")
+    wait_until(lambda: transport.job_state(job_dir).alive)
+    assert transport.terminate_job(job_dir, grace=5)
+    state = transport.job_state(job_dir)
+    assert not state.alive and state.exit_code is None
+
+
+def test_it_kills_a_job_that_ignores_term(transport):
+    job_dir = launch(transport, "trap '' TERM; sleep 60")
+    wait_until(lambda: transport.job_state(job_dir).alive)
+    time.sleep(0.1)  # let the trap be set
+    assert transport.terminate_job(job_dir, grace=0.3)
+
+
+def test_it_reports_a_killed_job_as_lost(transport):
+    job_dir = launch(transport, "sleep 60")
+    wait_until(lambda: transport.job_state(job_dir).alive)
+    pgid = int(transport.read_bytes(job_dir / "job.pid"))
+    transport._signal_group(pgid, signal.SIGKILL)
+    wait_until(lambda: not transport.job_state(job_dir).alive)
+    assert transport.job_state(job_dir).lost
+
+
+def test_it_deletes_only_run_folders(transport):
+    job_dir = transport.run_dir("rs_x")
+    transport.write_text(job_dir / "f", "x")
+    transport.remove_run_dir(job_dir)
+    assert not transport.exists(job_dir)
+    for path in (
+        transport.root,
+        transport.root / "runs",
+        transport.root / "cache",
+        transport.root / "runs" / "..",
+    ):
+        with pytest.raises(UnsafePathError):
+            transport.remove_run_dir(path)

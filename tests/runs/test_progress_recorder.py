@@ -1,0 +1,58 @@
+from runs.models import Progress
+from runs.progress import ProgressRecorder
+from runs.stages import Stage
+from tests.factories import RunFactory
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rows(run) -> list[tuple[str, float]]:
+    return list(Progress.objects.filter(run=run).values_list("stage", "percentage"))
+
+
+def test_it_writes_at_most_one_row_per_interval_but_every_stage_change(db):
+    run, clock = RunFactory(), FakeClock()
+    recorder = ProgressRecorder(run, interval=0.5, clock=clock)
+    recorder.record(Stage.GENERATING, 30, "a")
+    for tenth in range(1, 5):
+        clock.now = tenth / 10
+        recorder.record(Stage.GENERATING, 30 + tenth, "b")
+    recorder.record(Stage.SAFETY_CHECK, 95, "c")
+    assert rows(run) == [("generating", 30.0), ("safety_check", 95.0)]
+    clock.now = 0.6
+    recorder.record(Stage.SAFETY_CHECK, 96, "d")
+    assert rows(run)[-1] == ("safety_check", 95.0)  # too soon after the last write: held back
+    recorder.flush()
+    assert rows(run)[-1] == ("safety_check", 96.0)
+
+
+def test_it_never_lets_the_percentage_fall(db):
+    run = RunFactory()
+    recorder = ProgressRecorder(run, interval=0)
+    recorder.record(Stage.GENERATING, 50)
+    recorder.record(Stage.GENERATING, 40)
+    recorder.record(Stage.SAVING, 120)
+    assert rows(run) == [("generating", 50.0), ("saving", 100.0)]
+
+
+def test_it_continues_from_the_latest_row(db):
+    run = RunFactory()
+    ProgressRecorder(run, interval=0).record(Stage.GENERATING, 60)
+    resumed = ProgressRecorder(run, interval=0)
+    assert resumed.percentage == 60
+    resumed.record(Stage.GENERATING, 10)
+    assert rows(run) == [("generating", 60.0)]
+
+
+def test_it_tells_listeners_about_every_update(db):
+    seen = []
+    recorder = ProgressRecorder(RunFactory(), interval=100, listeners=(seen.append,))
+    recorder.record(Stage.GENERATING, 1)
+    recorder.record(Stage.GENERATING, 2)
+    assert [update.percentage for update in seen] == [1, 2]
