@@ -1,0 +1,165 @@
+import json
+import os
+import sys
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from runs.cosmos import transfer1
+from runs.models import Run, RunStatus
+from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan
+from runs.terminal import ProgressDisplay
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+# Command-line flag → Transfer1 parameter.
+PARAMETER_FLAGS = {
+    "steps": "num_steps",
+    "guidance": "guidance",
+    "seed": "seed",
+    "sigma_max": "sigma_max",
+    "fps": "fps",
+    "blur_strength": "blur_strength",
+    "canny_threshold": "canny_threshold",
+    "gpus": "num_gpus",
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Run Cosmos-Transfer1 on an input folder now: stage the inputs on a GPU node, run the model with a "
+        "progress bar, download the result and print the output video's path. INPUT_DIR holds color.mp4 "
+        "and optionally depth.mp4, segmentation.mp4, edge.mp4 and vis.mp4, each used as that control's "
+        "input. Controls default to the control videos present (weight 0.5 each), or to edges made from "
+        "color.mp4 when there are none; a weight flag turns a control on (made from color.mp4 when its "
+        "video is absent) and 0 turns it off. Exit status: 0 completed, 1 failed, 2 bad input."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("prompt_text", nargs="?", help="What to generate. Optional with --like.")
+        parser.add_argument(
+            "input_dir", nargs="?", type=Path, help="Folder with color.mp4 and control videos."
+        )
+        parser.add_argument(
+            "--inputs", type=Path, help="The input folder, when giving it without PROMPT_TEXT."
+        )
+        parser.add_argument("--name", default="", help="Prompt name (default: made from the text).")
+        parser.add_argument("--negative", help="Negative prompt (default: the model's).")
+        for hint in transfer1.HINTS:
+            parser.add_argument(
+                f"--{hint}", type=float, metavar="WEIGHT", help=f"Weight of the {hint} control, 0–1."
+            )
+        by_name = {param.name: param for param in transfer1.PARAMETERS}
+        for flag, name in PARAMETER_FLAGS.items():
+            param = by_name[name]
+            parser.add_argument(
+                f"--{flag.replace('_', '-')}",
+                dest=flag,
+                type=str,
+                metavar=name.upper(),
+                help=f"{param.help} {param.describe_range().capitalize()}; default {param.default}.",
+            )
+        parser.add_argument("--distilled", action="store_true", help="Use the distilled edge model (1 step).")
+        parser.add_argument(
+            "--upsample-prompt", action="store_true", help="Rewrite the prompt with Pixtral first."
+        )
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="Any other Transfer1 parameter, e.g. offload_diffusion_transformer=true (repeatable).",
+        )
+        parser.add_argument(
+            "--node", help="GPU node to run on (default: the run it is like, else local-sim)."
+        )
+        parser.add_argument("--like", metavar="RUN_OR_PROMPT_ID", help="Same settings as this run or prompt.")
+        parser.add_argument("--user", default=os.environ.get("COSMOS_USER"), help="Owner of the new run.")
+        parser.add_argument("--json", action="store_true", help="Print only one JSON object on stdout.")
+
+    def handle(self, *args, **options) -> None:
+        self.as_json = options["json"]
+        try:
+            owner = self._owner(options["user"])
+            plan = run_plan(
+                prompt_text=options["prompt_text"],
+                input_dir=options["input_dir"] or options["inputs"],
+                like=options["like"],
+                name=options["name"],
+                negative_prompt=options["negative"],
+                weights={hint: options[hint] for hint in transfer1.HINTS if options[hint] is not None},
+                parameters=self._parameters(options),
+                node=options["node"],
+            )
+        except RunRequestError as exc:
+            self._emit_json(error=str(exc), status="invalid")
+            raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
+        # The raw stream under Django's OutputWrapper: rich manages its own line endings.
+        display = ProgressDisplay(getattr(self.stderr, "_out", sys.stderr))
+        for notice in plan.notices:
+            display.note(notice)
+        run = run_create(plan=plan, owner=owner)
+        display.note(f"Run {run.id} (prompt {run.prompt_id}) on {run.node.name}")
+        try:
+            with display:
+                run = run_execute(run=run, listeners=(display.update,))
+        except KeyboardInterrupt:
+            display.note(f"Interrupted: cancelling {run.id}")
+            run_cancel(run=run, reason="Interrupted from the command line")
+            run.refresh_from_db()
+            self._report(run, display)
+            sys.exit(EXIT_INTERRUPTED)
+        self._report(run, display)
+        if run.status != RunStatus.COMPLETED:
+            sys.exit(EXIT_FAILED)
+
+    def _owner(self, username: str | None):
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise RunRequestError(f"--user {username}: no such user")
+        return user
+
+    def _parameters(self, options: dict) -> dict:
+        values = {name: options[flag] for flag, name in PARAMETER_FLAGS.items() if options[flag] is not None}
+        if options["distilled"]:
+            values["use_distilled"] = True
+        if options["upsample_prompt"]:
+            values["upsample_prompt"] = True
+        for item in options["param"]:
+            name, separator, value = item.partition("=")
+            if not separator or not name.strip():
+                raise RunRequestError(f"--param {item!r}: write it as NAME=VALUE")
+            values[name.strip()] = value.strip()
+        return values
+
+    def _report(self, run: Run, display: "ProgressDisplay") -> None:
+        video = run.outputs.get("video")
+        if self.as_json:
+            self._emit_json(
+                run_id=run.id,
+                prompt_id=run.prompt_id,
+                status=run.status,
+                output_path=video,
+                error=run.error_message or None,
+                failure_kind=run.failure_kind or None,
+            )
+            return
+        if run.status == RunStatus.COMPLETED:
+            display.note(f"Completed in {run.duration_seconds:.1f} s")
+            self.stdout.write(video)
+            return
+        display.note(f"Run {run.id} {run.status}: {run.error_message}")
+        if run.metadata.get("failure_hint"):
+            display.note(f"Hint: {run.metadata['failure_hint']}")
+        if run.outputs.get("log"):
+            display.note(f"Log: {run.outputs['log']}")
+
+    def _emit_json(self, **fields) -> None:
+        if not self.as_json:
+            return
+        record = {"run_id": None, "prompt_id": None, "status": None, "output_path": None, "error": None}
+        record.update(fields)
+        self.stdout.write(json.dumps(record))

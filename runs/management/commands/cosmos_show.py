@@ -1,0 +1,81 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from prompts.models import Prompt
+from runs.models import Run
+from runs.summaries import prompt_detail, run_detail
+
+
+class Command(BaseCommand):
+    help = "Show one run (rs_…) or prompt (ps_…): settings, progress, outputs, errors and the log's end."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("id", help="A run id (rs_…) or a prompt id (ps_…).")
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
+
+    def handle(self, *args, **options) -> None:
+        identifier = options["id"].strip()
+        run = Run.objects.select_related("prompt", "node").filter(pk=identifier).first()
+        prompt = None if run else Prompt.objects.filter(pk=identifier).first()
+        if run is None and prompt is None:
+            raise CommandError(f"no run or prompt with id {identifier!r} (see cosmos_list)", returncode=2)
+        detail = run_detail(run) if run else prompt_detail(prompt)
+        if options["json"]:
+            self.stdout.write(json.dumps(detail, indent=2))
+        elif run:
+            self._show_run(detail)
+        else:
+            self._show_prompt(detail)
+
+    def _line(self, label: str, value) -> None:
+        if value not in (None, "", {}, []):
+            self.stdout.write(f"{label:<14}{value}")
+
+    def _show_run(self, run: dict) -> None:
+        self._line("Run", run["run_id"])
+        status = run["status"] + (f" ({run['failure_kind']})" if run["failure_kind"] else "")
+        self._line("Status", status)
+        self._line("Error", run["error"])
+        self._line("Hint", run["metadata"].get("failure_hint"))
+        self._line("Prompt", f"{run['prompt_id']} {run['prompt_name']}")
+        self._line("Text", run["prompt_text"])
+        self._line("Negative", run["negative_prompt"])
+        self._line("Model", run["model_type"])
+        self._line("Node", run["node"])
+        self._line("Inputs", run["inputs"].get("dir"))
+        parameters = run["execution_config"].get("parameters", {})
+        self._line("Controls", ", ".join(f"{k} {v}" for k, v in parameters.get("controls", {}).items()))
+        self._line("Parameters", ", ".join(f"{k}={v}" for k, v in parameters.items() if k != "controls"))
+        self._line("Created", run["created_at"])
+        self._line("Started", run["started_at"])
+        self._line("Completed", run["completed_at"])
+        if run["duration_seconds"] is not None:
+            self._line("Duration", f"{run['duration_seconds']:.1f} s")
+        timings = run["metadata"].get("timings", {})
+        self._line("Timings", ", ".join(f"{k.removesuffix('_seconds')} {v:.1f}s" for k, v in timings.items()))
+        self._line("Output", run["outputs"].get("video"))
+        self._line("Log", run["outputs"].get("log"))
+        stages = []
+        for event in run["progress"]:
+            if not stages or stages[-1][0] != event["stage"]:
+                stages.append((event["stage"], event["percentage"]))
+        self._line("Progress", " → ".join(f"{stage} {pct:.0f}%" for stage, pct in stages))
+        tail = run["metadata"].get("log_tail")
+        if tail:
+            self.stdout.write("Log tail:")
+            for line in tail.splitlines()[-15:]:
+                self.stdout.write(f"  {line}")
+
+    def _show_prompt(self, prompt: dict) -> None:
+        self._line("Prompt", f"{prompt['prompt_id']} {prompt['name']}")
+        self._line("Text", prompt["prompt_text"])
+        self._line("Negative", prompt["negative_prompt"])
+        self._line("Model", prompt["model_type"])
+        self._line("Inputs", prompt["inputs"].get("dir"))
+        self._line("Parent", prompt["parent_id"])
+        self._line("Owner", prompt["owner"])
+        self._line("Created", prompt["created_at"])
+        self.stdout.write(f"Runs ({len(prompt['runs'])}):")
+        for item in prompt["runs"]:
+            self.stdout.write(f"  {item['run_id']}  {item['status']:<11} {item['output_path'] or ''}")
