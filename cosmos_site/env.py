@@ -49,33 +49,12 @@ def _bounds_text(minimum: float | None, maximum: float | None) -> str:
     return ""
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def _env_number(name: str, default, kind: type, noun: str, minimum, maximum):
     value = _raw(name)
     if value is None:
         return default
     try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if (
-        number is None
-        or (minimum is not None and number < minimum)
-        or (maximum is not None and number > maximum)
-    ):
-        raise ImproperlyConfigured(
-            f"{name}={value!r} is not valid: use a whole number{_bounds_text(minimum, maximum)}"
-        )
-    return number
-
-
-def env_float(
-    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
-) -> float:
-    value = _raw(name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
+        number = kind(value)
     except ValueError:
         number = None
     if (
@@ -85,9 +64,19 @@ def env_float(
         or (maximum is not None and number > maximum)
     ):
         raise ImproperlyConfigured(
-            f"{name}={value!r} is not valid: use a number{_bounds_text(minimum, maximum)}"
+            f"{name}={value!r} is not valid: use {noun}{_bounds_text(minimum, maximum)}"
         )
     return number
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    return _env_number(name, default, int, "a whole number", minimum, maximum)
+
+
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    return _env_number(name, default, float, "a number", minimum, maximum)
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from cosmos_site.ids import new_prompt_id
+from cosmos_site.querysets import OwnedQuerySet
 from prompts.naming import generate_prompt_name
 
 
@@ -13,13 +14,7 @@ class ModelType(models.TextChoices):
     TRANSFER1 = "transfer1", "Cosmos-Transfer1-7B"
 
 
-class PromptQuerySet(models.QuerySet):
-    def for_user(self, user) -> "PromptQuerySet":
-        """Staff see every prompt; everyone else sees their own."""
-        if user.is_staff:
-            return self
-        return self.filter(owner=user)
-
+class PromptQuerySet(OwnedQuerySet):
     def with_inputs(self) -> "PromptQuerySet":
         """Prompts whose inputs name an input folder (the ones a new run can reuse)."""
         return self.filter(inputs__has_key="dir")

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cosmos_site.ids import new_run_id
+from cosmos_site.querysets import OwnedQuerySet
 from prompts.models import ModelType, Prompt
 
 
@@ -106,13 +107,7 @@ ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.UPLOADING, RunStatus.RUNNING, Ru
 TERMINAL_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
-class RunQuerySet(models.QuerySet):
-    def for_user(self, user) -> "RunQuerySet":
-        """Staff see every run; everyone else sees their own."""
-        if user.is_staff:
-            return self
-        return self.filter(owner=user)
-
+class RunQuerySet(OwnedQuerySet):
     def active(self) -> "RunQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
 

@@ -106,3 +106,11 @@ def test_it_learns_step_seconds_from_recent_completed_runs(db):
         )
     RunFactory(node=node, metadata={"timings": {"diffusion_step_seconds": 99.0}})  # not completed
     assert Run.objects.recent_diffusion_step_seconds(node=node, model_type="transfer1") == pytest.approx(12.0)
+
+
+def test_it_lets_owners_see_their_own_runs_and_staff_see_all(alice, bob, staff):
+    mine = RunFactory(prompt__owner=alice)
+    RunFactory(prompt__owner=bob)
+    assert list(Run.objects.for_user(alice)) == [mine]
+    assert Run.objects.for_user(bob).count() == 1
+    assert Run.objects.for_user(staff).count() == 2
