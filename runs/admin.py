@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
@@ -81,7 +82,8 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Prompt", ordering="prompt__name")
     def prompt_link(self, run: Run) -> str:
-        url = reverse("admin:prompts_prompt_change", args=[run.prompt_id])
+        # The admin escapes "_" in keys (ps_…): links must quote the key the same way.
+        url = reverse("admin:prompts_prompt_change", args=[quote(run.prompt_id)])
         return format_html('<a href="{}">{}</a>', url, run.prompt.name)
 
     @admin.display(description="Progress")

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,7 +37,7 @@ def test_it_shows_every_list_to_staff(client, staff, run, url_name):
 
 def test_it_shows_a_run_with_its_progress_and_readable_json(client, staff, run):
     client.force_login(staff)
-    response = client.get(reverse("admin:runs_run_change", args=[run.id]))
+    response = client.get(reverse("admin:runs_run_change", args=[quote(run.id)]))
     content = response.content.decode()
     assert response.status_code == 200
     assert "Clip 1/1: diffusion" in content  # progress inline
@@ -45,7 +46,7 @@ def test_it_shows_a_run_with_its_progress_and_readable_json(client, staff, run):
 
 def test_it_shows_a_prompt_with_its_runs(client, staff, run):
     client.force_login(staff)
-    response = client.get(reverse("admin:prompts_prompt_change", args=[run.prompt_id]))
+    response = client.get(reverse("admin:prompts_prompt_change", args=[quote(run.prompt_id)]))
     assert response.status_code == 200
     assert run.id in response.content.decode()
 
@@ -72,3 +73,16 @@ def test_it_sends_anonymous_visitors_to_log_in(client, db):
     response = client.get("/")
     assert response.status_code == 302
     assert client.get(response["Location"]).status_code == 302
+
+
+def test_it_links_runs_to_prompts_whatever_their_ids(client, staff, db):
+    # Keys like ps_ab… contain what the admin would read as an escape sequence unless quoted.
+    from tests.factories import PromptFactory
+
+    prompt = PromptFactory(id="ps_ab12cd34ef56")
+    run = RunFactory(prompt=prompt, id="rs_cafe12345678")
+    client.force_login(staff)
+    listing = client.get(reverse("admin:runs_run_changelist")).content.decode()
+    assert reverse("admin:prompts_prompt_change", args=[quote(prompt.id)]) in listing
+    assert client.get(reverse("admin:runs_run_change", args=[quote(run.id)])).status_code == 200
+    assert client.get(reverse("admin:prompts_prompt_change", args=[quote(prompt.id)])).status_code == 200
