@@ -17,6 +17,7 @@ from cosmos_site.env import (
     env_bool,
     env_choice,
     env_float,
+    env_int,
     env_list,
     env_path,
     env_secret,
@@ -212,3 +213,20 @@ COSMOS_PROGRESS_INTERVAL = env_float("COSMOS_PROGRESS_INTERVAL", 0.5, minimum=0.
 COSMOS_ADMIN_USERNAME = env_str("COSMOS_ADMIN_USERNAME", "admin")
 # Node used when a run names none (and the run it is `--like` has none enabled).
 COSMOS_DEFAULT_NODE = env_str("COSMOS_DEFAULT_NODE", "local-sim")
+
+# --- GPU nodes over SSH ---------------------------------------------------------------------------
+
+COSMOS_SSH_CONNECT_TIMEOUT = env_float("COSMOS_SSH_CONNECT_TIMEOUT", 10.0, minimum=0.5, maximum=300)
+# Attempts for an operation that fails on the network, with exponential backoff and jitter
+# starting at COSMOS_SSH_RETRY_DELAY seconds.
+COSMOS_SSH_RETRIES = env_int("COSMOS_SSH_RETRIES", 5, minimum=1, maximum=50)
+COSMOS_SSH_RETRY_DELAY = env_float("COSMOS_SSH_RETRY_DELAY", 1.0, minimum=0.0, maximum=60)
+COSMOS_SSH_KEEPALIVE = env_int("COSMOS_SSH_KEEPALIVE", 15, minimum=0, maximum=3600)
+# A log stream that brings neither data nor a heartbeat for this long is taken for a dead link.
+COSMOS_SSH_STALL_SECONDS = env_float("COSMOS_SSH_STALL_SECONDS", 20.0, minimum=1, maximum=3600)
+# How long a monitor keeps trying to reach a node again before it gives up on a run.
+COSMOS_SSH_RECONNECT_SECONDS = env_float("COSMOS_SSH_RECONNECT_SECONDS", 900.0, minimum=0, maximum=7 * 86400)
+# Keep a run's folder on the node after its outputs are downloaded (for debugging).
+COSMOS_KEEP_REMOTE_SCRATCH = env_bool("COSMOS_KEEP_REMOTE_SCRATCH", False)
+# Seconds between TERM and KILL when a running job is cancelled.
+COSMOS_CANCEL_GRACE_SECONDS = env_float("COSMOS_CANCEL_GRACE_SECONDS", 10.0, minimum=0, maximum=600)

@@ -3,7 +3,8 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cosmos_site.ids import new_run_id
@@ -44,6 +45,22 @@ class GpuNode(models.Model):
         blank=True,
         help_text="Folder of Cosmos checkpoints on the node. Blank: <remote root>/checkpoints.",
     )
+    host = models.CharField(max_length=255, blank=True, help_text="SSH host name or address.")
+    port = models.PositiveIntegerField(default=22)
+    username = models.CharField(max_length=64, blank=True)
+    key_path = models.CharField(
+        max_length=500, blank=True, help_text="Private key file; blank uses the SSH agent and ~/.ssh keys."
+    )
+    host_key = models.TextField(
+        blank=True, help_text='The host key we trust, as "ssh-ed25519 AAAA…"; any other key is refused.'
+    )
+    jump_host = models.CharField(
+        max_length=300, blank=True, help_text="Optional bastion to connect through, as user@host[:port]."
+    )
+    jump_host_key = models.TextField(blank=True, help_text="The bastion's host key we trust.")
+    python = models.CharField(
+        max_length=300, default="python3", help_text="Interpreter for the Cosmos stand-in (sim launcher)."
+    )
     gpu_count = models.PositiveSmallIntegerField(default=1)
     time_scale = models.FloatField(
         default=1.0,
@@ -57,6 +74,7 @@ class GpuNode(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="gpunode_gpu_count_positive"),
             models.CheckConstraint(condition=Q(time_scale__gt=0), name="gpunode_time_scale_positive"),
+            models.CheckConstraint(condition=Q(port__gte=1, port__lte=65535), name="gpunode_port_valid"),
         ]
 
     def __str__(self) -> str:
@@ -65,8 +83,19 @@ class GpuNode(models.Model):
     def clean(self) -> None:
         if self.remote_root and not self.remote_root.startswith("/"):
             raise ValidationError({"remote_root": "Use an absolute path, such as /data/cosmos."})
-        if self.transport == Transport.SSH and not self.remote_root:
-            raise ValidationError({"remote_root": "An SSH node needs its working folder."})
+        if self.transport == Transport.SSH:
+            missing = {
+                field: message
+                for field, value, message in (
+                    ("host", self.host, "An SSH node needs its host."),
+                    ("username", self.username, "An SSH node needs the user to log in as."),
+                    ("remote_root", self.remote_root, "An SSH node needs its working folder."),
+                    ("host_key", self.host_key, "An SSH node needs the host key to trust (cosmos_node add)."),
+                )
+                if not value
+            }
+            if missing:
+                raise ValidationError(missing)
         if self.launcher == Launcher.DOCKER and not self.docker_image:
             raise ValidationError({"docker_image": "The docker launcher needs the image that holds Cosmos."})
 
@@ -162,6 +191,11 @@ class Run(models.Model):
         default=dict, blank=True, help_text="Job handle, timings, exit code, failure hint."
     )
     error_message = models.TextField(blank=True)
+    cancel_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when a cancel was asked for; the run ends cancelled, never launched anew.",
+    )
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     starred = models.BooleanField(default=False)
     owner = models.ForeignKey(
@@ -225,10 +259,22 @@ class Run(models.Model):
     def mark_uploading(self) -> bool:
         return self._move(RunStatus.UPLOADING, (RunStatus.PENDING,))
 
-    def mark_running(self) -> bool:
-        return self._move(
-            RunStatus.RUNNING, (RunStatus.PENDING, RunStatus.UPLOADING), started_at=timezone.now()
+    def mark_running(self, *, job: dict) -> bool:
+        """Claim the launch: only a run still pending or uploading, and not being cancelled, may start.
+
+        ``job`` (the job's folder on the node) is recorded in the same UPDATE, so whoever sees
+        the run running can find its job, even while it is still being started.
+        """
+        moved = Run.objects.filter(
+            pk=self.pk, status__in=(RunStatus.PENDING, RunStatus.UPLOADING), cancel_requested_at__isnull=True
+        ).update(
+            status=RunStatus.RUNNING,
+            started_at=timezone.now(),
+            updated_at=timezone.now(),
+            metadata={**self.metadata, "job": job},
         )
+        self.refresh_from_db(fields=["status", "started_at", "updated_at", "metadata", "cancel_requested_at"])
+        return bool(moved)
 
     def mark_downloading(self) -> bool:
         return self._move(RunStatus.DOWNLOADING, (RunStatus.RUNNING,))
@@ -250,6 +296,15 @@ class Run(models.Model):
         return self._move(
             RunStatus.CANCELLED, ACTIVE_STATUSES, error_message=reason, completed_at=timezone.now()
         )
+
+    def request_cancel(self) -> bool:
+        """Record that the run must end cancelled (kept even if this process dies before it is done)."""
+        now = timezone.now()
+        requested = Run.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
+            cancel_requested_at=Coalesce(F("cancel_requested_at"), Value(now)), updated_at=now
+        )
+        self.refresh_from_db(fields=["cancel_requested_at", "status"])
+        return bool(requested)
 
     def update_metadata(self, **values) -> None:
         """Merge ``values`` into metadata. Only the process executing the run writes it."""

@@ -2,6 +2,8 @@ import pytest
 
 from tests.factories import UserFactory
 
+pytest_plugins = ["tests.fixtures_hosts"]
+
 
 @pytest.fixture(autouse=True)
 def data_dir(settings, tmp_path):
@@ -54,6 +56,25 @@ def render_dir(tmp_path):
     from tests.videos import write_test_video
 
     folder = tmp_path / "renders" / "city"
-    for name in ("color.mp4", "depth.mp4", "segmentation.mp4"):
-        write_test_video(folder / name, frames=25, width=128, height=72)
+    for shade, name in enumerate(("color.mp4", "depth.mp4", "segmentation.mp4")):
+        write_test_video(folder / name, frames=25, width=128, height=72, shade=shade * 80)
     return folder
+
+
+@pytest.fixture
+def fast_ssh(settings):
+    """Retries, stall detection and reconnects on a test's time scale."""
+    settings.COSMOS_SSH_CONNECT_TIMEOUT = 2.0
+    settings.COSMOS_SSH_RETRIES = 3
+    settings.COSMOS_SSH_RETRY_DELAY = 0.05
+    settings.COSMOS_SSH_STALL_SECONDS = 2.0
+    settings.COSMOS_SSH_RECONNECT_SECONDS = 60.0
+    settings.COSMOS_CANCEL_GRACE_SECONDS = 2.0
+
+
+@pytest.fixture
+def ssh_node(db, ssh_host, fast_ssh):
+    """An SSH GPU node (docker launcher) on the test sshd, with the docker and nvidia-smi shims."""
+    from runs.models import GpuNode
+
+    return GpuNode.objects.create(**ssh_host.node_fields())

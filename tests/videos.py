@@ -7,9 +7,13 @@ import numpy as np
 
 
 def write_test_video(
-    path: Path, *, frames: int = 9, width: int = 64, height: int = 36, fps: int = 24
+    path: Path, *, frames: int = 9, width: int = 64, height: int = 36, fps: int = 24, shade: int = 0
 ) -> Path:
-    """An H.264 mp4 of a bright square moving over a gradient: every frame differs."""
+    """An H.264 mp4 of a bright square moving over a gradient: every frame differs.
+
+    ``shade`` tints the background, so videos of the same size can still differ (as a render's
+    color, depth and segmentation passes do).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -19,6 +23,7 @@ def write_test_video(
         for index in range(frames):
             image = np.zeros((height, width, 3), dtype=np.uint8)
             image[:, :, 0] = ramp
+            image[:, :, 1] = shade
             image[:, :, 2] = 255 - ramp
             x = (index * 4) % max(1, width - 8)
             image[height // 4 : height // 4 + 8, x : x + 8] = 255

@@ -16,6 +16,8 @@ __all__ = [
 
 
 def transport_for(node) -> Transport:
-    if node.transport == "local":
-        return LocalTransport(node)
-    raise ConnectError(f"node {node.name}: transport {node.transport!r} is not supported by this version")
+    if node.transport == "ssh":
+        from runs.remote.ssh import SSHTransport
+
+        return SSHTransport(node)
+    return LocalTransport(node)

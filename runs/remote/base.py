@@ -50,6 +50,17 @@ class JobState:
 
 
 @dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
 class RemoteFile:
     path: str  # relative to the folder that was listed
     size: int
@@ -71,16 +82,20 @@ class Transport(ABC):
     def exists(self, path: PurePosixPath) -> bool: ...
 
     @abstractmethod
+    def sha256_many(self, paths: list[PurePosixPath]) -> dict[PurePosixPath, str]:
+        """sha256 hex digests of the files that exist among ``paths`` (one round trip)."""
+
     def sha256(self, path: PurePosixPath) -> str | None:
         """The file's sha256 hex digest, or None when it does not exist."""
+        return self.sha256_many([path]).get(path)
 
     @abstractmethod
-    def put_file(self, local: Path, remote: PurePosixPath) -> int:
-        """Copy ``local`` to ``remote`` atomically (temporary name, then rename); returns bytes sent."""
+    def put_file(self, local: Path, remote: PurePosixPath, *, sha256: str | None = None) -> int:
+        """Copy ``local`` to ``remote`` atomically, verified against ``sha256``; returns bytes sent."""
 
     @abstractmethod
-    def get_file(self, remote: PurePosixPath, local: Path) -> int:
-        """Copy ``remote`` to ``local`` atomically; returns bytes received."""
+    def get_file(self, remote: PurePosixPath, local: Path, *, sha256: str | None = None) -> int:
+        """Copy ``remote`` to ``local`` atomically, verified against ``sha256``; returns bytes received."""
 
     @abstractmethod
     def write_text(self, remote: PurePosixPath, text: str) -> None: ...
@@ -100,6 +115,10 @@ class Transport(ABC):
     def _remove_tree(self, path: PurePosixPath) -> None: ...
 
     # --- processes -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def run_command(self, argv: list[str], *, timeout: float = 60.0) -> CommandResult:
+        """Run a short command on the node (every argument is quoted; no shell features)."""
 
     @abstractmethod
     def sim_command(self) -> list[str]:
@@ -175,9 +194,59 @@ class Transport(ABC):
             yield b""
             time.sleep(poll)
 
-    def terminate_job(self, job_dir: PurePosixPath, *, grace: float = 10.0) -> bool:
-        """TERM the job's whole process group, KILL it after ``grace`` seconds; True once it is gone."""
-        pid_text = self.read_bytes(job_dir / "job.pid").decode().strip()
+    def stage_in_cache(self, files: dict[str, Path]) -> int:
+        """Put each file (keyed by its sha256) in the node's input cache; returns the bytes sent.
+
+        One round trip checks every cached copy: an input used by fifty runs is sent once per
+        node, and a cached copy that no longer matches its checksum is sent again. Copies found
+        in place are touched, so pruning by age spares what is still in use.
+        """
+        paths = {digest: self.cache_path(digest) for digest in files}
+        on_node = self.sha256_many(sorted(set(paths.values())))
+        missing = {
+            paths[digest]: (source, digest)
+            for digest, source in files.items()
+            if on_node.get(paths[digest]) != digest
+        }
+        self.touch(sorted(path for path, digest in on_node.items() if digest in files))
+        return self.put_files(missing)
+
+    def put_files(self, files: dict[PurePosixPath, tuple[Path, str]]) -> int:
+        """Upload several files (remote path → local path and sha256), each verified; returns bytes sent."""
+        return sum(self.put_file(local, remote, sha256=digest) for remote, (local, digest) in files.items())
+
+    def touch(self, paths: list[PurePosixPath]) -> None:
+        """Mark cached files as just used, so pruning by age spares what runs still use."""
+        if paths:
+            self.run_command(["touch", "-c", "--", *map(str, paths)])
+
+    def running_containers(self, run_id: str) -> list[str]:
+        """Docker containers still running for this run (by the label every run's container gets)."""
+        result = self.run_command(["docker", "ps", "-q", "--filter", f"label=cosmos.run_id={run_id}"])
+        return result.stdout.split() if result.ok else []
+
+    def kill_containers(self, run_id: str) -> bool:
+        """`docker kill` the run's containers; True once none is left."""
+        containers = self.running_containers(run_id)
+        if containers:
+            self.run_command(["docker", "kill", *containers])
+        return not self.running_containers(run_id)
+
+    def terminate_job(
+        self, job_dir: PurePosixPath, *, grace: float = 10.0, wait_for_start: float = 5.0
+    ) -> bool:
+        """TERM the job's whole process group, KILL it after ``grace`` seconds; True once it is gone.
+
+        A job being launched at this moment has no job.pid yet: it is waited for, so a launch
+        that races with a cancel is still stopped.
+        """
+        deadline = time.monotonic() + wait_for_start
+        pid_text = ""
+        while not pid_text.isdigit():
+            pid_text = self.read_bytes(job_dir / "job.pid").decode().strip()
+            if pid_text.isdigit() or not self.exists(job_dir / "job.sh") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         if not pid_text.isdigit():
             return True
         pgid = int(pid_text)

@@ -14,12 +14,17 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 import runs.cosmos
-from runs.remote.base import RemoteError, RemoteFile, TransferError, Transport
+from runs.remote.base import CommandResult, RemoteError, RemoteFile, TransferError, Transport
 
 STANDIN = Path(runs.cosmos.__file__).resolve().parent / "standin.py"
 
 
-def _copy_atomically(source: Path, destination: Path) -> int:
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _copy_atomically(source: Path, destination: Path, sha256: str | None) -> int:
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
@@ -27,10 +32,13 @@ def _copy_atomically(source: Path, destination: Path) -> int:
     os.close(handle)
     try:
         shutil.copyfile(source, temporary)
+        if sha256 is not None and _file_sha256(Path(temporary)) != sha256:
+            raise TransferError(f"copying {source} to {destination}: the copy does not match its sha256")
         os.replace(temporary, destination)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise TransferError(f"copying {source} to {destination} failed: {exc.strerror or exc}") from exc
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return destination.stat().st_size
 
 
@@ -62,18 +70,18 @@ class LocalTransport(Transport):
     def exists(self, path: PurePosixPath) -> bool:
         return Path(path).exists()
 
-    def sha256(self, path: PurePosixPath) -> str | None:
-        try:
-            with open(path, "rb") as handle:
-                return hashlib.file_digest(handle, "sha256").hexdigest()
-        except FileNotFoundError:
-            return None
+    def sha256_many(self, paths: list[PurePosixPath]) -> dict[PurePosixPath, str]:
+        digests = {}
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                digests[path] = _file_sha256(Path(path))
+        return digests
 
-    def put_file(self, local: Path, remote: PurePosixPath) -> int:
-        return _copy_atomically(Path(local), Path(remote))
+    def put_file(self, local: Path, remote: PurePosixPath, *, sha256: str | None = None) -> int:
+        return _copy_atomically(Path(local), Path(remote), sha256)
 
-    def get_file(self, remote: PurePosixPath, local: Path) -> int:
-        return _copy_atomically(Path(remote), Path(local))
+    def get_file(self, remote: PurePosixPath, local: Path, *, sha256: str | None = None) -> int:
+        return _copy_atomically(Path(remote), Path(local), sha256)
 
     def write_text(self, remote: PurePosixPath, text: str) -> None:
         path = Path(remote)
@@ -111,6 +119,17 @@ class LocalTransport(Transport):
 
     def _remove_tree(self, path: PurePosixPath) -> None:
         shutil.rmtree(path, ignore_errors=True)
+
+    def run_command(self, argv: list[str], *, timeout: float = 60.0) -> CommandResult:
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except FileNotFoundError:
+            return CommandResult(127, "", f"{argv[0]}: command not found")
+        except subprocess.TimeoutExpired:
+            return CommandResult(124, "", f"{argv[0]}: timed out after {timeout:.0f} s")
+        return CommandResult(done.returncode, done.stdout, done.stderr)
 
     def sim_command(self) -> list[str]:
         return [sys.executable, str(STANDIN)]
