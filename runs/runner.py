@@ -1,8 +1,9 @@
 """One run's pipeline on its node: stage the inputs, launch, follow the log, collect, finalize.
 
-The job runs detached on the node (runs/remote/jobs.py), so this pipeline only watches it. Every
-write of a terminal state goes through services.run_finalize. The database transaction is
-never held across node I/O.
+The job runs detached on the node (runs/remote/jobs.py), so this pipeline only watches it, and
+a new pipeline can take over watching (`resume`) after this process or its connection died.
+Every terminal state is written through services.run_finalize. No database transaction is held
+across node I/O.
 """
 
 import json
@@ -10,7 +11,7 @@ import logging
 import os
 import shutil
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
@@ -26,7 +27,7 @@ from runs.progress import ProgressListener, ProgressRecorder
 from runs.remote import RemoteError, Transport, transport_for
 from runs.remote.base import JobState
 from runs.remote.jobs import job_script
-from runs.services import run_finalize
+from runs.services.runs import run_finalize
 from runs.stages import Stage
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ LOST_HINT = (
 
 
 class RunNotPending(Exception):
-    """The run was no longer pending when this pipeline tried to take it."""
+    """The run was no longer pending (or was being cancelled) when this pipeline tried to take it."""
 
 
 def job_progress_to_overall(percent: float) -> float:
@@ -66,31 +67,40 @@ class RunPipeline:
         self.recorder = ProgressRecorder(run, listeners=listeners)
         self.job_dir = self.transport.run_dir(run.id)
         self.parameters = run.execution_config["parameters"]
-        self.timings: dict[str, float] = {}
-        self.bytes_moved = {"uploaded": 0, "downloaded": 0}
-        self.frames = 0
-        self.launched_at = 0.0
+        self.timings: dict[str, float] = dict(run.metadata.get("timings", {}))
+        self.bytes_moved = {"uploaded": 0, "downloaded": 0, **run.metadata.get("bytes", {})}
 
     def execute(self) -> Run:
+        """Run it from the start: stage, launch, follow, collect."""
+        return self._guarded(self._all_steps)
+
+    def _all_steps(self) -> None:
+        self.stage_inputs()
+        self.launch()
+        self.collect(*self.monitor())
+
+    def resume(self) -> Run:
+        """Take over a launched run whose monitor is gone: follow from the saved offset, then collect.
+
+        The job is never launched again; if it already ended, this just collects it.
+        """
+        return self._guarded(lambda: self.collect(*self.monitor()))
+
+    def _guarded(self, steps) -> Run:
         try:
-            self.stage_inputs()
-            self.launch()
-            state, parser = self.monitor()
-            self.collect(state, parser)
+            steps()
         except RunNotPending:
-            logger.info("run %s was taken by another process", self.run.id)
+            logger.info("run %s was taken by another process or cancelled", self.run.id)
+            self._finish_cancel_if_requested()
         except (InputError, ParameterError) as exc:
             self._fail(Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again."))
         except RemoteError as exc:
-            self._fail(
-                Failure(exc.kind, str(exc), f"Check that node {self.node.name} is reachable and has space.")
-            )
+            hint = f"Check that node {self.node.name} is reachable (cosmos_node check {self.node.name})."
+            self._fail(Failure(exc.kind, str(exc), hint))
         except Exception as exc:
             logger.exception("run %s: runner error", self.run.id)
             self._fail(
-                Failure(
-                    FailureKind.CRASHED, f"Runner error: {exc}", "This is a bug; the log file has details."
-                )
+                Failure(FailureKind.CRASHED, f"Runner error: {exc}", "This is a bug; the log has details.")
             )
             raise
         finally:
@@ -107,18 +117,17 @@ class RunPipeline:
         self.recorder.record(Stage.UPLOADING, 0, f"Staging inputs on {self.node.name}")
         started = time.monotonic()
         input_set = input_set_from_json(self.run.prompt.inputs)
-        needed = ({"color"} | set(self.parameters["controls"])) & input_set.modalities
-        staged, digests = {}, {}
-        for modality in sorted(needed):
-            digest = sha256_file(input_set.videos[modality])
-            cached = self.transport.cache_path(digest)
-            # An input used by many runs is sent once; a cached copy that fails its checksum is replaced.
-            if self.transport.sha256(cached) != digest:
-                self.bytes_moved["uploaded"] += self.transport.put_file(input_set.videos[modality], cached)
-            link = self.job_dir / "inputs" / f"{modality}.mp4"
-            self.transport.symlink(cached, link)
-            staged[modality], digests[modality] = str(link), digest
-        self.frames = input_set.frames(needed)
+        needed = sorted(({"color"} | set(self.parameters["controls"])) & input_set.modalities)
+        digests = {modality: sha256_file(input_set.videos[modality]) for modality in needed}
+        self.bytes_moved["uploaded"] += self.transport.stage_in_cache(
+            {digests[modality]: input_set.videos[modality] for modality in needed}
+        )
+        staged = {}
+        for modality in needed:
+            staged[modality] = str(self.job_dir / "inputs" / f"{modality}.mp4")
+            self.transport.symlink(
+                self.transport.cache_path(digests[modality]), PurePosixPath(staged[modality])
+            )
         spec = transfer1.build_spec(
             prompt_text=self.run.prompt.prompt_text,
             negative_prompt=self.run.prompt.negative_prompt,
@@ -127,7 +136,10 @@ class RunPipeline:
         )
         self.transport.write_text(self.job_dir / "spec.json", json.dumps(spec, indent=2, ensure_ascii=False))
         self.timings["upload_seconds"] = round(time.monotonic() - started, 3)
-        self.run.update_execution_config(spec=spec, inputs_sha256=digests, frames=self.frames)
+        self.run.update_metadata(bytes=self.bytes_moved, timings=self.timings)
+        self.run.update_execution_config(
+            spec=spec, inputs_sha256=digests, frames=input_set.frames(set(needed))
+        )
         self.recorder.record(Stage.UPLOADING, JOB_START, "Inputs staged")
 
     def launch(self) -> None:
@@ -148,36 +160,37 @@ class RunPipeline:
             )
             env = {}
         self.transport.makedirs(self.job_dir / "out")
-        # Recorded before the launch: if this process dies right after, the job can still be found.
-        self.run.update_metadata(job={"dir": str(self.job_dir), "log_offset": 0})
         self.run.update_execution_config(argv=argv)
+        # The claim: a run cancelled (or taken by someone else) by now is never launched.
+        if not self.run.mark_running(job={"dir": str(self.job_dir), "log_offset": 0}):
+            raise RunNotPending(self.run.id)
         script = job_script(job_dir=self.job_dir, argv=argv, env=env, run_id=self.run.id)
         pgid = self.transport.launch(self.job_dir, script)
-        self.launched_at = time.monotonic()
-        self.run.update_metadata(job={"dir": str(self.job_dir), "pgid": pgid, "log_offset": 0})
-        self.run.mark_running()
+        self.run.update_metadata(job={**self.run.metadata["job"], "pgid": pgid})
         self.recorder.record(Stage.STARTING, JOB_START, f"Started on {self.node.name}")
 
     def monitor(self) -> tuple[JobState, Transfer1Progress]:
+        """Follow the job's log from the saved offset until the job ends."""
         parser = Transfer1Progress(
-            frames=self.frames,
+            frames=self.run.execution_config.get("frames", transfer1.CLIP_FRAMES),
             num_steps=self.parameters["num_steps"],
             step_seconds=self.expected_step_seconds(),
             controls=len(self.parameters["controls"]),
             distilled=self.parameters["use_distilled"],
         )
-        offset, saved_at = 0, time.monotonic()
+        offset = self.run.metadata["job"].get("log_offset", 0)
+        if offset:
+            # A monitor taking over: rebuild the parser's state from what was already read.
+            parser.feed(self.transport.read_bytes(self.job_dir / "job.log", 0, offset), time.time())
+        saved_at = time.monotonic()
         for chunk in self.transport.follow(self.job_dir, offset):
-            now = time.monotonic()
             offset += len(chunk)
-            for update in parser.feed(chunk, now) if chunk else parser.tick(now):
-                self.recorder.record(update.stage, job_progress_to_overall(update.percent), update.message)
-            if now - saved_at >= OFFSET_SAVE_SECONDS:
-                self.run.update_metadata(job={**self.run.metadata["job"], "log_offset": offset})
-                saved_at = now
-        for update in parser.finish(time.monotonic()):
-            self.recorder.record(update.stage, job_progress_to_overall(update.percent), update.message)
-        self.run.update_metadata(job={**self.run.metadata["job"], "log_offset": offset})
+            self._record(parser.feed(chunk, time.time()) if chunk else parser.tick(time.time()))
+            if time.monotonic() - saved_at >= OFFSET_SAVE_SECONDS:
+                self._save_offset(offset)
+                saved_at = time.monotonic()
+        self._record(parser.finish(time.time()))
+        self._save_offset(offset)
         return self.transport.job_state(self.job_dir), parser
 
     def collect(self, state: JobState, parser: Transfer1Progress) -> None:
@@ -185,6 +198,10 @@ class RunPipeline:
         video_name, _ = transfer1.expected_output_files()
         produced = any(item.path == video_name for item in files)
         self._record_timings(parser)
+        self.run.refresh_from_db(fields=["status", "cancel_requested_at"])
+        if self.run.cancel_requested_at and not (state.exit_code == 0 and produced):
+            self._finish_cancel_if_requested()
+            return
         if state.exit_code == 0 and produced and self.run.mark_downloading():
             self.recorder.record(Stage.DOWNLOADING, JOB_END, "Downloading outputs")
             try:
@@ -198,6 +215,8 @@ class RunPipeline:
             self._save_metadata(state)
             self.recorder.flush()
             run_finalize(run=self.run, status=RunStatus.COMPLETED, outputs=outputs)
+            if not settings.COSMOS_KEEP_REMOTE_SCRATCH:
+                self.transport.remove_run_dir(self.job_dir)
             return
         outputs = self._download([])
         log_text = (
@@ -218,20 +237,40 @@ class RunPipeline:
         learned = Run.objects.recent_diffusion_step_seconds(node=self.node, model_type=self.run.model_type)
         return learned or REFERENCE_STEP_SECONDS * self.node.time_scale
 
+    def _record(self, updates) -> None:
+        for update in updates:
+            self.recorder.record(update.stage, job_progress_to_overall(update.percent), update.message)
+
+    def _save_offset(self, offset: int) -> None:
+        self.run.update_metadata(job={**self.run.metadata["job"], "log_offset": offset})
+
+    def _finish_cancel_if_requested(self) -> None:
+        """End a run whose cancel was asked for, once its job is verifiably gone."""
+        self.run.refresh_from_db()
+        if not self.run.cancel_requested_at or self.run.is_terminal:
+            return
+        job_dir = self.run.metadata.get("job", {}).get("dir")
+        if job_dir and not stop_job(self.transport, self.run, PurePosixPath(job_dir)):
+            return  # still running: whoever asked for the cancel keeps trying, and reports it
+        self.recorder.flush()
+        run_finalize(run=self.run, status=RunStatus.CANCELLED, reason="Cancelled")
+
     def _download(self, files, *, verify_video: str | None = None) -> dict:
-        """Fetch outputs plus the log and spec into outputs/<run id>/, atomically as a folder."""
+        """Fetch outputs plus the log and spec into outputs/<run id>/, verified, and as one folder rename."""
         started = time.monotonic()
         root = Path(settings.COSMOS_OUTPUTS_DIR)
         final, partial = root / self.run.id, root / f".{self.run.id}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        for item in files:
-            self.bytes_moved["downloaded"] += self.transport.get_file(
-                self.job_dir / "out" / item.path, partial / item.path
-            )
+        wanted = {self.job_dir / "out" / item.path: partial / item.path for item in files}
         for name in ("job.log", "spec.json"):
-            if self.transport.exists(self.job_dir / name):
-                self.bytes_moved["downloaded"] += self.transport.get_file(self.job_dir / name, partial / name)
+            wanted[self.job_dir / name] = partial / name
+        digests = self.transport.sha256_many(list(wanted))
+        for remote, local in wanted.items():
+            if remote in digests:
+                self.bytes_moved["downloaded"] += self.transport.get_file(
+                    remote, local, sha256=digests[remote]
+                )
         video_info = None
         if verify_video:
             video_info = probe_video(partial / verify_video)
@@ -268,14 +307,16 @@ class RunPipeline:
 
     def _record_timings(self, parser: Transfer1Progress) -> None:
         marks = parser.marks
-        if "generation_started" in marks:
-            self.timings["model_load_seconds"] = round(marks["generation_started"] - self.launched_at, 3)
+        launched = self.run.started_at.timestamp() if self.run.started_at else None
+        if launched and "generation_started" in marks:
+            self.timings["model_load_seconds"] = round(marks["generation_started"] - launched, 3)
         if "generation_started" in marks and "saved" in marks:
             self.timings["inference_seconds"] = round(marks["saved"] - marks["generation_started"], 3)
         step = parser.measured_step_seconds()
         if step:
             self.timings["diffusion_step_seconds"] = round(step, 4)
-        self.timings["job_seconds"] = round(time.monotonic() - self.launched_at, 3)
+        if launched:
+            self.timings["job_seconds"] = round(time.time() - launched, 3)
 
     def _save_metadata(self, state: JobState, *, log_text: str = "") -> None:
         values = {"exit_code": state.exit_code, "timings": self.timings, "bytes": self.bytes_moved}
@@ -288,3 +329,15 @@ class RunPipeline:
         if failure.hint:
             self.run.update_metadata(failure_hint=failure.hint)
         run_finalize(run=self.run, status=RunStatus.FAILED, failure=failure, outputs=outputs)
+
+
+def stop_job(transport: Transport, run: Run, job_dir: PurePosixPath) -> bool:
+    """Stop a run's job on its node and verify it is gone: True when no process (or container) is left.
+
+    TERM goes to the job's whole process group, KILL after the grace period; with Docker the
+    run-labelled container is killed too, since a container's processes are not in our group.
+    """
+    gone = transport.terminate_job(job_dir, grace=settings.COSMOS_CANCEL_GRACE_SECONDS)
+    if run.node and run.node.launcher == Launcher.DOCKER:
+        gone = transport.kill_containers(run.id) and gone
+    return gone

@@ -178,6 +178,18 @@ def run_execute(*, run: Run, listeners: tuple[ProgressListener, ...] = ()) -> Ru
     return run
 
 
+def run_monitor(*, run: Run, listeners: tuple[ProgressListener, ...] = ()) -> Run:
+    """Take over following a launched run whose monitor stopped, to its end (it is never relaunched)."""
+    from runs.runner import RunPipeline
+
+    run.refresh_from_db()
+    if run.status != RunStatus.RUNNING or not run.metadata.get("job", {}).get("dir"):
+        raise RunRequestError(f"run {run.id} is {run.status}: only a launched, running run can be monitored")
+    RunPipeline(run, listeners=listeners).resume()
+    run.refresh_from_db()
+    return run
+
+
 _FINAL_STAGE = {
     RunStatus.COMPLETED: Stage.COMPLETED,
     RunStatus.FAILED: Stage.FAILED,
@@ -220,16 +232,22 @@ def run_finalize(
 
 
 def run_cancel(*, run: Run, reason: str = "Cancelled by the user") -> bool:
-    """Stop the run's job on its node (TERM, then KILL) and record it cancelled once it is gone."""
-    run.refresh_from_db()
-    if run.is_terminal:
+    """Cancel a run: one not yet launched never launches; a running job is stopped and verified gone.
+
+    The request is recorded first, so it holds even if this process dies halfway; the run is
+    recorded cancelled only once no process of its job is left. Returns False for a run that
+    had already ended.
+    """
+    from runs.runner import stop_job
+
+    if not run.request_cancel():
         return False
     job_dir = run.metadata.get("job", {}).get("dir")
     if job_dir and run.node:
         transport = transport_for(run.node)
         try:
-            if not transport.terminate_job(PurePosixPath(job_dir)):
-                raise RemoteError(f"run {run.id}: the job on {run.node.name} did not stop")
+            if not stop_job(transport, run, PurePosixPath(job_dir)):
+                raise RemoteError(f"run {run.id}: the job on {run.node.name} did not stop; try again")
         finally:
             transport.close()
     return run_finalize(run=run, status=RunStatus.CANCELLED, reason=reason)

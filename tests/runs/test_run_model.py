@@ -13,7 +13,8 @@ def test_it_generates_prefixed_ids(db):
 def test_it_walks_the_happy_path(db):
     run = RunFactory()
     assert run.mark_uploading()
-    assert run.mark_running() and run.started_at
+    assert run.mark_running(job={"dir": "/n/runs/x"}) and run.started_at
+    assert run.metadata["job"] == {"dir": "/n/runs/x"}
     assert run.mark_downloading()
     assert run.mark_completed(outputs={"video": "/x.mp4"})
     run.refresh_from_db()
@@ -27,7 +28,7 @@ def test_it_refuses_moves_the_state_machine_does_not_allow(db):
     run.mark_uploading()
     assert not run.mark_uploading()  # no move to the state it is in
     run.mark_failed(kind="oom", message="CUDA out of memory")
-    for move in (run.mark_uploading, run.mark_running, run.mark_downloading):
+    for move in (run.mark_uploading, lambda: run.mark_running(job={}), run.mark_downloading):
         assert not move()
     assert not run.mark_cancelled(reason="late")
     run.refresh_from_db()
@@ -43,10 +44,10 @@ def test_it_lets_only_one_of_two_processes_win(db):
 
 
 def test_it_cancels_from_any_active_state(db):
-    for prepare in ((), ("mark_uploading",), ("mark_uploading", "mark_running")):
+    for moves in ((), ("mark_uploading",), ("mark_uploading", "mark_running")):
         run = RunFactory()
-        for name in prepare:
-            getattr(run, name)()
+        for name in moves:
+            getattr(run, name)(**({"job": {}} if name == "mark_running" else {}))
         assert run.mark_cancelled(reason="stop")
         assert run.status == RunStatus.CANCELLED and run.error_message == "stop"
 
@@ -114,3 +115,19 @@ def test_it_lets_owners_see_their_own_runs_and_staff_see_all(alice, bob, staff):
     assert list(Run.objects.for_user(alice)) == [mine]
     assert Run.objects.for_user(bob).count() == 1
     assert Run.objects.for_user(staff).count() == 2
+
+
+def test_it_never_launches_a_run_whose_cancel_was_requested(db):
+    run = RunFactory()
+    run.mark_uploading()
+    assert run.request_cancel() and run.cancel_requested_at
+    first_request = run.cancel_requested_at
+    assert run.request_cancel() and run.cancel_requested_at == first_request  # the first request is kept
+    assert not run.mark_running(job={"dir": "/x"})
+    assert Run.objects.get(pk=run.pk).status == RunStatus.UPLOADING
+
+
+def test_it_ignores_cancel_requests_for_finished_runs(db):
+    run = RunFactory(status=RunStatus.COMPLETED, completed_at=timezone.now())
+    assert not run.request_cancel()
+    assert run.cancel_requested_at is None

@@ -1,0 +1,198 @@
+"""Whole runs on an SSH GPU node: a real sshd, the docker shim, and the Cosmos stand-in in its "container"."""
+
+import json
+import threading
+import time
+from io import StringIO
+from pathlib import Path
+
+import av
+import pytest
+from django.core.management import call_command
+
+from runs.models import GpuNode, Run, RunStatus
+from runs.runner import RunPipeline
+from runs.services import run_cancel, run_create, run_execute, run_plan
+from tests.hosts import generate_key, pids_with_marker, public_key
+
+
+def make_run(render_dir: Path, node: GpuNode, **request) -> Run:
+    request.setdefault("prompt_text", "cyberpunk city at night")
+    return run_create(plan=run_plan(input_dir=render_dir, node=node.name, **request))
+
+
+def launches(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_it_completes_a_run_through_ssh_and_docker(ssh_node, ssh_host, render_dir, data_dir):
+    run = run_execute(run=make_run(render_dir, ssh_node))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    with av.open(run.outputs["video"]) as video:
+        assert video.streams.video[0].frames == 25
+    argv = run.execution_config["argv"]
+    assert argv[:2] == ["docker", "run"] and "torchrun" in argv
+    assert run.metadata["bytes"]["uploaded"] > 0 and run.metadata["bytes"]["downloaded"] > 0
+    assert not (ssh_host.root / "runs" / run.id).exists()  # scratch removed after a verified download
+    assert any((ssh_host.root / "cache" / "sha256").iterdir())  # inputs stay cached
+
+
+def test_it_uploads_no_input_bytes_the_second_time(ssh_node, render_dir):
+    first = run_execute(run=make_run(render_dir, ssh_node))
+    second = run_execute(run=make_run(render_dir, ssh_node, prompt_text="the same city in snow"))
+    assert second.status == RunStatus.COMPLETED
+    assert first.metadata["bytes"]["uploaded"] > 0
+    assert second.metadata["bytes"]["uploaded"] == 0
+
+
+def test_it_uploads_a_cached_input_again_when_a_byte_flipped(ssh_node, ssh_host, render_dir):
+    first = run_execute(run=make_run(render_dir, ssh_node))
+    digest = first.execution_config["inputs_sha256"]["color"]
+    cached = ssh_host.root / "cache" / "sha256" / digest
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    second = run_execute(run=make_run(render_dir, ssh_node))
+    assert second.status == RunStatus.COMPLETED
+    assert second.metadata["bytes"]["uploaded"] == (render_dir / "color.mp4").stat().st_size
+    assert cached.read_bytes() == (render_dir / "color.mp4").read_bytes()
+
+
+def test_it_passes_a_hostile_prompt_through_the_spec_untouched(ssh_node, render_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    prompt = f"it's a \"city\" $(touch {marker}) `touch {marker}`; rm -rf / \n\tnext line \\ ${{HOME}} 'end'"
+    run = run_execute(run=make_run(render_dir, ssh_node, prompt_text=prompt))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    assert Path(run.outputs["prompt_file"]).read_text() == prompt.strip()
+    assert not marker.exists()
+    assert all(prompt.strip() not in argument for argument in run.execution_config["argv"])
+
+
+def test_it_runs_on_a_sim_launcher_node_over_ssh(db, ssh_host, fast_ssh, render_dir, monkeypatch):
+    monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "0.1")
+    node = GpuNode.objects.create(**ssh_host.node_fields(launcher="sim", time_scale=0.001))
+    run = run_execute(run=make_run(render_dir, node))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    assert "--time-scale" in run.execution_config["argv"]
+
+
+def launched_pipeline(
+    render_dir: Path, node: GpuNode, ssh_host, tmp_path: Path, *, time_scale: float
+) -> tuple[RunPipeline, Path]:
+    launch_log = tmp_path / "launches.jsonl"
+    ssh_host.set_sim(time_scale=time_scale, launch_log=launch_log)
+    pipeline = RunPipeline(make_run(render_dir, node))
+    pipeline.stage_inputs()
+    pipeline.launch()
+    return pipeline, launch_log
+
+
+def wait_for_diffusion(ssh_host, run: Run, timeout: float = 60.0) -> None:
+    log = ssh_host.root / "runs" / run.id / "job.log"
+    deadline = time.monotonic() + timeout
+    while b"Starting diffusion sampling" not in (log.read_bytes() if log.exists() else b""):
+        assert time.monotonic() < deadline, "the job never reached diffusion"
+        time.sleep(0.1)
+
+
+def test_it_resumes_with_a_new_monitor_without_launching_again(ssh_node, ssh_host, render_dir, tmp_path):
+    pipeline, launch_log = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.01)
+    # The first monitor reads part of the log, then its process "dies" (its connection goes too).
+    follow = pipeline.transport.follow(pipeline.job_dir)
+    while b"Starting diffusion sampling" not in (data := next(follow)) and b"Run generation" not in data:
+        pass
+    pipeline.run.update_metadata(
+        job={
+            **pipeline.run.metadata["job"],
+            "log_offset": len(pipeline.transport.read_bytes(pipeline.job_dir / "job.log")),
+        }
+    )
+    follow.close()
+    pipeline.transport.close()
+    # A new process takes over, with only the database to go on.
+    out = StringIO()
+    call_command("cosmos_monitor", pipeline.run.id, stdout=out, stderr=StringIO())
+    run = Run.objects.get(pk=pipeline.run.id)
+    assert run.status == RunStatus.COMPLETED
+    assert out.getvalue().strip() == run.outputs["video"]
+    assert len(launches(launch_log)) == 1
+    percentages = list(run.progress.values_list("percentage", flat=True))
+    assert percentages == sorted(percentages) and percentages[-1] == 100
+
+
+@pytest.mark.usefixtures("fast_ssh")
+def test_it_survives_a_cut_link_during_inference(db, netns_host, render_dir, tmp_path, settings):
+    node = GpuNode.objects.create(**netns_host.node_fields())
+    launch_log = tmp_path / "launches.jsonl"
+    netns_host.set_sim(time_scale=0.02, launch_log=launch_log)
+    run = make_run(render_dir, node)
+
+    def cut_during_inference() -> None:
+        wait_for_diffusion(netns_host, run)
+        netns_host.cut()
+        time.sleep(settings.COSMOS_SSH_STALL_SECONDS * 2.5)  # long enough for the monitor to notice
+        netns_host.restore()
+
+    cutter = threading.Thread(target=cut_during_inference)
+    cutter.start()
+    run = run_execute(run=run)
+    cutter.join()
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    assert Path(run.outputs["video"]).exists()
+    assert len(launches(launch_log)) == 1
+
+
+def test_it_cancels_a_running_docker_job_and_leaves_no_process(ssh_node, ssh_host, render_dir, tmp_path):
+    pipeline, _ = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.05)
+    wait_for_diffusion(ssh_host, pipeline.run)
+    assert ssh_host.containers()
+    started = time.monotonic()
+    assert run_cancel(run=pipeline.run, reason="changed my mind")
+    assert time.monotonic() - started < 15
+    assert ssh_host.containers() == []
+    assert not [pid for pid in pids_with_marker(ssh_host.marker) if _is_job_process(pid, pipeline.run.id)]
+    pipeline.collect(*pipeline.monitor())  # the old monitor finds the job gone and changes nothing
+    run = Run.objects.get(pk=pipeline.run.id)
+    assert run.status == RunStatus.CANCELLED and run.error_message == "changed my mind"
+
+
+def _is_job_process(pid: int, run_id: str) -> bool:
+    try:
+        return run_id in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def test_it_never_launches_a_run_cancelled_before_launch(ssh_node, render_dir, tmp_path, ssh_host):
+    launch_log = tmp_path / "launches.jsonl"
+    ssh_host.set_sim(launch_log=launch_log)
+    pipeline = RunPipeline(make_run(render_dir, ssh_node))
+    pipeline.stage_inputs()
+    assert run_cancel(run=pipeline.run)
+    run = pipeline._guarded(pipeline.launch)  # the runner reaches its launch step only now
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert launches(launch_log) == []
+
+
+@pytest.mark.parametrize("problem", ["changed host key", "wrong key", "unreachable"])
+def test_it_fails_with_kind_connect_and_a_clear_message(
+    db, ssh_host, fast_ssh, render_dir, tmp_path, problem
+):
+    from tests.hosts import free_port
+
+    overrides = {
+        "changed host key": {"host_key": public_key(generate_key(tmp_path / "other"))},
+        "wrong key": {"key_path": str(generate_key(tmp_path / "stranger"))},
+        "unreachable": {"port": free_port()},
+    }[problem]
+    node = GpuNode.objects.create(**ssh_host.node_fields(**overrides))
+    run = run_execute(run=make_run(render_dir, node))
+    assert run.status == RunStatus.FAILED and run.failure_kind == "connect"
+    expected = {
+        "changed host key": "has changed",
+        "wrong key": "refused key",
+        "unreachable": "gave up after 3 attempts",
+    }
+    assert expected[problem] in run.error_message
+    assert run.metadata["failure_hint"]
