@@ -54,6 +54,12 @@ class Command(BaseCommand):
             self._line("Duration", f"{run['duration_seconds']:.1f} s")
         timings = run["metadata"].get("timings", {})
         self._line("Timings", ", ".join(f"{k.removesuffix('_seconds')} {v:.1f}s" for k, v in timings.items()))
+        moved = run["metadata"].get("bytes")
+        if moved:
+            self._line(
+                "Transfers",
+                f"{_size(moved.get('uploaded', 0))} uploaded, {_size(moved.get('downloaded', 0))} downloaded",
+            )
         self._line("Output", run["outputs"].get("video"))
         self._line("Log", run["outputs"].get("log"))
         stages = []
@@ -79,3 +85,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Runs ({len(prompt['runs'])}):")
         for item in prompt["runs"]:
             self.stdout.write(f"  {item['run_id']}  {item['status']:<11} {item['output_path'] or ''}")
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"

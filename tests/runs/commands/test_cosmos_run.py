@@ -168,3 +168,15 @@ def test_it_prints_one_line_and_exits_2_from_the_shell(tmp_path):
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "does not exist" in line
+
+
+def test_it_runs_on_an_ssh_node_and_sends_cached_inputs_only_once(ssh_node, render_dir):
+    for text in ("a city", "a city at dawn"):
+        code, out, _ = cosmos_run(text, str(render_dir), "--node", ssh_node.name)
+        assert code == 0 and out.strip().endswith("output.mp4")
+    first, second = Run.objects.order_by("created_at")
+    assert first.metadata["bytes"]["uploaded"] > 0
+    assert second.metadata["bytes"]["uploaded"] == 0
+    shown = StringIO()
+    call_command("cosmos_show", second.id, stdout=shown)
+    assert "0 B uploaded" in shown.getvalue()

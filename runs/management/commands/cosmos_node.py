@@ -1,0 +1,242 @@
+import json
+import re
+import sys
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.table import Table
+
+from runs.models import GpuNode, Launcher
+from runs.remote import RemoteError
+from runs.remote.ssh import fingerprint, parse_host_key
+from runs.services.nodes import (
+    HostKey,
+    NodeError,
+    node_add,
+    node_fields_from_jump,
+    node_host_key,
+    node_prune,
+    node_remove,
+    node_status,
+    node_trust,
+)
+
+EXIT_BAD_INPUT = 2
+SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
+UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "500M", "50G", "2T" or a plain number of bytes."""
+    match = SIZE.match(text.strip())
+    if not match:
+        raise NodeError(f"--max-size {text!r}: use a size such as 500M, 50G or 2T")
+    number, unit = match.groups()
+    return int(float(number) * UNITS[unit.upper()])
+
+
+class Command(BaseCommand):
+    help = (
+        "Manage GPU nodes: add an SSH node (pinning its host key), list, check, trust a key, remove, prune."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        add = actions.add_parser("add", help="Add an SSH node after confirming its host key.")
+        add.add_argument("name")
+        add.add_argument("--host", required=True)
+        add.add_argument("--port", type=int, default=22)
+        add.add_argument("--user", required=True, help="User to log in as.")
+        add.add_argument(
+            "--key", default="", help="Private key file (default: the SSH agent and ~/.ssh keys)."
+        )
+        add.add_argument("--remote-root", required=True, help="Working folder on the node (absolute).")
+        add.add_argument("--image", default="", help="Docker image holding Cosmos (docker launcher).")
+        add.add_argument("--gpus", type=int, default=1, help="GPUs this node offers (default 1).")
+        add.add_argument("--launcher", choices=Launcher.values, default=Launcher.DOCKER)
+        add.add_argument("--checkpoint-dir", default="", help="Cosmos checkpoints on the node.")
+        add.add_argument("--python", default="python3", help="Interpreter for the stand-in (sim launcher).")
+        add.add_argument("--time-scale", type=float, default=1.0, help="Stand-in speed (sim launcher).")
+        add.add_argument("--jump", default="", metavar="USER@HOST[:PORT]", help="Bastion to connect through.")
+        add.add_argument("--trust-host-key", metavar="SHA256:…", help="Trust this host key without asking.")
+        add.add_argument(
+            "--trust-jump-host-key", metavar="SHA256:…", help="Trust this bastion key without asking."
+        )
+        listing = actions.add_parser("list", help="List the nodes.")
+        listing.add_argument("--json", action="store_true")
+        check = actions.add_parser("check", help="Connect, log in and report what the node has.")
+        check.add_argument("name")
+        trust = actions.add_parser("trust", help="Trust the node's current host key (after a re-install).")
+        trust.add_argument("name")
+        trust.add_argument("--trust-host-key", metavar="SHA256:…")
+        remove = actions.add_parser("remove", help="Remove a node (its runs keep their history).")
+        remove.add_argument("name")
+        remove.add_argument("--force", action="store_true", help="Even with active runs there.")
+        prune = actions.add_parser("prune", help="Trim the node's input cache by age and size.")
+        prune.add_argument("name")
+        prune.add_argument("--older-than", type=float, metavar="DAYS", help="Remove inputs unused for DAYS.")
+        prune.add_argument("--max-size", metavar="SIZE", help="Then keep the cache under SIZE (e.g. 50G).")
+
+    def handle(self, *args, **options) -> None:
+        stream = getattr(self.stdout, "_out", sys.stdout)
+        # Piped output gets wide tables (rich would squeeze them to 80 columns).
+        self.console = Console(
+            file=stream, highlight=False, soft_wrap=True, width=None if stream.isatty() else 200
+        )
+        try:
+            getattr(self, f"handle_{options['action']}")(options)
+        except NodeError as exc:
+            raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
+
+    def _node(self, name: str) -> GpuNode:
+        node = GpuNode.objects.filter(name=name).first()
+        if node is None:
+            known = ", ".join(GpuNode.objects.values_list("name", flat=True)) or "none"
+            raise NodeError(f"unknown node {name!r}; nodes: {known}")
+        return node
+
+    def _confirm(self, label: str, key: HostKey, given: str | None) -> None:
+        """Trust ``key`` only if the user confirms it: by flag, or at an interactive prompt."""
+        self.console.print(
+            f"The host key of {label} is {key.line.split()[0]} {key.fingerprint}", markup=False
+        )
+        if given:
+            if given.strip() != key.fingerprint:
+                raise NodeError(
+                    f"{label} presents {key.fingerprint}, not the {given.strip()} given: nothing was recorded"
+                )
+            return
+        if sys.stdin.isatty():
+            answer = input(
+                "Trust this key? (on the server: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) [y/N] "
+            )
+            if answer.strip().lower() in {"y", "yes"}:
+                return
+            raise NodeError(f"the host key of {label} was not trusted: nothing was recorded")
+        raise NodeError(
+            f"confirm the host key of {label} with --trust-host-key {key.fingerprint} "
+            "(check it on the server with: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)"
+        )
+
+    def handle_add(self, options) -> None:
+        jump_key = None
+        if options["jump"]:
+            jump_host, jump_port = node_fields_from_jump(options["jump"])
+            jump_key = node_host_key(host=jump_host, port=jump_port)
+            self._confirm(f"the bastion {jump_host}:{jump_port}", jump_key, options["trust_jump_host_key"])
+            host_key = node_host_key(
+                host=options["host"],
+                port=options["port"],
+                jump=options["jump"],
+                jump_key=jump_key,
+                key_path=options["key"],
+            )
+        else:
+            host_key = node_host_key(host=options["host"], port=options["port"])
+        given = options["trust_host_key"]
+        self._confirm(f"{options['host']}:{options['port']}", host_key, given)
+        node = node_add(
+            name=options["name"],
+            host_key=host_key,
+            jump_host_key=jump_key,
+            host=options["host"],
+            port=options["port"],
+            username=options["user"],
+            key_path=options["key"],
+            remote_root=options["remote_root"],
+            docker_image=options["image"],
+            gpu_count=options["gpus"],
+            launcher=options["launcher"],
+            checkpoint_dir=options["checkpoint_dir"],
+            python=options["python"],
+            time_scale=options["time_scale"],
+            jump_host=options["jump"],
+        )
+        self.console.print(
+            f"Added node {node.name}: {node.username}@{node.host}:{node.port}, {node.root}", markup=False
+        )
+
+    def handle_list(self, options) -> None:
+        nodes = list(GpuNode.objects.all())
+        rows = [
+            {
+                "name": node.name,
+                "transport": node.transport,
+                "address": f"{node.username}@{node.host}:{node.port}"
+                if node.transport == "ssh"
+                else "this machine",
+                "launcher": node.launcher,
+                "gpus": node.gpu_count,
+                "root": str(node.root),
+                "enabled": node.enabled,
+                "host_key": _fingerprint_of(node.host_key),
+            }
+            for node in nodes
+        ]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        table = Table(box=None, header_style="bold")
+        for column in ("Name", "Address", "Launcher", "GPUs", "Root", "Enabled", "Host key"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["name"],
+                row["address"],
+                row["launcher"],
+                str(row["gpus"]),
+                row["root"],
+                "yes" if row["enabled"] else "no",
+                row["host_key"] or "-",
+            )
+        self.console.print(table)
+
+    def handle_check(self, options) -> None:
+        node = self._node(options["name"])
+        status = node_status(node=node)
+        from runs.management.commands.cosmos_status import print_status
+
+        print_status(self.console, node, status)
+        if not status.ok:
+            raise CommandError(f"node {node.name} is not ready: {status.error or 'see above'}", returncode=1)
+
+    def handle_trust(self, options) -> None:
+        node = self._node(options["name"])
+        if node.transport != "ssh":
+            raise NodeError(f"node {node.name} is not an SSH node")
+        key = node_host_key(host=node.host, port=node.port)
+        if key.line == node.host_key:
+            self.console.print(f"Node {node.name} already trusts {key.fingerprint}", markup=False)
+            return
+        self._confirm(f"{node.host}:{node.port}", key, options["trust_host_key"])
+        node_trust(node=node, host_key=key)
+        self.console.print(f"Node {node.name} now trusts {key.fingerprint}", markup=False)
+
+    def handle_remove(self, options) -> None:
+        node = self._node(options["name"])
+        node_remove(node=node, force=options["force"])
+        self.console.print(f"Removed node {node.name}", markup=False)
+
+    def handle_prune(self, options) -> None:
+        node = self._node(options["name"])
+        if options["older_than"] is None and options["max_size"] is None:
+            raise NodeError("give --older-than DAYS, --max-size SIZE or both")
+        max_bytes = parse_size(options["max_size"]) if options["max_size"] else None
+        try:
+            result = node_prune(node=node, older_than_days=options["older_than"], max_bytes=max_bytes)
+        except RemoteError as exc:
+            raise CommandError(f"pruning {node.name} failed: {exc}", returncode=1) from None
+        self.console.print(
+            f"Removed {len(result.removed)} cached input(s), {result.freed_bytes / 1e6:.1f} MB; "
+            f"{result.kept_bytes / 1e6:.1f} MB kept",
+            markup=False,
+        )
+
+
+def _fingerprint_of(line: str) -> str:
+    if not line:
+        return ""
+    try:
+        return fingerprint(parse_host_key(line))
+    except RemoteError:
+        return "invalid"
