@@ -187,12 +187,15 @@ class Transport(ABC):
             state = self.job_state(job_dir)
             if state.finished or not state.alive:
                 # The job may have written its last lines between our read and the state check.
-                while rest := self.read_bytes(log, offset):
-                    offset += len(rest)
-                    yield rest
+                yield from self._rest_of(log, offset)
                 return
             yield b""
             time.sleep(poll)
+
+    def _rest_of(self, log: PurePosixPath, offset: int) -> Iterator[bytes]:
+        while data := self.read_bytes(log, offset):
+            offset += len(data)
+            yield data
 
     def stage_in_cache(self, files: dict[str, Path]) -> int:
         """Put each file (keyed by its sha256) in the node's input cache; returns the bytes sent.

@@ -641,9 +641,7 @@ class SSHTransport(Transport):
                 yield from self._reconnect()
                 continue
             if state.finished or not state.alive:
-                while rest := self.read_bytes(log, offset):
-                    offset += len(rest)
-                    yield rest
+                yield from self._rest_of(log, offset)
                 return
             # The follower ended while the job lives on (its wrapper shell was killed): look again soon.
             yield b""
