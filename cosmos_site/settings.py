@@ -230,3 +230,43 @@ COSMOS_SSH_RECONNECT_SECONDS = env_float("COSMOS_SSH_RECONNECT_SECONDS", 900.0, 
 COSMOS_KEEP_REMOTE_SCRATCH = env_bool("COSMOS_KEEP_REMOTE_SCRATCH", False)
 # Seconds between TERM and KILL when a running job is cancelled.
 COSMOS_CANCEL_GRACE_SECONDS = env_float("COSMOS_CANCEL_GRACE_SECONDS", 10.0, minimum=0, maximum=600)
+
+# --- Queue: Celery workers over an embedded broker (files) or Redis ---------------------------------
+
+# The database is the truth: messages only wake workers up. They are acknowledged on receipt,
+# so an hour-long job never depends on a broker's visibility timeout; anything a dead worker
+# dropped is found again by the reconciler.
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    _broker = COSMOS_DATA_DIR / "broker"
+    for _folder in ("queue", "processed", "control"):
+        (_broker / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker / "queue"),
+        "data_folder_out": str(_broker / "queue"),
+        "processed_folder": str(_broker / "processed"),
+        "store_processed": False,
+        # Broadcasts (inspect, revoke) need a control folder on this transport.
+        "control_folder": str(_broker / "control"),
+        "polling_interval": 0.1,
+    }
+elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("CELERY_BROKER_URL is not valid: use redis://HOST:PORT/DB (or leave it unset)")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(COSMOS_DATA_DIR / "celerybeat-schedule")
+
+# Seconds between reconciliations (re-attach monitors, re-dispatch lost work, settle ended jobs).
+COSMOS_RECONCILE_SECONDS = env_float("COSMOS_RECONCILE_SECONDS", 60.0, minimum=0.5, maximum=3600)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile": {"task": "runs.tasks.reconcile", "schedule": COSMOS_RECONCILE_SECONDS},
+}
+# A job monitor refreshes its heartbeat every few seconds; one silent this long is replaced.
+COSMOS_MONITOR_STALE_SECONDS = env_float("COSMOS_MONITOR_STALE_SECONDS", 60.0, minimum=1, maximum=3600)
+# Automatic retries of a run whose node could not be reached or whose transfer failed.
+COSMOS_RUN_RETRIES = env_int("COSMOS_RUN_RETRIES", 3, minimum=0, maximum=20)
+COSMOS_RUN_RETRY_DELAY = env_float("COSMOS_RUN_RETRY_DELAY", 30.0, minimum=0, maximum=3600)

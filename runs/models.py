@@ -7,7 +7,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from cosmos_site.ids import new_run_id
+from cosmos_site.ids import new_id, new_run_id
 from cosmos_site.querysets import OwnedQuerySet
 from prompts.models import ModelType, Prompt
 
@@ -61,7 +61,13 @@ class GpuNode(models.Model):
     python = models.CharField(
         max_length=300, default="python3", help_text="Interpreter for the Cosmos stand-in (sim launcher)."
     )
-    gpu_count = models.PositiveSmallIntegerField(default=1)
+    gpu_count = models.PositiveSmallIntegerField(
+        default=1, help_text="GPU slots: jobs share them, one GPU each."
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        default=4,
+        help_text="Most compatible runs launched as one model invocation (one model load); 1 = never batch.",
+    )
     time_scale = models.FloatField(
         default=1.0,
         help_text="Stand-in speed: 1.0 is as slow as a real H100; 0.03 turns ten minutes into 20 seconds.",
@@ -73,6 +79,7 @@ class GpuNode(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="gpunode_gpu_count_positive"),
+            models.CheckConstraint(condition=Q(batch_size__gte=1), name="gpunode_batch_size_positive"),
             models.CheckConstraint(condition=Q(time_scale__gt=0), name="gpunode_time_scale_positive"),
             models.CheckConstraint(condition=Q(port__gte=1, port__lte=65535), name="gpunode_port_valid"),
         ]
@@ -111,6 +118,137 @@ class GpuNode(models.Model):
         return PurePosixPath(self.checkpoint_dir) if self.checkpoint_dir else self.root / "checkpoints"
 
 
+class JobStatus(models.TextChoices):
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    EXITED = "exited", "Exited"
+    COLLECTED = "collected", "Collected"
+    ABANDONED = "abandoned", "Abandoned"
+
+
+# Jobs holding GPU devices: from the claim until their processes have ended.
+BUSY_JOB_STATUSES = (JobStatus.STARTING, JobStatus.RUNNING)
+
+
+def new_job_id() -> str:
+    return new_id("jb")
+
+
+class RemoteJob(models.Model):
+    """One invocation of a model on a node: a single run, or a batch of compatible runs.
+
+    It holds GPU devices of its node from the moment it is claimed until its processes end, so
+    the next job can start while this one's outputs are still downloading. State transitions
+    (conditional UPDATEs, like Run's):
+
+        starting -> running -> exited -> collected
+        starting -> abandoned      (never launched: its runs go back to the queue)
+
+    While running, exactly one monitor follows it: the one holding ``monitor_token``, which
+    proves it is alive by refreshing ``heartbeat_at``. A monitor whose heartbeat went stale is
+    replaced; the job itself is never launched again.
+    """
+
+    id = models.CharField(primary_key=True, max_length=20, default=new_job_id, editable=False)
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="jobs")
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=ModelType.TRANSFER1)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.STARTING)
+    devices = models.JSONField(default=list, help_text="Indexes of the node's GPUs this job holds.")
+    batched = models.BooleanField(default=False, help_text="Launched with a batch file (one line per run).")
+    directory = models.CharField(max_length=500, blank=True, help_text="The job's folder on the node.")
+    pgid = models.IntegerField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    log_offset = models.BigIntegerField(default=0, help_text="Bytes of job.log already read.")
+    monitor_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Busy devices of a node (every launch decision), and jobs to re-attach or collect.
+            models.Index(fields=["node", "status"], name="job_node_status_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def _move(self, to_status: str, allowed_from: tuple[str, ...], **fields) -> bool:
+        changes = {"status": to_status, **fields}
+        moved = RemoteJob.objects.filter(pk=self.pk, status__in=allowed_from).update(**changes)
+        if moved:
+            for name, value in changes.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+    def mark_launched(self, *, pgid: int) -> bool:
+        return self._move(JobStatus.RUNNING, (JobStatus.STARTING,), pgid=pgid, launched_at=timezone.now())
+
+    def mark_exited(self, *, exit_code: int | None) -> bool:
+        """The processes have ended (exit_code None: they vanished without one). Frees the devices."""
+        return self._move(
+            JobStatus.EXITED, (JobStatus.RUNNING,), exit_code=exit_code, ended_at=timezone.now()
+        )
+
+    def mark_collected(self) -> bool:
+        return self._move(JobStatus.COLLECTED, (JobStatus.EXITED,))
+
+    def abandon(self) -> bool:
+        """Give up a job that was never launched, freeing its devices."""
+        return self._move(JobStatus.ABANDONED, (JobStatus.STARTING,), ended_at=timezone.now())
+
+    def claim(self, *, token: str, stale_before) -> bool:
+        """Take the job's next step (launch, monitor or collect), unless another worker is alive on it.
+
+        The owner proves it is alive by refreshing ``heartbeat_at``; one older than ``stale_before``
+        has died, and its step is taken over.
+        """
+        claimed = (
+            RemoteJob.objects.filter(
+                pk=self.pk, status__in=(JobStatus.STARTING, JobStatus.RUNNING, JobStatus.EXITED)
+            )
+            .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale_before) | Q(monitor_token=token))
+            .update(monitor_token=token, heartbeat_at=timezone.now())
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def beat(self, *, token: str, log_offset: int) -> bool:
+        """Refresh the heartbeat; False when another monitor has taken over (this one must stop)."""
+        return bool(
+            RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(
+                heartbeat_at=timezone.now(), log_offset=log_offset
+            )
+        )
+
+
+class QueueState(models.Model):
+    """Whether the queue hands runs to GPUs. One row; a restart never resumes a paused queue."""
+
+    paused = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "queue state"
+
+    def __str__(self) -> str:
+        return "paused" if self.paused else "running"
+
+    @classmethod
+    def current(cls) -> "QueueState":
+        state, _ = cls.objects.get_or_create(pk=1)
+        return state
+
+    @classmethod
+    def set_paused(cls, paused: bool) -> "QueueState":
+        cls.objects.update_or_create(pk=1, defaults={"paused": paused, "changed_at": timezone.now()})
+        return cls.current()
+
+
 class RunStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     UPLOADING = "uploading", "Uploading"
@@ -140,6 +278,30 @@ class RunQuerySet(OwnedQuerySet):
     def active(self) -> "RunQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
 
+    def queued(self) -> "RunQuerySet":
+        """Pending runs in launch order: higher priority first, then first in, first out."""
+        return self.filter(status=RunStatus.PENDING).order_by("-priority", "created_at", "id")
+
+    def launchable(self, *, now) -> "RunQuerySet":
+        """Queued runs that may start now: not being cancelled, not waiting out a retry backoff."""
+        return (
+            self.queued()
+            .filter(cancel_requested_at__isnull=True)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        )
+
+    def claim_for(self, job: "RemoteJob", runs: list["Run"]) -> list[str]:
+        """Move these pending runs into ``job`` (uploading), each only if still pending; the ids taken."""
+        taken = []
+        for run in runs:
+            # batch_index counts only the runs taken: it is the line of the batch file.
+            moved = self.filter(pk=run.pk, status=RunStatus.PENDING, cancel_requested_at__isnull=True).update(
+                status=RunStatus.UPLOADING, job=job, batch_index=len(taken), updated_at=timezone.now()
+            )
+            if moved:
+                taken.append(run.pk)
+        return taken
+
     def recent_diffusion_step_seconds(self, *, node: GpuNode, model_type: str) -> float | None:
         """Mean measured seconds per diffusion step of the last completed runs on this node.
 
@@ -164,11 +326,14 @@ class Run(models.Model):
     never both make the same move):
 
         pending -> uploading -> running -> downloading -> completed
+        uploading | running -> pending   (its job never launched, or its batch ended before reaching
+                                          it: back to the queue, keeping its place)
         pending | uploading | running | downloading -> failed     (with a failure_kind)
         pending | uploading | running | downloading -> cancelled
 
     A method returns False when the row was not in a state it may leave, for example because
-    another process moved it first. completed, failed and cancelled are final.
+    another process moved it first. completed, failed and cancelled are final. While pending a
+    run is queued: by ``priority`` (higher first), then first in, first out.
     """
 
     id = models.CharField(primary_key=True, max_length=20, default=new_run_id, editable=False)
@@ -191,6 +356,19 @@ class Run(models.Model):
         default=dict, blank=True, help_text="Job handle, timings, exit code, failure hint."
     )
     error_message = models.TextField(blank=True)
+    job = models.ForeignKey(
+        RemoteJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", editable=False
+    )
+    batch_index = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    priority = models.IntegerField(default=0, help_text="Higher runs first; equal priorities go in order.")
+    deadline = models.DateTimeField(null=True, blank=True, help_text="Cancelled if not finished by then.")
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Not launched before this time (an automatic retry's backoff)."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Automatic retries used so far.")
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
     cancel_requested_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -215,6 +393,8 @@ class Run(models.Model):
             models.Index(fields=["prompt", "-created_at"], name="run_prompt_created_idx"),
             # What is active on a node (slots, status pages).
             models.Index(fields=["node", "status"], name="run_node_status_idx"),
+            # The queue: pending runs of a node in launch order.
+            models.Index(fields=["node", "status", "-priority", "created_at"], name="run_queue_idx"),
             models.Index(fields=["-created_at"], name="run_created_idx"),
         ]
         constraints = [
@@ -259,22 +439,21 @@ class Run(models.Model):
     def mark_uploading(self) -> bool:
         return self._move(RunStatus.UPLOADING, (RunStatus.PENDING,))
 
-    def mark_running(self, *, job: dict) -> bool:
-        """Claim the launch: only a run still pending or uploading, and not being cancelled, may start.
-
-        ``job`` (the job's folder on the node) is recorded in the same UPDATE, so whoever sees
-        the run running can find its job, even while it is still being started.
-        """
+    def mark_running(self) -> bool:
+        """Its job has been launched. Never for a run whose cancel was asked for."""
         moved = Run.objects.filter(
-            pk=self.pk, status__in=(RunStatus.PENDING, RunStatus.UPLOADING), cancel_requested_at__isnull=True
-        ).update(
-            status=RunStatus.RUNNING,
-            started_at=timezone.now(),
-            updated_at=timezone.now(),
-            metadata={**self.metadata, "job": job},
-        )
-        self.refresh_from_db(fields=["status", "started_at", "updated_at", "metadata", "cancel_requested_at"])
+            pk=self.pk, status=RunStatus.UPLOADING, cancel_requested_at__isnull=True
+        ).update(status=RunStatus.RUNNING, started_at=timezone.now(), updated_at=timezone.now())
+        if moved:
+            self.refresh_from_db(fields=["status", "started_at", "updated_at"])
         return bool(moved)
+
+    def release_to_queue(self, *, not_before=None, attempts: int | None = None) -> bool:
+        """Back to pending (its job never launched, or never reached it), keeping its place in the queue."""
+        fields = {"job": None, "batch_index": None, "started_at": None, "not_before": not_before}
+        if attempts is not None:
+            fields["attempts"] = attempts
+        return self._move(RunStatus.PENDING, (RunStatus.UPLOADING, RunStatus.RUNNING), **fields)
 
     def mark_downloading(self) -> bool:
         return self._move(RunStatus.DOWNLOADING, (RunStatus.RUNNING,))

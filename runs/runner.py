@@ -1,9 +1,11 @@
-"""One run's pipeline on its node: stage the inputs, launch, follow the log, collect, finalize.
+"""A job's pipeline on its node: stage the inputs, launch, follow the log, collect each run.
 
-The job runs detached on the node (runs/remote/jobs.py), so this pipeline only watches it, and
-a new pipeline can take over watching (`resume`) after this process or its connection died.
-Every terminal state is written through services.run_finalize. No database transaction is held
-across node I/O.
+A job is one model invocation: a single run, or a batch of compatible runs sharing one model
+load. The job runs detached on the node (runs/remote/jobs.py); this pipeline only watches it.
+Each step first claims the job (a token with a heartbeat), so two workers never do the same
+step, and a worker that died is replaced once its heartbeat is stale: launching is never
+repeated, monitoring resumes from the saved log offset, collecting picks up where it was.
+Terminal states go through services.runs.run_finalize. No transaction is held across node I/O.
 """
 
 import json
@@ -11,333 +13,492 @@ import logging
 import os
 import shutil
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
+from django.utils import timezone
 
 from runs.cosmos import transfer1
 from runs.cosmos.failures import Failure, classify_failure, log_tail
 from runs.cosmos.launch import checkpoint_dir_for, docker_argv, sim_argv
 from runs.cosmos.params import ParameterError
-from runs.cosmos.progress import Transfer1Progress
+from runs.cosmos.progress import BatchProgress, Transfer1Progress
 from runs.inputs import InputError, input_set_from_json
 from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
-from runs.models import FailureKind, Launcher, Run, RunStatus
+from runs.models import FailureKind, JobStatus, Launcher, RemoteJob, Run, RunStatus
 from runs.progress import ProgressListener, ProgressRecorder
 from runs.remote import RemoteError, Transport, transport_for
-from runs.remote.base import JobState
 from runs.remote.jobs import job_script
 from runs.services.runs import run_finalize
 from runs.stages import Stage
 
 logger = logging.getLogger(__name__)
 
-# The job on the node fills this part of the run's overall percentage; staging comes before it,
+# The job on the node fills this part of a run's overall percentage; staging comes before it,
 # downloading after it.
 JOB_START, JOB_END = 2.0, 97.0
 # Reference estimate of one Transfer1 diffusion step on one H100 with one control (§9: 11–13 s).
 REFERENCE_STEP_SECONDS = 12.0
-# How often the log offset is saved, so a new monitor can resume where this one stopped.
-OFFSET_SAVE_SECONDS = 5.0
+# How often a monitor proves it is alive (and saves the log offset for whoever replaces it).
+HEARTBEAT_SECONDS = 5.0
+# A launch uploads inputs, which can take minutes, and beats only between steps.
+LAUNCH_STALE_FACTOR = 10
 LOST_HINT = (
     "The job's processes ended without an exit code: they were killed or the node restarted. "
     "Check the node (memory, disk, dmesg) and run again."
 )
 
 
-class RunNotPending(Exception):
-    """The run was no longer pending (or was being cancelled) when this pipeline tried to take it."""
-
-
 def job_progress_to_overall(percent: float) -> float:
     return JOB_START + (JOB_END - JOB_START) * percent / 100
 
 
-class RunPipeline:
+def stale_before(job: RemoteJob):
+    seconds = settings.COSMOS_MONITOR_STALE_SECONDS
+    if job.status == JobStatus.STARTING:
+        seconds *= LAUNCH_STALE_FACTOR
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+class JobPipeline:
     def __init__(
         self,
-        run: Run,
+        job: RemoteJob,
         *,
         transport: Transport | None = None,
         listeners: tuple[ProgressListener, ...] = (),
+        retry_transient: bool = True,
     ) -> None:
-        self.run = run
-        self.node = run.node
-        self.transport = transport or transport_for(run.node)
-        self.recorder = ProgressRecorder(run, listeners=listeners)
-        self.job_dir = self.transport.run_dir(run.id)
-        self.parameters = run.execution_config["parameters"]
-        self.timings: dict[str, float] = dict(run.metadata.get("timings", {}))
-        self.bytes_moved = {"uploaded": 0, "downloaded": 0, **run.metadata.get("bytes", {})}
+        self.job = job
+        self.node = job.node
+        self.transport = transport or transport_for(job.node)
+        self.listeners = listeners
+        self.retry_transient = retry_transient
+        self.token = uuid.uuid4().hex
+        self.job_dir = self.transport.run_dir(job.id)
+        self.runs = list(job.runs.select_related("prompt", "node").order_by("batch_index"))
+        self.recorders = {run.id: ProgressRecorder(run, listeners=listeners) for run in self.runs}
 
-    def execute(self) -> Run:
-        """Run it from the start: stage, launch, follow, collect."""
-        return self._guarded(self._all_steps)
+    def close(self) -> None:
+        for recorder in self.recorders.values():
+            recorder.flush()
+        self.transport.close()
 
-    def _all_steps(self) -> None:
-        self.stage_inputs()
-        self.launch()
-        self.collect(*self.monitor())
+    def _claim(self) -> bool:
+        self.job.refresh_from_db()
+        return self.job.claim(token=self.token, stale_before=stale_before(self.job))
 
-    def resume(self) -> Run:
-        """Take over a launched run whose monitor is gone: follow from the saved offset, then collect.
+    def _record(self, run: Run, stage: Stage, percent: float, message: str) -> None:
+        self.recorders[run.id].record(stage, percent, message)
 
-        The job is never launched again; if it already ended, this just collects it.
-        """
-        return self._guarded(lambda: self.collect(*self.monitor()))
+    # --- launch ------------------------------------------------------------------------------------------
 
-    def _guarded(self, steps) -> Run:
+    def launch(self) -> bool:
+        """Stage the inputs, write the spec, start the job; False when there was nothing to launch."""
+        if self.job.status != JobStatus.STARTING or not self._claim():
+            return False
         try:
-            steps()
-        except RunNotPending:
-            logger.info("run %s was taken by another process or cancelled", self.run.id)
-            self._finish_cancel_if_requested()
+            live = self._drop_cancelled()
+            if not live:
+                self.job.abandon()
+                return False
+            started = time.monotonic()
+            staged, digests = self._stage(live)
+            self.job.beat(token=self.token, log_offset=0)
+            live = self._drop_cancelled()  # a cancel may have come while inputs were sent
+            if not live:
+                self.job.abandon()
+                return False
+            self.runs = live
+            argv, env = self._write_spec(live, staged)
+            upload_seconds = round(time.monotonic() - started, 3)
+            pgid = self.transport.launch(
+                self.job_dir, job_script(job_dir=self.job_dir, argv=argv, env=env, run_id=self.job.id)
+            )
         except (InputError, ParameterError) as exc:
-            self._fail(Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again."))
+            self._give_up(
+                Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again.")
+            )
+            return False
         except RemoteError as exc:
-            hint = f"Check that node {self.node.name} is reachable (cosmos_node check {self.node.name})."
-            self._fail(Failure(exc.kind, str(exc), hint))
-        except Exception as exc:
-            logger.exception("run %s: runner error", self.run.id)
-            self._fail(
-                Failure(FailureKind.CRASHED, f"Runner error: {exc}", "This is a bug; the log has details.")
-            )
-            raise
-        finally:
-            self.recorder.flush()
-            self.transport.close()
-        return self.run
+            self._launch_failed(exc)
+            return False
+        self.job.mark_launched(pgid=pgid)
+        for run in live:
+            run.update_metadata(timings={**run.metadata.get("timings", {}), "upload_seconds": upload_seconds})
+            run.update_execution_config(argv=argv, inputs_sha256=digests[run.id], job=self.job.id)
+            if run.mark_running():
+                self._record(run, Stage.STARTING, JOB_START, f"Started on {self.node.name}")
+        return True
 
-    # --- steps ---------------------------------------------------------------------------------------
+    def _drop_cancelled(self) -> list[Run]:
+        """Runs of this job still to launch; a run cancelled meanwhile is ended here, never launched."""
+        live = []
+        for run in self.runs:
+            run.refresh_from_db()
+            if run.cancel_requested_at and not run.is_terminal:
+                Run.objects.filter(pk=run.pk).update(job=None, batch_index=None)
+                run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled before it started")
+            elif run.status == RunStatus.UPLOADING and run.job_id == self.job.id:
+                live.append(run)
+        # Batch lines are numbered from 0 in order: the runs that stay are renumbered to match.
+        for index, run in enumerate(live):
+            if run.batch_index != index:
+                Run.objects.filter(pk=run.pk).update(batch_index=index)
+                run.batch_index = index
+        return live
 
-    def stage_inputs(self) -> None:
-        """Put the inputs in the node's content-addressed cache and write the spec."""
-        if not self.run.mark_uploading():
-            raise RunNotPending(self.run.id)
-        self.recorder.record(Stage.UPLOADING, 0, f"Staging inputs on {self.node.name}")
-        started = time.monotonic()
-        input_set = input_set_from_json(self.run.prompt.inputs)
-        needed = sorted(({"color"} | set(self.parameters["controls"])) & input_set.modalities)
-        digests = {modality: sha256_file(input_set.videos[modality]) for modality in needed}
-        self.bytes_moved["uploaded"] += self.transport.stage_in_cache(
-            {digests[modality]: input_set.videos[modality] for modality in needed}
-        )
-        staged = {}
-        for modality in needed:
-            staged[modality] = str(self.job_dir / "inputs" / f"{modality}.mp4")
-            self.transport.symlink(
-                self.transport.cache_path(digests[modality]), PurePosixPath(staged[modality])
+    def _stage(self, runs: list[Run]) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        """Every run's inputs into the node's cache (sent once per content), linked into the job folder."""
+        plans, files = {}, {}
+        for run in runs:
+            self._record(run, Stage.UPLOADING, 0, f"Staging inputs on {self.node.name}")
+            input_set = input_set_from_json(run.prompt.inputs)
+            needed = sorted(
+                ({"color"} | set(run.execution_config["parameters"]["controls"])) & input_set.modalities
             )
-        spec = transfer1.build_spec(
-            prompt_text=self.run.prompt.prompt_text,
-            negative_prompt=self.run.prompt.negative_prompt,
-            parameters=self.parameters,
-            staged=staged,
-        )
+            digests = {modality: sha256_file(input_set.videos[modality]) for modality in needed}
+            plans[run.id] = (digests, input_set.frames(set(needed)))
+            files.update({digest: input_set.videos[modality] for modality, digest in digests.items()})
+        sent = self.transport.stage_in_cache(files)
+        staged, all_digests = {}, {}
+        for run in runs:
+            digests, frames = plans[run.id]
+            staged[run.id] = {}
+            for modality, digest in digests.items():
+                link = self.job_dir / "inputs" / run.id / f"{modality}.mp4"
+                self.transport.symlink(self.transport.cache_path(digest), link)
+                staged[run.id][modality] = str(link)
+            all_digests[run.id] = digests
+            share = sent // len(runs)
+            run.update_metadata(bytes={"uploaded": share, "downloaded": 0})
+            run.update_execution_config(frames=frames)
+            self._record(run, Stage.UPLOADING, JOB_START, "Inputs staged")
+        return staged, all_digests
+
+    def _write_spec(
+        self, runs: list[Run], staged: dict[str, dict[str, str]]
+    ) -> tuple[list[str], dict[str, str]]:
+        parameters = runs[0].execution_config["parameters"]
+        batched = len(runs) > 1
+        if batched:
+            spec, lines = transfer1.build_batch(
+                items=[{"prompt": run.prompt.prompt_text, "staged": staged[run.id]} for run in runs],
+                negative_prompt=runs[0].prompt.negative_prompt,
+                parameters=parameters,
+            )
+            text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+            self.transport.write_text(self.job_dir / "batch.jsonl", text)
+        else:
+            spec = transfer1.build_spec(
+                prompt_text=runs[0].prompt.prompt_text,
+                negative_prompt=runs[0].prompt.negative_prompt,
+                parameters=parameters,
+                staged=staged[runs[0].id],
+            )
         self.transport.write_text(self.job_dir / "spec.json", json.dumps(spec, indent=2, ensure_ascii=False))
-        self.timings["upload_seconds"] = round(time.monotonic() - started, 3)
-        self.run.update_metadata(bytes=self.bytes_moved, timings=self.timings)
-        self.run.update_execution_config(
-            spec=spec, inputs_sha256=digests, frames=input_set.frames(set(needed))
-        )
-        self.recorder.record(Stage.UPLOADING, JOB_START, "Inputs staged")
-
-    def launch(self) -> None:
+        for run in runs:
+            run.update_execution_config(spec=spec, batch=batched)
+        RemoteJob.objects.filter(pk=self.job.pk).update(directory=str(self.job_dir), batched=batched)
+        self.job.directory, self.job.batched = str(self.job_dir), batched
         model_argv = transfer1.build_model_argv(
-            parameters=self.parameters, job_dir=self.job_dir, checkpoint_dir=checkpoint_dir_for(self.node)
+            parameters=parameters,
+            job_dir=self.job_dir,
+            checkpoint_dir=checkpoint_dir_for(self.node),
+            batch=batched,
         )
+        self.transport.makedirs(self.job_dir / "out")
         if self.node.launcher == Launcher.SIM:
             argv = sim_argv(node=self.node, sim_command=self.transport.sim_command(), model_argv=model_argv)
             # Failure injection and output scale for the stand-in travel with the job.
             env = {name: value for name, value in os.environ.items() if name.startswith("COSMOS_SIM_")}
             env["PYTHONUNBUFFERED"] = "1"
-        else:
-            argv = docker_argv(
-                node=self.node,
-                run_id=self.run.id,
-                model_argv=model_argv,
-                num_gpus=self.parameters["num_gpus"],
-            )
-            env = {}
-        self.transport.makedirs(self.job_dir / "out")
-        self.run.update_execution_config(argv=argv)
-        # The claim: a run cancelled (or taken by someone else) by now is never launched.
-        if not self.run.mark_running(job={"dir": str(self.job_dir), "log_offset": 0}):
-            raise RunNotPending(self.run.id)
-        script = job_script(job_dir=self.job_dir, argv=argv, env=env, run_id=self.run.id)
-        pgid = self.transport.launch(self.job_dir, script)
-        self.run.update_metadata(job={**self.run.metadata["job"], "pgid": pgid})
-        self.recorder.record(Stage.STARTING, JOB_START, f"Started on {self.node.name}")
+            return argv, env
+        return docker_argv(
+            node=self.node, job_id=self.job.id, model_argv=model_argv, devices=self.job.devices
+        ), {}
 
-    def monitor(self) -> tuple[JobState, Transfer1Progress]:
-        """Follow the job's log from the saved offset until the job ends."""
-        parser = Transfer1Progress(
-            frames=self.run.execution_config.get("frames", transfer1.CLIP_FRAMES),
-            num_steps=self.parameters["num_steps"],
-            step_seconds=self.expected_step_seconds(),
-            controls=len(self.parameters["controls"]),
-            distilled=self.parameters["use_distilled"],
-        )
-        offset = self.run.metadata["job"].get("log_offset", 0)
+    def _launch_failed(self, exc: RemoteError) -> None:
+        """A node we could not reach or send to: back to the queue with backoff, a few times, then failed."""
+        transient = exc.kind in {FailureKind.CONNECT, FailureKind.TRANSFER}
+        for run in self.runs:
+            run.refresh_from_db()
+            if run.is_terminal or run.job_id != self.job.id:
+                continue
+            if self.retry_transient and transient and run.attempts < settings.COSMOS_RUN_RETRIES:
+                delay = settings.COSMOS_RUN_RETRY_DELAY * 2**run.attempts
+                run.release_to_queue(
+                    not_before=timezone.now() + timedelta(seconds=delay), attempts=run.attempts + 1
+                )
+                self._record(run, Stage.QUEUED, 0, f"{exc} — retrying in {delay:.0f} s")
+            else:
+                self._fail(
+                    run,
+                    Failure(
+                        exc.kind, str(exc), f"Check node {self.node.name}: cosmos_node check {self.node.name}"
+                    ),
+                )
+        self.job.abandon()
+
+    def _give_up(self, failure: Failure) -> None:
+        for run in self.runs:
+            self._fail(run, failure)
+        self.job.abandon()
+
+    # --- monitor -----------------------------------------------------------------------------------------
+
+    def monitor(self) -> bool:
+        """Follow the job to its end from the saved offset; False when another monitor owns it."""
+        if self.job.status != JobStatus.RUNNING or not self._claim():
+            return False
+        parsers = [self._parser(run) for run in self.runs]
+        router = BatchProgress(parsers) if self.job.batched else None
+        offset = self.job.log_offset
         if offset:
-            # A monitor taking over: rebuild the parser's state from what was already read.
-            parser.feed(self.transport.read_bytes(self.job_dir / "job.log", 0, offset), time.time())
-        saved_at = time.monotonic()
+            # Taking over: rebuild the progress state from what was already read (nothing recorded).
+            earlier = self.transport.read_bytes(self.job_dir / "job.log", 0, offset)
+            router.feed(earlier, time.time()) if router else parsers[0].feed(earlier, time.time())
+        beat_at = time.monotonic()
         for chunk in self.transport.follow(self.job_dir, offset):
             offset += len(chunk)
-            self._record(parser.feed(chunk, time.time()) if chunk else parser.tick(time.time()))
-            if time.monotonic() - saved_at >= OFFSET_SAVE_SECONDS:
-                self._save_offset(offset)
-                saved_at = time.monotonic()
-        self._record(parser.finish(time.time()))
-        self._save_offset(offset)
-        return self.transport.job_state(self.job_dir), parser
+            self._record_updates(router, parsers, chunk)
+            if time.monotonic() - beat_at >= HEARTBEAT_SECONDS:
+                if not self.job.beat(token=self.token, log_offset=offset):
+                    logger.info("job %s: another monitor took over", self.job.id)
+                    return False
+                beat_at = time.monotonic()
+        self._record_final(router, parsers)
+        self.job.beat(token=self.token, log_offset=offset)
+        state = self.transport.job_state(self.job_dir)
+        self._save_timings(router, parsers)
+        self.job.mark_exited(exit_code=state.exit_code)
+        logger.info("job %s ended (exit %s): its GPUs are free", self.job.id, state.exit_code)
+        return True
 
-    def collect(self, state: JobState, parser: Transfer1Progress) -> None:
-        files = self.transport.list_files(self.job_dir / "out")
-        video_name, _ = transfer1.expected_output_files()
-        produced = any(item.path == video_name for item in files)
-        self._record_timings(parser)
-        self.run.refresh_from_db(fields=["status", "cancel_requested_at"])
-        if self.run.cancel_requested_at and not (state.exit_code == 0 and produced):
-            self._finish_cancel_if_requested()
-            return
-        if state.exit_code == 0 and produced and self.run.mark_downloading():
-            self.recorder.record(Stage.DOWNLOADING, JOB_END, "Downloading outputs")
-            try:
-                outputs = self._download(files, verify_video=video_name)
-            except InvalidVideo as exc:
-                outputs = self._download([])
-                self._fail(
-                    Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable video: {exc}", ""), outputs
-                )
-                return
-            self._save_metadata(state)
-            self.recorder.flush()
-            run_finalize(run=self.run, status=RunStatus.COMPLETED, outputs=outputs)
-            if not settings.COSMOS_KEEP_REMOTE_SCRATCH:
-                self.transport.remove_run_dir(self.job_dir)
-            return
-        outputs = self._download([])
-        log_text = (
-            Path(outputs["log"]).read_text(encoding="utf-8", errors="replace") if "log" in outputs else ""
+    def _parser(self, run: Run) -> Transfer1Progress:
+        parameters = run.execution_config["parameters"]
+        learned = Run.objects.recent_diffusion_step_seconds(node=self.node, model_type=run.model_type)
+        return Transfer1Progress(
+            frames=run.execution_config.get("frames", transfer1.CLIP_FRAMES),
+            num_steps=parameters["num_steps"],
+            step_seconds=learned or REFERENCE_STEP_SECONDS * self.node.time_scale,
+            controls=len(parameters["controls"]),
+            distilled=parameters["use_distilled"],
         )
-        if state.lost:
+
+    def _record_updates(self, router: BatchProgress | None, parsers, chunk: bytes) -> None:
+        now = time.time()
+        if router is None:
+            updates = {0: parsers[0].feed(chunk, now) if chunk else parsers[0].tick(now)}
+        else:
+            before = router.current
+            updates = router.feed(chunk, now) if chunk else router.tick(now)
+            if router.current != before:
+                self._announce_waiting(router)
+        self._apply(updates)
+
+    def _record_final(self, router, parsers) -> None:
+        now = time.time()
+        self._apply(router.finish(now) if router else {0: parsers[0].finish(now)})
+
+    def _apply(self, updates: dict) -> None:
+        for index, items in updates.items():
+            run = self.runs[index]
+            if run.status != RunStatus.RUNNING:
+                continue
+            for update in items:
+                self._record(run, update.stage, job_progress_to_overall(update.percent), update.message)
+
+    def _announce_waiting(self, router: BatchProgress) -> None:
+        count = len(self.runs)
+        for index in range(router.current + 1, count):
+            run = self.runs[index]
+            if run.status == RunStatus.RUNNING:
+                message = f"Models loaded; waiting for video {router.current + 1} of {count} in this batch"
+                self._record(run, Stage.LOADING_MODELS, self.recorders[run.id].percentage, message)
+
+    def _save_timings(self, router, parsers) -> None:
+        launched = self.job.launched_at.timestamp() if self.job.launched_at else None
+        first_item = min(
+            (p.marks.get("item_started") for p in parsers if p.marks.get("item_started")), default=None
+        )
+        for run, parser in zip(self.runs, parsers, strict=True):
+            timings = dict(run.metadata.get("timings", {}))
+            marks = parser.marks
+            if launched and run.created_at:
+                timings["queue_wait_seconds"] = round(launched - run.created_at.timestamp(), 3)
+            load_end = first_item if router else marks.get("generation_started")
+            if launched and load_end:
+                timings["model_load_seconds"] = round(load_end - launched, 3)
+            start = marks.get("item_started") if router else marks.get("generation_started")
+            if start and "saved" in marks:
+                timings["inference_seconds"] = round(marks["saved"] - start, 3)
+            step = parser.measured_step_seconds()
+            if step:
+                timings["diffusion_step_seconds"] = round(step, 4)
+            if launched:
+                job_seconds = time.time() - launched
+                timings["job_seconds"] = round(job_seconds, 3)
+                timings["gpu_seconds"] = round(job_seconds * len(self.job.devices) / len(self.runs), 3)
+            run.update_metadata(timings=timings)
+
+    # --- collect -----------------------------------------------------------------------------------------
+
+    def collect(self) -> bool:
+        """Download each run's outputs (verified) and end it; runs it never reached are queued again."""
+        if self.job.status != JobStatus.EXITED or not self._claim():
+            return False
+        files = self.transport.list_files(self.job_dir / "out")
+        names = {item.path for item in files}
+        log_text = self.transport.read_bytes(self.job_dir / "job.log", 0, 1 << 30).decode(
+            "utf-8", errors="replace"
+        )
+        batched = self.job.batched
+        # A job stopped to cancel one of its runs: the others did nothing wrong and run again.
+        stopped_for_cancel = any(run.cancel_requested_at for run in self.runs)
+        router = BatchProgress([self._parser(run) for run in self.runs]) if batched else None
+        if router:
+            router.feed(log_text.encode(), time.time())
+            router.finish(time.time())
+        exit_code = self.job.exit_code
+        for run in self.runs:
+            run.refresh_from_db()
+            if run.is_terminal or run.job_id != self.job.id:
+                continue
+            index = run.batch_index if batched else None
+            video, _ = transfer1.expected_output_files(index)
+            produced = video in names and (batched or exit_code == 0)
+            if run.cancel_requested_at and not produced:
+                self._end_cancelled(run)
+            elif produced and run.mark_downloading():
+                self._complete(run, files, index, log_text)
+            elif exit_code != 0 and (stopped_for_cancel or (batched and index not in router.started)):
+                run.release_to_queue()
+                self._record(run, Stage.QUEUED, 0, "Its batch ended before this video; queued again")
+            else:
+                self._fail_from_log(
+                    run, exit_code, router.log_of(index) if router else log_text, files, index
+                )
+            self.job.beat(token=self.token, log_offset=self.job.log_offset)
+        self.job.mark_collected()
+        if not settings.COSMOS_KEEP_REMOTE_SCRATCH:
+            self.transport.remove_run_dir(self.job_dir)
+        return True
+
+    def _complete(self, run: Run, files, index: int | None, log_text: str) -> None:
+        self._record(run, Stage.DOWNLOADING, JOB_END, "Downloading outputs")
+        try:
+            outputs = self._download(run, files, index, verify=True)
+        except InvalidVideo as exc:
+            self._fail(
+                run,
+                Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable video: {exc}", ""),
+                self._download(run, [], index),
+            )
+            return
+        self.recorders[run.id].flush()
+        run.update_metadata(exit_code=self.job.exit_code)
+        run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+
+    def _fail_from_log(self, run: Run, exit_code: int | None, text: str, files, index: int | None) -> None:
+        if exit_code is None:
             failure = Failure(
                 FailureKind.LOST, "The job's processes are gone and it left no exit code", LOST_HINT
             )
         else:
-            failure = classify_failure(exit_code=state.exit_code, log_text=log_text, produced_video=produced)
-        self._save_metadata(state, log_text=log_text)
-        self._fail(failure, outputs)
+            failure = classify_failure(exit_code=exit_code, log_text=text, produced_video=False)
+        run.update_metadata(exit_code=exit_code, log_tail=log_tail(text))
+        self._fail(run, failure, self._download(run, [], index))
 
-    # --- helpers -------------------------------------------------------------------------------------
+    def _end_cancelled(self, run: Run) -> None:
+        """A run whose cancel was asked for ends cancelled once its job is verifiably gone."""
+        if stop_job(self.transport, self.job, self.job_dir):
+            self.recorders[run.id].flush()
+            run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled")
 
-    def expected_step_seconds(self) -> float:
-        learned = Run.objects.recent_diffusion_step_seconds(node=self.node, model_type=self.run.model_type)
-        return learned or REFERENCE_STEP_SECONDS * self.node.time_scale
+    def _fail(self, run: Run, failure: Failure, outputs: dict | None = None) -> None:
+        self.recorders[run.id].flush()
+        if failure.hint:
+            run.update_metadata(failure_hint=failure.hint)
+        run_finalize(run=run, status=RunStatus.FAILED, failure=failure, outputs=outputs)
 
-    def _record(self, updates) -> None:
-        for update in updates:
-            self.recorder.record(update.stage, job_progress_to_overall(update.percent), update.message)
-
-    def _save_offset(self, offset: int) -> None:
-        self.run.update_metadata(job={**self.run.metadata["job"], "log_offset": offset})
-
-    def _finish_cancel_if_requested(self) -> None:
-        """End a run whose cancel was asked for, once its job is verifiably gone."""
-        self.run.refresh_from_db()
-        if not self.run.cancel_requested_at or self.run.is_terminal:
-            return
-        job_dir = self.run.metadata.get("job", {}).get("dir")
-        if job_dir and not stop_job(self.transport, self.run, PurePosixPath(job_dir)):
-            return  # still running: whoever asked for the cancel keeps trying, and reports it
-        self.recorder.flush()
-        run_finalize(run=self.run, status=RunStatus.CANCELLED, reason="Cancelled")
-
-    def _download(self, files, *, verify_video: str | None = None) -> dict:
-        """Fetch outputs plus the log and spec into outputs/<run id>/, verified, and as one folder rename."""
+    def _download(self, run: Run, files, index: int | None, *, verify: bool = False) -> dict:
+        """A run's outputs, the job's log and spec, into outputs/<run id>/: verified, one folder rename."""
         started = time.monotonic()
         root = Path(settings.COSMOS_OUTPUTS_DIR)
-        final, partial = root / self.run.id, root / f".{self.run.id}.partial"
+        final, partial = root / run.id, root / f".{run.id}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        wanted = {self.job_dir / "out" / item.path: partial / item.path for item in files}
-        for name in ("job.log", "spec.json"):
+        prefix = f"video_{index}/" if index is not None else ""
+        mine = [item for item in files if item.path.startswith(prefix) and (prefix or "/" not in item.path)]
+        wanted = {
+            self.job_dir / "out" / item.path: partial / _local_name(item.path.removeprefix(prefix))
+            for item in mine
+        }
+        for name in ("job.log", "spec.json", "batch.jsonl"):
             wanted[self.job_dir / name] = partial / name
         digests = self.transport.sha256_many(list(wanted))
+        received = 0
         for remote, local in wanted.items():
             if remote in digests:
-                self.bytes_moved["downloaded"] += self.transport.get_file(
-                    remote, local, sha256=digests[remote]
-                )
+                received += self.transport.get_file(remote, local, sha256=digests[remote])
         video_info = None
-        if verify_video:
-            video_info = probe_video(partial / verify_video)
-            write_thumbnail(partial / verify_video, partial / "thumbnail.jpg")
+        if verify:
+            video_info = probe_video(partial / "output.mp4")
+            write_thumbnail(partial / "output.mp4", partial / "thumbnail.jpg")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
-        self.timings["download_seconds"] = round(time.monotonic() - started, 3)
-        return self._outputs_json(final, files, video_info)
-
-    def _outputs_json(self, folder: Path, files, video_info) -> dict:
-        video_name, prompt_name = transfer1.expected_output_files()
-        outputs: dict = {"dir": str(folder), "files": [item.path for item in files]}
-        named = {
-            "video": video_name,
-            "prompt_file": prompt_name,
-            "thumbnail": "thumbnail.jpg",
-            "log": "job.log",
-            "spec": "spec.json",
+        timings = {
+            **run.metadata.get("timings", {}),
+            "download_seconds": round(time.monotonic() - started, 3),
         }
-        for key, name in named.items():
-            if (folder / name).exists():
-                outputs[key] = str(folder / name)
-        controls = {
-            hint: str(folder / item.path)
-            for item in files
-            for hint in transfer1.HINTS
-            if item.path.startswith(f"{hint}_input_control_")
-        }
-        if controls:
-            outputs["controls"] = controls
-        if video_info:
-            outputs["video_info"] = video_info.to_dict()
-        return outputs
-
-    def _record_timings(self, parser: Transfer1Progress) -> None:
-        marks = parser.marks
-        launched = self.run.started_at.timestamp() if self.run.started_at else None
-        if launched and "generation_started" in marks:
-            self.timings["model_load_seconds"] = round(marks["generation_started"] - launched, 3)
-        if "generation_started" in marks and "saved" in marks:
-            self.timings["inference_seconds"] = round(marks["saved"] - marks["generation_started"], 3)
-        step = parser.measured_step_seconds()
-        if step:
-            self.timings["diffusion_step_seconds"] = round(step, 4)
-        if launched:
-            self.timings["job_seconds"] = round(time.time() - launched, 3)
-
-    def _save_metadata(self, state: JobState, *, log_text: str = "") -> None:
-        values = {"exit_code": state.exit_code, "timings": self.timings, "bytes": self.bytes_moved}
-        if log_text:
-            values["log_tail"] = log_tail(log_text)
-        self.run.update_metadata(**values)
-
-    def _fail(self, failure: Failure, outputs: dict | None = None) -> None:
-        self.recorder.flush()
-        if failure.hint:
-            self.run.update_metadata(failure_hint=failure.hint)
-        run_finalize(run=self.run, status=RunStatus.FAILED, failure=failure, outputs=outputs)
+        moved = {**run.metadata.get("bytes", {}), "downloaded": received}
+        run.update_metadata(timings=timings, bytes=moved)
+        return _outputs_json(
+            final, [_local_name(item.path.removeprefix(prefix)) for item in mine], video_info
+        )
 
 
-def stop_job(transport: Transport, run: Run, job_dir: PurePosixPath) -> bool:
-    """Stop a run's job on its node and verify it is gone: True when no process (or container) is left.
+def _local_name(name: str) -> str:
+    """Batch items name their prompt file prompt.txt; every run's folder uses the single-run names."""
+    return {"prompt.txt": f"{transfer1.OUTPUT_NAME}.txt"}.get(name, name)
+
+
+def _outputs_json(folder: Path, names: list[str], video_info) -> dict:
+    video_name, prompt_name = transfer1.expected_output_files()
+    outputs: dict = {"dir": str(folder), "files": sorted(names)}
+    named = {
+        "video": video_name,
+        "prompt_file": prompt_name,
+        "thumbnail": "thumbnail.jpg",
+        "log": "job.log",
+        "spec": "spec.json",
+    }
+    for key, name in named.items():
+        if (folder / name).exists():
+            outputs[key] = str(folder / name)
+    controls = {
+        hint: str(folder / name)
+        for name in names
+        for hint in transfer1.HINTS
+        if name.startswith(f"{hint}_input_control_")
+    }
+    if controls:
+        outputs["controls"] = controls
+    if video_info:
+        outputs["video_info"] = video_info.to_dict()
+    return outputs
+
+
+def stop_job(transport: Transport, job: RemoteJob, job_dir: PurePosixPath) -> bool:
+    """Stop a job on its node and verify it is gone: True when no process (or container) is left.
 
     TERM goes to the job's whole process group, KILL after the grace period; with Docker the
-    run-labelled container is killed too, since a container's processes are not in our group.
+    job-labelled container is killed too, since a container's processes are not in our group.
     """
     gone = transport.terminate_job(job_dir, grace=settings.COSMOS_CANCEL_GRACE_SECONDS)
-    if run.node and run.node.launcher == Launcher.DOCKER:
-        gone = transport.kill_containers(run.id) and gone
+    if job.node.launcher == Launcher.DOCKER:
+        gone = transport.kill_containers(job.id) and gone
     return gone

@@ -5,11 +5,14 @@ capture it while a person watches the bar. When stderr is not a terminal (CI, a 
 bar becomes one plain line per stage change instead of a stream of redraws.
 """
 
+import time
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
 
+from runs.models import Progress, Run
 from runs.progress import ProgressUpdate
 from runs.stages import Stage
 
@@ -18,13 +21,13 @@ class ProgressDisplay:
     def __init__(self, stream: TextIO) -> None:
         self.console = Console(file=stream, highlight=False)
         self.interactive = self.console.is_terminal
-        self._progress: Progress | None = None
+        self._progress: Bar | None = None
         self._task = None
         self._last_stage: Stage | None = None
 
     def __enter__(self) -> "ProgressDisplay":
         if self.interactive:
-            self._progress = Progress(
+            self._progress = Bar(
                 TextColumn("[bold]{task.fields[stage]:<16}"),
                 BarColumn(bar_width=32),
                 TaskProgressColumn(),
@@ -58,3 +61,16 @@ class ProgressDisplay:
         # Log text is full of brackets ("[rank0]:"), which rich would read as markup; long
         # lines stay whole so they can be copied and grepped.
         self.console.print(text, markup=False, soft_wrap=True)
+
+
+def follow_run(run: Run, display: ProgressDisplay, *, poll: float = 0.5) -> Run:
+    """Show a run's progress events as the worker running it records them, until it ends."""
+    last_id = 0
+    while True:
+        for event in Progress.objects.filter(run=run, id__gt=last_id).order_by("id"):
+            display.update(ProgressUpdate(Stage(event.stage), event.percentage, event.message))
+            last_id = event.id
+        run.refresh_from_db()
+        if run.is_terminal:
+            return run
+        time.sleep(poll)

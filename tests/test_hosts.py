@@ -47,7 +47,7 @@ def docker_job(host, run_id: str, *, num_gpus: int = 1) -> tuple[list[str], Path
         json.dumps({"prompt": "x", "input_video_path": str(video), "edge": {"control_weight": 1.0}})
     )
     model_argv = [TRANSFER, "--controlnet_specs", str(spec), "--video_save_folder", str(job / "out")]
-    return docker_argv(node=node, run_id=run_id, model_argv=model_argv, num_gpus=num_gpus), job
+    return docker_argv(node=node, job_id=run_id, model_argv=model_argv, devices=list(range(num_gpus))), job
 
 
 def start_job(client, argv, job):
@@ -178,7 +178,7 @@ def test_a_running_container_is_listed_and_docker_kill_ends_it(client, ssh_host)
     [container] = wait_for(ssh_host.containers, what="the container")
 
     assert container["name"] == "cosmos-rs_kill"
-    assert container["labels"] == {"cosmos.run_id": "rs_kill"}
+    assert container["labels"] == {"cosmos.job_id": "rs_kill"}
     assert (
         os.getsid(container["pid"]) == container["pid"] != os.getsid(cli_pid)
     )  # not in the caller's session
@@ -191,12 +191,12 @@ def test_a_running_container_is_listed_and_docker_kill_ends_it(client, ssh_host)
     assert environment["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
     assert "SSH_CLIENT" not in environment  # a container does not inherit the caller's environment
 
-    rc, out, _ = run(client, "docker ps -q --filter label=cosmos.run_id=rs_kill")
+    rc, out, _ = run(client, "docker ps -q --filter label=cosmos.job_id=rs_kill")
     assert (rc, out) == (0, container["id"][:12] + "\n")  # docker ps -q prints short ids, not names
     assert (
         run(client, "docker ps --filter name=cosmos-rs_kill --format '{{.Names}}'")[1] == "cosmos-rs_kill\n"
     )
-    assert run(client, "docker ps -q --filter label=cosmos.run_id=rs_other")[1] == ""
+    assert run(client, "docker ps -q --filter label=cosmos.job_id=rs_other")[1] == ""
     gpus = [line.split(", ") for line in run(client, GPU_QUERY)[1].splitlines()]
     assert [(gpu[0], gpu[4]) for gpu in gpus] == [("0", "98"), ("1", "0")]
 
@@ -231,7 +231,7 @@ def test_sigkill_of_the_docker_cli_leaves_the_container_running_until_docker_kil
 
     assert [item["name"] for item in ssh_host.containers()] == ["cosmos-rs_orphan"]
     assert (
-        run(client, "docker ps -q --filter label=cosmos.run_id=rs_orphan")[1] == container["id"][:12] + "\n"
+        run(client, "docker ps -q --filter label=cosmos.job_id=rs_orphan")[1] == container["id"][:12] + "\n"
     )
     assert run(client, "docker kill cosmos-rs_orphan") == (0, "cosmos-rs_orphan\n", "")
     assert ssh_host.containers() == []  # a zombie waiting for this VM's slow init counts as gone

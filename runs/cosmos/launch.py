@@ -14,28 +14,32 @@ CONTAINER_WORKDIR = PurePosixPath("/workspace")
 CONTAINER_CHECKPOINTS = CONTAINER_WORKDIR / "checkpoints"
 
 
-def container_name(run_id: str) -> str:
-    return f"cosmos-{run_id}"
+JOB_LABEL = "cosmos.job_id"
 
 
-def master_port(run_id: str) -> int:
+def container_name(job_id: str) -> str:
+    return f"cosmos-{job_id}"
+
+
+def master_port(job_id: str) -> int:
     """A per-job torchrun port, so several jobs can share a host (the default 29500 collides)."""
-    return 29500 + zlib.crc32(run_id.encode()) % 2000
+    return 29500 + zlib.crc32(job_id.encode()) % 2000
 
 
-def docker_argv(*, node, run_id: str, model_argv: list[str], num_gpus: int) -> list[str]:
-    devices = ",".join(str(index) for index in range(num_gpus))
+def docker_argv(*, node, job_id: str, model_argv: list[str], devices: list[int]) -> list[str]:
+    """The container sees only the GPUs this job holds (the scheduler's slots)."""
+    device_list = ",".join(str(index) for index in devices)
     root = str(node.root)
     return [
         "docker",
         "run",
         "--rm",
         "--name",
-        container_name(run_id),
+        container_name(job_id),
         "--label",
-        f"cosmos.run_id={run_id}",
+        f"{JOB_LABEL}={job_id}",
         "--gpus",
-        f'"device={devices}"',
+        f'"device={device_list}"',
         "--ipc=host",
         "-v",
         f"{root}:{root}",
@@ -49,10 +53,10 @@ def docker_argv(*, node, run_id: str, model_argv: list[str], num_gpus: int) -> l
         "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
         node.docker_image,
         "torchrun",
-        f"--nproc_per_node={num_gpus}",
+        f"--nproc_per_node={len(devices)}",
         "--nnodes=1",
         "--node_rank=0",
-        f"--master_port={master_port(run_id)}",
+        f"--master_port={master_port(job_id)}",
         *model_argv,
     ]
 

@@ -55,6 +55,7 @@ ANCHORS: tuple[tuple[str, Stage, float, str], ...] = (
 # Lines whose first sighting marks a phase boundary, for the run's timing metrics.
 MARKS = {
     "final args:": "started",
+    "running preprocessor": "item_started",
     "Run generation": "generation_started",
     "Finish generation": "generation_finished",
     "Saved video to": "saved",
@@ -115,10 +116,14 @@ class Transfer1Progress:
         A chunk can hold many lines (a fast job, or a monitor catching up): each stage still
         appears in the returned history, in order.
         """
-        return self._consume(self._stream.feed(data), now)
+        return self.feed_events(self._stream.feed(data), now)
 
     def finish(self, now: float) -> list[JobProgress]:
-        return self._consume(self._stream.close(), now)
+        return self.feed_events(self._stream.close(), now)
+
+    def feed_events(self, events, now: float) -> list[JobProgress]:
+        """Like feed, for events already read from the stream (a batch hands each item its own)."""
+        return self._consume(events, now)
 
     def tick(self, now: float) -> list[JobProgress]:
         """Advance the silent diffusion span by the time that has passed."""
@@ -235,3 +240,73 @@ class Transfer1Progress:
         span = DIFFUSION_END - DIFFUSION_START
         target = self._clip_start(self._clip) + (DIFFUSION_START + span * done) * self._clip_share()
         self.percent = max(self.percent, target)
+
+
+# The line transfer.py logs as it starts each video of a batch (with --batch_size 1).
+ITEM_START = "running preprocessor"
+
+
+class BatchProgress:
+    """Progress of each run in a batch job, from the one log they share.
+
+    transfer.py loads the models once, then handles the batch's videos one after another, each
+    starting with "running preprocessor". Lines before the first video (start-up, model load)
+    belong to every run; after that, lines belong to the video being made. Each run's share of
+    the log is kept, so a failure is blamed on the run it happened in.
+    """
+
+    def __init__(self, parsers: list[Transfer1Progress]) -> None:
+        self.parsers = parsers
+        self.current = -1  # index of the video being made; -1 while models load
+        self._stream = LogStream()
+        self.shared_lines: list[str] = []
+        self.item_lines: list[list[str]] = [[] for _ in parsers]
+
+    @property
+    def started(self) -> set[int]:
+        """Indexes of the videos the job has begun."""
+        return set(range(self.current + 1))
+
+    def feed(self, data: bytes, now: float) -> dict[int, list[JobProgress]]:
+        return self._route(self._stream.feed(data), now)
+
+    def finish(self, now: float) -> dict[int, list[JobProgress]]:
+        return self._route(self._stream.close(), now)
+
+    def tick(self, now: float) -> dict[int, list[JobProgress]]:
+        return {index: parser.tick(now) for index, parser in enumerate(self.parsers)}
+
+    def log_of(self, index: int) -> str:
+        """The shared lines and this run's own: what its failure is judged from."""
+        return "\n".join([*self.shared_lines, *self.item_lines[index]])
+
+    def _route(self, events, now: float) -> dict[int, list[JobProgress]]:
+        updates: dict[int, list[JobProgress]] = {index: [] for index in range(len(self.parsers))}
+        pending: list = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            targets = range(len(self.parsers)) if self.current < 0 else [self.current]
+            for index in targets:
+                updates[index].extend(self.parsers[index].feed_events(list(pending), now))
+            pending.clear()
+
+        for event in events:
+            if isinstance(event, LogRecord) and event.message.startswith(ITEM_START):
+                flush()
+                self.current = min(self.current + 1, len(self.parsers) - 1)
+            text = _event_text(event)
+            if text is not None:
+                (self.shared_lines if self.current < 0 else self.item_lines[self.current]).append(text)
+            pending.append(event)
+        flush()
+        return {index: items for index, items in updates.items() if items}
+
+
+def _event_text(event) -> str | None:
+    if isinstance(event, LogRecord):
+        return f"[{event.level}] {event.message}"
+    if isinstance(event, ProgressBar):
+        return None
+    return event.text

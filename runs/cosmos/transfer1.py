@@ -7,6 +7,7 @@ blur_strength, canny_threshold and most batch parameters on the way: here a test
 each parameter in PARAMETERS reaches the spec or the command line.
 """
 
+import json
 import math
 from pathlib import PurePosixPath
 from typing import Any
@@ -158,8 +159,52 @@ def build_spec(
     return spec
 
 
+def batch_key(*, parameters: dict[str, Any], negative_prompt: str) -> str:
+    """Runs with equal keys can share one invocation: only their prompts and videos differ.
+
+    transfer.py applies one spec (weights, steps, seed…) and one negative prompt to a whole
+    batch, so everything else must be equal; which control videos a run brings is per line.
+    """
+    return json.dumps([parameters, negative_prompt or DEFAULT_NEGATIVE_PROMPT], sort_keys=True)
+
+
+def build_batch(
+    *, items: list[dict[str, Any]], negative_prompt: str, parameters: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The shared spec and the JSONL lines of a batch (--batch_input_path).
+
+    ``items`` are {"prompt": …, "staged": {"color": path, hint: path…}} in batch order. Each
+    line names its own input video and its own control videos; a control a run has no video
+    for is made from that run's input (null), so no run's controls reach another's video.
+    """
+    spec = build_spec(
+        prompt_text=items[0]["prompt"],
+        negative_prompt=negative_prompt,
+        parameters=parameters,
+        staged={"color": items[0]["staged"]["color"]},
+    )
+    # transfer.py checks sigma_max against --input_video_path even in batch mode; each line
+    # still brings its own visual_input.
+    del spec["prompt"]
+    lines = []
+    for item in items:
+        overrides = {hint: {"input_control": item["staged"].get(hint)} for hint in parameters["controls"]}
+        lines.append(
+            {
+                "visual_input": item["staged"]["color"],
+                "prompt": item["prompt"],
+                "control_overrides": overrides,
+            }
+        )
+    return spec, lines
+
+
 def build_model_argv(
-    *, parameters: dict[str, Any], job_dir: PurePosixPath, checkpoint_dir: PurePosixPath | str
+    *,
+    parameters: dict[str, Any],
+    job_dir: PurePosixPath,
+    checkpoint_dir: PurePosixPath | str,
+    batch: bool = False,
 ) -> list[str]:
     """transfer.py and its arguments, as run under torchrun (or by the stand-in)."""
     argv = [
@@ -175,12 +220,17 @@ def build_model_argv(
         "--num_gpus",
         str(parameters["num_gpus"]),
     ]
+    if batch:
+        # One video at a time after a single model load: memory as for one run.
+        argv += ["--batch_input_path", str(job_dir / "batch.jsonl"), "--batch_size", "1"]
     for param in PARAMETERS:
         if param.kind is bool and parameters[param.name]:
             argv.append(f"--{param.name}")
     return argv
 
 
-def expected_output_files() -> tuple[str, str]:
-    """The video and prompt file a single (non-batch) run writes into its save folder."""
-    return f"{OUTPUT_NAME}.mp4", f"{OUTPUT_NAME}.txt"
+def expected_output_files(batch_index: int | None = None) -> tuple[str, str]:
+    """The video and prompt file of a run, relative to the save folder (batch items have their own folder)."""
+    if batch_index is None:
+        return f"{OUTPUT_NAME}.mp4", f"{OUTPUT_NAME}.txt"
+    return f"video_{batch_index}/output.mp4", f"video_{batch_index}/prompt.txt"

@@ -223,17 +223,17 @@ class Transport(ABC):
         if paths:
             self.run_command(["touch", "-c", "--", *map(str, paths)])
 
-    def running_containers(self, run_id: str) -> list[str]:
-        """Docker containers still running for this run (by the label every run's container gets)."""
-        result = self.run_command(["docker", "ps", "-q", "--filter", f"label=cosmos.run_id={run_id}"])
+    def running_containers(self, job_id: str) -> list[str]:
+        """Docker containers still running for this job (by the label every job's container gets)."""
+        result = self.run_command(["docker", "ps", "-q", "--filter", f"label=cosmos.job_id={job_id}"])
         return result.stdout.split() if result.ok else []
 
-    def kill_containers(self, run_id: str) -> bool:
-        """`docker kill` the run's containers; True once none is left."""
-        containers = self.running_containers(run_id)
+    def kill_containers(self, job_id: str) -> bool:
+        """`docker kill` the job's containers; True once none is left."""
+        containers = self.running_containers(job_id)
         if containers:
             self.run_command(["docker", "kill", *containers])
-        return not self.running_containers(run_id)
+        return not self.running_containers(job_id)
 
     def terminate_job(
         self, job_dir: PurePosixPath, *, grace: float = 10.0, wait_for_start: float = 5.0

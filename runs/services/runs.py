@@ -4,6 +4,8 @@ The command line, the admin and (later) the pages, API and workers all call thes
 separate from creating so that bad input is reported before anything is written.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,7 +20,7 @@ from runs.cosmos import transfer1
 from runs.cosmos.failures import Failure
 from runs.cosmos.params import ParameterError
 from runs.inputs import InputError, InputSet, input_set_from_json, read_input_dir
-from runs.models import GpuNode, Progress, Run, RunStatus
+from runs.models import GpuNode, JobStatus, Progress, Run, RunStatus
 from runs.progress import ProgressListener
 from runs.remote import RemoteError, transport_for
 from runs.stages import Stage
@@ -145,7 +147,9 @@ def run_plan(
 
 
 @transaction.atomic
-def run_create(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:
+def run_create(
+    *, plan: RunPlan, owner: AbstractBaseUser | None = None, priority: int = 0, deadline=None
+) -> Run:
     """The planned run (and its prompt, unless an existing one is reused), pending."""
     prompt = plan.prompt or prompt_create(
         prompt_text=plan.prompt_text,
@@ -161,6 +165,8 @@ def run_create(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:
         model_type=prompt.model_type,
         node=plan.node,
         owner=owner,
+        priority=priority,
+        deadline=deadline,
         execution_config={"node": plan.node.name, "parameters": plan.parameters, "like": plan.like},
     )
     run.full_clean()
@@ -169,23 +175,69 @@ def run_create(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:
     return run
 
 
-def run_execute(*, run: Run, listeners: tuple[ProgressListener, ...] = ()) -> Run:
-    """Run it now, in this process, on its node; returns the run in its final state."""
-    from runs.runner import RunPipeline  # the runner imports this module for run_finalize
+def run_execute(
+    *, run: Run, listeners: tuple[ProgressListener, ...] = (), on_wait: Callable[[str], None] | None = None
+) -> Run:
+    """Run it now, in this process, on its node; returns the run in its final state.
 
-    RunPipeline(run, listeners=listeners).execute()
+    It takes a free GPU slot like any queued job (waiting for one if the node is busy), so the
+    command line and the workers never double-book a GPU.
+    """
+    from runs.runner import JobPipeline
+    from runs.scheduler import claim_job_for, free_devices
+
+    waited = False
+    while (claim := claim_job_for(run)) is None:
+        run.refresh_from_db()
+        if run.status != RunStatus.PENDING:
+            return run
+        if not waited and on_wait:
+            on_wait(f"Waiting for a free GPU on {run.node.name} ({len(free_devices(run.node))} free)")
+        waited = True
+        time.sleep(1.0)
+    pipeline = JobPipeline(claim.job, listeners=listeners, retry_transient=False)
+    try:
+        if pipeline.launch():
+            pipeline.monitor()
+            pipeline.collect()
+    finally:
+        pipeline.close()
     run.refresh_from_db()
     return run
 
 
-def run_monitor(*, run: Run, listeners: tuple[ProgressListener, ...] = ()) -> Run:
-    """Take over following a launched run whose monitor stopped, to its end (it is never relaunched)."""
-    from runs.runner import RunPipeline
+def run_monitor(
+    *, run: Run, listeners: tuple[ProgressListener, ...] = (), on_wait: Callable[[str], None] | None = None
+) -> Run:
+    """Take over a launched run whose monitor stopped, follow it to the end and collect it.
+
+    The job is never launched again. While the previous monitor's heartbeat is fresh it may
+    still be alive, so this waits for it to go stale rather than follow the job twice.
+    """
+    from runs.runner import JobPipeline
 
     run.refresh_from_db()
-    if run.status != RunStatus.RUNNING or not run.metadata.get("job", {}).get("dir"):
+    if run.status not in (RunStatus.RUNNING, RunStatus.DOWNLOADING) or run.job is None:
         raise RunRequestError(f"run {run.id} is {run.status}: only a launched, running run can be monitored")
-    RunPipeline(run, listeners=listeners).resume()
+    job = run.job
+    waited = False
+    while True:
+        pipeline = JobPipeline(job, listeners=listeners)
+        try:
+            if job.status == JobStatus.RUNNING and pipeline.monitor():
+                job.refresh_from_db()
+            if job.status == JobStatus.EXITED and pipeline.collect():
+                break
+        finally:
+            pipeline.close()
+        job.refresh_from_db()
+        run.refresh_from_db()
+        if job.status not in (JobStatus.RUNNING, JobStatus.EXITED) or run.is_terminal:
+            break
+        if not waited and on_wait:
+            on_wait(f"Another monitor of job {job.id} may still be alive; waiting for its heartbeat to stop")
+        waited = True
+        time.sleep(1.0)
     run.refresh_from_db()
     return run
 
@@ -231,23 +283,31 @@ def run_finalize(
     return moved
 
 
-def run_cancel(*, run: Run, reason: str = "Cancelled by the user") -> bool:
+def run_cancel(*, run: Run, reason: str = "Cancelled by the user", launch_wait: float = 60.0) -> bool:
     """Cancel a run: one not yet launched never launches; a running job is stopped and verified gone.
 
     The request is recorded first, so it holds even if this process dies halfway; the run is
-    recorded cancelled only once no process of its job is left. Returns False for a run that
+    recorded cancelled only once no process of its job is left. A run sharing a batch job with
+    others stops that job too; the others go back to the queue. Returns False for a run that
     had already ended.
     """
     from runs.runner import stop_job
 
     if not run.request_cancel():
         return False
-    job_dir = run.metadata.get("job", {}).get("dir")
-    if job_dir and run.node:
-        transport = transport_for(run.node)
-        try:
-            if not stop_job(transport, run, PurePosixPath(job_dir)):
-                raise RemoteError(f"run {run.id}: the job on {run.node.name} did not stop; try again")
-        finally:
-            transport.close()
+    job = run.job
+    if job is not None:
+        # A job being launched right now either starts (then it is stopped) or gives the run up.
+        deadline = time.monotonic() + launch_wait
+        while job.status == JobStatus.STARTING and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job.refresh_from_db()
+        if job.status in (JobStatus.STARTING, JobStatus.RUNNING):
+            transport = transport_for(job.node)
+            try:
+                job_dir = PurePosixPath(job.directory) if job.directory else transport.run_dir(job.id)
+                if not stop_job(transport, job, job_dir):
+                    raise RemoteError(f"run {run.id}: the job on {job.node.name} did not stop; try again")
+            finally:
+                transport.close()
     return run_finalize(run=run, status=RunStatus.CANCELLED, reason=reason)

@@ -12,9 +12,9 @@ def test_it_generates_prefixed_ids(db):
 
 def test_it_walks_the_happy_path(db):
     run = RunFactory()
+    assert not run.mark_running()  # a run is launched only from uploading
     assert run.mark_uploading()
-    assert run.mark_running(job={"dir": "/n/runs/x"}) and run.started_at
-    assert run.metadata["job"] == {"dir": "/n/runs/x"}
+    assert run.mark_running() and run.started_at
     assert run.mark_downloading()
     assert run.mark_completed(outputs={"video": "/x.mp4"})
     run.refresh_from_db()
@@ -28,7 +28,7 @@ def test_it_refuses_moves_the_state_machine_does_not_allow(db):
     run.mark_uploading()
     assert not run.mark_uploading()  # no move to the state it is in
     run.mark_failed(kind="oom", message="CUDA out of memory")
-    for move in (run.mark_uploading, lambda: run.mark_running(job={}), run.mark_downloading):
+    for move in (run.mark_uploading, run.mark_running, run.mark_downloading):
         assert not move()
     assert not run.mark_cancelled(reason="late")
     run.refresh_from_db()
@@ -47,7 +47,7 @@ def test_it_cancels_from_any_active_state(db):
     for moves in ((), ("mark_uploading",), ("mark_uploading", "mark_running")):
         run = RunFactory()
         for name in moves:
-            getattr(run, name)(**({"job": {}} if name == "mark_running" else {}))
+            getattr(run, name)()
         assert run.mark_cancelled(reason="stop")
         assert run.status == RunStatus.CANCELLED and run.error_message == "stop"
 
@@ -123,7 +123,7 @@ def test_it_never_launches_a_run_whose_cancel_was_requested(db):
     assert run.request_cancel() and run.cancel_requested_at
     first_request = run.cancel_requested_at
     assert run.request_cancel() and run.cancel_requested_at == first_request  # the first request is kept
-    assert not run.mark_running(job={"dir": "/x"})
+    assert not run.mark_running()
     assert Run.objects.get(pk=run.pk).status == RunStatus.UPLOADING
 
 
@@ -131,3 +131,12 @@ def test_it_ignores_cancel_requests_for_finished_runs(db):
     run = RunFactory(status=RunStatus.COMPLETED, completed_at=timezone.now())
     assert not run.request_cancel()
     assert run.cancel_requested_at is None
+
+
+def test_it_gives_a_run_back_to_the_queue_keeping_its_place(db):
+    run = RunFactory(priority=3)
+    run.mark_uploading()
+    assert run.release_to_queue(attempts=1)
+    run.refresh_from_db()
+    assert (run.status, run.job_id, run.priority, run.attempts) == (RunStatus.PENDING, None, 3, 1)
+    assert not run.release_to_queue()  # only from uploading or running

@@ -11,7 +11,8 @@ import pytest
 from django.core.management import call_command
 
 from runs.models import GpuNode, Run, RunStatus
-from runs.runner import RunPipeline
+from runs.runner import JobPipeline
+from runs.scheduler import claim_job_for
 from runs.services import run_cancel, run_create, run_execute, run_plan
 from tests.hosts import generate_key, pids_with_marker, public_key
 
@@ -78,41 +79,42 @@ def test_it_runs_on_a_sim_launcher_node_over_ssh(db, ssh_host, fast_ssh, render_
 
 def launched_pipeline(
     render_dir: Path, node: GpuNode, ssh_host, tmp_path: Path, *, time_scale: float
-) -> tuple[RunPipeline, Path]:
+) -> tuple[JobPipeline, Run, Path]:
     launch_log = tmp_path / "launches.jsonl"
     ssh_host.set_sim(time_scale=time_scale, launch_log=launch_log)
-    pipeline = RunPipeline(make_run(render_dir, node))
-    pipeline.stage_inputs()
-    pipeline.launch()
-    return pipeline, launch_log
+    run = make_run(render_dir, node)
+    pipeline = JobPipeline(claim_job_for(run).job)
+    assert pipeline.launch()
+    run.refresh_from_db()
+    return pipeline, run, launch_log
 
 
-def wait_for_diffusion(ssh_host, run: Run, timeout: float = 60.0) -> None:
-    log = ssh_host.root / "runs" / run.id / "job.log"
+def wait_for_diffusion(ssh_host, timeout: float = 60.0) -> None:
+    """Until a job on the host is sampling (read from the node's files: safe from any thread)."""
     deadline = time.monotonic() + timeout
-    while b"Starting diffusion sampling" not in (log.read_bytes() if log.exists() else b""):
+    while not any(
+        b"Starting diffusion sampling" in log.read_bytes() for log in ssh_host.root.glob("runs/*/job.log")
+    ):
         assert time.monotonic() < deadline, "the job never reached diffusion"
         time.sleep(0.1)
 
 
-def test_it_resumes_with_a_new_monitor_without_launching_again(ssh_node, ssh_host, render_dir, tmp_path):
-    pipeline, launch_log = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.01)
-    # The first monitor reads part of the log, then its process "dies" (its connection goes too).
-    follow = pipeline.transport.follow(pipeline.job_dir)
-    while b"Starting diffusion sampling" not in (data := next(follow)) and b"Run generation" not in data:
-        pass
-    pipeline.run.update_metadata(
-        job={
-            **pipeline.run.metadata["job"],
-            "log_offset": len(pipeline.transport.read_bytes(pipeline.job_dir / "job.log")),
-        }
+def test_it_resumes_with_a_new_monitor_without_launching_again(
+    ssh_node, ssh_host, render_dir, tmp_path, settings
+):
+    settings.COSMOS_MONITOR_STALE_SECONDS = 1.0
+    pipeline, run, launch_log = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.01)
+    # The first monitor follows part of the log, then its process "dies": no more heartbeats.
+    assert pipeline.job.claim(token=pipeline.token, stale_before=pipeline.job.created_at)
+    wait_for_diffusion(ssh_host)
+    pipeline.job.beat(
+        token=pipeline.token, log_offset=len(pipeline.transport.read_bytes(pipeline.job_dir / "job.log"))
     )
-    follow.close()
-    pipeline.transport.close()
+    pipeline.close()
     # A new process takes over, with only the database to go on.
     out = StringIO()
-    call_command("cosmos_monitor", pipeline.run.id, stdout=out, stderr=StringIO())
-    run = Run.objects.get(pk=pipeline.run.id)
+    call_command("cosmos_monitor", run.id, stdout=out, stderr=StringIO())
+    run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert out.getvalue().strip() == run.outputs["video"]
     assert len(launches(launch_log)) == 1
@@ -128,7 +130,7 @@ def test_it_survives_a_cut_link_during_inference(db, netns_host, render_dir, tmp
     run = make_run(render_dir, node)
 
     def cut_during_inference() -> None:
-        wait_for_diffusion(netns_host, run)
+        wait_for_diffusion(netns_host)
         netns_host.cut()
         time.sleep(settings.COSMOS_SSH_STALL_SECONDS * 2.5)  # long enough for the monitor to notice
         netns_host.restore()
@@ -143,22 +145,23 @@ def test_it_survives_a_cut_link_during_inference(db, netns_host, render_dir, tmp
 
 
 def test_it_cancels_a_running_docker_job_and_leaves_no_process(ssh_node, ssh_host, render_dir, tmp_path):
-    pipeline, _ = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.05)
-    wait_for_diffusion(ssh_host, pipeline.run)
+    pipeline, run, _ = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.05)
+    wait_for_diffusion(ssh_host)
     assert ssh_host.containers()
     started = time.monotonic()
-    assert run_cancel(run=pipeline.run, reason="changed my mind")
+    assert run_cancel(run=run, reason="changed my mind")
     assert time.monotonic() - started < 15
     assert ssh_host.containers() == []
-    assert not [pid for pid in pids_with_marker(ssh_host.marker) if _is_job_process(pid, pipeline.run.id)]
-    pipeline.collect(*pipeline.monitor())  # the old monitor finds the job gone and changes nothing
-    run = Run.objects.get(pk=pipeline.run.id)
+    assert not [pid for pid in pids_with_marker(ssh_host.marker) if _is_job_process(pid, pipeline.job.id)]
+    pipeline.monitor()  # the old monitor finds the job gone and changes nothing
+    pipeline.collect()
+    run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED and run.error_message == "changed my mind"
 
 
-def _is_job_process(pid: int, run_id: str) -> bool:
+def _is_job_process(pid: int, job_id: str) -> bool:
     try:
-        return run_id in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        return job_id in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
 
@@ -166,13 +169,15 @@ def _is_job_process(pid: int, run_id: str) -> bool:
 def test_it_never_launches_a_run_cancelled_before_launch(ssh_node, render_dir, tmp_path, ssh_host):
     launch_log = tmp_path / "launches.jsonl"
     ssh_host.set_sim(launch_log=launch_log)
-    pipeline = RunPipeline(make_run(render_dir, ssh_node))
-    pipeline.stage_inputs()
-    assert run_cancel(run=pipeline.run)
-    run = pipeline._guarded(pipeline.launch)  # the runner reaches its launch step only now
+    run = make_run(render_dir, ssh_node)
+    pipeline = JobPipeline(claim_job_for(run).job)  # claimed, about to be launched
+    assert run_cancel(run=run, launch_wait=0)
+    assert not pipeline.launch()  # the launcher reaches its launch step only now
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     assert launches(launch_log) == []
+    pipeline.job.refresh_from_db()
+    assert pipeline.job.status == "abandoned"
 
 
 @pytest.mark.parametrize("problem", ["changed host key", "wrong key", "unreachable"])

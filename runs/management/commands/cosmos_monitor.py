@@ -25,7 +25,7 @@ class Command(BaseCommand):
         display.note(f"Monitoring {run.id} on {run.node.name if run.node else '?'}")
         try:
             with display:
-                run = run_monitor(run=run, listeners=(display.update,))
+                run = run_monitor(run=run, listeners=(display.update,), on_wait=display.note)
         except RunRequestError as exc:
             raise CommandError(str(exc), returncode=2) from None
         if run.status == RunStatus.COMPLETED:

@@ -1,15 +1,19 @@
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
 
 from runs.cosmos import transfer1
 from runs.models import Run, RunStatus
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan
-from runs.terminal import ProgressDisplay
+from runs.services.queue import run_enqueue
+from runs.terminal import ProgressDisplay, follow_run
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -77,6 +81,20 @@ class Command(BaseCommand):
         parser.add_argument("--like", metavar="RUN_OR_PROMPT_ID", help="Same settings as this run or prompt.")
         parser.add_argument("--user", default=os.environ.get("COSMOS_USER"), help="Owner of the new run.")
         parser.add_argument("--json", action="store_true", help="Print only one JSON object on stdout.")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Queue the run for the workers and follow its progress (Ctrl-C stops following only).",
+        )
+        parser.add_argument(
+            "--no-follow", action="store_true", help="With --queue: print the run id and return."
+        )
+        parser.add_argument(
+            "--priority", type=int, default=0, help="Queue priority: higher runs first (default 0)."
+        )
+        parser.add_argument(
+            "--deadline", type=float, metavar="MINUTES", help="Cancel the run if it has not finished by then."
+        )
 
     def handle(self, *args, **options) -> None:
         self.as_json = options["json"]
@@ -99,16 +117,55 @@ class Command(BaseCommand):
         display = ProgressDisplay(getattr(self.stderr, "_out", sys.stderr))
         for notice in plan.notices:
             display.note(notice)
-        run = run_create(plan=plan, owner=owner)
+        deadline = timezone.now() + timedelta(minutes=options["deadline"]) if options["deadline"] else None
+        if options["queue"]:
+            self._queue(
+                plan,
+                owner,
+                display,
+                priority=options["priority"],
+                deadline=deadline,
+                follow=not options["no_follow"],
+            )
+            return
+        run = run_create(plan=plan, owner=owner, priority=options["priority"], deadline=deadline)
         display.note(f"Run {run.id} (prompt {run.prompt_id}) on {run.node.name}")
         try:
             with display:
-                run = run_execute(run=run, listeners=(display.update,))
+                run = run_execute(run=run, listeners=(display.update,), on_wait=display.note)
         except KeyboardInterrupt:
             display.note(f"Interrupted: cancelling {run.id}")
             run_cancel(run=run, reason="Interrupted from the command line")
             run.refresh_from_db()
             self._report(run, display)
+            sys.exit(EXIT_INTERRUPTED)
+        self._report(run, display)
+        if run.status != RunStatus.COMPLETED:
+            sys.exit(EXIT_FAILED)
+
+    def _queue(self, plan, owner, display: ProgressDisplay, *, priority: int, deadline, follow: bool) -> None:
+        with transaction.atomic():
+            run = run_create(plan=plan, owner=owner, priority=priority, deadline=deadline)
+            run_enqueue(run=run)
+        position = Run.objects.queued().filter(node=run.node).count()
+        display.note(
+            f"Queued {run.id} (prompt {run.prompt_id}) on {run.node.name}, number {position} in its queue"
+        )
+        if not follow:
+            self._emit_json(run_id=run.id, prompt_id=run.prompt_id, status=run.status)
+            if not self.as_json:
+                self.stdout.write(run.id)
+            return
+        try:
+            with display:
+                run = follow_run(run, display)
+        except KeyboardInterrupt:
+            run.refresh_from_db()
+            display.note(
+                f"Stopped following; {run.id} is still {run.status}. "
+                f"Follow it again: cosmos_show {run.id} --follow"
+            )
+            self._emit_json(run_id=run.id, prompt_id=run.prompt_id, status=run.status)
             sys.exit(EXIT_INTERRUPTED)
         self._report(run, display)
         if run.status != RunStatus.COMPLETED:

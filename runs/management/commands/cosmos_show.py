@@ -1,10 +1,12 @@
 import json
+import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from prompts.models import Prompt
 from runs.models import Run
 from runs.summaries import prompt_detail, run_detail
+from runs.terminal import ProgressDisplay, follow_run
 
 
 class Command(BaseCommand):
@@ -13,6 +15,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("id", help="A run id (rs_…) or a prompt id (ps_…).")
         parser.add_argument("--json", action="store_true", help="Print JSON.")
+        parser.add_argument("--follow", action="store_true", help="Follow a run's progress until it ends.")
 
     def handle(self, *args, **options) -> None:
         identifier = options["id"].strip()
@@ -20,6 +23,14 @@ class Command(BaseCommand):
         prompt = None if run else Prompt.objects.filter(pk=identifier).first()
         if run is None and prompt is None:
             raise CommandError(f"no run or prompt with id {identifier!r} (see cosmos_list)", returncode=2)
+        if run and options["follow"] and not run.is_terminal:
+            display = ProgressDisplay(getattr(self.stderr, "_out", sys.stderr))
+            try:
+                with display:
+                    run = follow_run(run, display)
+            except KeyboardInterrupt:
+                pass
+            run.refresh_from_db()
         detail = run_detail(run) if run else prompt_detail(prompt)
         if options["json"]:
             self.stdout.write(json.dumps(detail, indent=2))

@@ -8,11 +8,13 @@ def test_it_runs_the_model_in_docker_under_torchrun():
     node = GpuNode(
         name="h100", transport="ssh", launcher="docker", remote_root="/data/cosmos", docker_image="me/ct1:1"
     )
-    argv = docker_argv(node=node, run_id="rs_abc", model_argv=["transfer.py", "--num_gpus", "2"], num_gpus=2)
+    argv = docker_argv(
+        node=node, job_id="jb_abc", model_argv=["transfer.py", "--num_gpus", "2"], devices=[2, 3]
+    )
     assert argv[:2] == ["docker", "run"]
-    assert argv[argv.index("--label") + 1] == "cosmos.run_id=rs_abc"
-    assert argv[argv.index("--name") + 1] == "cosmos-rs_abc"
-    assert argv[argv.index("--gpus") + 1] == '"device=0,1"'
+    assert argv[argv.index("--label") + 1] == "cosmos.job_id=jb_abc"
+    assert argv[argv.index("--name") + 1] == "cosmos-jb_abc"
+    assert argv[argv.index("--gpus") + 1] == '"device=2,3"'
     assert "--ipc=host" in argv
     assert "/data/cosmos:/data/cosmos" in argv  # same paths inside and outside the container
     assert "/data/cosmos/checkpoints:/workspace/checkpoints" in argv
@@ -22,7 +24,7 @@ def test_it_runs_the_model_in_docker_under_torchrun():
         "--nproc_per_node=2",
         "--nnodes=1",
         "--node_rank=0",
-        f"--master_port={master_port('rs_abc')}",
+        f"--master_port={master_port('jb_abc')}",
     ]
     assert argv[-3:] == ["transfer.py", "--num_gpus", "2"]
     assert checkpoint_dir_for(node) == PurePosixPath("/workspace/checkpoints")

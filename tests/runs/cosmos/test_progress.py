@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from runs.cosmos.progress import Transfer1Progress
+from runs.cosmos.progress import BatchProgress, Transfer1Progress
 from runs.stages import Stage
 
 LOG = (Path(__file__).parent / "fixtures" / "transfer1_edge.log").read_bytes()
@@ -116,3 +116,59 @@ def test_it_ignores_noise_and_continuation_lines():
 def test_it_expects_longer_diffusion_with_more_controls_and_one_step_when_distilled():
     assert parser(controls=4).expected_diffusion_seconds == pytest.approx(35 * 12 * 1.45)
     assert parser(distilled=True).expected_diffusion_seconds == pytest.approx(12)
+
+
+def batch_log(items: int, *, block_item: int | None = None) -> bytes:
+    """A batch job's log: one model load, then each video from "running preprocessor" to "Saved prompt"."""
+    text = LOG.decode()
+    head, rest = text.split(
+        "[11-21 12:02:14|INFO|cosmos_transfer1/diffusion/inference/transfer.py:323:demo] running preprocessor"
+    )
+    item = (
+        "[11-21 12:02:14|INFO|cosmos_transfer1/diffusion/inference/transfer.py:323:demo] running preprocessor"
+        + rest
+    )
+    parts = [head]
+    for index in range(items):
+        if index == block_item:
+            parts.append(
+                item.split("Running guardrail checks")[0] + "Running guardrail checks on all prompts\n"
+            )
+            parts.append(
+                "[11-21 12:02:18|CRITICAL|p.py:55:run_text_guardrail] GUARDRAIL BLOCKED: BLOCKLIST: Prompt blocked\n"
+            )
+            parts.append("[rank0]: TypeError: cannot unpack non-iterable NoneType object\n")
+            break
+        parts.append(item.replace("outputs/x/output", f"outputs/x/video_{index}/output"))
+    return "".join(parts).encode()
+
+
+def test_it_gives_each_run_of_a_batch_its_own_progress():
+    router = BatchProgress([parser(), parser(), parser()])
+    updates = router.feed(batch_log(3), 0.0)
+    router.finish(0.0)
+    assert router.started == {0, 1, 2}
+    assert [router.parsers[index].percent for index in range(3)] == [100, 100, 100]
+    assert all(updates[index][-1].stage == Stage.SAVING for index in range(3))
+    assert router.parsers[1].saved_video == "outputs/x/video_1/output.mp4"
+
+
+def test_it_shares_the_model_load_and_keeps_later_runs_waiting():
+    router = BatchProgress([parser(), parser()])
+    log = batch_log(2)
+    first_item_done = log.index(b"video_0/output.txt") + len(b"video_0/output.txt\n")
+    router.feed(log[:first_item_done], 0.0)
+    assert router.parsers[0].percent == 100
+    assert 20 <= router.parsers[1].percent < 25  # models loaded, its own video not begun
+    assert router.started == {0}
+
+
+def test_it_blames_a_failure_on_the_run_it_happened_in():
+    router = BatchProgress([parser(), parser(), parser()])
+    router.feed(batch_log(3, block_item=1), 0.0)
+    router.finish(0.0)
+    assert router.started == {0, 1}
+    assert "GUARDRAIL BLOCKED" in router.log_of(1)
+    assert "GUARDRAIL BLOCKED" not in router.log_of(0)
+    assert "Completed T5 compute" in router.log_of(0)
+    assert "final args" in router.log_of(2)  # the shared start-up belongs to every run

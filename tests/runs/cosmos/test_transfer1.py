@@ -138,3 +138,52 @@ def test_it_defaults_controls_to_the_videos_present():
 @pytest.mark.parametrize(("frames", "clips"), [(1, 1), (121, 1), (122, 2), (241, 2), (242, 3), (5000, 42)])
 def test_it_counts_clips_like_transfer1(frames, clips):
     assert transfer1.clip_count(frames) == clips
+
+
+def test_it_writes_a_batch_where_each_line_has_only_its_own_videos():
+    parameters = transfer1.resolve_parameters({"seed": 3}, {"edge": 1.0, "depth": 0.4})
+    items = [
+        {"prompt": "a city", "staged": {"color": "/n/a/color.mp4", "depth": "/n/a/depth.mp4"}},
+        {"prompt": "a forest", "staged": {"color": "/n/b/color.mp4"}},
+    ]
+    spec, lines = transfer1.build_batch(items=items, negative_prompt="", parameters=parameters)
+    assert (
+        spec["seed"] == 3
+        and spec["edge"] == {"control_weight": 1.0}
+        and spec["depth"] == {"control_weight": 0.4}
+    )
+    assert "input_control" not in spec["depth"]  # shared spec: no run's video
+    assert "prompt" not in spec
+    assert lines == [
+        {
+            "visual_input": "/n/a/color.mp4",
+            "prompt": "a city",
+            "control_overrides": {
+                "edge": {"input_control": None},
+                "depth": {"input_control": "/n/a/depth.mp4"},
+            },
+        },
+        {
+            "visual_input": "/n/b/color.mp4",
+            "prompt": "a forest",
+            # b has no depth video: made from b's own input, never a's
+            "control_overrides": {"edge": {"input_control": None}, "depth": {"input_control": None}},
+        },
+    ]
+
+
+def test_it_runs_a_batch_one_video_at_a_time():
+    parameters = transfer1.resolve_parameters({}, {"edge": 1})
+    argv = transfer1.build_model_argv(parameters=parameters, job_dir=JOB, checkpoint_dir="/c", batch=True)
+    assert argv[argv.index("--batch_input_path") + 1] == "/srv/cosmos/runs/rs_test/batch.jsonl"
+    assert argv[argv.index("--batch_size") + 1] == "1"
+
+
+def test_it_keys_batches_by_everything_but_prompt_and_videos():
+    parameters = transfer1.resolve_parameters({}, {"edge": 1})
+    key = transfer1.batch_key(parameters=parameters, negative_prompt="")
+    assert key == transfer1.batch_key(
+        parameters=dict(parameters), negative_prompt=transfer1.DEFAULT_NEGATIVE_PROMPT
+    )
+    assert key != transfer1.batch_key(parameters={**parameters, "seed": 2}, negative_prompt="")
+    assert key != transfer1.batch_key(parameters=parameters, negative_prompt="blurry")

@@ -1,0 +1,96 @@
+"""Which queued runs go to which GPUs, decided atomically in the database.
+
+A node's GPUs are slots. A job holds the devices it was given from its claim until its
+processes end. Claims happen inside a transaction that locks the node's row (PostgreSQL:
+SELECT … FOR UPDATE; SQLite: the IMMEDIATE transaction already serialises writers), so two
+workers, or a worker and the command line, can never hand the same GPU to two jobs, and each
+run moves into a job by a conditional UPDATE, so it is never claimed twice.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from runs.cosmos import transfer1
+from runs.models import BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob, Run
+
+# How far down the queue to look for runs that can join the head run's batch.
+LOOKAHEAD = 200
+
+
+@dataclass(frozen=True)
+class Claim:
+    job: RemoteJob
+    run_ids: list[str]
+
+
+def busy_devices(node: GpuNode) -> set[int]:
+    held = RemoteJob.objects.filter(node=node, status__in=BUSY_JOB_STATUSES).values_list("devices", flat=True)
+    return {device for devices in held for device in devices}
+
+
+def free_devices(node: GpuNode) -> list[int]:
+    busy = busy_devices(node)
+    return [device for device in range(node.gpu_count) if device not in busy]
+
+
+def gpus_needed(run: Run) -> int:
+    return int(run.execution_config.get("parameters", {}).get("num_gpus", 1))
+
+
+def can_batch(run: Run) -> bool:
+    """Only models whose command line takes a batch file share an invocation."""
+    return run.model_type == "transfer1"
+
+
+def _batch_key(run: Run) -> str:
+    return transfer1.batch_key(
+        parameters=run.execution_config.get("parameters", {}), negative_prompt=run.prompt.negative_prompt
+    )
+
+
+def next_runs(node: GpuNode, *, now) -> list[Run]:
+    """The head of the node's queue, plus compatible runs further down (up to the node's batch size)."""
+    queue = list(Run.objects.launchable(now=now).filter(node=node).select_related("prompt")[:LOOKAHEAD])
+    if not queue:
+        return []
+    head = queue[0]
+    if node.batch_size <= 1 or not can_batch(head):
+        return [head]
+    key = _batch_key(head)
+    return [head, *[run for run in queue[1:] if can_batch(run) and _batch_key(run) == key]][: node.batch_size]
+
+
+def _claim(node: GpuNode, runs: list[Run]) -> Claim | None:
+    needed = gpus_needed(runs[0])
+    free = free_devices(node)
+    if len(free) < needed:
+        return None
+    job = RemoteJob.objects.create(node=node, model_type=runs[0].model_type, devices=free[:needed])
+    taken = Run.objects.claim_for(job, runs)
+    if not taken:
+        job.delete()
+        return None
+    return Claim(job=job, run_ids=taken)
+
+
+def claim_next_job(node: GpuNode) -> Claim | None:
+    """Claim GPUs and the next queued runs for one job; None if no GPU is free, nothing queued, or paused."""
+    with transaction.atomic():
+        locked = GpuNode.objects.select_for_update().filter(pk=node.pk, enabled=True).first()
+        if locked is None or QueueState.current().paused:
+            return None
+        runs = next_runs(locked, now=timezone.now())
+        return _claim(locked, runs) if runs else None
+
+
+def claim_job_for(run: Run) -> Claim | None:
+    """Claim GPUs for this one run now (the command line's inline runs), or None when none is free.
+
+    Inline runs do not wait their turn in the queue, but they do take a free slot like any job,
+    so the command line and the workers never double-book a GPU.
+    """
+    with transaction.atomic():
+        node = GpuNode.objects.select_for_update().get(pk=run.node_id)
+        return _claim(node, [run])
