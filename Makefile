@@ -29,12 +29,13 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py cosmos_setup
 	@echo
-	@echo "Cosmos Workflow: http://$(HOST):$(PORT)/admin/"
+	@echo "Cosmos Workflow: http://$(HOST):$(PORT)/admin/ (web, a queue worker and its scheduler)"
 	@echo "Try it, in another terminal:"
 	@echo "  $(BIN)/python manage.py cosmos_demo_inputs var/demo"
 	@echo "  $(BIN)/python manage.py cosmos_run \"cyberpunk city at night\" var/demo"
+	@echo "  $(BIN)/python manage.py cosmos_run \"a foggy harbour\" var/demo --queue"
 	@echo
-	$(BIN)/daphne --bind $(HOST) --port $(PORT) cosmos_site.asgi:application
+	PATH="$(CURDIR)/$(BIN):$$PATH" COSMOS_HOST=$(HOST) COSMOS_PORT=$(PORT) $(BIN)/honcho start
 
 test: $(VENV)/.dev lint
 	$(BIN)/pytest

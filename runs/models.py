@@ -217,6 +217,10 @@ class RemoteJob(models.Model):
             self.refresh_from_db()
         return bool(claimed)
 
+    def release(self, *, token: str) -> None:
+        """Hand the job on: its step is done, the next one (a worker's) may claim it at once."""
+        RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(monitor_token="", heartbeat_at=None)
+
     def beat(self, *, token: str, log_offset: int) -> bool:
         """Refresh the heartbeat; False when another monitor has taken over (this one must stop)."""
         return bool(

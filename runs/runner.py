@@ -82,8 +82,10 @@ class JobPipeline:
         self.recorders = {run.id: ProgressRecorder(run, listeners=listeners) for run in self.runs}
 
     def close(self) -> None:
+        """Flush progress, close the connection and hand the job on to whoever takes its next step."""
         for recorder in self.recorders.values():
             recorder.flush()
+        self.job.release(token=self.token)
         self.transport.close()
 
     def _claim(self) -> bool:
@@ -372,7 +374,8 @@ class JobPipeline:
             produced = video in names and (batched or exit_code == 0)
             if run.cancel_requested_at and not produced:
                 self._end_cancelled(run)
-            elif produced and run.mark_downloading():
+            elif produced and (run.status == RunStatus.DOWNLOADING or run.mark_downloading()):
+                # Already downloading: the collector before this one died halfway; start over.
                 self._complete(run, files, index, log_text)
             elif exit_code != 0 and (stopped_for_cancel or (batched and index not in router.started)):
                 run.release_to_queue()
