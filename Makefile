@@ -37,8 +37,21 @@ run: $(VENV)/.runtime
 	@echo
 	PATH="$(CURDIR)/$(BIN):$$PATH" COSMOS_HOST=$(HOST) COSMOS_PORT=$(PORT) $(BIN)/honcho start
 
+# The scale-out profile's database: the queue, scheduler and model tests run on it again.
+SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+SCALEOUT_TESTS := tests/runs/test_queue.py tests/runs/test_scheduler.py tests/runs/test_batches.py \
+	tests/runs/test_run_model.py tests/runs/test_progress_model.py tests/prompts
+
 test: $(VENV)/.dev lint
 	$(BIN)/pytest
+	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+		echo "The same queue tests on PostgreSQL:"; \
+		DATABASE_URL=$(SCALEOUT_DATABASE_URL) $(BIN)/pytest $(SCALEOUT_TESTS); \
+	elif [ "$$COSMOS_REQUIRE_SCALEOUT" = 1 ]; then \
+		echo "PostgreSQL is needed on 127.0.0.1:5432 for the scale-out tests"; exit 1; \
+	else \
+		echo "Skipped the PostgreSQL pass: nothing listens on 127.0.0.1:5432"; \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

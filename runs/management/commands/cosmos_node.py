@@ -53,6 +53,9 @@ class Command(BaseCommand):
         add.add_argument("--remote-root", required=True, help="Working folder on the node (absolute).")
         add.add_argument("--image", default="", help="Docker image holding Cosmos (docker launcher).")
         add.add_argument("--gpus", type=int, default=1, help="GPUs this node offers (default 1).")
+        add.add_argument(
+            "--batch-size", type=int, default=4, help="Most compatible runs per model load (1: never batch)."
+        )
         add.add_argument("--launcher", choices=Launcher.values, default=Launcher.DOCKER)
         add.add_argument("--checkpoint-dir", default="", help="Cosmos checkpoints on the node.")
         add.add_argument("--python", default="python3", help="Interpreter for the stand-in (sim launcher).")
@@ -146,6 +149,7 @@ class Command(BaseCommand):
             remote_root=options["remote_root"],
             docker_image=options["image"],
             gpu_count=options["gpus"],
+            batch_size=options["batch_size"],
             launcher=options["launcher"],
             checkpoint_dir=options["checkpoint_dir"],
             python=options["python"],
