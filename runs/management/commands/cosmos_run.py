@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from runs.cosmos import transfer1
 from runs.models import Run, RunStatus
+from runs.remote import RemoteError
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan
 from runs.services.queue import run_enqueue
 from runs.terminal import ProgressDisplay, follow_run
@@ -133,6 +134,15 @@ class Command(BaseCommand):
         try:
             with display:
                 run = run_execute(run=run, listeners=(display.update,), on_wait=display.note)
+        except RemoteError as exc:
+            # The job runs detached: losing the node does not stop it, so the run is not failed here.
+            run.refresh_from_db()
+            display.note(
+                f"Lost contact with {run.node.name}: {exc}. The job may still be running there; "
+                f"follow it again with: cosmos_monitor {run.id}"
+            )
+            self._emit_json(run_id=run.id, prompt_id=run.prompt_id, status=run.status, error=str(exc))
+            sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
             display.note(f"Interrupted: cancelling {run.id}")
             run_cancel(run=run, reason="Interrupted from the command line")

@@ -180,3 +180,18 @@ def test_it_runs_on_an_ssh_node_and_sends_cached_inputs_only_once(ssh_node, rend
     shown = StringIO()
     call_command("cosmos_show", second.id, stdout=shown)
     assert "0 B uploaded" in shown.getvalue()
+
+
+def test_it_says_how_to_pick_up_a_run_whose_node_went_away(fast_sim, render_dir, monkeypatch):
+    from runs.remote import ConnectError
+    from runs.runner import JobPipeline
+
+    def unreachable(self):
+        raise ConnectError("lost 127.0.0.1:22 for over 900 s; the job may still be running there")
+
+    monkeypatch.setattr(JobPipeline, "monitor", unreachable)
+    code, out, err = cosmos_run("a city", str(render_dir), "--json")
+    run = Run.objects.get()
+    assert code == 1
+    assert json.loads(out)["status"] == "running"  # not failed: the job goes on without us
+    assert f"cosmos_monitor {run.id}" in err
