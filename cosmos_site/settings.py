@@ -113,11 +113,42 @@ TEMPLATES = [
     },
 ]
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Live updates. Embedded: an in-memory layer, fed by a relay in the web process that reads new
+# progress rows from the database (workers and the command line are other processes). Scale-out:
+# Redis, and every process that records progress publishes it directly.
+REDIS_URL = env_secret("REDIS_URL")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://")):
+        raise ImproperlyConfigured("REDIS_URL is not valid: use redis://HOST:PORT/DB")
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+COSMOS_LIVE_RELAY = not REDIS_URL
+# Seconds between the relay's looks at new progress rows.
+COSMOS_RELAY_INTERVAL = env_float("COSMOS_RELAY_INTERVAL", 0.3, minimum=0.05, maximum=10)
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+# Uploaded input videos (the new-run page): kept under the data folder like every other input.
+COSMOS_UPLOADS_DIR = COSMOS_DATA_DIR / "uploads"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+COSMOS_MAX_UPLOAD_BYTES = env_int("COSMOS_MAX_UPLOAD_MB", 4096, minimum=1) * 1024 * 1024
 
 # --- Database ---------------------------------------------------------------------------------
 
 SQLITE_BUSY_TIMEOUT = env_float("COSMOS_SQLITE_BUSY_TIMEOUT", 20.0, minimum=0.1)
+# SQLite's defaults (a 2 MB page cache per connection, reads copied through it) make a search
+# over a large library fetch the full-text index again for each query. Memory-mapped reads share
+# the OS's cache between every connection and process; the page cache only grows as it is used.
+SQLITE_CACHE_MB = env_int("COSMOS_SQLITE_CACHE_MB", 64, minimum=2)
+SQLITE_MMAP_MB = env_int("COSMOS_SQLITE_MMAP_MB", 2048, minimum=0)
 
 
 def _sqlite_options() -> dict:
@@ -126,7 +157,10 @@ def _sqlite_options() -> dict:
     return {
         "transaction_mode": "IMMEDIATE",
         "timeout": SQLITE_BUSY_TIMEOUT,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            f"PRAGMA cache_size=-{SQLITE_CACHE_MB * 1024}; PRAGMA mmap_size={SQLITE_MMAP_MB * 1024 * 1024};"
+        ),
     }
 
 
@@ -171,7 +205,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = COSMOS_DATA_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the app folders too, so the admin is styled even before collectstatic.
 WHITENOISE_USE_FINDERS = True
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
 admin.site.site_header = "Cosmos Workflow"
 admin.site.site_title = "Cosmos Workflow"
@@ -8,6 +8,8 @@ admin.site.index_title = "Prompts, runs and GPU nodes"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # The pages arrive later; until then the admin is the app.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("prompts.urls")),
+    path("", include("runs.urls")),
 ]

@@ -1,23 +1,89 @@
+import re
+import unicodedata
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Length, Trim
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Length, Trim
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from cosmos_site.ids import new_prompt_id
 from cosmos_site.querysets import OwnedQuerySet
 from prompts.naming import generate_prompt_name
+from prompts.search import RANK_WINDOW, FTS5Column, search
 
 
 class ModelType(models.TextChoices):
+    """Every model a run can use; runs/cosmos/profiles has one profile for each."""
+
     TRANSFER1 = "transfer1", "Cosmos-Transfer1-7B"
+    TRANSFER2_5 = "transfer2_5", "Cosmos-Transfer2.5-2B"
+    PREDICT2_5 = "predict2_5", "Cosmos-Predict2.5-2B"
+    REASON1 = "reason1", "Cosmos-Reason1-7B"
+    UPSCALE4K = "upscale4k", "Cosmos-Transfer1 4K upscaler"
+    PROMPT_UPSAMPLER = "prompt_upsampler", "Prompt upsampler (Pixtral-12B)"
+
+
+TAG_MAX_LENGTH = 50
+
+
+def normalize_tag_name(name: str) -> str:
+    """The canonical form of a tag: lower case, words joined by "-", letters and digits only.
+
+    "Sci Fi", "sci_fi" and " SCI-FI " are all "sci-fi", so one idea is one tag.
+    """
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFC", str(name)).lower())
+    return "-".join(words)[:TAG_MAX_LENGTH].strip("-")
+
+
+class Tag(models.Model):
+    """A label for curating prompts ("favourites", "client-x", "night"), searchable and filterable."""
+
+    name = models.CharField(max_length=TAG_MAX_LENGTH, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.name = normalize_tag_name(self.name)
+        if not self.name:
+            raise ValidationError({"name": "A tag needs at least one letter or digit."})
 
 
 class PromptQuerySet(OwnedQuerySet):
     def with_inputs(self) -> "PromptQuerySet":
         """Prompts whose inputs name an input folder (the ones a new run can reuse)."""
         return self.filter(inputs__has_key="dir")
+
+    def with_run_count(self) -> "PromptQuerySet":
+        """Each prompt's number of runs as ``run_count``.
+
+        A subquery per row rather than Count("runs"): no GROUP BY, so it is cheap on the rows
+        of one page and it combines with search() (whose snippets cannot be grouped).
+        """
+        from runs.models import Run
+
+        runs = Run.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt").annotate(n=Count("pk"))
+        return self.annotate(run_count=Coalesce(Subquery(runs.values("n"), output_field=IntegerField()), 0))
+
+    def tagged(self, name: str) -> "PromptQuerySet":
+        return self.filter(tags__name=normalize_tag_name(name))
+
+    def search(
+        self, text: str, *, rank_window: int | None = RANK_WINDOW, highlight: bool = True
+    ) -> "PromptQuerySet":
+        """Prompts matching ``text`` (words, "phrases", prefix*, -excluded), best first.
+
+        Each result has ``search_rank`` (higher is better), and with ``highlight``
+        ``search_snippet`` and ``search_name``: safe HTML, the text escaped and matches in
+        <mark>. Call it after other filters; see prompts/search.py for the rank window.
+        """
+        return search(self, text, rank_window=rank_window, highlight=highlight)
 
 
 class Prompt(models.Model):
@@ -41,6 +107,7 @@ class Prompt(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="prompts")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts"
     )
@@ -72,3 +139,31 @@ class Prompt(models.Model):
             raise ValidationError({"prompt_text": "The prompt text is blank: describe what to generate."})
         self.negative_prompt = (self.negative_prompt or "").strip()
         self.name = (self.name or "").strip() or generate_prompt_name(self.prompt_text)
+
+
+class PromptSearchDocument(models.Model):
+    """A prompt's row in the SQLite full-text index, the FTS5 table ``prompts_prompt_fts``.
+
+    Read-only: migration 0003 creates the table on SQLite only, with triggers that keep it in
+    step with prompts, their tags and tag names. Queries use it through
+    ``PromptQuerySet.search``; on PostgreSQL the index is a column of the prompts table instead.
+    """
+
+    prompt = models.OneToOneField(
+        Prompt,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_column="prompt_id",
+        db_constraint=False,
+        related_name="search_document",
+    )
+    rowid = models.IntegerField(db_column="rowid")
+    document = FTS5Column(db_column="prompts_prompt_fts")
+    rank = models.FloatField(db_column="rank")
+
+    class Meta:
+        managed = False
+        db_table = "prompts_prompt_fts"
+
+    def __str__(self) -> str:
+        return f"search document of {self.prompt_id}"

@@ -86,6 +86,27 @@ def write_thumbnail(video: Path, destination: Path, *, width: int = 320) -> Path
     return destination
 
 
+def write_first_frame(video: Path, destination: Path) -> Path:
+    """A full-size JPEG of the video's first frame (the image an image-to-world model starts from)."""
+    video, destination = Path(video), Path(destination)
+    with _open_video(video) as (container, stream):
+        try:
+            frame = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise InvalidVideo(f"{video} cannot be decoded: {_reason(exc)}") from exc
+    if frame is None:
+        raise InvalidVideo(f"{video} cannot be decoded: no frame could be read")
+    even = frame.reformat(
+        width=frame.width // 2 * 2,
+        height=frame.height // 2 * 2,
+        format="yuv420p",
+        dst_colorspace=Colorspace.ITU601,
+        dst_color_range=ColorRange.JPEG,
+    )
+    _replace_atomically(destination, _encode_jpeg(even))
+    return destination
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

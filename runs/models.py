@@ -1,10 +1,13 @@
+import hashlib
+import secrets
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Q, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from cosmos_site.ids import new_id, new_run_id
@@ -159,6 +162,7 @@ class RemoteJob(models.Model):
     pgid = models.IntegerField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     log_offset = models.BigIntegerField(default=0, help_text="Bytes of job.log already read.")
+    log_tail = models.TextField(blank=True, help_text="The log's last lines, refreshed with each heartbeat.")
     monitor_token = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -221,13 +225,12 @@ class RemoteJob(models.Model):
         """Hand the job on: its step is done, the next one (a worker's) may claim it at once."""
         RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(monitor_token="", heartbeat_at=None)
 
-    def beat(self, *, token: str, log_offset: int) -> bool:
+    def beat(self, *, token: str, log_offset: int, log_tail: str | None = None) -> bool:
         """Refresh the heartbeat; False when another monitor has taken over (this one must stop)."""
-        return bool(
-            RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(
-                heartbeat_at=timezone.now(), log_offset=log_offset
-            )
-        )
+        fields = {"heartbeat_at": timezone.now(), "log_offset": log_offset}
+        if log_tail is not None:
+            fields["log_tail"] = log_tail
+        return bool(RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(**fields))
 
 
 class QueueState(models.Model):
@@ -281,6 +284,31 @@ TERMINAL_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 class RunQuerySet(OwnedQuerySet):
     def active(self) -> "RunQuerySet":
         return self.filter(status__in=ACTIVE_STATUSES)
+
+    def with_latest_progress(self) -> "RunQuerySet":
+        """Each run's newest progress event (stage, percentage, message, id) in the same query."""
+        latest = Progress.objects.filter(run=OuterRef("pk")).order_by("-id")
+        return self.annotate(
+            latest_stage=Subquery(latest.values("stage")[:1]),
+            latest_percentage=Subquery(latest.values("percentage")[:1]),
+            latest_message=Subquery(latest.values("message")[:1]),
+            latest_seq=Subquery(latest.values("id")[:1]),
+        )
+
+    def shown(self) -> "RunQuerySet":
+        """These runs, sliced and ordered as they are, read again with prompt, node and latest progress.
+
+        Annotating a large ordered queryset directly makes SQLite work out the progress of every
+        matching run before it sorts them; selecting the shown page's ids first keeps that work
+        to the rows on the page, whatever the filters.
+        """
+        ordering = self.query.order_by or self.model._meta.ordering
+        return (
+            self.model.objects.filter(pk__in=self.values("pk"))
+            .select_related("prompt", "node")
+            .with_latest_progress()
+            .order_by(*ordering)
+        )
 
     def queued(self) -> "RunQuerySet":
         """Pending runs in launch order: higher priority first, then first in, first out."""
@@ -395,11 +423,22 @@ class Run(models.Model):
             models.Index(fields=["model_type", "-created_at"], name="run_model_created_idx"),
             # A prompt's runs, newest first (prompt detail, --like).
             models.Index(fields=["prompt", "-created_at"], name="run_prompt_created_idx"),
-            # What is active on a node (slots, status pages).
-            models.Index(fields=["node", "status"], name="run_node_status_idx"),
-            # The queue: pending runs of a node in launch order.
+            # The queue: pending runs of a node in launch order (and what is active on a node).
             models.Index(fields=["node", "status", "-priority", "created_at"], name="run_queue_idx"),
+            # Expected durations: a node's latest completed runs.
+            models.Index(fields=["node", "status", "-completed_at"], name="run_node_completed_idx"),
+            # The pages of one user (a user sees only their own): runs, newest first, by status…
+            models.Index(fields=["owner", "-created_at"], name="run_owner_created_idx"),
+            models.Index(fields=["owner", "status", "-created_at"], name="run_owner_status_created_idx"),
+            # …latest outputs, and the gallery, starred first.
+            models.Index(fields=["owner", "status", "-completed_at"], name="run_owner_completed_idx"),
+            models.Index(
+                fields=["owner", "status", "-starred", "-completed_at"], name="run_owner_gallery_idx"
+            ),
+            # The same pages for staff, who see everyone's.
             models.Index(fields=["-created_at"], name="run_created_idx"),
+            models.Index(fields=["status", "-completed_at"], name="run_completed_idx"),
+            models.Index(fields=["status", "-starred", "-completed_at"], name="run_gallery_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -420,6 +459,9 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    def get_absolute_url(self) -> str:
+        return reverse("run_detail", args=[self.id])
 
     @property
     def is_terminal(self) -> bool:
@@ -500,6 +542,24 @@ class Run(models.Model):
             execution_config=self.execution_config, updated_at=timezone.now()
         )
 
+    # Curation: written by people at any time, whatever the run's state, so no status condition.
+
+    def set_starred(self, starred: bool) -> None:
+        self.starred = bool(starred)
+        Run.objects.filter(pk=self.pk).update(starred=self.starred, updated_at=timezone.now())
+
+    def set_rating(self, rating: int | None) -> None:
+        """1 to 5 stars, or None to clear; ValueError for anything else."""
+        if rating is not None and (isinstance(rating, bool) or rating not in range(1, 6)):
+            raise ValueError(f"a rating is 1 to 5 stars, or none (got {rating!r})")
+        self.rating = rating
+        Run.objects.filter(pk=self.pk).update(rating=rating, updated_at=timezone.now())
+
+    def clear_outputs(self, *, note: dict) -> None:
+        """Forget the output files (deleted from disk); ``note`` says when and how much."""
+        self.outputs = dict(note)
+        Run.objects.filter(pk=self.pk).update(outputs=self.outputs, updated_at=timezone.now())
+
 
 class Progress(models.Model):
     """One progress event of a run: the stage it is in and how far the whole run has come.
@@ -529,3 +589,95 @@ class Progress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.stage} {self.percentage:.0f}%"
+
+
+class ApiToken(models.Model):
+    """A key scripts send to the JSON API (Authorization: Bearer …). Only its sha256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def _hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user, name: str = "") -> tuple["ApiToken", str]:
+        """A new token and its key; the key is shown once and cannot be recovered."""
+        key = "cw_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[:10], key_hash=cls._hash(key))
+        return token, key
+
+    @classmethod
+    def user_for(cls, key: str):
+        """The active user a key belongs to, or None."""
+        token = cls.objects.select_related("user").filter(key_hash=cls._hash(key)).first()
+        if token is None or not token.user.is_active:
+            return None
+        cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return token.user
+
+
+class InputSetQuerySet(OwnedQuerySet):
+    def name_clash(self, *, name: str, directory: str) -> "InputSet | None":
+        """The input set already registered under ``name`` for another folder, if any (names are unique)."""
+        return self.filter(name=name).exclude(directory=directory).first()
+
+
+class InputSet(models.Model):
+    """A prepared input folder (color.mp4 and control videos) registered by name, to start runs from.
+
+    cosmos_prepare writes the folder and registers it; the files stay the truth, and these fields
+    are what they held when registered. One row per folder: preparing the same folder again
+    refreshes its row, which becomes the most recent again (``updated_at``).
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    directory = models.CharField(max_length=1000, unique=True, help_text="The folder holding color.mp4.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="input_sets"
+    )
+    frames = models.PositiveIntegerField()
+    fps = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    modalities = models.JSONField(default=list, help_text='The videos present: "color", "depth", "seg"…')
+    thumbnail = models.CharField(max_length=1000, blank=True, help_text="A JPEG of color.mp4's middle frame.")
+    metadata = models.JSONField(default=dict, blank=True, help_text="The folder's metadata.json.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = InputSetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        get_latest_by = "updated_at"
+        indexes = [
+            # The input choices of the new-run page: a user's sets, most recent first.
+            models.Index(fields=["owner", "-updated_at"], name="inputset_owner_updated_idx"),
+            # The same for staff, who see everyone's.
+            models.Index(fields=["-updated_at"], name="inputset_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def resolution(self) -> str:
+        return f"{self.width}×{self.height}"
+
+    @property
+    def label(self) -> str:
+        """How a choice of inputs shows it: name, videos and length."""
+        return f"{self.name} ({', '.join(self.modalities)}, {self.frames} frames)"

@@ -20,6 +20,15 @@ class ProgressUpdate:
 ProgressListener = Callable[[ProgressUpdate], None]
 
 
+def progress_append(*, run: Run, stage: str, percentage: float, message: str = "") -> Progress:
+    """Record a progress event and make it live (the one way Progress rows are written)."""
+    from runs.live import publish
+
+    progress = Progress.objects.create(run=run, stage=stage, percentage=percentage, message=message)
+    publish(progress)
+    return progress
+
+
 class ProgressRecorder:
     """Appends Progress rows for one run.
 
@@ -72,7 +81,7 @@ class ProgressRecorder:
             self._write(self._pending)
 
     def _write(self, update: ProgressUpdate) -> None:
-        Progress.objects.create(
+        progress_append(
             run=self.run, stage=update.stage, percentage=update.percentage, message=update.message
         )
         self._written = update

@@ -8,9 +8,9 @@ repeated, monitoring resumes from the saved log offset, collecting picks up wher
 Terminal states go through services.runs.run_finalize. No transaction is held across node I/O.
 """
 
-import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -20,18 +20,18 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.utils import timezone
 
-from runs.cosmos import transfer1
-from runs.cosmos.failures import Failure, classify_failure, log_tail
+from runs.cosmos.failures import Failure, log_tail
 from runs.cosmos.launch import checkpoint_dir_for, docker_argv, sim_argv
 from runs.cosmos.params import ParameterError
-from runs.cosmos.progress import BatchProgress, Transfer1Progress
-from runs.inputs import InputError, input_set_from_json
+from runs.cosmos.profiles import JobItem, profile_for
+from runs.cosmos.progress import BatchProgress
+from runs.inputs import InputError, run_input_files
 from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
 from runs.models import FailureKind, JobStatus, Launcher, RemoteJob, Run, RunStatus
 from runs.progress import ProgressListener, ProgressRecorder
 from runs.remote import RemoteError, Transport, transport_for
 from runs.remote.jobs import job_script
-from runs.services.runs import run_finalize
+from runs.services.runs import run_finalize, run_record_results
 from runs.stages import Stage
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,6 @@ logger = logging.getLogger(__name__)
 # The job on the node fills this part of a run's overall percentage; staging comes before it,
 # downloading after it.
 JOB_START, JOB_END = 2.0, 97.0
-# Reference estimate of one Transfer1 diffusion step on one H100 with one control (§9: 11–13 s).
-REFERENCE_STEP_SECONDS = 12.0
 # How often a monitor proves it is alive (and saves the log offset for whoever replaces it).
 HEARTBEAT_SECONDS = 5.0
 # A launch uploads inputs, which can take minutes, and beats only between steps.
@@ -49,6 +47,20 @@ LOST_HINT = (
     "The job's processes ended without an exit code: they were killed or the node restarted. "
     "Check the node (memory, disk, dmesg) and run again."
 )
+
+
+class LogTail:
+    """The last lines of a job's log, as a page shows them (colour codes and bar redraws removed)."""
+
+    def __init__(self, *, lines: int = 40, keep_bytes: int = 32768) -> None:
+        self.lines, self.keep_bytes = lines, keep_bytes
+        self.data = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.data = (self.data + chunk)[-self.keep_bytes :]
+
+    def text(self) -> str:
+        return log_tail(self.data.decode("utf-8", errors="replace"), self.lines)
 
 
 def job_progress_to_overall(percent: float) -> float:
@@ -79,6 +91,7 @@ class JobPipeline:
         self.token = uuid.uuid4().hex
         self.job_dir = self.transport.run_dir(job.id)
         self.runs = list(job.runs.select_related("prompt", "node").order_by("batch_index"))
+        self.profile = profile_for(job.model_type)
         self.recorders = {run.id: ProgressRecorder(run, listeners=listeners) for run in self.runs}
 
     def close(self) -> None:
@@ -157,20 +170,18 @@ class JobPipeline:
         plans, files = {}, {}
         for run in runs:
             self._record(run, Stage.UPLOADING, 0, f"Staging inputs on {self.node.name}")
-            input_set = input_set_from_json(run.prompt.inputs)
-            needed = sorted(
-                ({"color"} | set(run.execution_config["parameters"]["controls"])) & input_set.modalities
-            )
-            digests = {modality: sha256_file(input_set.videos[modality]) for modality in needed}
-            plans[run.id] = (digests, input_set.frames(set(needed)))
-            files.update({digest: input_set.videos[modality] for modality, digest in digests.items()})
+            inputs = run_input_files(run, self.profile)
+            digests = {modality: sha256_file(path) for modality, path in inputs.files.items()}
+            plans[run.id] = (digests, inputs.frames)
+            files.update({digest: inputs.files[modality] for modality, digest in digests.items()})
         sent = self.transport.stage_in_cache(files)
         staged, all_digests = {}, {}
         for run in runs:
             digests, frames = plans[run.id]
             staged[run.id] = {}
             for modality, digest in digests.items():
-                link = self.job_dir / "inputs" / run.id / f"{modality}.mp4"
+                suffix = files[digest].suffix.lower() or ".mp4"
+                link = self.job_dir / "inputs" / run.id / f"{modality}{suffix}"
                 self.transport.symlink(self.transport.cache_path(digest), link)
                 staged[run.id][modality] = str(link)
             all_digests[run.id] = digests
@@ -185,42 +196,42 @@ class JobPipeline:
     ) -> tuple[list[str], dict[str, str]]:
         parameters = runs[0].execution_config["parameters"]
         batched = len(runs) > 1
-        if batched:
-            spec, lines = transfer1.build_batch(
-                items=[{"prompt": run.prompt.prompt_text, "staged": staged[run.id]} for run in runs],
-                negative_prompt=runs[0].prompt.negative_prompt,
-                parameters=parameters,
+        items = [
+            JobItem(
+                run_id=run.id,
+                prompt=run.prompt.prompt_text,
+                negative_prompt=run.prompt.negative_prompt,
+                staged=staged[run.id],
             )
-            text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-            self.transport.write_text(self.job_dir / "batch.jsonl", text)
-        else:
-            spec = transfer1.build_spec(
-                prompt_text=runs[0].prompt.prompt_text,
-                negative_prompt=runs[0].prompt.negative_prompt,
-                parameters=parameters,
-                staged=staged[runs[0].id],
-            )
-        self.transport.write_text(self.job_dir / "spec.json", json.dumps(spec, indent=2, ensure_ascii=False))
-        for run in runs:
-            run.update_execution_config(spec=spec, batch=batched)
-        RemoteJob.objects.filter(pk=self.job.pk).update(directory=str(self.job_dir), batched=batched)
-        self.job.directory, self.job.batched = str(self.job_dir), batched
-        model_argv = transfer1.build_model_argv(
+            for run in runs
+        ]
+        job = self.profile.build_job(
+            items=items,
             parameters=parameters,
             job_dir=self.job_dir,
             checkpoint_dir=checkpoint_dir_for(self.node),
-            batch=batched,
         )
+        for name, text in job.files.items():
+            self.transport.write_text(self.job_dir / name, text)
+        for run in runs:
+            run.update_execution_config(spec=job.spec, batch=batched)
+        RemoteJob.objects.filter(pk=self.job.pk).update(directory=str(self.job_dir), batched=batched)
+        self.job.directory, self.job.batched = str(self.job_dir), batched
         self.transport.makedirs(self.job_dir / "out")
         if self.node.launcher == Launcher.SIM:
-            argv = sim_argv(node=self.node, sim_command=self.transport.sim_command(), model_argv=model_argv)
+            argv = sim_argv(node=self.node, sim_command=self.transport.sim_command(), model_argv=job.argv)
             # Failure injection and output scale for the stand-in travel with the job.
             env = {name: value for name, value in os.environ.items() if name.startswith("COSMOS_SIM_")}
-            env["PYTHONUNBUFFERED"] = "1"
-            return argv, env
-        return docker_argv(
-            node=self.node, job_id=self.job.id, model_argv=model_argv, devices=self.job.devices
-        ), {}
+            return argv, {**env, **job.env, "PYTHONUNBUFFERED": "1"}
+        argv = docker_argv(
+            node=self.node,
+            job_id=self.job.id,
+            model_argv=job.argv,
+            devices=self.job.devices,
+            torchrun=self.profile.torchrun,
+            env=job.env,
+        )
+        return argv, {}
 
     def _launch_failed(self, exc: RemoteError) -> None:
         """A node we could not reach or send to: back to the queue with backoff, a few times, then failed."""
@@ -256,39 +267,40 @@ class JobPipeline:
         if self.job.status != JobStatus.RUNNING or not self._claim():
             return False
         parsers = [self._parser(run) for run in self.runs]
-        router = BatchProgress(parsers) if self.job.batched else None
+        router = self._router(parsers)
         offset = self.job.log_offset
         if offset:
             # Taking over: rebuild the progress state from what was already read (nothing recorded).
             earlier = self.transport.read_bytes(self.job_dir / "job.log", 0, offset)
             router.feed(earlier, time.time()) if router else parsers[0].feed(earlier, time.time())
-        beat_at = time.monotonic()
+        beat_at, tail = time.monotonic(), LogTail()
         for chunk in self.transport.follow(self.job_dir, offset):
             offset += len(chunk)
+            tail.feed(chunk)
             self._record_updates(router, parsers, chunk)
             if time.monotonic() - beat_at >= HEARTBEAT_SECONDS:
-                if not self.job.beat(token=self.token, log_offset=offset):
+                if not self.job.beat(token=self.token, log_offset=offset, log_tail=tail.text()):
                     logger.info("job %s: another monitor took over", self.job.id)
                     return False
                 beat_at = time.monotonic()
         self._record_final(router, parsers)
-        self.job.beat(token=self.token, log_offset=offset)
+        self.job.beat(token=self.token, log_offset=offset, log_tail=tail.text())
         state = self.transport.job_state(self.job_dir)
         self._save_timings(router, parsers)
         self.job.mark_exited(exit_code=state.exit_code)
         logger.info("job %s ended (exit %s): its GPUs are free", self.job.id, state.exit_code)
         return True
 
-    def _parser(self, run: Run) -> Transfer1Progress:
-        parameters = run.execution_config["parameters"]
+    def _parser(self, run: Run):
         learned = Run.objects.recent_diffusion_step_seconds(node=self.node, model_type=run.model_type)
-        return Transfer1Progress(
-            frames=run.execution_config.get("frames", transfer1.CLIP_FRAMES),
-            num_steps=parameters["num_steps"],
-            step_seconds=learned or REFERENCE_STEP_SECONDS * self.node.time_scale,
-            controls=len(parameters["controls"]),
-            distilled=parameters["use_distilled"],
+        return self.profile.progress(
+            frames=run.execution_config.get("frames") or 0,
+            parameters=run.execution_config["parameters"],
+            step_seconds=learned or self.profile.reference_step_seconds * self.node.time_scale,
         )
+
+    def _router(self, parsers) -> BatchProgress | None:
+        return BatchProgress(parsers, starts_item=self.profile.starts_item) if self.job.batched else None
 
     def _record_updates(self, router: BatchProgress | None, parsers, chunk: bytes) -> None:
         now = time.time()
@@ -360,7 +372,7 @@ class JobPipeline:
         batched = self.job.batched
         # A job stopped to cancel one of its runs: the others did nothing wrong and run again.
         stopped_for_cancel = any(run.cancel_requested_at for run in self.runs)
-        router = BatchProgress([self._parser(run) for run in self.runs]) if batched else None
+        router = self._router([self._parser(run) for run in self.runs])
         if router:
             router.feed(log_text.encode(), time.time())
             router.finish(time.time())
@@ -370,20 +382,20 @@ class JobPipeline:
             if run.is_terminal or run.job_id != self.job.id:
                 continue
             index = run.batch_index if batched else None
-            video, _ = transfer1.expected_output_files(index)
-            produced = video in names and (batched or exit_code == 0)
+            item_log = router.log_of(index) if router else log_text
+            produced = self.profile.produced(names, run_id=run.id, index=index, log_text=item_log) and (
+                batched or exit_code == 0
+            )
             if run.cancel_requested_at and not produced:
                 self._end_cancelled(run)
             elif produced and (run.status == RunStatus.DOWNLOADING or run.mark_downloading()):
                 # Already downloading: the collector before this one died halfway; start over.
-                self._complete(run, files, index, log_text)
+                self._complete(run, files, index, item_log)
             elif exit_code != 0 and (stopped_for_cancel or (batched and index not in router.started)):
                 run.release_to_queue()
                 self._record(run, Stage.QUEUED, 0, "Its batch ended before this video; queued again")
             else:
-                self._fail_from_log(
-                    run, exit_code, router.log_of(index) if router else log_text, files, index
-                )
+                self._fail_from_log(run, exit_code, item_log, files, index)
             self.job.beat(token=self.token, log_offset=self.job.log_offset)
         self.job.mark_collected()
         if not settings.COSMOS_KEEP_REMOTE_SCRATCH:
@@ -392,8 +404,9 @@ class JobPipeline:
 
     def _complete(self, run: Run, files, index: int | None, log_text: str) -> None:
         self._record(run, Stage.DOWNLOADING, JOB_END, "Downloading outputs")
+        results = self.profile.results(log_text)
         try:
-            outputs = self._download(run, files, index, verify=True)
+            outputs = self._download(run, files, index, verify=self.profile.produces_video, results=results)
         except InvalidVideo as exc:
             self._fail(
                 run,
@@ -403,7 +416,7 @@ class JobPipeline:
             return
         self.recorders[run.id].flush()
         run.update_metadata(exit_code=self.job.exit_code)
-        run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+        run_record_results(run=run, outputs=outputs, results=results)
 
     def _fail_from_log(self, run: Run, exit_code: int | None, text: str, files, index: int | None) -> None:
         if exit_code is None:
@@ -411,7 +424,7 @@ class JobPipeline:
                 FailureKind.LOST, "The job's processes are gone and it left no exit code", LOST_HINT
             )
         else:
-            failure = classify_failure(exit_code=exit_code, log_text=text, produced_video=False)
+            failure = self.profile.classify(exit_code=exit_code, log_text=text, produced=False)
         run.update_metadata(exit_code=exit_code, log_tail=log_tail(text))
         self._fail(run, failure, self._download(run, [], index))
 
@@ -427,26 +440,26 @@ class JobPipeline:
             run.update_metadata(failure_hint=failure.hint)
         run_finalize(run=run, status=RunStatus.FAILED, failure=failure, outputs=outputs)
 
-    def _download(self, run: Run, files, index: int | None, *, verify: bool = False) -> dict:
+    def _download(
+        self, run: Run, files, index: int | None, *, verify: bool = False, results: dict | None = None
+    ) -> dict:
         """A run's outputs, the job's log and spec, into outputs/<run id>/: verified, one folder rename."""
         started = time.monotonic()
         root = Path(settings.COSMOS_OUTPUTS_DIR)
         final, partial = root / run.id, root / f".{run.id}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        prefix = f"video_{index}/" if index is not None else ""
-        mine = [item for item in files if item.path.startswith(prefix) and (prefix or "/" not in item.path)]
-        wanted = {
-            self.job_dir / "out" / item.path: partial / _local_name(item.path.removeprefix(prefix))
-            for item in mine
-        }
-        for name in ("job.log", "spec.json", "batch.jsonl"):
+        mine = self.profile.output_files({item.path for item in files}, run_id=run.id, index=index)
+        wanted = {self.job_dir / "out" / path: partial / name for path, name in mine.items()}
+        for name in ("job.log", *self.profile.kept_files):
             wanted[self.job_dir / name] = partial / name
         digests = self.transport.sha256_many(list(wanted))
         received = 0
         for remote, local in wanted.items():
             if remote in digests:
                 received += self.transport.get_file(remote, local, sha256=digests[remote])
+        for name, text in (results or {}).get("files", {}).items():
+            (partial / name).write_text(text, encoding="utf-8")
         video_info = None
         if verify:
             video_info = probe_video(partial / "output.mp4")
@@ -459,22 +472,21 @@ class JobPipeline:
         }
         moved = {**run.metadata.get("bytes", {}), "downloaded": received}
         run.update_metadata(timings=timings, bytes=moved)
-        return _outputs_json(
-            final, [_local_name(item.path.removeprefix(prefix)) for item in mine], video_info
-        )
+        names = [*mine.values(), *(results or {}).get("files", {})]
+        return _outputs_json(final, names, video_info)
 
 
-def _local_name(name: str) -> str:
-    """Batch items name their prompt file prompt.txt; every run's folder uses the single-run names."""
-    return {"prompt.txt": f"{transfer1.OUTPUT_NAME}.txt"}.get(name, name)
+# Control videos a job leaves: Transfer1's `<hint>_input_control_<rank>.mp4`, Transfer2.5's
+# `<name>_control_<hint>.mp4` (renamed output_control_<hint>.mp4 in the run's folder).
+CONTROL_VIDEO = re.compile(r"^(?:(?P<t1>[a-z]+)_input_control_\d+|output_control_(?P<t25>[a-z]+))\.mp4$")
 
 
 def _outputs_json(folder: Path, names: list[str], video_info) -> dict:
-    video_name, prompt_name = transfer1.expected_output_files()
     outputs: dict = {"dir": str(folder), "files": sorted(names)}
     named = {
-        "video": video_name,
-        "prompt_file": prompt_name,
+        "video": "output.mp4",
+        "prompt_file": "output.txt",
+        "answer_file": "answer.txt",
         "thumbnail": "thumbnail.jpg",
         "log": "job.log",
         "spec": "spec.json",
@@ -483,10 +495,9 @@ def _outputs_json(folder: Path, names: list[str], video_info) -> dict:
         if (folder / name).exists():
             outputs[key] = str(folder / name)
     controls = {
-        hint: str(folder / name)
+        match["t1"] or match["t25"]: str(folder / name)
         for name in names
-        for hint in transfer1.HINTS
-        if name.startswith(f"{hint}_input_control_")
+        if (match := CONTROL_VIDEO.match(name))
     }
     if controls:
         outputs["controls"] = controls

@@ -10,10 +10,11 @@ run moves into a job by a conditional UPDATE, so it is never claimed twice.
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from runs.cosmos import transfer1
-from runs.models import BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob, Run
+from runs.cosmos.profiles import profile_for
+from runs.models import ACTIVE_STATUSES, BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob, Run
 
 # How far down the queue to look for runs that can join the head run's batch.
 LOOKAHEAD = 200
@@ -36,16 +37,16 @@ def free_devices(node: GpuNode) -> list[int]:
 
 
 def gpus_needed(run: Run) -> int:
-    return int(run.execution_config.get("parameters", {}).get("num_gpus", 1))
+    return profile_for(run.model_type).gpus(run.execution_config.get("parameters", {}))
 
 
 def can_batch(run: Run) -> bool:
-    """Only models whose command line takes a batch file share an invocation."""
-    return run.model_type == "transfer1"
+    """Only models whose command line takes a batch file share an invocation (never the upscaler)."""
+    return profile_for(run.model_type).batchable
 
 
 def _batch_key(run: Run) -> str:
-    return transfer1.batch_key(
+    return profile_for(run.model_type).batch_key(
         parameters=run.execution_config.get("parameters", {}), negative_prompt=run.prompt.negative_prompt
     )
 
@@ -83,6 +84,14 @@ def claim_next_job(node: GpuNode) -> Claim | None:
             return None
         runs = next_runs(locked, now=timezone.now())
         return _claim(locked, runs) if runs else None
+
+
+def least_loaded_node() -> GpuNode | None:
+    """The enabled node with the least work per GPU (its queued and active runs), for "automatic"."""
+    nodes = GpuNode.objects.filter(enabled=True).annotate(
+        load=Count("runs", filter=Q(runs__status__in=ACTIVE_STATUSES))
+    )
+    return min(nodes, key=lambda node: (node.load / node.gpu_count, node.name), default=None)
 
 
 def claim_job_for(run: Run) -> Claim | None:

@@ -63,3 +63,12 @@ def reconcile() -> None:
 def reconcile_on_start(**kwargs) -> None:
     """A worker that starts (after a crash, too) looks for work the dead one left at once."""
     reconcile.delay()
+
+
+@shared_task(ignore_result=True)
+def cancel_run(run_id: str, reason: str) -> None:
+    from runs.services.runs import run_cancel
+
+    run = Run.objects.filter(pk=run_id).select_related("job__node").first()
+    if run is not None:
+        run_cancel(run=run, reason=reason)

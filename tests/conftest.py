@@ -13,6 +13,7 @@ def data_dir(settings, tmp_path):
     settings.COSMOS_OUTPUTS_DIR = root / "outputs"
     settings.COSMOS_NODES_DIR = root / "nodes"
     settings.COSMOS_LOGS_DIR = root / "logs"
+    settings.COSMOS_UPLOADS_DIR = root / "uploads"
     return root
 
 
@@ -78,3 +79,12 @@ def ssh_node(db, ssh_host, fast_ssh):
     from runs.models import GpuNode
 
     return GpuNode.objects.create(**ssh_host.node_fields())
+
+
+@pytest.fixture
+def finished_run(fast_sim, render_dir, alice):
+    """A completed run of Alice's, with real outputs (video, thumbnail, log)."""
+    from runs.services import run_create, run_execute, run_plan
+
+    plan = run_plan(prompt_text="a foggy harbour at dawn", input_dir=render_dir)
+    return run_execute(run=run_create(plan=plan, owner=alice))

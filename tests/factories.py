@@ -51,3 +51,11 @@ class ProgressFactory(DjangoModelFactory):
     run = factory.SubFactory(RunFactory)
     stage = "running"
     percentage = 10.0
+
+
+class TagFactory(DjangoModelFactory):
+    class Meta:
+        model = "prompts.Tag"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")

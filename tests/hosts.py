@@ -5,7 +5,7 @@ namespace, so its link can be cut. Sessions on either get a PATH that starts wit
 shims standing in for the GPU host's tools:
 
 - ``docker``: ``docker run`` accepts exactly the options ``runs.cosmos.launch.docker_argv`` emits and runs
-  the Cosmos stand-in (runs/cosmos/standin.py) as the "container", in its own session, with a clean
+  the Cosmos stand-in (the runs/cosmos/standin package) as the "container", in its own session, with a clean
   environment; ``docker kill``, ``docker ps``, ``docker version`` and ``docker image inspect`` answer as
   docker 28 does for the calls we make.
 - ``nvidia-smi``: the ``--query-gpu`` CSV and ``-L`` list of the configured number of H100s, busy while a
@@ -44,7 +44,7 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-STANDIN = HERE.parents[1] / "runs" / "cosmos" / "standin.py"
+STANDIN = HERE.parents[1] / "runs" / "cosmos" / "standin"  # the package folder: python runs it
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 DEFAULT_IMAGE = "cosmos-transfer1:test"

@@ -9,16 +9,14 @@ import json
 import os
 import random
 import secrets
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.stack import clean_environment, manage, reachable, start_worker, stop
+
 RUNS = 20
 
 CREATE_RUNS = """
@@ -44,29 +42,16 @@ print(json.dumps([{"id": r.id, "status": r.status, "job": r.job_id, "error": r.e
 """
 
 
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(params=["embedded", "scaleout"])
 def profile(request, tmp_path):
     """Environment variables of a fresh deployment in one of the two profiles."""
-    environment = {
-        **{
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("COSMOS_", "DATABASE_", "CELERY_"))
-        },
-        "COSMOS_DATA_DIR": str(tmp_path / "data"),
-        "COSMOS_RECONCILE_SECONDS": "2",
-        "COSMOS_MONITOR_STALE_SECONDS": "3",
-        "COSMOS_SIM_RESOLUTION_SCALE": "0.1",
-        "COSMOS_SIM_LAUNCH_LOG": str(tmp_path / "launches.jsonl"),
-    }
+    environment = clean_environment(
+        COSMOS_DATA_DIR=str(tmp_path / "data"),
+        COSMOS_RECONCILE_SECONDS="2",
+        COSMOS_MONITOR_STALE_SECONDS="3",
+        COSMOS_SIM_RESOLUTION_SCALE="0.1",
+        COSMOS_SIM_LAUNCH_LOG=str(tmp_path / "launches.jsonl"),
+    )
     if request.param == "embedded":
         yield environment
         return
@@ -91,56 +76,6 @@ def profile(request, tmp_path):
         )
 
 
-def manage(environment: dict, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def start_worker(environment: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            *(
-                sys.executable,
-                "-m",
-                "celery",
-                "--app",
-                "cosmos_site",
-                "worker",
-                "--beat",
-                "--pool",
-                "threads",
-            ),
-            *(
-                "--concurrency",
-                "8",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"worker-{secrets.token_hex(3)}@test",
-            ),
-            *("--schedule", str(log.parent / "beat-schedule")),
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=open(log, "a"),  # the worker writes to it until it is killed
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def kill(worker: subprocess.Popen) -> None:
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait()
-
-
 def test_it_completes_every_run_once_while_workers_are_killed(profile, render_dir, tmp_path):
     manage(profile, "migrate", "-v0")
     script = CREATE_RUNS.format(count=RUNS, inputs=render_dir, time_scale=0.004)
@@ -157,13 +92,13 @@ def test_it_completes_every_run_once_while_workers_are_killed(profile, render_di
             assert time.monotonic() < deadline, f"not done: {[r for r in runs if r['status'] != 'completed']}"
             if kills < 6:
                 time.sleep(chaos.uniform(1.0, 4.0))
-                kill(worker)  # mid-upload, mid-monitor, mid-download: wherever it happens to be
+                stop(worker)  # mid-upload, mid-monitor, mid-download: wherever it happens to be
                 kills += 1
                 worker = start_worker(profile, log)
             else:
                 time.sleep(1.0)
     finally:
-        kill(worker)
+        stop(worker)
     assert {run["id"] for run in runs} == set(run_ids)
     assert [run for run in runs if run["status"] != "completed"] == []
     launches = [json.loads(line) for line in Path(profile["COSMOS_SIM_LAUNCH_LOG"]).read_text().splitlines()]

@@ -40,7 +40,7 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "blocked_by_guardrail",
         r"GUARDRAIL BLOCKED: .*Prompt.*$|Input text prompt \d* ?is not safe.*$"
-        r"|Upsampled text prompt is not safe.*$",
+        r"|Upsampled text prompt is not safe.*$|Guardrail blocked generation\. (?:Negative )?[Pp]rompt.*$",
         "Cosmos's safety guardrail rejected the prompt. Reword it: the blocklist matches single words "
         "(for example 'bleeding' or 'lifeless') even in harmless scenes.",
     ),
@@ -52,7 +52,8 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "oom",
-        r"^.*(?:OutOfMemoryError|CUDA out of memory).*$",
+        r"^.*(?:OutOfMemoryError|CUDA out of memory|No available memory for the cache blocks"
+        r"|larger than the available KV cache memory).*$",
         "The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), keep the "
         "offload options on, use fewer controls, or use a GPU with 80 GB.",
     ),
@@ -73,6 +74,17 @@ RULES: tuple[_Rule, ...] = (
         r"^.*(?:Cannot access gated repo|401 Client Error|403 Client Error|GatedRepoError).*$",
         "A gated Hugging Face download was refused. Accept the model licences (Llama-Guard-3-8B, "
         "Cosmos-Guardrail1) on huggingface.co and set HF_TOKEN on the node.",
+    ),
+    _rule(
+        "config",
+        r"^.*(?:Error validating parameters from .*|\d+ validation errors? for .*)$",
+        "Cosmos rejected the sample file. This is a bug in how the spec was built; report it with the spec.",
+    ),
+    _rule(
+        "config",
+        r"^.*No space left on device.*$",
+        "The node's disk is full. Free space under the remote root and the Hugging Face cache (HF_HOME), "
+        "or prune the input cache: cosmos_node prune NODE.",
     ),
     _rule(
         "config",

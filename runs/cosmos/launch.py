@@ -26,10 +26,38 @@ def master_port(job_id: str) -> int:
     return 29500 + zlib.crc32(job_id.encode()) % 2000
 
 
-def docker_argv(*, node, job_id: str, model_argv: list[str], devices: list[int]) -> list[str]:
-    """The container sees only the GPUs this job holds (the scheduler's slots)."""
+def docker_argv(
+    *,
+    node,
+    job_id: str,
+    model_argv: list[str],
+    devices: list[int],
+    torchrun: bool = True,
+    env: dict[str, str] | None = None,
+) -> list[str]:
+    """The container sees only the GPUs this job holds (the scheduler's slots).
+
+    Diffusion models start under torchrun (one process per GPU); the vLLM-based tools (Reason1,
+    the prompt upsampler) start with plain python and manage their GPUs themselves.
+    """
     device_list = ",".join(str(index) for index in devices)
     root = str(node.root)
+    variables = {
+        "PYTHONPATH": str(CONTAINER_WORKDIR),
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+        **(env or {}),
+    }
+    launcher = (
+        [
+            "torchrun",
+            f"--nproc_per_node={len(devices)}",
+            "--nnodes=1",
+            "--node_rank=0",
+            f"--master_port={master_port(job_id)}",
+        ]
+        if torchrun
+        else ["python"]
+    )
     return [
         "docker",
         "run",
@@ -47,16 +75,9 @@ def docker_argv(*, node, job_id: str, model_argv: list[str], devices: list[int])
         f"{node.checkpoints}:{CONTAINER_CHECKPOINTS}",
         "-w",
         str(CONTAINER_WORKDIR),
-        "-e",
-        f"PYTHONPATH={CONTAINER_WORKDIR}",
-        "-e",
-        "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
+        *(item for name, value in variables.items() for item in ("-e", f"{name}={value}")),
         node.docker_image,
-        "torchrun",
-        f"--nproc_per_node={len(devices)}",
-        "--nnodes=1",
-        "--node_rank=0",
-        f"--master_port={master_port(job_id)}",
+        *launcher,
         *model_argv,
     ]
 

@@ -75,3 +75,22 @@ def clean_parameters(table: tuple[Param, ...], values: dict[str, Any]) -> dict[s
     return {
         name: param.clean(values[name]) if name in values else param.default for name, param in known.items()
     }
+
+
+def clean_weights(controls: dict[str, Any], hints: tuple[str, ...], weight: Param) -> dict[str, float]:
+    """The controls that are on (weight above 0), in ``hints`` order; ParameterError names a bad one."""
+    weights = {}
+    for hint, value in controls.items():
+        if hint not in hints:
+            raise ParameterError(hint, f"unknown control {hint!r}; use one of {', '.join(hints)}")
+        try:
+            value = weight.clean(value)
+        except ParameterError:
+            raise ParameterError(
+                hint, f"the {hint} control weight must be from 0 to 1 (got {value!r})"
+            ) from None
+        if value > 0:
+            weights[hint] = value
+    if not weights:
+        raise ParameterError("controls", "no control is on: give at least one control a weight above 0")
+    return {hint: weights[hint] for hint in hints if hint in weights}

@@ -7,6 +7,7 @@ against the expected duration, and capped below the clip's end so the bar never 
 that has not happened. Percentages only go up.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runs.cosmos.logs import LogRecord, LogStream, ProgressBar
@@ -242,21 +243,18 @@ class Transfer1Progress:
         self.percent = max(self.percent, target)
 
 
-# The line transfer.py logs as it starts each video of a batch (with --batch_size 1).
-ITEM_START = "running preprocessor"
-
-
 class BatchProgress:
     """Progress of each run in a batch job, from the one log they share.
 
-    transfer.py loads the models once, then handles the batch's videos one after another, each
-    starting with "running preprocessor". Lines before the first video (start-up, model load)
+    The model loads once, then handles the batch's videos one after another, each starting with
+    a line the profile recognises (``starts_item``). Lines before the first video (start-up, model load)
     belong to every run; after that, lines belong to the video being made. Each run's share of
     the log is kept, so a failure is blamed on the run it happened in.
     """
 
-    def __init__(self, parsers: list[Transfer1Progress]) -> None:
+    def __init__(self, parsers: list, *, starts_item: Callable[[str], bool]) -> None:
         self.parsers = parsers
+        self.starts_item = starts_item
         self.current = -1  # index of the video being made; -1 while models load
         self._stream = LogStream()
         self.shared_lines: list[str] = []
@@ -293,7 +291,7 @@ class BatchProgress:
             pending.clear()
 
         for event in events:
-            if isinstance(event, LogRecord) and event.message.startswith(ITEM_START):
+            if isinstance(event, LogRecord) and self.starts_item(event.message):
                 flush()
                 self.current = min(self.current + 1, len(self.parsers) - 1)
             text = _event_text(event)

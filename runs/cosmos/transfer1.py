@@ -12,7 +12,7 @@ import math
 from pathlib import PurePosixPath
 from typing import Any
 
-from runs.cosmos.params import Param, ParameterError, clean_parameters
+from runs.cosmos.params import Param, ParameterError, clean_parameters, clean_weights
 
 SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
 OUTPUT_NAME = "output"
@@ -113,23 +113,10 @@ def default_controls(available: set[str]) -> dict[str, float]:
 def resolve_parameters(values: dict[str, Any], controls: dict[str, Any]) -> dict[str, Any]:
     """Validated parameters with defaults filled in, plus the active controls and their weights."""
     parameters = clean_parameters(PARAMETERS, values)
-    weights = {}
-    for hint, weight in controls.items():
-        if hint not in HINTS:
-            raise ParameterError(hint, f"unknown control {hint!r}; use one of {', '.join(HINTS)}")
-        try:
-            weight = WEIGHT.clean(weight)
-        except ParameterError:
-            raise ParameterError(
-                hint, f"the {hint} control weight must be from 0 to 1 (got {weight!r})"
-            ) from None
-        if weight > 0:
-            weights[hint] = weight
-    if not weights:
-        raise ParameterError("controls", "no control is on: give at least one control a weight above 0")
+    weights = clean_weights(controls, HINTS, WEIGHT)
     if parameters["use_distilled"] and set(weights) != {"edge"}:
         raise ParameterError("use_distilled", "use_distilled works with the edge control only")
-    parameters["controls"] = {hint: weights[hint] for hint in HINTS if hint in weights}
+    parameters["controls"] = weights
     return parameters
 
 

@@ -13,10 +13,19 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from django.conf import settings
+
 import runs.cosmos
+from runs.cosmos.standin_archive import write_standin_archive
 from runs.remote.base import CommandResult, RemoteError, RemoteFile, TransferError, Transport
 
-STANDIN = Path(runs.cosmos.__file__).resolve().parent / "standin.py"
+# The stand-in package; `python STANDIN ...` runs it from the source tree. Nodes run the zipapp.
+STANDIN = Path(runs.cosmos.__file__).resolve().parent / "standin"
+
+
+def standin_archive_path() -> Path:
+    """The stand-in as one file (a zipapp named by its checksum), written once into the data folder."""
+    return write_standin_archive(Path(settings.COSMOS_DATA_DIR) / "bin")
 
 
 def _file_sha256(path: Path) -> str:
@@ -132,7 +141,7 @@ class LocalTransport(Transport):
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
     def sim_command(self) -> list[str]:
-        return [sys.executable, str(STANDIN)]
+        return [sys.executable, str(standin_archive_path())]
 
     def _start_detached(self, job_dir: PurePosixPath) -> None:
         # `setsid ... &` inside a shell that exits at once: the job is re-parented to init, so it

@@ -580,14 +580,15 @@ class SSHTransport(Transport):
     # --- processes -------------------------------------------------------------------------------------
 
     def sim_command(self) -> list[str]:
-        """The stand-in, copied to the node once per version (its name carries its checksum)."""
+        """The stand-in's zipapp, copied to the node once per version (its name carries its checksum)."""
         if self._standin is None:
-            from runs.remote.local import STANDIN
+            from runs.cosmos.standin_archive import archive_name, standin_archive
+            from runs.remote.local import standin_archive_path
 
-            digest = _local_sha256(STANDIN)
-            remote = self.root / "bin" / f"cosmos-standin-{digest[:12]}.py"
+            _, digest = standin_archive()
+            remote = self.root / "bin" / archive_name(digest)
             if self.sha256(remote) != digest:
-                self.put_file(STANDIN, remote, sha256=digest)
+                self.put_file(standin_archive_path(), remote, sha256=digest)
             self._standin = str(remote)
         return [self.node.python or "python3", self._standin]
 

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from runs.models import BUSY_JOB_STATUSES, GpuNode, JobStatus, Progress, QueueState, RemoteJob, Run, RunStatus
+from runs.models import BUSY_JOB_STATUSES, GpuNode, JobStatus, QueueState, RemoteJob, Run, RunStatus
+from runs.progress import progress_append
 from runs.remote import RemoteError, transport_for
 from runs.stages import Stage
 
@@ -240,7 +241,7 @@ def run_retry(*, run: Run, owner=None) -> Run:
             "retry_of": run.id,
         },
     )
-    Progress.objects.create(run=retry, stage=Stage.QUEUED, percentage=0, message=f"Retry of {run.id}")
+    progress_append(run=retry, stage=Stage.QUEUED, percentage=0, message=f"Retry of {run.id}")
     return retry
 
 
@@ -254,3 +255,22 @@ def queue_overview() -> dict:
         "deferred": pending.filter(Q(not_before__gt=now)).count(),
         "running_jobs": RemoteJob.objects.filter(status__in=BUSY_JOB_STATUSES).count(),
     }
+
+
+def run_cancel_soon(*, run: Run, reason: str = "Cancelled by the user") -> bool:
+    """Cancel without waiting for a running job to stop (pages and the API): a worker stops it.
+
+    The request is recorded at once (a queued run is cancelled at once); stopping a launched
+    job, which can take the grace period, happens in a worker. False for a run that had ended.
+    """
+    from runs.services.runs import run_cancel
+
+    run.refresh_from_db()
+    if run.is_terminal:
+        return False
+    if run.job_id is None:
+        return run_cancel(run=run, reason=reason)
+    if not run.request_cancel():
+        return False
+    transaction.on_commit(lambda: _tasks().cancel_run.delay(run.id, reason))
+    return True

@@ -14,20 +14,31 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from prompts.models import ModelType, Prompt
+from prompts.models import Prompt
 from prompts.services import prompt_create
-from runs.cosmos import transfer1
 from runs.cosmos.failures import Failure
 from runs.cosmos.params import ParameterError
+from runs.cosmos.profiles import ModelProfile, UnknownModel, VideoFacts, profile_for
 from runs.inputs import InputError, InputSet, input_set_from_json, read_input_dir
-from runs.models import GpuNode, JobStatus, Progress, Run, RunStatus
-from runs.progress import ProgressListener
+from runs.media import InvalidVideo, VideoInfo, probe_video
+from runs.models import GpuNode, JobStatus, Run, RunStatus
+from runs.models import InputSet as RegisteredInputSet
+from runs.progress import ProgressListener, progress_append
 from runs.remote import RemoteError, transport_for
 from runs.stages import Stage
 
 
 class RunRequestError(ValueError):
-    """A request for a run that cannot be honoured; the message says what to fix."""
+    """A request for a run that cannot be honoured; the message says what to fix.
+
+    ``field`` names what was wrong (a form field or API key: "prompt_text", "inputs", "node",
+    "like", a parameter such as "num_steps", or "weight_<hint>"), so a page can show the message
+    next to it.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -35,8 +46,12 @@ class RunPlan:
     """Everything a new run needs, resolved and validated, with nothing written yet."""
 
     node: GpuNode
-    input_set: InputSet
+    input_set: InputSet | None
     parameters: dict[str, Any]
+    profile: ModelProfile = field(default_factory=lambda: profile_for("transfer1"))
+    source_video: str = ""  # a single video to work on (upscaling a run's output), instead of a folder
+    source_run: str = ""
+    expected: dict[str, Any] = field(default_factory=dict)
     prompt: Prompt | None = None  # an existing prompt to run again, or None to create one
     prompt_text: str = ""
     negative_prompt: str = ""
@@ -45,19 +60,22 @@ class RunPlan:
     notices: list[str] = field(default_factory=list)
 
 
-def _find_like(like: str) -> tuple[Prompt, dict[str, Any], GpuNode | None]:
-    """The prompt, parameters and node of the run or prompt ``like`` names."""
+def _find_like(like: str) -> tuple[Prompt, dict[str, Any], GpuNode | None, str, dict]:
+    """The prompt, parameters, node, model and execution settings of the run or prompt ``like`` names."""
     run = Run.objects.select_related("prompt", "node").filter(pk=like).first()
     if run:
         parameters = run.execution_config.get("parameters") or run.prompt.parameters
-        return run.prompt, parameters, run.node
+        return run.prompt, parameters, run.node, run.model_type, run.execution_config
     prompt = Prompt.objects.filter(pk=like).first()
     if prompt:
-        return prompt, prompt.parameters, None
-    raise RunRequestError(f"--like {like}: there is no run or prompt with that id (see cosmos_list)")
+        return prompt, prompt.parameters, None, prompt.model_type, {}
+    raise RunRequestError(
+        f"--like {like}: there is no run or prompt with that id (see cosmos_list)", field="like"
+    )
 
 
 def _most_recent_inputs() -> tuple[InputSet, str]:
+    """The newest of: the last prepared input set, and the inputs of the last run."""
     latest = (
         Run.objects.select_related("prompt")
         .filter(prompt__inputs__has_key="dir")
@@ -65,30 +83,111 @@ def _most_recent_inputs() -> tuple[InputSet, str]:
         .first()
     )
     prompt = latest.prompt if latest else Prompt.objects.with_inputs().order_by("-created_at").first()
+    prepared = RegisteredInputSet.objects.order_by("-updated_at", "-id").first()
+    used_at = latest.created_at if latest else prompt.created_at if prompt else None
+    if prepared is not None and (used_at is None or prepared.updated_at >= used_at):
+        return read_input_dir(Path(prepared.directory)), f"input set {prepared.name}"
     if prompt is None:
         raise RunRequestError(
             "no INPUT_DIR given and no earlier run to take inputs from: give a folder holding color.mp4 "
-            "(cosmos_demo_inputs DIR writes one)"
+            "(cosmos_prepare RENDER_DIR makes one from frames; cosmos_demo_inputs DIR writes a demo)",
+            field="inputs",
         )
-    return input_set_from_json(prompt.inputs), prompt.id
+    return input_set_from_json(prompt.inputs), f"prompt {prompt.id}"
+
+
+# The node a run may ask for when it does not mind which.
+AUTOMATIC_NODE = "auto"
 
 
 def _choose_node(name: str | None, like_node: GpuNode | None) -> GpuNode:
+    if name == AUTOMATIC_NODE:
+        from runs.scheduler import least_loaded_node
+
+        node = least_loaded_node()
+        if node is None:
+            raise RunRequestError(
+                "no enabled GPU node: add one, or enable local-sim in the admin", field="node"
+            )
+        return node
     if name:
         node = GpuNode.objects.filter(name=name).first()
         if node is None:
             known = ", ".join(GpuNode.objects.values_list("name", flat=True)) or "none"
-            raise RunRequestError(f"unknown node {name!r}; nodes: {known}")
+            raise RunRequestError(f"unknown node {name!r}; nodes: {known}", field="node")
         if not node.enabled:
-            raise RunRequestError(f"node {name!r} is disabled; enable it in the admin or choose another")
+            raise RunRequestError(
+                f"node {name!r} is disabled; enable it in the admin or choose another", field="node"
+            )
         return node
     if like_node and like_node.enabled:
         return like_node
     enabled = GpuNode.objects.filter(enabled=True)
     node = enabled.filter(name=settings.COSMOS_DEFAULT_NODE).first() or enabled.order_by("name").first()
     if node is None:
-        raise RunRequestError("no enabled GPU node: add one, or enable local-sim in the admin")
+        raise RunRequestError("no enabled GPU node: add one, or enable local-sim in the admin", field="node")
     return node
+
+
+def _source_video(source: str) -> tuple[str, str]:
+    """The video a run works on: a run's output (by run id) or a video file; and the run it came from."""
+    run = Run.objects.filter(pk=source).first()
+    if run is not None:
+        video = run.outputs.get("video")
+        if run.status != RunStatus.COMPLETED or not video:
+            raise RunRequestError(
+                f"run {source} has no output video to work on (it is {run.status})", field="inputs"
+            )
+        return video, run.id
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise RunRequestError(
+            f"{source}: not a run id or a video file; give a completed run's id (rs_…) or an .mp4",
+            field="inputs",
+        )
+    return str(path.resolve()), ""
+
+
+def _video_facts(info: VideoInfo | None) -> VideoFacts | None:
+    if info is None:
+        return None
+    return VideoFacts(frames=info.frames, fps=info.fps, width=info.width, height=info.height)
+
+
+def _resolve(
+    profile: ModelProfile, base: dict, controls: dict, parameters: dict | None, video: VideoFacts | None
+) -> dict[str, Any]:
+    try:
+        return profile.resolve({**base, **(parameters or {})}, controls, video=video)
+    except ParameterError as exc:
+        field = f"weight_{exc.name}" if exc.name in profile.hints else exc.name
+        raise RunRequestError(str(exc), field=field) from None
+
+
+def _read_inputs(
+    *, input_dir: Path | None, source: str | None, like_prompt: Prompt | None, like_config: dict
+) -> tuple[InputSet | None, str, str, list[str]]:
+    """The input folder (or single video) of a new run, with notices about what was chosen for it."""
+    notices: list[str] = []
+    if source is None and input_dir is not None and Path(input_dir).is_file():
+        source = str(input_dir)
+    if source is None and input_dir is not None and str(input_dir).startswith("rs_"):
+        source = str(input_dir)
+    if source is not None:
+        video, source_run = _source_video(source)
+        return None, video, source_run, notices
+    if input_dir is None and like_config.get("source_video"):
+        return None, like_config["source_video"], like_config.get("source_run", ""), notices
+    try:
+        if input_dir is not None:
+            return read_input_dir(input_dir), "", "", notices
+        if like_prompt is not None:
+            return input_set_from_json(like_prompt.inputs), "", "", notices
+        input_set, origin = _most_recent_inputs()
+    except InputError as exc:
+        raise RunRequestError(str(exc), field="inputs") from None
+    notices.append(f"No INPUT_DIR given: using the most recent inputs, {input_set.directory} ({origin})")
+    return input_set, "", "", notices
 
 
 def run_plan(
@@ -101,40 +200,74 @@ def run_plan(
     weights: dict[str, float] | None = None,
     parameters: dict[str, Any] | None = None,
     node: str | None = None,
+    model: str | None = None,
+    source: str | None = None,
 ) -> RunPlan:
-    """Resolve a request for a run (the command line's arguments, a form, an API body)."""
-    like_prompt, like_parameters, like_node = _find_like(like) if like else (None, {}, None)
-    notices = []
+    """Resolve a request for a run (the command line's arguments, a form, an API body).
+
+    ``input_dir`` is an input folder; ``source`` (or an ``input_dir`` that is a video file or a
+    run id) is one video to work on, such as a run's output to upscale.
+    """
+    like_prompt, like_parameters, like_node, like_model, like_config = (
+        _find_like(like) if like else (None, {}, None, "", {})
+    )
+    try:
+        profile = profile_for(model or like_model or "transfer1")
+    except UnknownModel as exc:
+        raise RunRequestError(str(exc), field="model_type") from None
+    if like_model and profile.name != like_model:
+        like_parameters, like_config = {}, {}  # another model's settings do not carry over
     if prompt_text is not None:
         prompt_text = prompt_text.strip()
         if not prompt_text:
-            raise RunRequestError("the prompt text is blank: describe what to generate")
-    elif like_prompt is None:
-        raise RunRequestError("give the prompt text (or --like RUN_OR_PROMPT_ID to reuse one)")
-    try:
-        if input_dir is not None:
-            input_set = read_input_dir(input_dir)
-        elif like_prompt is not None:
-            input_set = input_set_from_json(like_prompt.inputs)
+            raise RunRequestError("the prompt text is blank: describe what to generate", field="prompt_text")
+    if profile.needs_video or input_dir is not None or source is not None or like_prompt is not None:
+        input_set, source_video, source_run, notices = _read_inputs(
+            input_dir=input_dir, source=source, like_prompt=like_prompt, like_config=like_config
+        )
+    else:
+        input_set, source_video, source_run, notices = None, "", "", []  # text to world: no inputs
+    if source_run and like_prompt is None and prompt_text is None:
+        # Upscaling (or describing) a run's output: it keeps the prompt that made the video.
+        like_prompt = Run.objects.select_related("prompt").get(pk=source_run).prompt
+    if prompt_text is None and like_prompt is None:
+        if not profile.prompt_required:
+            prompt_text = profile.default_prompt
         else:
-            input_set, source = _most_recent_inputs()
-            notices.append(
-                f"No INPUT_DIR given: using the most recent inputs, {input_set.directory} (from {source})"
+            raise RunRequestError(
+                "give the prompt text (or --like RUN_OR_PROMPT_ID to reuse one)", field="prompt_text"
             )
-    except InputError as exc:
-        raise RunRequestError(str(exc)) from None
-    base = {key: value for key, value in like_parameters.items() if key != "controls"}
-    controls = dict(like_parameters.get("controls") or transfer1.default_controls(input_set.modalities))
-    controls.update(weights or {})
     try:
-        resolved = transfer1.resolve_parameters({**base, **(parameters or {})}, controls)
-    except ParameterError as exc:
-        raise RunRequestError(str(exc)) from None
-    reuse = like_prompt is not None and prompt_text is None and input_dir is None and negative_prompt is None
+        info = (
+            probe_video(Path(source_video))
+            if source_video
+            else input_set.info.get("color")
+            if input_set
+            else None
+        )
+    except InvalidVideo as exc:
+        raise RunRequestError(str(exc), field="inputs") from None
+    video = _video_facts(info)
+    modalities = {"color"} if source_video else input_set.modalities if input_set else set()
+    base = {key: value for key, value in like_parameters.items() if key != "controls"}
+    controls = dict(like_parameters.get("controls") or profile.default_controls(modalities))
+    controls.update(weights or {})
+    resolved = _resolve(profile, base, controls, parameters, video)
+    # Working on a run's output (upscaling it, asking about it) keeps that run's prompt.
+    reuse = (
+        like_prompt is not None
+        and prompt_text is None
+        and negative_prompt is None
+        and (input_dir is None or bool(source_run))
+    )
     return RunPlan(
         node=_choose_node(node, like_node),
         input_set=input_set,
         parameters=resolved,
+        profile=profile,
+        source_video=source_video,
+        source_run=source_run,
+        expected=profile.expected_output(resolved, video),
         prompt=like_prompt if reuse and not name else None,
         prompt_text=prompt_text if prompt_text is not None else like_prompt.prompt_text,
         negative_prompt=negative_prompt
@@ -151,27 +284,38 @@ def run_create(
     *, plan: RunPlan, owner: AbstractBaseUser | None = None, priority: int = 0, deadline=None
 ) -> Run:
     """The planned run (and its prompt, unless an existing one is reused), pending."""
+    if plan.input_set is not None:
+        inputs = plan.input_set.to_json()
+    elif plan.source_video:
+        inputs = {"source_video": plan.source_video, "source_run": plan.source_run}
+    else:
+        inputs = {}
     prompt = plan.prompt or prompt_create(
         prompt_text=plan.prompt_text,
         negative_prompt=plan.negative_prompt,
         name=plan.name,
-        model_type=ModelType.TRANSFER1,
-        inputs=plan.input_set.to_json(),
+        model_type=plan.profile.name,
+        inputs=inputs,
         parameters=plan.parameters,
         owner=owner,
     )
+    config = {"node": plan.node.name, "parameters": plan.parameters, "like": plan.like}
+    if plan.source_video:
+        config.update(source_video=plan.source_video, source_run=plan.source_run)
+    if plan.expected:
+        config["expected"] = plan.expected
     run = Run(
         prompt=prompt,
-        model_type=prompt.model_type,
+        model_type=plan.profile.name,
         node=plan.node,
         owner=owner,
         priority=priority,
         deadline=deadline,
-        execution_config={"node": plan.node.name, "parameters": plan.parameters, "like": plan.like},
+        execution_config=config,
     )
     run.full_clean()
     run.save()
-    Progress.objects.create(run=run, stage=Stage.QUEUED, percentage=0, message="Waiting to start")
+    progress_append(run=run, stage=Stage.QUEUED, percentage=0, message="Waiting to start")
     return run
 
 
@@ -277,10 +421,31 @@ def run_finalize(
             run.progress.order_by("-timestamp", "-id").values_list("percentage", flat=True).first() or 0.0
         )
         percentage = 100.0 if status == RunStatus.COMPLETED else latest
-        Progress.objects.create(
-            run=run, stage=_FINAL_STAGE[status], percentage=percentage, message=message[:1000]
-        )
+        progress_append(run=run, stage=_FINAL_STAGE[status], percentage=percentage, message=message[:1000])
     return moved
+
+
+@transaction.atomic
+def run_record_results(*, run: Run, outputs: dict, results: dict) -> bool:
+    """Complete a run with what its model wrote and printed.
+
+    An enhanced prompt becomes a new prompt whose parent is the run's: the original is kept,
+    and the new one is ready to run with Transfer1, the model whose upsampler wrote it.
+    """
+    outputs = {**outputs, **{key: value for key, value in results.items() if key != "files"}}
+    upsampled = results.get("upsampled_prompt")
+    if upsampled:
+        parent = run.prompt
+        child = prompt_create(
+            prompt_text=upsampled,
+            negative_prompt=parent.negative_prompt,
+            model_type="transfer1",
+            inputs=parent.inputs,
+            owner=run.owner,
+            parent=parent,
+        )
+        outputs["prompt_id"] = child.id
+    return run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
 
 
 def run_cancel(*, run: Run, reason: str = "Cancelled by the user", launch_wait: float = 60.0) -> bool:

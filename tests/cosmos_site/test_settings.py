@@ -21,6 +21,8 @@ if db["ENGINE"].endswith("sqlite3"):
     with connection.cursor() as cursor:
         result["journal_mode"] = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         result["busy_timeout"] = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+        result["cache_size"] = cursor.execute("PRAGMA cache_size").fetchone()[0]
+        result["mmap_size"] = cursor.execute("PRAGMA mmap_size").fetchone()[0]
 print(json.dumps(result, default=str))
 """
 
@@ -44,6 +46,8 @@ def test_it_defaults_to_sqlite_in_wal_mode_with_a_busy_timeout_and_immediate_tra
     assert database["name"] == str(tmp_path / "cosmos.sqlite3")
     assert database["journal_mode"] == "wal"
     assert database["busy_timeout"] == 20000
+    assert database["cache_size"] == -64 * 1024  # KiB
+    assert database["mmap_size"] > 0
     assert database["options"]["transaction_mode"] == "IMMEDIATE"
     assert (tmp_path / "secret_key").exists() and (tmp_path / "logs").is_dir()
 

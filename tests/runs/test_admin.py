@@ -27,6 +27,9 @@ def run(alice):
         "admin:runs_run_changelist",
         "admin:runs_progress_changelist",
         "admin:runs_gpunode_changelist",
+        "admin:runs_remotejob_changelist",
+        "admin:runs_apitoken_changelist",
+        "admin:prompts_tag_changelist",
     ],
 )
 def test_it_shows_every_list_to_staff(client, staff, run, url_name):
@@ -70,9 +73,9 @@ def test_it_keeps_non_staff_out(client, alice, bob, run):
 
 
 def test_it_sends_anonymous_visitors_to_log_in(client, db):
-    response = client.get("/")
+    response = client.get("/admin/runs/run/")
     assert response.status_code == 302
-    assert client.get(response["Location"]).status_code == 302
+    assert response["Location"].startswith("/admin/login/")
 
 
 def test_it_links_runs_to_prompts_whatever_their_ids(client, staff, db):
@@ -86,3 +89,14 @@ def test_it_links_runs_to_prompts_whatever_their_ids(client, staff, db):
     assert reverse("admin:prompts_prompt_change", args=[quote(prompt.id)]) in listing
     assert client.get(reverse("admin:runs_run_change", args=[quote(run.id)])).status_code == 200
     assert client.get(reverse("admin:prompts_prompt_change", args=[quote(prompt.id)])).status_code == 200
+
+
+def test_it_revokes_an_api_key_by_deleting_it(client, staff, alice):
+    from runs.models import ApiToken
+
+    token, key = ApiToken.issue(user=alice, name="farm")
+    client.force_login(staff)
+    listed = client.get(reverse("admin:runs_apitoken_changelist")).content.decode()
+    assert token.prefix in listed and key not in listed
+    client.post(reverse("admin:runs_apitoken_delete", args=[token.pk]), {"post": "yes"})
+    assert ApiToken.user_for(key) is None

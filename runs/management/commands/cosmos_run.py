@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs.cosmos import transfer1
+from runs.cosmos.profiles import PROFILES
 from runs.models import Run, RunStatus
 from runs.remote import RemoteError
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan
@@ -33,12 +34,13 @@ PARAMETER_FLAGS = {
 
 class Command(BaseCommand):
     help = (
-        "Run Cosmos-Transfer1 on an input folder now: stage the inputs on a GPU node, run the model with a "
-        "progress bar, download the result and print the output video's path. INPUT_DIR holds color.mp4 "
-        "and optionally depth.mp4, segmentation.mp4, edge.mp4 and vis.mp4, each used as that control's "
-        "input. Controls default to the control videos present (weight 0.5 each), or to edges made from "
-        "color.mp4 when there are none; a weight flag turns a control on (made from color.mp4 when its "
-        "video is absent) and 0 turns it off. Exit status: 0 completed, 1 failed, 2 bad input."
+        "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
+        "progress bar, download the result and print the output video's path (Reason1: its answer; the "
+        "prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 and optionally depth.mp4, "
+        "segmentation.mp4, edge.mp4 and vis.mp4, each used as that control's input; it may also be one "
+        "video file or a completed run's id (rs_…), e.g. to upscale that run's output. Controls default "
+        "to the control videos present, or to edges made from color.mp4 when there are none; a weight "
+        "flag turns a control on and 0 turns it off. Exit status: 0 completed, 1 failed, 2 bad input."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,6 +50,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--inputs", type=Path, help="The input folder, when giving it without PROMPT_TEXT."
+        )
+        parser.add_argument(
+            "--model",
+            help=f"Model: {', '.join(PROFILES)} (default: transfer1, or that of --like). "
+            "Aliases: transfer2.5, predict2.5, reason, upscaler, upsampler.",
         )
         parser.add_argument("--name", default="", help="Prompt name (default: made from the text).")
         parser.add_argument("--negative", help="Negative prompt (default: the model's).")
@@ -74,7 +81,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="NAME=VALUE",
-            help="Any other Transfer1 parameter, e.g. offload_diffusion_transformer=true (repeatable).",
+            help="Any other parameter of the model, e.g. offload_diffusion_transformer=true (repeatable).",
         )
         parser.add_argument(
             "--node", help="GPU node to run on (default: the run it is like, else local-sim)."
@@ -110,6 +117,7 @@ class Command(BaseCommand):
                 weights={hint: options[hint] for hint in transfer1.HINTS if options[hint] is not None},
                 parameters=self._parameters(options),
                 node=options["node"],
+                model=options["model"],
             )
         except RunRequestError as exc:
             self._emit_json(error=str(exc), status="invalid")
@@ -210,13 +218,21 @@ class Command(BaseCommand):
                 prompt_id=run.prompt_id,
                 status=run.status,
                 output_path=video,
+                answer=run.outputs.get("answer"),
+                new_prompt_id=run.outputs.get("prompt_id"),
                 error=run.error_message or None,
                 failure_kind=run.failure_kind or None,
             )
             return
         if run.status == RunStatus.COMPLETED:
             display.note(f"Completed in {run.duration_seconds:.1f} s")
-            self.stdout.write(video)
+            if video:
+                self.stdout.write(video)
+            elif run.outputs.get("answer"):
+                self.stdout.write(run.outputs["answer"])
+            elif run.outputs.get("prompt_id"):
+                display.note(f"New prompt {run.outputs['prompt_id']} (parent {run.prompt_id}):")
+                self.stdout.write(run.outputs["upsampled_prompt"])
             return
         display.note(f"Run {run.id} {run.status}: {run.error_message}")
         if run.metadata.get("failure_hint"):

@@ -43,6 +43,15 @@ class Command(BaseCommand):
         if value not in (None, "", {}, []):
             self.stdout.write(f"{label:<14}{value}")
 
+    def _block(self, label: str, text: str | None) -> None:
+        """A text that may span lines (an answer), indented under its label."""
+        if not text:
+            return
+        first, *rest = text.strip().splitlines()
+        self._line(label, first)
+        for line in rest:
+            self.stdout.write(f"{'':<14}{line}")
+
     def _show_run(self, run: dict) -> None:
         self._line("Run", run["run_id"])
         status = run["status"] + (f" ({run['failure_kind']})" if run["failure_kind"] else "")
@@ -72,6 +81,16 @@ class Command(BaseCommand):
                 f"{_size(moved.get('uploaded', 0))} uploaded, {_size(moved.get('downloaded', 0))} downloaded",
             )
         self._line("Output", run["outputs"].get("video"))
+        self._line("Source video", run["execution_config"].get("source_video"))
+        expected = run["execution_config"].get("expected") or {}
+        if expected.get("width"):
+            size = f"{expected['width']}×{expected['height']}, {expected.get('frames', '?')} frames"
+            self._line("Expected", f"{size} at {expected.get('fps', '?')} fps")
+        self._block("Answer", run["outputs"].get("answer"))
+        self._block("Reasoning", run["outputs"].get("reasoning"))
+        if run["outputs"].get("prompt_id"):
+            self._line("New prompt", run["outputs"]["prompt_id"])
+            self._block("Rewritten", run["outputs"].get("upsampled_prompt"))
         self._line("Log", run["outputs"].get("log"))
         stages = []
         for event in run["progress"]:

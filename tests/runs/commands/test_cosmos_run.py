@@ -46,6 +46,8 @@ def test_it_prints_one_json_object(fast_sim, render_dir):
         "prompt_id": run.prompt_id,
         "status": "completed",
         "output_path": run.outputs["video"],
+        "answer": None,
+        "new_prompt_id": None,
         "error": None,
         "failure_kind": None,
     }

@@ -2,8 +2,11 @@ from pathlib import Path
 
 import pytest
 
+from runs.cosmos.profiles import profile_for
 from runs.cosmos.progress import BatchProgress, Transfer1Progress
 from runs.stages import Stage
+
+TRANSFER1 = profile_for("transfer1")
 
 LOG = (Path(__file__).parent / "fixtures" / "transfer1_edge.log").read_bytes()
 
@@ -144,7 +147,7 @@ def batch_log(items: int, *, block_item: int | None = None) -> bytes:
 
 
 def test_it_gives_each_run_of_a_batch_its_own_progress():
-    router = BatchProgress([parser(), parser(), parser()])
+    router = BatchProgress([parser(), parser(), parser()], starts_item=TRANSFER1.starts_item)
     updates = router.feed(batch_log(3), 0.0)
     router.finish(0.0)
     assert router.started == {0, 1, 2}
@@ -154,7 +157,7 @@ def test_it_gives_each_run_of_a_batch_its_own_progress():
 
 
 def test_it_shares_the_model_load_and_keeps_later_runs_waiting():
-    router = BatchProgress([parser(), parser()])
+    router = BatchProgress([parser(), parser()], starts_item=TRANSFER1.starts_item)
     log = batch_log(2)
     first_item_done = log.index(b"video_0/output.txt") + len(b"video_0/output.txt\n")
     router.feed(log[:first_item_done], 0.0)
@@ -164,7 +167,7 @@ def test_it_shares_the_model_load_and_keeps_later_runs_waiting():
 
 
 def test_it_blames_a_failure_on_the_run_it_happened_in():
-    router = BatchProgress([parser(), parser(), parser()])
+    router = BatchProgress([parser(), parser(), parser()], starts_item=TRANSFER1.starts_item)
     router.feed(batch_log(3, block_item=1), 0.0)
     router.finish(0.0)
     assert router.started == {0, 1}

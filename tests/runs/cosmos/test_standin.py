@@ -9,11 +9,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 import runs.cosmos
+from runs.cosmos.standin.transfer1_pipeline import BUCKETS, bucket_size, output_size
 from tests.videos import write_test_video
 
-STANDIN = Path(runs.cosmos.__file__).parent / "standin.py"
+STANDIN = Path(runs.cosmos.__file__).parent / "standin"
 SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
 LOGURU = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|[A-Z]+\|[^:\]]+:\d+:[^\]]+\] ")
 PROMPT = "Un café à Paris at golden hour, rain on the cobblestones"
@@ -374,3 +376,44 @@ def test_it_logs_each_launch(tmp_path):
     assert SCRIPT in entry["argv"]
     assert isinstance(entry["pid"], int)
     assert isinstance(entry["time"], float)
+
+
+def test_it_upscales_a_scaled_720p_video_to_three_times_its_size(tmp_path):
+    # 1280x704 at resolution scale 0.1 is 128x64: the stand-in's own 720p output at that scale.
+    write_test_video(tmp_path / "720p.mp4", frames=3, width=128, height=64)
+    specs = spec(tmp_path, input_video_path="720p.mp4", upscale={"control_weight": 0.5})
+
+    result = run(
+        tmp_path,
+        "--controlnet_specs",
+        specs,
+        "--video_save_folder",
+        "out",
+        "--num_steps",
+        "10",
+        "--batch_size",
+        "2",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert frames_and_size(tmp_path / "out" / "output.mp4") == (3, (384, 192))
+    assert "Setting batch_size=1 as upscale does not support batch generation" in result.stdout
+    assert (
+        "Using default checkpoint path: checkpoints/nvidia/Cosmos-Transfer1-7B/4kupscaler_control.pt"
+        in result.stdout
+    )
+    assert (
+        "Loading ctrl model from ckpt_path: checkpoints/nvidia/Cosmos-Transfer1-7B/4kupscaler_control.pt"
+        in result.stdout
+    )
+    assert '"num_steps": 10' in result.stdout.split("final args:")[1]
+    assert "no input_control provided" not in result.stdout  # the upscaler has no preprocessor
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.07, 0.1, 0.25, 0.3, 0.5, 1.0])
+def test_it_upscales_every_scaled_bucket_size_exactly_threefold(scale):
+    for _, bucket in BUCKETS:
+        size = bucket_size(*bucket, scale)
+        assert bucket_size(*size, scale) == size  # a 720p output goes through the pipeline unchanged
+        assert output_size(*size, scale, upscale=True) == (3 * size[0], 3 * size[1])
+    assert output_size(1280, 720, 1.0, upscale=True) == (3840, 2112)  # other sizes: their bucket first

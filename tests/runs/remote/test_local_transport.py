@@ -1,5 +1,6 @@
 import hashlib
 import signal
+import sys
 import time
 from pathlib import Path, PurePosixPath
 
@@ -49,6 +50,16 @@ def test_it_hashes_like_hashlib(transport):
     transport.write_text(path, "hello")
     assert transport.sha256(path) == hashlib.sha256(b"hello").hexdigest()
     assert transport.sha256(transport.root / "missing") is None
+
+
+def test_it_runs_the_stand_in_from_its_archive_in_the_data_folder(transport, settings):
+    python, program = transport.sim_command()
+
+    assert python == sys.executable
+    assert Path(program).parent == Path(settings.COSMOS_DATA_DIR) / "bin"
+    assert Path(program).name.startswith("cosmos-standin-") and program.endswith(".pyz")
+    assert Path(program).is_file()
+    assert transport.sim_command() == [python, program]
 
 
 def test_it_reads_from_an_offset(transport):

@@ -1,6 +1,6 @@
 """GPU utilisation of the queue against the old tool's serial way, on the Cosmos stand-in.
 
-    .venv/bin/python bench/queue.py [--runs 8] [--time-scale 0.01] [--slots 2] [--batch-size 4]
+    .venv/bin/python bench/queue_gpu.py [--runs 8] [--time-scale 0.01] [--slots 2] [--batch-size 4]
 
 Both scenarios use the same inputs (a 121-frame render from cosmos_demo_inputs) on a
 simulated node with --slots GPUs, at a time scale that keeps the real phase ratios (model load,

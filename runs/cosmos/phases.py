@@ -1,0 +1,131 @@
+"""Progress of the models that announce their work: log anchors plus tqdm step bars.
+
+Transfer2.5 and Predict2.5 draw a `Generating samples` bar over diffusion steps (one bar per
+chunk, restarting at 0); Reason1 draws vLLM's `Processed prompts` bar; the prompt upsampler only
+logs. Unlike Transfer1's silent sampler, the bars give exact step counts, so nothing is
+interpolated. Percentages only go up.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from runs.cosmos.logs import LogRecord, LogStream, ProgressBar, TextLine
+from runs.cosmos.progress import JobProgress
+from runs.stages import Stage
+
+
+@dataclass(frozen=True)
+class Anchor:
+    pattern: str  # a regular expression searched in log messages and plain lines
+    stage: Stage
+    percent: float
+    message: str
+    mark: str = ""  # a timing mark the runner saves (started, item_started, generation_started, saved)
+
+    def matches(self, text: str) -> bool:
+        return re.search(self.pattern, text) is not None
+
+
+@dataclass
+class PhaseProgress:
+    """Feed it a job's output as it arrives; it returns the progress whenever that changes.
+
+    ``bar`` is the description of the step bar, whose ``chunks`` bars fill ``span`` of the job.
+    """
+
+    anchors: tuple[Anchor, ...]
+    bar: str = ""
+    chunks: int = 1
+    span: tuple[float, float] = (25.0, 92.0)
+    bar_message: str = "Generating"
+    stage: Stage = Stage.STARTING
+    percent: float = 0.0
+    message: str = "Starting"
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stream = LogStream()
+        self._chunk, self._last_n = 0, -1
+        self._bar_started: float | None = None
+        self._steps_done = 0
+        self._reported = self.snapshot()
+
+    def feed(self, data: bytes, now: float) -> list[JobProgress]:
+        return self.feed_events(self._stream.feed(data), now)
+
+    def finish(self, now: float) -> list[JobProgress]:
+        return self.feed_events(self._stream.close(), now)
+
+    def tick(self, now: float) -> list[JobProgress]:
+        return self._report()
+
+    def snapshot(self) -> JobProgress:
+        return JobProgress(self.stage, round(self.percent, 1), self.message)
+
+    def measured_step_seconds(self) -> float | None:
+        """Seconds per step as the bars advanced (for later estimates on this node)."""
+        if self._bar_started is None or self._steps_done == 0 or "last_step" not in self.marks:
+            return None
+        return (self.marks["last_step"] - self._bar_started) / self._steps_done
+
+    def feed_events(self, events, now: float) -> list[JobProgress]:
+        history: list[JobProgress] = []
+        previous = self.snapshot()
+        for event in events:
+            self._handle(event, now)
+            current = self.snapshot()
+            if current.stage != previous.stage and previous != self._reported:
+                history.append(previous)
+            previous = current
+        return history + self._report()
+
+    def _report(self) -> list[JobProgress]:
+        current = self.snapshot()
+        if current == self._reported:
+            return []
+        self._reported = current
+        return [current]
+
+    def _advance(self, stage: Stage, percent: float, message: str) -> None:
+        self.stage, self.message = stage, message
+        self.percent = min(100.0, max(self.percent, percent))
+
+    def _handle(self, event, now: float) -> None:
+        self.marks.setdefault("started", now)
+        if isinstance(event, ProgressBar):
+            if self.bar and event.description.startswith(self.bar) and event.total > 0:
+                self._on_bar(event, now)
+            return
+        text = (
+            event.message
+            if isinstance(event, LogRecord)
+            else event.text
+            if isinstance(event, TextLine)
+            else ""
+        )
+        for anchor in self.anchors:
+            if anchor.matches(text):
+                if anchor.mark:
+                    self.marks.setdefault(anchor.mark, now)
+                self._advance(anchor.stage, anchor.percent, anchor.message)
+                return
+
+    def _on_bar(self, bar: ProgressBar, now: float) -> None:
+        if bar.n < self._last_n:  # the next chunk's bar starts again from 0
+            self._chunk = min(self._chunk + 1, self.chunks - 1)
+            self._last_n = 0
+        if self._bar_started is None:
+            self._bar_started = now
+            self.marks.setdefault("generation_started", now)
+        if bar.n > max(self._last_n, 0):
+            self._steps_done += bar.n - max(self._last_n, 0)
+            self.marks["last_step"] = now
+        self._last_n = bar.n
+        start, end = self.span
+        done = (self._chunk + bar.n / bar.total) / self.chunks
+        label = f"chunk {self._chunk + 1}/{self.chunks}, " if self.chunks > 1 else ""
+        self._advance(
+            Stage.GENERATING,
+            start + (end - start) * done,
+            f"{self.bar_message}: {label}step {bar.n}/{bar.total}",
+        )

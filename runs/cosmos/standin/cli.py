@@ -1,0 +1,133 @@
+"""The stand-in's own options, the launch log, and the dispatch to a model by its script path."""
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+from . import predict25, reason1, transfer1, transfer25, upsampler
+from .common import Crash, Sim, torchrun_report, traceback_lines, write_flush
+
+FAIL_MODES = ("none", "oom", "crash", "missing_checkpoint", "video_guardrail", "gated")
+USAGE = "usage: standin [--time-scale X] [--resolution-scale Y] [--fail MODE] <script path> <args...>"
+
+
+@dataclass(frozen=True)
+class Mode:
+    script: str
+    module: object  # run(sim, args) -> exit code; planned_output(args) -> folder or None
+    torchrun: bool  # launched by torchrun: tracebacks get "[rank0]: " and torchrun's failure report
+    report_exits: bool = True  # torchrun also reports a plain non-zero exit (transfer.py's keep their own)
+
+
+MODES = (
+    Mode(transfer1.SCRIPT, transfer1, torchrun=True, report_exits=False),
+    Mode(transfer25.SCRIPT, transfer25, torchrun=True),
+    Mode(predict25.SCRIPT, predict25, torchrun=True),  # the same script, with --inference-type
+    Mode(reason1.SCRIPT, reason1, torchrun=False),
+    Mode(upsampler.SCRIPT, upsampler, torchrun=False),
+)
+
+
+def known_scripts():
+    return sorted({mode.script for mode in MODES})
+
+
+def find_mode(script, args):
+    normalized = os.path.normpath(script).replace(os.sep, "/")
+    found = [mode for mode in MODES if normalized == mode.script or normalized.endswith("/" + mode.script)]
+    if len(found) > 1:  # examples/inference.py: Predict2.5 takes --inference-type, Transfer2.5 does not
+        typed = any(arg.replace("_", "-").split("=")[0] == "--inference-type" for arg in args)
+        found = [mode for mode in found if (mode.module is predict25) == typed]
+    return found[0] if found else None
+
+
+def parse_standin_options(argv):
+    """Leading --time-scale/--resolution-scale/--fail (else the env fallbacks), then the script + its args."""
+    values = {
+        "time-scale": os.environ.get("COSMOS_SIM_TIME_SCALE", "1.0"),
+        "resolution-scale": os.environ.get("COSMOS_SIM_RESOLUTION_SCALE", "1.0"),
+        "fail": os.environ.get("COSMOS_SIM_FAIL") or "none",
+    }
+    index = 0
+    while index < len(argv) and argv[index].startswith("--"):
+        name, has_value, value = argv[index][2:].partition("=")
+        if name not in values:
+            usage_error(f"unknown stand-in option --{name}")
+        if not has_value:
+            index += 1
+            if index >= len(argv):
+                usage_error(f"--{name} needs a value")
+            value = argv[index]
+        values[name] = value
+        index += 1
+    if index >= len(argv):
+        usage_error("missing the script path")
+    try:
+        time_scale, resolution_scale = float(values["time-scale"]), float(values["resolution-scale"])
+    except ValueError:
+        usage_error("--time-scale and --resolution-scale take numbers")
+    if not (time_scale >= 0 and resolution_scale > 0):
+        usage_error("--time-scale must be >= 0 and --resolution-scale > 0")
+    if values["fail"] not in FAIL_MODES:
+        usage_error(f"unknown --fail mode {values['fail']!r}; one of {', '.join(FAIL_MODES)}")
+    return Sim(time_scale, resolution_scale, values["fail"], argv[index]), argv[index + 1 :]
+
+
+def usage_error(message):
+    write_flush(sys.stderr, f"{USAGE}\nstandin: error: {message}\n")
+    sys.exit(2)
+
+
+def record_launch(argv, script, mode, script_args):
+    """One JSON line per process start in $COSMOS_SIM_LAUNCH_LOG, if set. ``video_save_folder`` is
+    where the run's outputs go, as far as the arguments tell before parsing (None: stdout only)."""
+    path = os.environ.get("COSMOS_SIM_LAUNCH_LOG")
+    if path:
+        folder = None
+        if mode is not None:
+            with contextlib.suppress(Exception):
+                folder = mode.module.planned_output(script_args)
+        entry = {"time": time.time(), "pid": os.getpid(), "argv": argv, "script": script}
+        entry["video_save_folder"] = folder
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+
+def main(argv):
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+    sim, script_args = parse_standin_options(argv[1:])
+    mode = find_mode(sim.script, script_args)
+    record_launch(argv, sim.script, mode, script_args)
+    if mode is None:
+        write_flush(
+            sys.stderr,
+            f"standin: unknown Cosmos script {sim.script!r}; known: {', '.join(known_scripts())} "
+            "(examples/inference.py is Predict2.5 with --inference-type, Transfer2.5 without)\n",
+        )
+        return 2
+    # A killed job unwinds normally, so no half-written video survives under its final name.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return mode.module.run(sim, script_args)
+    except Crash as crash:
+        lines = crash.prelude.splitlines() + traceback_lines(crash, sim.files)
+    except SystemExit as exit:
+        code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
+        if code and code != 143 and mode.torchrun and mode.report_exits:
+            torchrun_report(mode.script, code)
+        return code
+    except Exception as exc:  # anything unforeseen dies the way an unexpected error in the real script would
+        lines = "".join(traceback.format_exception(exc)).splitlines()
+    finally:
+        sim.close_sinks()
+    prefix = "[rank0]: " if mode.torchrun else ""  # torchrun's workers prefix what they print on stderr
+    write_flush(sys.stderr, "".join(f"{prefix}{line}\n" for line in lines))
+    if mode.torchrun:
+        torchrun_report(mode.script)
+    return 1

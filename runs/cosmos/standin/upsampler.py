@@ -1,0 +1,133 @@
+"""Transfer1's standalone prompt upsampler, ``upsampler_pipeline.py`` (plain python, no torchrun).
+
+    cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py --prompt TEXT --input_video PATH
+        [--checkpoint_dir checkpoints] [--offload_prompt_upsampler]
+
+As the real script: it reads ``RANK`` before anything else (absent: ``KeyError: 'RANK'``, exit 1), clears
+torchrun's variables and runs only on rank 0; it loads Pixtral-12B (Cosmos-UpsamplePrompt1-12B-Transfer)
+with vLLM (its start-up lines on stdout, ~90 s), looks at the video and prints the result with a plain
+``print``: one line ``Upsampled prompt: <text>``. The text keeps the user's prompt and adds a description
+built from the video's measured content (colours, light, camera, motion), at most ~300 tokens (the
+sampler's max_tokens). A video that cannot be read gives a description without it, as the real one
+(OpenCV yields no frames) does. No guardrail runs here. Generation takes ~5 s.
+
+Differs from the real one: the real script deletes 15 torchrun variables with ``del os.environ[...]`` and
+so dies with a KeyError on the first one missing unless all are set (torchrun sets them); the stand-in
+needs only RANK.
+"""
+
+import argparse
+import os
+import sys
+
+from . import vllm_engine
+from .analysis import analyse, tokens
+from .answers import upsampled_prompt
+from .common import Crash, vllm_platform_line, write_flush
+
+SCRIPT = "cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py"
+FILES = {
+    "pipeline": SCRIPT,
+    "upsampler": "cosmos_transfer1/auxiliary/upsampler/model/upsampler.py",
+    **vllm_engine.FILES,
+}
+CHECKPOINT = "nvidia/Cosmos-UpsamplePrompt1-12B-Transfer"
+DIST_KEYS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "ROLE_NAME",
+    "OMP_NUM_THREADS",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_USE_AGENT_STORE",
+    "TORCHELASTIC_MAX_RESTARTS",
+    "TORCHELASTIC_RUN_ID",
+    "TORCH_NCCL_ASYNC_ERROR_HANDLING",
+    "TORCHELASTIC_ERROR_FILE",
+)
+STARTUP, ENGINE_LOAD, ENGINE_PROFILE, GENERATION, MAX_TOKENS = 10.0, 35.0, 45.0, 5.0, 300
+MAIN = [("pipeline:72:<module>", "main()")]
+
+
+def planned_output(args):
+    return None  # the prompt is on stdout
+
+
+def parse(args):
+    parser = argparse.ArgumentParser(prog="upsampler_pipeline.py", description="Prompt upsampler pipeline")
+    parser.add_argument("--prompt", type=str, required=False, help="Prompt to upsample")
+    parser.add_argument("--input_video", type=str, required=True, help="Path to input video file")
+    parser.add_argument("--checkpoint_dir", type=str, default="checkpoints")
+    parser.add_argument("--offload_prompt_upsampler", action="store_true")
+    return parser.parse_args(args)
+
+
+def run(sim, args):
+    sim.files = FILES
+    sim.spend(STARTUP)
+    vllm_platform_line()  # importing the upsampler imports vLLM
+    if "RANK" not in os.environ:
+        raise Crash(
+            [("pipeline:48:<module>", 'rank = int(os.environ["RANK"])'), ("<frozen os>:714:__getitem__", "")],
+            "KeyError: 'RANK'",
+        )
+    rank = int(os.environ["RANK"])
+    for key in DIST_KEYS:
+        os.environ.pop(key, None)
+    if rank != 0:
+        return 0
+    cfg = parse(args)
+    model = os.path.join(cfg.checkpoint_dir, CHECKPOINT)
+    options = {
+        "model": model,
+        "tokenizer_mode": "mistral",
+        "gpu_memory_utilization": 0.98,
+        "max_model_len": 4096,
+        "max_num_seqs": 2,
+        "limit_mm_per_prompt": {"image": 2},
+        "enable_prefix_caching": True,
+    }
+    if cfg.offload_prompt_upsampler:  # loaded when used, then unloaded
+        caller = [
+            *MAIN,
+            (
+                "pipeline:41:main",
+                "upsampled_prompt = model._prompt_upsample_with_offload(args.prompt, frame_paths)",
+            ),
+            ("upsampler:78:_prompt_upsample_with_offload", "self._load_upsampler_model()"),
+        ]
+    else:
+        caller = [
+            *MAIN,
+            (
+                "pipeline:37:main",
+                "model = PixtralPromptUpsampler(args.checkpoint_dir, "
+                "offload_prompt_upsampler=args.offload_prompt_upsampler)",
+            ),
+            ("upsampler:39:__init__", "self._load_upsampler_model()"),
+        ]
+    caller.append(("upsampler:50:_load_upsampler_model", "self.upsampler_model = LLM("))
+    engine = vllm_engine.Engine(sim, model, "0.9.2", 4096, caller, options)
+    if not cfg.offload_prompt_upsampler:
+        engine.start(ENGINE_LOAD, ENGINE_PROFILE)
+    facts = None
+    try:
+        facts = analyse(cfg.input_video)
+    except Exception:  # OpenCV reads no frames from a missing or broken file
+        facts = None
+    if cfg.offload_prompt_upsampler:
+        engine.start(ENGINE_LOAD, ENGINE_PROFILE)
+    asked = cfg.prompt or ""  # the real model is asked "describe the following images" then
+    if facts:
+        text = upsampled_prompt(asked, facts, MAX_TOKENS)
+    else:
+        text = f"{asked.strip().rstrip('.')}." if asked.strip() else "The images are empty."
+    engine.generate(
+        tokens(asked or "describe the following images") + (2048 if facts else 0), tokens(text), GENERATION
+    )
+    write_flush(sys.stdout, f"Upsampled prompt: {text}\n")
+    return 0

@@ -1,0 +1,196 @@
+"""The new-run form: fields come from the model's parameter table, so defaults and ranges are written once.
+
+The form only validates and plans; the view creates and queues the run. Any problem the
+planner finds is shown next to the field it concerns.
+"""
+
+from django import forms
+from django.template.defaultfilters import pluralize
+
+from prompts.models import ModelType, Prompt
+from runs.cosmos import transfer1
+from runs.cosmos.profiles import profile_for
+from runs.models import GpuNode, InputSet
+from runs.services.runs import AUTOMATIC_NODE, RunPlan, RunRequestError, run_plan
+from runs.uploads import UploadError, store_uploads
+
+LATEST_INPUT_FOLDERS = 50
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+def _parameter_field(param) -> forms.Field:
+    label = param.name.replace("_", " ").capitalize()
+    help_text = f"{param.help} Default {param.default}."
+    if param.kind is bool:
+        return forms.BooleanField(label=label, required=False, initial=param.default, help_text=param.help)
+    if param.choices:
+        choices = [(choice, choice.replace("_", " ")) for choice in param.choices]
+        return forms.ChoiceField(label=label, choices=choices, initial=param.default, help_text=help_text)
+    number = forms.IntegerField if param.kind is int else forms.FloatField
+    attrs = {"step": "1" if param.kind is int else "any"}
+    return number(
+        label=label,
+        required=False,
+        min_value=param.minimum,
+        max_value=param.maximum,
+        help_text=f"{help_text} Range {param.minimum:g}–{param.maximum:g}.",
+        widget=forms.NumberInput(attrs={**attrs, "placeholder": param.default}),
+    )
+
+
+def node_choices() -> list[tuple[str, str]]:
+    """Automatic placement, then each enabled node with its GPU count."""
+    nodes = GpuNode.objects.filter(enabled=True).order_by("name")
+    named = [(node.name, f"{node.name} ({node.gpu_count} GPU{pluralize(node.gpu_count)})") for node in nodes]
+    return [(AUTOMATIC_NODE, "Automatic (least busy)"), *named]
+
+
+def input_folder_choices(user=None) -> list[tuple[str, str]]:
+    """Registered input sets, most recent first, then input folders of earlier prompts, newest first.
+
+    Each folder is offered once; with ``user``, only what that user may see.
+    """
+    input_sets, prompts = InputSet.objects.all(), Prompt.objects.all()
+    if user is not None:
+        input_sets, prompts = InputSet.objects.for_user(user), Prompt.objects.for_user(user)
+    seen, choices = set(), [("", "—")]
+    for input_set in input_sets.order_by("-updated_at", "-id")[:LATEST_INPUT_FOLDERS]:
+        seen.add(input_set.directory)
+        choices.append((input_set.directory, input_set.label))
+    for inputs in prompts.with_inputs().order_by("-created_at").values_list("inputs", flat=True)[:500]:
+        if len(choices) > LATEST_INPUT_FOLDERS:
+            break
+        folder = inputs.get("dir")
+        if folder and folder not in seen:
+            seen.add(folder)
+            frames = inputs.get("info", {}).get("color", {}).get("frames")
+            modalities = ", ".join(sorted(inputs.get("videos", {})))
+            choices.append((folder, f"{folder} ({modalities}{f', {frames} frames' if frames else ''})"))
+    return choices
+
+
+class RunForm(forms.Form):
+    prompt_text = forms.CharField(label="Prompt", widget=forms.Textarea(attrs={"rows": 3}), strip=True)
+    negative_prompt = forms.CharField(
+        label="Negative prompt",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "The model's default"}),
+    )
+    name = forms.CharField(required=False, max_length=120, help_text="Blank: made from the prompt.")
+    model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=ModelType.TRANSFER1)
+    input_folder = forms.ChoiceField(
+        label="Inputs from an earlier folder", required=False, help_text="Or upload videos below."
+    )
+    uploads = MultipleFileField(
+        label="Or upload",
+        required=False,
+        help_text="color.mp4 and any of depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 — or a .zip of them.",
+    )
+    node = forms.ChoiceField(label="GPU node", required=False)
+    priority = forms.IntegerField(initial=0, required=False, help_text="Higher runs first.")
+
+    def __init__(self, *args, like_run=None, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["input_folder"].choices = input_folder_choices(user)
+        self.fields["node"].choices = node_choices()
+        for hint in transfer1.HINTS:
+            self.fields[f"weight_{hint}"] = forms.FloatField(
+                label=f"{hint} weight",
+                required=False,
+                min_value=0,
+                max_value=1,
+                widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
+                help_text="0–1; blank: 0.5 when the folder has this control's video, else off (edge: on).",
+            )
+        for param in transfer1.PARAMETERS:
+            self.fields[param.name] = _parameter_field(param)
+        if like_run is not None:
+            self.initial.update(_initial_from(like_run))
+        self.plan: RunPlan | None = None
+
+    @property
+    def weight_fields(self):
+        return [self[f"weight_{hint}"] for hint in transfer1.HINTS]
+
+    @property
+    def parameter_fields(self):
+        return [self[param.name] for param in transfer1.PARAMETERS]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            if data.get("uploads"):
+                input_dir = store_uploads(data["uploads"]).directory
+            elif data.get("input_folder"):
+                input_dir = data["input_folder"]
+            else:
+                self.add_error("input_folder", "Pick an earlier input folder, or upload the videos.")
+                return data
+        except UploadError as exc:
+            self.add_error("uploads", str(exc))
+            return data
+        # The fields are Transfer1's; another model takes those of them it shares (steps, seed…).
+        profile = profile_for(data.get("model_type") or "transfer1")
+        known = {param.name for param in profile.parameters}
+        weights = {
+            hint: data[f"weight_{hint}"]
+            for hint in transfer1.HINTS
+            if data.get(f"weight_{hint}") is not None and hint in profile.hints
+        }
+        parameters = {
+            param.name: data[param.name]
+            for param in transfer1.PARAMETERS
+            if param.name in known
+            and data.get(param.name) not in (None, "")
+            and (param.kind is not bool or data[param.name] != param.default)
+            and (profile.name == "transfer1" or data[param.name] != param.default)
+        }
+        try:
+            self.plan = run_plan(
+                prompt_text=data["prompt_text"],
+                input_dir=input_dir,
+                name=data.get("name", ""),
+                negative_prompt=data.get("negative_prompt") or "",
+                weights=weights,
+                parameters=parameters,
+                node=data.get("node") or AUTOMATIC_NODE,
+                model=profile.name,
+            )
+        except RunRequestError as exc:
+            field = (
+                exc.field if exc.field in self.fields else ("input_folder" if exc.field == "inputs" else None)
+            )
+            self.add_error(field, str(exc))
+        return data
+
+
+def _initial_from(run) -> dict:
+    """Form values that reproduce a run (edit and run again)."""
+    parameters = run.execution_config.get("parameters") or run.prompt.parameters
+    initial = {
+        "prompt_text": run.prompt.prompt_text,
+        "negative_prompt": run.prompt.negative_prompt,
+        "model_type": run.model_type,
+        "input_folder": run.prompt.inputs.get("dir", ""),
+        "node": run.node.name if run.node else AUTOMATIC_NODE,
+        "priority": run.priority,
+    }
+    for hint in transfer1.HINTS:
+        initial[f"weight_{hint}"] = parameters.get("controls", {}).get(hint, 0)
+    initial.update(
+        {param.name: parameters[param.name] for param in transfer1.PARAMETERS if param.name in parameters}
+    )
+    return initial

@@ -1,0 +1,176 @@
+"""Curating runs: stars, ratings, output files, and queueing, cancelling or retrying runs in bulk.
+
+The admin's actions call these, and so do the pages and the API: one place decides what a
+star, a rating or "delete outputs" means. Bulk functions act on each run separately and say
+which ones they skipped and why, so one bad row never blocks the others.
+"""
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from prompts.models import Prompt
+from runs.models import Run
+
+
+def output_folder(outputs: dict) -> Path | None:
+    """A run's output folder, if it is one we may delete: inside COSMOS_OUTPUTS_DIR and not a link.
+
+    None for anything else (no folder, a folder elsewhere, the outputs folder itself, a
+    symbolic link): files outside our own outputs folder are never deleted.
+    """
+    folder = outputs.get("dir") if isinstance(outputs, dict) else None
+    if not folder:
+        return None
+    path = Path(folder)
+    if path.is_symlink() or not path.is_dir():
+        return None
+    root = Path(settings.COSMOS_OUTPUTS_DIR).resolve()
+    resolved = path.resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        return None
+    return resolved
+
+
+def folder_bytes(folder: Path | None) -> int:
+    """Bytes of the files under ``folder`` (links not followed); 0 for None."""
+    if folder is None:
+        return 0
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def folder_remove(folder: Path | None) -> int:
+    """Delete a folder ``output_folder`` returned; the bytes that really went."""
+    if folder is None:
+        return 0
+    before = folder_bytes(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return before - (folder_bytes(folder) if folder.exists() else 0)
+
+
+def run_star(*, run: Run, starred: bool = True) -> None:
+    """Star a run (or unstar it with ``starred=False``)."""
+    run.set_starred(starred)
+
+
+def run_rate(*, run: Run, rating: int | None) -> None:
+    """Rate a run from 1 to 5 stars; None clears the rating. ValueError for anything else."""
+    run.set_rating(rating)
+
+
+def run_outputs_bytes(*, run: Run) -> int:
+    """Bytes that run_delete_outputs would free (0 when its folder is missing or not ours)."""
+    return folder_bytes(output_folder(run.outputs))
+
+
+def run_delete_outputs(*, run: Run) -> int:
+    """Delete a finished run's output folder and forget its files; returns the bytes freed.
+
+    The run itself stays (its prompt, settings, log of progress, rating). A run still going is
+    refused (ValueError): its outputs are being written. Only a folder inside
+    COSMOS_OUTPUTS_DIR is deleted; a recorded folder anywhere else is left alone and the run
+    still forgets it.
+    """
+    run.refresh_from_db(fields=["status", "outputs"])
+    if not run.is_terminal:
+        raise ValueError(f"run {run.id} is {run.status}: its outputs can be deleted once it has ended")
+    if not run.outputs or "deleted_at" in run.outputs:
+        return 0
+    freed = folder_remove(output_folder(run.outputs))
+    run.clear_outputs(note={"deleted_at": timezone.now().isoformat(), "deleted_bytes": freed})
+    return freed
+
+
+def run_delete(*, run: Run) -> int:
+    """Delete a run that has ended, its progress and its output folder; returns the bytes freed.
+
+    A run still going is refused (ValueError): cancel it first. As with run_delete_outputs, only
+    a folder inside COSMOS_OUTPUTS_DIR is deleted.
+    """
+    run.refresh_from_db(fields=["status", "outputs"])
+    if not run.is_terminal:
+        raise ValueError(f"run {run.id} is {run.status}: cancel it before deleting it")
+    folder = output_folder(run.outputs)
+    run.delete()
+    return folder_remove(folder)
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk action did: the ids it acted on, and the ids it skipped with the reason."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    created: list[Run] = field(default_factory=list)  # new runs (queued or retried)
+
+
+def runs_cancel(*, runs, reason: str) -> BulkOutcome:
+    """Cancel each run that is still going; a launched job is stopped by a worker, not here."""
+    from runs.services.queue import run_cancel_soon
+
+    outcome = BulkOutcome()
+    for run in runs:
+        if run_cancel_soon(run=run, reason=reason):
+            outcome.done.append(run.id)
+        else:
+            outcome.skipped.append((run.id, f"already {run.status}"))
+    return outcome
+
+
+def runs_retry(*, runs, owner: AbstractBaseUser | None = None) -> BulkOutcome:
+    """Queue a new run for each failed or cancelled run, linked to it; others are skipped."""
+    from runs.services.queue import run_enqueue, run_retry
+
+    outcome = BulkOutcome()
+    for run in runs:
+        try:
+            with transaction.atomic():
+                retry = run_retry(run=run, owner=owner)
+                run_enqueue(run=retry)
+        except ValueError as exc:
+            outcome.skipped.append((run.id, str(exc)))
+            continue
+        outcome.done.append(run.id)
+        outcome.created.append(retry)
+    return outcome
+
+
+def runs_enqueue_for_prompts(
+    *,
+    prompts,
+    parameters: dict[str, Any] | None = None,
+    weights: dict[str, float] | None = None,
+    node: str | None = None,
+    owner: AbstractBaseUser | None = None,
+    priority: int = 0,
+) -> BulkOutcome:
+    """Queue one run of each prompt, with its own inputs and settings except those given here.
+
+    ``parameters`` and ``weights`` override each prompt's own (a weight of 0 turns that
+    control off); ``node`` None uses the default node. A prompt that cannot run (no inputs,
+    a setting its model rejects, a disabled node) is skipped with the planner's reason; each
+    queued run is created and handed to the workers in its own transaction.
+    """
+    from runs.services.queue import run_enqueue
+    from runs.services.runs import RunRequestError, run_create, run_plan
+
+    outcome = BulkOutcome()
+    for prompt in prompts:
+        prompt: Prompt
+        try:
+            plan = run_plan(like=prompt.id, parameters=parameters, weights=weights, node=node or None)
+            with transaction.atomic():
+                run = run_create(plan=plan, owner=owner, priority=priority)
+                run_enqueue(run=run)
+        except RunRequestError as exc:
+            outcome.skipped.append((prompt.id, str(exc)))
+            continue
+        outcome.done.append(prompt.id)
+        outcome.created.append(run)
+    return outcome

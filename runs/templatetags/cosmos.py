@@ -1,0 +1,49 @@
+from django import template
+
+from runs.models import ACTIVE_STATUSES
+from runs.stages import Stage
+
+register = template.Library()
+
+
+@register.filter
+def duration(seconds) -> str:
+    """`3 min 20 s`, `1 h 05 min`, `40 s`."""
+    if seconds is None or seconds == "":
+        return "—"
+    seconds = round(float(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def stage_label(stage: str) -> str:
+    try:
+        return Stage(stage).label
+    except ValueError:
+        return str(stage).replace("_", " ").capitalize()
+
+
+@register.filter
+def is_active(status: str) -> bool:
+    return status in ACTIVE_STATUSES
+
+
+@register.filter
+def filesize(count) -> str:
+    count = float(count or 0)
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from runs.views import actions, api, media, new_run, pages
+
+urlpatterns = [
+    path("", pages.dashboard, name="dashboard"),
+    path("runs/", pages.run_list, name="run_list"),
+    path("runs/new/", new_run.run_new, name="run_new"),
+    path("runs/<str:run_id>/", pages.run_detail, name="run_detail"),
+    path("runs/<str:run_id>/progress/", pages.run_progress, name="run_progress"),
+    path("runs/<str:run_id>/log/", pages.run_log, name="run_log"),
+    path("runs/<str:run_id>/cancel/", actions.run_cancel_view, name="run_cancel"),
+    path("runs/<str:run_id>/retry/", actions.run_retry_view, name="run_retry"),
+    path("runs/<str:run_id>/again/", actions.run_again_view, name="run_again"),
+    path("runs/<str:run_id>/star/", actions.run_star_view, name="run_star"),
+    path("runs/<str:run_id>/rate/", actions.run_rate_view, name="run_rate"),
+    path("runs/<str:run_id>/delete/", actions.run_delete_view, name="run_delete"),
+    path("runs/<str:run_id>/top/", actions.run_top_view, name="run_top"),
+    path("runs/<str:run_id>/files/<path:name>", media.run_file, name="run_file"),
+    path("runs/<str:run_id>/inputs/<str:modality>", media.run_input, name="run_input"),
+    path("queue/pause/", actions.queue_pause_view, name="queue_pause"),
+    path("queue/resume/", actions.queue_resume_view, name="queue_resume"),
+    path("gallery/", pages.gallery, name="gallery"),
+    path("compare/", pages.compare, name="compare"),
+    path("api/runs", api.runs_collection, name="api_runs"),
+    path("api/runs/<str:run_id>", api.run_item, name="api_run"),
+    path("api/runs/<str:run_id>/cancel", api.run_cancel, name="api_run_cancel"),
+    path("api/prompts", api.prompts_collection, name="api_prompts"),
+]

@@ -1,0 +1,256 @@
+"""The pages: dashboard, runs list and detail, gallery, compare. Each GET renders one template; an
+HTMX request for a part of the page renders only that partial (`template#partial`)."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from cosmos_site.htmx import htmx_partial
+from prompts.models import ModelType
+from runs.eta import expected_seconds, remaining_seconds
+from runs.models import (
+    ACTIVE_STATUSES,
+    BUSY_JOB_STATUSES,
+    GpuNode,
+    QueueState,
+    RemoteJob,
+    Run,
+    RunStatus,
+)
+from runs.views.presenters import flat_parameters, log_tail_of, progress_of, timing_rows
+
+RUNS_PER_PAGE = 50
+GALLERY_PER_PAGE = 48
+SINCE = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def visible_runs(request: HttpRequest):
+    return Run.objects.for_user(request.user)
+
+
+def get_run(request: HttpRequest, run_id: str) -> Run:
+    """The run if this user may see it; otherwise 404 (a stranger learns nothing, not even that it exists)."""
+    queryset = visible_runs(request).select_related("prompt", "node", "job", "owner")
+    return get_object_or_404(queryset, pk=run_id)
+
+
+class EtaCache:
+    """Expected durations looked up once per (node, model, steps) within a request."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple, float | None] = {}
+
+    def remaining(self, run: Run, percentage: float) -> float | None:
+        steps = run.execution_config.get("parameters", {}).get("num_steps")
+        key = (run.node_id, run.model_type, steps)
+        if key not in self.known:
+            self.known[key] = expected_seconds(
+                node_id=run.node_id, model_type=run.model_type, num_steps=steps
+            )
+        return remaining_seconds(self.known[key], percentage, run.status, started_at=run.started_at)
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    runs = visible_runs(request)
+    etas = EtaCache()
+    active = list(
+        runs.filter(status__in=(RunStatus.UPLOADING, RunStatus.RUNNING, RunStatus.DOWNLOADING))
+        .order_by("started_at", "created_at")[:20]
+        .shown()
+    )
+    busy: dict[int, int] = {}
+    for node_id, devices in RemoteJob.objects.filter(status__in=BUSY_JOB_STATUSES).values_list(
+        "node_id", "devices"
+    ):
+        busy[node_id] = busy.get(node_id, 0) + len(devices)
+    nodes = [
+        {
+            "node": node,
+            "busy": busy.get(node.id, 0),
+            "slots": [index < busy.get(node.id, 0) for index in range(node.gpu_count)],
+        }
+        for node in GpuNode.objects.filter(enabled=True).order_by("name")
+    ]
+    context = {
+        "active": [(run, progress_of(run, etas)) for run in active],
+        "queued": list(runs.queued()[:20].shown()),
+        "queued_count": runs.filter(status=RunStatus.PENDING).count(),
+        "paused": QueueState.current().paused,
+        "nodes": nodes,
+        "latest": list(runs.filter(status=RunStatus.COMPLETED).order_by("-completed_at")[:8].shown()),
+    }
+    template = "runs/dashboard.html"
+    if htmx_partial(request):
+        template += "#" + request.GET.get("part", "queue")
+    return render(request, template, context)
+
+
+def _filtered_runs(request: HttpRequest):
+    params = request.GET
+    runs = visible_runs(request)
+    if params.get("status") in RunStatus.values:
+        runs = runs.filter(status=params["status"])
+    if params.get("model") in ModelType.values:
+        runs = runs.filter(model_type=params["model"])
+    if params.get("node"):
+        runs = runs.filter(node__name=params["node"])
+    if params.get("since") in SINCE:
+        runs = runs.filter(created_at__gte=timezone.now() - SINCE[params["since"]])
+    if params.get("rating", "").isdigit():
+        runs = runs.filter(rating__gte=int(params["rating"]))
+    if params.get("starred") == "1":
+        runs = runs.filter(starred=True)
+    return runs
+
+
+def _filter_context(request: HttpRequest) -> dict:
+    others = request.GET.copy()
+    others.pop("page", None)  # the pager adds its own
+    return {
+        "filters": request.GET,
+        "statuses": RunStatus.choices,
+        "models": ModelType.choices,
+        "node_names": list(GpuNode.objects.order_by("name").values_list("name", flat=True)),
+        "query_string": others.urlencode(),
+    }
+
+
+@require_GET
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = _filtered_runs(request).order_by("-created_at")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list.shown())
+    context = {"page": page, **_filter_context(request)}
+    template = "runs/run_list.html"
+    if htmx_partial(request):
+        template += "#results"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_run(request, run_id)
+    latest = visible_runs(request).with_latest_progress().get(pk=run.pk)
+    context = {
+        "run": run,
+        "p": progress_of(latest, EtaCache()),
+        "log_tail": log_tail_of(run),
+        "parameters": flat_parameters(run),
+        "inputs": run.prompt.inputs.get("info", {}),
+        "active": run.status in ACTIVE_STATUSES,
+        "retries": list(run.retries.order_by("-created_at")[:5]),
+        "controls": [(hint, Path(path).name) for hint, path in run.outputs.get("controls", {}).items()],
+        "timings": timing_rows(run),
+    }
+    return render(request, "runs/run_detail.html", context)
+
+
+@require_GET
+@login_required
+def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The progress block alone: what a page polls when its WebSocket is down."""
+    run = visible_runs(request).with_latest_progress().select_related("node")
+    run = get_object_or_404(run, pk=run_id)
+    response = render(request, "runs/_progress.html", {"p": progress_of(run, EtaCache())})
+    if run.is_terminal:
+        stop = HttpResponseStopPolling()
+        stop.content = response.content
+        return stop
+    return response
+
+
+@require_GET
+@login_required
+def run_log(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_run(request, run_id)
+    response = render(request, "runs/run_detail.html#log", {"run": run, "log_tail": log_tail_of(run)})
+    if run.is_terminal:
+        stop = HttpResponseStopPolling()
+        stop.content = response.content
+        return stop
+    return response
+
+
+@require_GET
+@login_required
+def gallery(request: HttpRequest) -> HttpResponse:
+    """Outputs, starred first, then newest; more tiles load as the visitor scrolls to the end.
+
+    No page count: counting every output of a large library costs more than the page itself.
+    """
+    runs = (
+        _filtered_runs(request)
+        .filter(status=RunStatus.COMPLETED)
+        .exclude(outputs__thumbnail=None)
+        .order_by("-starred", "-completed_at")
+    )
+    number = _page_number(request)
+    start = (number - 1) * GALLERY_PER_PAGE
+    tiles = list(runs[start : start + GALLERY_PER_PAGE + 1].shown())
+    context = {
+        "tiles": tiles[:GALLERY_PER_PAGE],
+        "next_page": number + 1 if len(tiles) > GALLERY_PER_PAGE else None,
+        **_filter_context(request),
+    }
+    template = "runs/gallery.html"
+    if htmx_partial(request):
+        # The filters replace the grid; the sentinel at its end appends the next tiles.
+        template += "#tiles" if request.GET.get("part") == "tiles" else "#grid"
+    return render(request, template, context)
+
+
+def _page_number(request: HttpRequest) -> int:
+    value = request.GET.get("page", "")
+    return max(1, min(int(value), 100_000)) if value.isdigit() else 1
+
+
+MAX_COMPARED = 4
+
+
+@require_GET
+@login_required
+def compare(request: HttpRequest) -> HttpResponse:
+    # ?runs=a,b (a link) or ?keep=a&runs=b&runs=c (the page's own picker), in that order, once each.
+    given = [*request.GET.getlist("keep"), *request.GET.getlist("runs")]
+    ids = list(
+        dict.fromkeys(run_id for value in given for run_id in value.replace(" ", ",").split(",") if run_id)
+    )
+    ids = ids[:MAX_COMPARED]
+    found = {run.id: run for run in visible_runs(request).filter(pk__in=ids).select_related("prompt", "node")}
+    runs = [found[run_id] for run_id in ids if run_id in found]
+    table = []
+    if len(runs) >= 2:
+        flat = [flat_parameters(run) for run in runs]
+        keys = sorted({key for values in flat for key in values})
+        # Only what differs: the table answers "what did I change between these?"
+        table = [
+            (key, [values.get(key, "—") for values in flat])
+            for key in keys
+            if len({str(values.get(key, "—")) for values in flat}) > 1
+        ]
+    candidates = (
+        visible_runs(request)
+        .filter(status=RunStatus.COMPLETED)
+        .filter(~Q(pk__in=[run.id for run in runs]))
+        .select_related("prompt")
+        .order_by("-starred", "-completed_at")[:30]
+    )
+    context = {
+        "runs": runs,
+        "table": table,
+        "candidates": candidates,
+        "ids": ",".join(run.id for run in runs),
+    }
+    return render(request, "runs/compare.html", context)

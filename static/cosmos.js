@@ -1,0 +1,100 @@
+// Cosmos Workflow's page behaviour: small, framework-free, on top of htmx.
+(function () {
+  "use strict";
+
+  // Live events carry every fragment a page might show of a run; keep those this page has, so
+  // htmx does not report a missing target for the rest.
+  htmx.defineExtension("only-present", {
+    transformResponse: function (text) {
+      var template = document.createElement("template");
+      template.innerHTML = text;
+      Array.from(template.content.children).forEach(function (child) {
+        if (child.id && !document.getElementById(child.id)) child.remove();
+      });
+      return template.innerHTML;
+    },
+  });
+
+  // Pages poll only while their socket is down: [document.body.dataset.ws !== 'open'].
+  function setSocketState(state) { document.body.dataset.ws = state; }
+  document.addEventListener("htmx:wsOpen", function () { setSocketState("open"); });
+  document.addEventListener("htmx:wsClose", function () { setSocketState("closed"); });
+  document.addEventListener("htmx:wsError", function () { setSocketState("closed"); });
+
+  // A run page opened while the run was active reloads once it ends, to show its output or error.
+  var ACTIVE = ["pending", "uploading", "running", "downloading"];
+  function reloadWhenFinished() {
+    var main = document.querySelector("main[data-run-id]");
+    if (!main || ACTIVE.indexOf(main.dataset.runStatus) < 0) return;
+    var progress = document.getElementById("run-progress-" + main.dataset.runId);
+    if (progress && ACTIVE.indexOf(progress.dataset.status) < 0 && !main.dataset.reloading) {
+      main.dataset.reloading = "1";
+      window.setTimeout(function () { window.location.reload(); }, 600);
+    }
+  }
+  document.addEventListener("htmx:wsAfterMessage", reloadWhenFinished);
+  document.addEventListener("htmx:afterSwap", reloadWhenFinished);
+
+  // A log tail ends with its newest line: show that end, as `tail -f` would.
+  function scrollLogsToEnd() {
+    document.querySelectorAll("pre.log").forEach(function (pre) { pre.scrollTop = pre.scrollHeight; });
+  }
+  document.addEventListener("DOMContentLoaded", scrollLogsToEnd);
+  document.addEventListener("htmx:afterSwap", scrollLogsToEnd);
+
+  // Gallery: a muted preview plays while the pointer rests on a tile.
+  document.addEventListener("mouseover", function (event) {
+    var tile = event.target.closest && event.target.closest(".tile[data-preview]");
+    if (!tile || tile.querySelector("video")) return;
+    var video = document.createElement("video");
+    video.src = tile.dataset.preview;
+    video.muted = true;
+    video.loop = true;
+    video.playsInline = true;
+    video.autoplay = true;
+    tile.prepend(video);
+    tile.addEventListener("mouseleave", function () { video.remove(); }, { once: true });
+  });
+
+  // Compare: one set of controls drives every video; drift is corrected as they play.
+  function setUpCompare(root) {
+    var videos = Array.from(root.querySelectorAll("video"));
+    var play = root.querySelector("[data-compare-play]");
+    var seek = root.querySelector("[data-compare-seek]");
+    var time = root.querySelector("[data-compare-time]");
+    var lead = videos[0];
+    if (!lead) return;
+    function duration() {
+      return Math.min.apply(null, videos.map(function (v) { return v.duration || 0; })) || 0;
+    }
+    function seekAll(seconds) { videos.forEach(function (v) { v.currentTime = seconds; }); }
+    play.addEventListener("click", function () {
+      if (lead.paused) {
+        seekAll(lead.currentTime);
+        Promise.all(videos.map(function (v) { return v.play(); })).catch(function () {});
+        play.textContent = "Pause";
+      } else {
+        videos.forEach(function (v) { v.pause(); });
+        seekAll(lead.currentTime);
+        play.textContent = "Play";
+      }
+    });
+    seek.addEventListener("input", function () { seekAll(duration() * seek.value / 1000); });
+    lead.addEventListener("timeupdate", function () {
+      var total = duration();
+      if (total) seek.value = Math.round(1000 * lead.currentTime / total);
+      time.textContent = lead.currentTime.toFixed(2) + " s";
+      videos.slice(1).forEach(function (v) {
+        if (Math.abs(v.currentTime - lead.currentTime) > 0.08) v.currentTime = lead.currentTime;
+      });
+    });
+    lead.addEventListener("ended", function () {
+      videos.forEach(function (v) { v.pause(); });
+      play.textContent = "Play";
+    });
+    root.compare = { videos: videos, seekAll: seekAll };
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-compare]").forEach(setUpCompare);
+  });
+})();

@@ -1,0 +1,122 @@
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from runs.models import QueueState, Run, RunStatus
+from tests.factories import RunFactory
+
+
+@pytest.fixture
+def no_workers():
+    """Queue messages go nowhere: these tests look at what the action decided, not at a worker."""
+    with (
+        mock.patch("runs.tasks.stage_run.delay"),
+        mock.patch("runs.tasks.schedule.delay"),
+        mock.patch("runs.tasks.cancel_run.delay") as cancel,
+    ):
+        yield cancel
+
+
+@pytest.mark.parametrize(
+    "action", ["run_cancel", "run_retry", "run_again", "run_star", "run_rate", "run_delete", "run_top"]
+)
+def test_it_acts_only_on_post_and_only_for_the_owner(client, alice, bob, db, action):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    assert client.get(reverse(action, args=[run.id])).status_code == 405
+    client.force_login(bob)
+    assert client.post(reverse(action, args=[run.id])).status_code == 404
+
+
+def test_it_cancels_a_queued_run_at_once(client, alice, db, no_workers):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    response = client.post(reverse("run_cancel", args=[run.id]))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and "alice" in run.error_message
+
+
+def test_it_hands_a_running_job_to_a_worker_to_stop(
+    client, alice, finished_run, no_workers, django_capture_on_commit_callbacks
+):
+    running = RunFactory(owner=alice, status=RunStatus.RUNNING, job=finished_run.job)
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("run_cancel", args=[running.id]))
+    running.refresh_from_db()
+    assert running.cancel_requested_at and running.status == RunStatus.RUNNING  # stopping takes a worker
+    no_workers.assert_called_once_with(running.id, "Cancelled by alice")
+
+
+def test_it_retries_and_runs_again_as_new_queued_runs(client, alice, finished_run, no_workers):
+    client.force_login(alice)
+    Run.objects.filter(pk=finished_run.pk).update(status=RunStatus.FAILED, failure_kind="oom")
+    response = client.post(reverse("run_retry", args=[finished_run.id]))
+    retry = finished_run.retries.get()
+    assert response["Location"] == reverse("run_detail", args=[retry.id])
+    client.post(reverse("run_again", args=[finished_run.id]))
+    again = Run.objects.exclude(pk__in=[finished_run.pk, retry.pk]).get()
+    assert again.prompt == finished_run.prompt and again.status == RunStatus.PENDING
+    assert again.execution_config["parameters"] == finished_run.execution_config["parameters"]
+
+
+def test_it_stars_and_rates(client, alice, db):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    client.post(reverse("run_star", args=[run.id]))
+    client.post(reverse("run_rate", args=[run.id]), {"rating": "4"})
+    run.refresh_from_db()
+    assert run.starred and run.rating == 4
+    assert client.post(reverse("run_rate", args=[run.id]), {"rating": "9"}).status_code == 400
+    client.post(reverse("run_rate", args=[run.id]), {"rating": ""})
+    run.refresh_from_db()
+    assert run.rating is None
+
+
+def test_it_deletes_a_finished_run_with_its_files(client, alice, finished_run):
+    from pathlib import Path
+
+    folder = Path(finished_run.outputs["dir"])
+    client.force_login(alice)
+    client.post(reverse("run_delete", args=[finished_run.id]))
+    assert not Run.objects.filter(pk=finished_run.pk).exists()
+    assert not folder.exists()
+
+
+def test_it_refuses_to_delete_an_active_run(client, alice, db):
+    run = RunFactory(owner=alice, status=RunStatus.RUNNING, started_at=timezone.now())
+    client.force_login(alice)
+    client.post(reverse("run_delete", args=[run.id]))
+    assert Run.objects.filter(pk=run.pk).exists()
+
+
+def test_it_moves_a_run_to_the_top_of_the_queue(client, alice, db, fast_sim):
+    RunFactory(owner=alice, node=fast_sim)
+    later = RunFactory(owner=alice, node=fast_sim)
+    client.force_login(alice)
+    client.post(reverse("run_top", args=[later.id]))
+    assert Run.objects.queued().first() == later
+
+
+def test_it_lets_only_staff_pause_the_shared_queue(client, alice, staff, db, no_workers):
+    client.force_login(alice)
+    client.post(reverse("queue_pause"))
+    assert not QueueState.current().paused
+    client.force_login(staff)
+    client.post(reverse("queue_pause"))
+    assert QueueState.current().paused
+    client.post(reverse("queue_resume"))
+    assert not QueueState.current().paused
+
+
+@pytest.mark.parametrize("target", ["//evil.example/runs/", "https://evil.example/", "javascript:alert(1)"])
+def test_it_goes_back_only_to_a_page_of_this_site(client, alice, db, target):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    response = client.post(reverse("run_star", args=[run.id]), {"next": target})
+    assert response["Location"] == reverse("run_detail", args=[run.id])
+    response = client.post(reverse("run_star", args=[run.id]), {"next": "/runs/?status=failed"})
+    assert response["Location"] == "/runs/?status=failed"

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+from django.urls import reverse
+
+
+def read(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_it_serves_the_whole_video_with_range_support(client, alice, finished_run):
+    client.force_login(alice)
+    response = client.get(reverse("run_file", args=[finished_run.id, "output.mp4"]))
+    assert response.status_code == 200 and response["Content-Type"] == "video/mp4"
+    assert response["Accept-Ranges"] == "bytes"
+    assert read(response) == Path(finished_run.outputs["video"]).read_bytes()
+
+
+def test_it_serves_byte_ranges_so_videos_seek(client, alice, finished_run):
+    data = Path(finished_run.outputs["video"]).read_bytes()
+    client.force_login(alice)
+    url = reverse("run_file", args=[finished_run.id, "output.mp4"])
+    middle = client.get(url, headers={"Range": "bytes=100-199"})
+    assert middle.status_code == 206
+    assert middle["Content-Range"] == f"bytes 100-199/{len(data)}" and middle["Content-Length"] == "100"
+    assert read(middle) == data[100:200]
+    assert read(client.get(url, headers={"Range": "bytes=-50"})) == data[-50:]
+    assert read(client.get(url, headers={"Range": "bytes=200-"})) == data[200:]
+    too_far = client.get(url, headers={"Range": f"bytes={len(data)}-"})
+    assert too_far.status_code == 416 and too_far["Content-Range"] == f"bytes */{len(data)}"
+
+
+def test_it_serves_only_the_runs_own_files(client, alice, bob, finished_run):
+    client.force_login(alice)
+    assert client.get(reverse("run_file", args=[finished_run.id, "../../secret_key"])).status_code == 404
+    assert client.get(reverse("run_file", args=[finished_run.id, "missing.mp4"])).status_code == 404
+    assert client.get(reverse("run_input", args=[finished_run.id, "color"])).status_code == 200
+    assert client.get(reverse("run_input", args=[finished_run.id, "lidar"])).status_code == 404
+    client.force_login(bob)
+    assert client.get(reverse("run_input", args=[finished_run.id, "color"])).status_code == 404
+
+
+def test_it_keeps_media_behind_login(client, finished_run):
+    response = client.get(reverse("run_file", args=[finished_run.id, "output.mp4"]))
+    assert response.status_code == 302

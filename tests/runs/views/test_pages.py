@@ -1,0 +1,161 @@
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from runs.models import Progress, RunStatus
+from tests.factories import RunFactory
+
+PAGES = ["dashboard", "run_list", "gallery", "compare", "run_new", "prompt_list"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_it_sends_anonymous_visitors_to_log_in(client, db, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_it_renders_every_page_for_a_user(client, alice, fast_sim, name):
+    client.force_login(alice)
+    assert client.get(reverse(name)).status_code == 200
+
+
+def test_it_shows_a_run_to_its_owner_and_hides_it_from_strangers(client, alice, bob, finished_run):
+    client.force_login(alice)
+    page = client.get(reverse("run_detail", args=[finished_run.id])).content.decode()
+    assert finished_run.prompt.prompt_text in page
+    assert reverse("run_file", args=[finished_run.id, "output.mp4"]) in page
+    client.force_login(bob)
+    for name in ("run_detail", "run_progress", "run_log"):
+        assert client.get(reverse(name, args=[finished_run.id])).status_code == 404
+    assert client.get(reverse("run_file", args=[finished_run.id, "output.mp4"])).status_code == 404
+
+
+def test_it_shows_staff_every_run(client, staff, finished_run):
+    client.force_login(staff)
+    assert client.get(reverse("run_detail", args=[finished_run.id])).status_code == 200
+    assert finished_run.id in client.get(reverse("run_list")).content.decode()
+
+
+def test_it_lists_only_the_users_runs(client, alice, bob, db):
+    mine, theirs = RunFactory(owner=alice), RunFactory(owner=bob)
+    client.force_login(alice)
+    page = client.get(reverse("run_list")).content.decode()
+    assert mine.id in page and theirs.id not in page
+
+
+def test_it_filters_runs_and_renders_only_the_results_for_htmx(client, alice, db):
+    done = RunFactory(
+        owner=alice, status=RunStatus.COMPLETED, completed_at=timezone.now(), starred=True, rating=4
+    )
+    waiting = RunFactory(owner=alice)
+    client.force_login(alice)
+    response = client.get(
+        reverse("run_list"),
+        {"status": "completed", "starred": "1", "rating": "4"},
+        headers={"HX-Request": "true"},
+    )
+    content = response.content.decode()
+    assert done.id in content and waiting.id not in content
+    assert "<html" not in content  # the partial alone
+
+
+def test_it_shows_the_progress_of_a_running_run_with_an_eta(client, alice, db, fast_sim):
+    run = RunFactory(owner=alice, node=fast_sim, status=RunStatus.RUNNING, started_at=timezone.now())
+    Progress.objects.create(
+        run=run, stage="generating", percentage=42.0, message="Clip 1/1: diffusion, 35 steps"
+    )
+    client.force_login(alice)
+    block = client.get(reverse("run_progress", args=[run.id])).content.decode()
+    assert 'data-percentage="42.0"' in block and "Clip 1/1: diffusion" in block
+    assert "estimating" in block  # no similar run has finished on this node yet
+
+
+def test_it_stops_polling_once_a_run_has_ended(client, alice, finished_run):
+    client.force_login(alice)
+    response = client.get(reverse("run_progress", args=[finished_run.id]))
+    assert response.status_code == 286  # htmx: stop polling
+    assert b'data-status="completed"' in response.content
+
+
+def completed_runs(owner, count: int, **fields) -> list:
+    now = timezone.now()
+    return [
+        RunFactory(
+            prompt__owner=owner,
+            status=RunStatus.COMPLETED,
+            completed_at=now - timezone.timedelta(minutes=index),
+            outputs={"video": "/x/output.mp4", "thumbnail": "/x/thumbnail.jpg"},
+            **fields,
+        )
+        for index in range(count)
+    ]
+
+
+def test_it_shows_outputs_in_the_gallery_starred_first(client, alice, finished_run):
+    newer = completed_runs(alice, 2)
+    finished_run.set_starred(True)
+    client.force_login(alice)
+    page = client.get(reverse("gallery")).content.decode()
+    tiles = [page.index(reverse("run_detail", args=[run.id])) for run in (finished_run, *newer)]
+    assert tiles == sorted(tiles), "starred first, then newest first"
+
+
+def test_it_loads_more_gallery_tiles_when_the_last_one_shows(client, alice):
+    from runs.views.pages import GALLERY_PER_PAGE
+
+    runs = completed_runs(alice, GALLERY_PER_PAGE + 2)
+    client.force_login(alice)
+    first = client.get(reverse("gallery"), {"model": "transfer1"}).content.decode()
+    assert reverse("run_detail", args=[runs[GALLERY_PER_PAGE - 1].id]) in first
+    assert reverse("run_detail", args=[runs[GALLERY_PER_PAGE].id]) not in first
+    assert 'hx-get="?model=transfer1&amp;page=2&amp;part=tiles"' in first
+
+    more = client.get(
+        reverse("gallery"),
+        {"model": "transfer1", "page": "2", "part": "tiles"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "<html" not in more
+    assert [run.id for run in runs[GALLERY_PER_PAGE:]] == re.findall(r"/runs/(rs_\w+)/\"", more)
+    assert "hx-get" not in more  # the last page: nothing more to load
+
+
+def test_it_compares_runs_showing_only_what_differs(client, alice, fast_sim, render_dir):
+    from runs.services import run_create, run_execute, run_plan
+
+    runs = [
+        run_execute(
+            run=run_create(
+                plan=run_plan(prompt_text="a harbour", input_dir=render_dir, parameters={"seed": seed}),
+                owner=alice,
+            )
+        )
+        for seed in (1, 2)
+    ]
+    client.force_login(alice)
+    page = client.get(reverse("compare"), {"runs": f"{runs[0].id},{runs[1].id}"}).content.decode()
+    assert page.count("<video") == 2
+    assert "<th>seed</th>" in page
+    assert "<th>guidance</th>" not in page  # equal in both: not shown
+
+
+def test_it_shows_the_dashboard_with_nodes_and_the_queue(client, alice, staff, db, fast_sim):
+    queued = RunFactory(owner=alice, node=fast_sim)
+    client.force_login(alice)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert queued.id in page and "local-sim" in page
+    assert "Pause the queue" not in page  # staff only
+    client.force_login(staff)
+    assert "Pause the queue" in client.get(reverse("dashboard")).content.decode()
+
+
+def test_it_shows_a_prompt_with_its_runs(client, alice, bob, finished_run):
+    client.force_login(alice)
+    page = client.get(reverse("prompt_detail", args=[finished_run.prompt_id])).content.decode()
+    assert finished_run.id in page
+    client.force_login(bob)
+    assert client.get(reverse("prompt_detail", args=[finished_run.prompt_id])).status_code == 404

@@ -1,0 +1,275 @@
+"""The pages in a real browser: Debian's Chromium, driven by Playwright, against a whole deployment.
+
+Daphne and a Celery worker run as child processes on a fresh embedded-profile data folder (SQLite,
+the filesystem broker, the simulated local GPU node), exactly as `make run` starts them; the
+worker is a separate process, so live progress reaches the page through the web process's relay.
+Screenshots of the main pages go to test-artifacts/ for people to look at.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.stack import ROOT, clean_environment, free_port, manage, start_web, start_worker, stop
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "correct horse battery staple"
+# Long enough to watch a run in the middle of its diffusion steps and reload the page there.
+TIME_SCALE = 0.05
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+CREATE_USERS = f"""
+from django.contrib.auth import get_user_model
+from runs.models import GpuNode
+users = get_user_model().objects
+users.create_user("alice", password="{PASSWORD}")
+users.create_user("bob", password="{PASSWORD}")
+GpuNode.objects.filter(name="local-sim").update(time_scale={TIME_SCALE})
+"""
+
+# Reports every value the progress bar shows, tagged with the document it showed in: a value
+# that changes within one document changed without a reload.
+WATCH_PROGRESS = """
+document.addEventListener("DOMContentLoaded", () => {
+  const report = () => {
+    const bar = document.querySelector("[role=progressbar]");
+    if (bar) console.log(JSON.stringify({
+      document: performance.timeOrigin, value: Number(bar.getAttribute("aria-valuenow")), status: bar.dataset.status,
+    }));
+  };
+  report();
+  new MutationObserver(report).observe(document.body, {subtree: true, childList: true, attributes: true});
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The base URL of a running deployment with two users, alice and bob; its logs go to test-artifacts/."""
+    scratch = tmp_path_factory.mktemp("site")
+    environment = clean_environment(
+        COSMOS_DATA_DIR=str(scratch / "data"),
+        COSMOS_SIM_RESOLUTION_SCALE="0.1",
+        COSMOS_RECONCILE_SECONDS="2",
+    )
+    manage(environment, "migrate", "-v0")
+    manage(environment, "shell", "-c", CREATE_USERS)
+    manage(environment, "cosmos_demo_inputs", str(scratch / "demo"), "--width", "320", "--height", "176")
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    worker = start_worker(environment, scratch / "worker.log", concurrency=4)
+    try:
+        web = start_web(environment, scratch / "web.log", port)
+    except AssertionError:
+        stop(worker)
+        raise
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", "inputs": scratch / "demo"}
+    finally:
+        stop(web)
+        stop(worker)
+        for log in ("worker.log", "web.log"):
+            shutil.copy(scratch / log, ARTIFACTS / f"browser-{log}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+def log_in(browser, site, username: str):
+    context = browser.new_context(base_url=site["url"], viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+    return page
+
+
+def screenshot(page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def run_id_of(page) -> str:
+    return re.search(r"/runs/(rs_\w+)/", page.url).group(1)
+
+
+def wait_for_output(page, timeout: float = 120_000) -> None:
+    """The completed run's page (it reloads itself when the run ends) with its video."""
+    page.wait_for_selector("video#output-video", timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def alice(browser, site):
+    page = log_in(browser, site, "alice")
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def first_run(alice, site):
+    """A run alice creates on the new-run page, uploading her videos, watched to the end."""
+    page = alice
+    seen: list[dict] = []
+    page.on("console", lambda message: message.text.startswith("{") and seen.append(json.loads(message.text)))
+    page.context.add_init_script(WATCH_PROGRESS)
+    page.goto("/runs/new/")
+    page.fill("textarea[name=prompt_text]", "a cyberpunk city at night, neon reflections on wet streets")
+    page.set_input_files("input[name=uploads]", sorted(str(video) for video in site["inputs"].glob("*.mp4")))
+    screenshot(page, "new-run")
+    page.click("#run-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/runs/rs_\w+/$"))
+    run_id = run_id_of(page)
+
+    # Reload in the middle of the diffusion steps: the page must come back showing at least what
+    # it showed before, as the database has it.
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('[role=progressbar]');"
+        " return bar && bar.dataset.status === 'running' && Number(bar.getAttribute('aria-valuenow')) >= 30; }"
+    )
+    before = float(page.get_attribute("[role=progressbar]", "data-percentage"))
+    screenshot(page, "run-detail-running")
+    page.reload()
+    after = float(page.get_attribute("[role=progressbar]", "data-percentage"))
+    api = page.request.get(f"/api/runs/{run_id}").json()
+
+    wait_for_output(page)
+    screenshot(page, "run-detail-completed")
+    return {"id": run_id, "seen": seen, "before_reload": before, "after_reload": after, "api": api}
+
+
+def test_it_sends_an_anonymous_visitor_to_log_in(browser, site, first_run):
+    context = browser.new_context(base_url=site["url"])
+    page = context.new_page()
+    for path in ("/", f"/runs/{first_run['id']}/", f"/runs/{first_run['id']}/files/output.mp4"):
+        page.goto(path)
+        assert page.url.startswith(f"{site['url']}/login/?next="), path
+    screenshot(page, "login")
+    context.close()
+
+
+def test_it_follows_a_new_run_live_to_the_end(first_run):
+    documents: dict[float, list[dict]] = {}
+    for event in first_run["seen"]:
+        documents.setdefault(event["document"], []).append(event)
+    # One document saw the bar move through the run and reach 100% with no reload in between.
+    live = [
+        events
+        for events in documents.values()
+        if events[0]["status"] == "running"
+        and events[0]["value"] < 100
+        and any(event["value"] == 100 and event["status"] == "completed" for event in events)
+    ]
+    assert live, documents
+    values = [event["value"] for event in live[0]]
+    assert values == sorted(values), "the bar went backwards"
+    assert len(set(values)) > 3, "the bar jumped instead of moving"
+
+
+def test_it_shows_the_right_progress_after_a_reload_mid_run(first_run):
+    assert 30 <= first_run["before_reload"] <= first_run["after_reload"] < 100
+    latest = first_run["api"]["progress"][-1]
+    assert latest["percentage"] >= first_run["after_reload"]
+
+
+def test_it_plays_and_seeks_the_output_video(alice, first_run):
+    page = alice
+    ranges = []
+    page.on("response", lambda response: "output.mp4" in response.url and ranges.append(response.status))
+    page.goto(f"/runs/{first_run['id']}/")
+    page.evaluate(
+        "async () => { const video = document.querySelector('#output-video'); await video.play(); }"
+    )
+    page.wait_for_function("document.querySelector('#output-video').currentTime > 0.2")
+    target = page.evaluate(
+        """() => new Promise(resolve => {
+            const video = document.querySelector('#output-video');
+            video.pause();
+            video.addEventListener('seeked', () => resolve([video.currentTime, video.duration]), {once: true});
+            video.currentTime = video.duration * 0.75;
+        })"""
+    )
+    position, duration = target
+    assert duration > 1
+    assert abs(position - duration * 0.75) < 0.1
+    assert page.evaluate("document.querySelector('#output-video').seekable.end(0)") == pytest.approx(duration)
+    assert 206 in ranges, ranges  # the media view answers Range requests
+
+
+def test_it_plays_two_runs_in_sync_on_the_compare_page(alice, first_run):
+    page = alice
+    page.goto(f"/runs/{first_run['id']}/")
+    page.click("button:has-text('Run again')")
+    page.wait_for_url(re.compile(r"/runs/rs_\w+/$"))
+    second = run_id_of(page)
+    assert second != first_run["id"]
+    wait_for_output(page)
+
+    page.goto(f"/compare/?runs={first_run['id']}&runs={second}")
+    screenshot(page, "compare")
+    videos = "Array.from(document.querySelectorAll('[data-compare] video'))"
+    page.wait_for_function(f"{videos}.every(video => video.readyState >= 2)")
+    page.click("[data-compare-play]")
+    page.wait_for_function(f"{videos}.every(video => !video.paused && video.currentTime > 0.5)")
+    times = page.evaluate(f"{videos}.map(video => video.currentTime)")
+    assert max(times) - min(times) < 0.2, times
+
+    page.click("[data-compare-play]")  # pause
+    page.evaluate(
+        "() => { const seek = document.querySelector('[data-compare-seek]');"
+        " seek.value = 500; seek.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function(f"{videos}.every(video => video.paused && !video.seeking)")
+    times, durations = page.evaluate(f"[{videos}.map(v => v.currentTime), {videos}.map(v => v.duration)]")
+    assert max(times) - min(times) < 0.05, times
+    assert times[0] == pytest.approx(min(durations) / 2, abs=0.1)
+
+
+def test_it_shows_pages_to_their_owner_and_not_to_a_stranger(browser, site, alice, first_run):
+    for name, path in (
+        ("dashboard", "/"),
+        ("runs", "/runs/"),
+        ("gallery", "/gallery/"),
+        ("prompts", "/prompts/"),
+    ):
+        response = alice.goto(path)
+        assert response.status == 200, path
+        screenshot(alice, name)
+    alice.goto("/runs/")
+    assert alice.locator(f"a[href='/runs/{first_run['id']}/']").count() >= 1
+
+    bob = log_in(browser, site, "bob")
+    response = bob.goto(f"/runs/{first_run['id']}/")
+    assert response.status == 404
+    assert bob.request.get(f"/runs/{first_run['id']}/files/output.mp4").status == 404
+    bob.goto("/runs/")
+    assert bob.locator(f"a[href='/runs/{first_run['id']}/']").count() == 0
+    bob.context.close()
