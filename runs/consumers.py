@@ -28,16 +28,20 @@ class RunConsumer(AsyncWebsocketConsumer):
         if not user.is_authenticated:
             await self.close(code=NOT_LOGGED_IN)
             return
-        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        snapshot = await database_sync_to_async(_visible_snapshot)(user, self.run_id)
-        if snapshot is False:
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        run = await database_sync_to_async(_visible_run)(user, run_id)
+        if run is None:
             # A stranger learns nothing, not even that the run exists.
             await self.close(code=NOT_FOUND)
             return
-        await self.channel_layer.group_add(run_group(self.run_id), self.channel_name)
+        self.run_id = run_id
+        await self.channel_layer.group_add(run_group(run_id), self.channel_name)
         await self.accept()
         RELAY.ensure_running()
         self.seq = 0
+        # Read only once in the group: an event made in between then arrives twice, never not at
+        # all, and its copy is dropped by sequence number.
+        snapshot = await database_sync_to_async(latest_event)(run)
         if snapshot:
             await self.run_event(snapshot)
 
@@ -78,9 +82,5 @@ class RunsConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=render_event(event))
 
 
-def _visible_snapshot(user, run_id: str) -> dict | bool | None:
-    """False when the user may not see the run; else its latest event (None before the first)."""
-    run = Run.objects.for_user(user).filter(pk=run_id).first()
-    if run is None:
-        return False
-    return latest_event(run)
+def _visible_run(user, run_id: str) -> Run | None:
+    return Run.objects.for_user(user).filter(pk=run_id).first()

@@ -21,6 +21,15 @@
   document.addEventListener("htmx:wsClose", function () { setSocketState("closed"); });
   document.addEventListener("htmx:wsError", function () { setSocketState("closed"); });
 
+  // An open socket can still lose an event (Redis pub/sub delivers at most once), so the run
+  // page also re-reads its progress now and then. A poll's answer that a newer socket event
+  // overtook is older than what the page shows: keep the newer.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var shown = event.detail.target.querySelector("[data-seq]");
+    var incoming = /data-seq="(\d*)"/.exec(event.detail.serverResponse || "");
+    if (shown && incoming && Number(incoming[1]) < Number(shown.dataset.seq)) event.detail.shouldSwap = false;
+  });
+
   // A run page opened while the run was active reloads once it ends, to show its output or error.
   var ACTIVE = ["pending", "uploading", "running", "downloading"];
   function reloadWhenFinished() {

@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from cosmos_site.routing import websocket_urlpatterns
+from runs import consumers
 from runs.live import RELAY, run_group, user_group
 from runs.models import Progress, RunStatus
 from tests.factories import RunFactory
@@ -77,6 +78,30 @@ def test_it_sends_a_snapshot_then_ordered_deltas(alice, settings):
         first, second = await socket.receive_from(), await socket.receive_from()
         assert [seq_of(first), seq_of(second)] == [latest.id + 1, latest.id + 2]
         assert 'data-percentage="45.0"' in second and 'id="run-status-' in second
+        assert await socket.receive_nothing(timeout=0.2)
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_it_keeps_an_event_made_while_it_reads_the_snapshot(alice, settings, monkeypatch):
+    settings.COSMOS_LIVE_RELAY = False
+    run = RunFactory(owner=alice, status=RunStatus.RUNNING)
+    latest = Progress.objects.create(run=run, stage="generating", percentage=40.0)
+    read_snapshot = consumers.latest_event
+
+    def snapshot_while_the_run_ends(run_):
+        # The run ends while the socket reads its snapshot.
+        async_to_sync(get_channel_layer().group_send)(run_group(run.id), event(run, latest.id + 1, 100.0))
+        return read_snapshot(run_)
+
+    monkeypatch.setattr(consumers, "latest_event", snapshot_while_the_run_ends)
+
+    async def scenario():
+        socket = communicator(f"/ws/runs/{run.id}/", alice)
+        assert (await socket.connect())[0]
+        received = [seq_of(await socket.receive_from()) for _ in range(2)]
+        assert received == [latest.id, latest.id + 1]
         assert await socket.receive_nothing(timeout=0.2)
         await socket.disconnect()
 
