@@ -272,6 +272,8 @@ COSMOS_CANCEL_GRACE_SECONDS = env_float("COSMOS_CANCEL_GRACE_SECONDS", 10.0, min
 # dropped is found again by the reconciler.
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
+    # Kombu's filesystem transport, with messages that readers only ever see whole.
+    CELERY_BROKER_TRANSPORT = "cosmos_site.broker:Transport"
     _broker = COSMOS_DATA_DIR / "broker"
     for _folder in ("queue", "processed", "control"):
         (_broker / _folder).mkdir(parents=True, exist_ok=True)
