@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from .common import Crash, blocklist_reason, error_text, write_flush
+from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Bar, Crash, blocklist_reason, error_text, write_flush
 from .validation import Invalid, validate
 
 VENV_TORCH = "/workspace/.venv/lib/python3.13/site-packages/torch"
@@ -249,6 +249,23 @@ def write_config(path, package, model, hint_keys):
             },
         },
     )
+
+
+def generate_chunk(sim, steps, *, step_seconds, decode_seconds, oom_stack, vae_stack):
+    """One chunk's "Generating samples" bar, then its VAE decode; where the oom and crash modes fail."""
+    bar = Bar(steps, "Generating samples")
+    for _ in range(steps):
+        if sim.fail == "oom":
+            sim.spend(5)
+            bar.close()
+            raise Crash(oom_stack, OOM_MESSAGE)
+        sim.spend(step_seconds)
+        bar.update()
+    bar.close()
+    if sim.fail == "crash":
+        sim.spend(decode_seconds / 3)
+        raise Crash(vae_stack, ILLEGAL_ACCESS_MESSAGE)
+    sim.spend(decode_seconds)
 
 
 def guardrail_failure(sim):

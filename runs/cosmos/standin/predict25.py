@@ -24,7 +24,7 @@ import os
 from pathlib import PurePath
 
 from . import cosmos25
-from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Bar, Crash
+from .common import Crash
 from .cosmos25 import planned_output
 from .scenes import continuation_frames, scene_frames
 from .styling import work_size
@@ -343,19 +343,9 @@ def generate(sim, cfg, sample, path):
                 f"Generating chunk {chunk + 1}/{chunks}",
                 console=False,
             )
-        bar = Bar(steps, "Generating samples")
-        for _ in range(steps):
-            if sim.fail == "oom":
-                sim.spend(5)
-                bar.close()
-                raise Crash(OOM_STACK, OOM_MESSAGE)
-            sim.spend(step)
-            bar.update()
-        bar.close()
-        if sim.fail == "crash":
-            sim.spend(DECODE / 3)
-            raise Crash(VAE_STACK, ILLEGAL_ACCESS_MESSAGE)
-        sim.spend(DECODE)
+        cosmos25.generate_chunk(
+            sim, steps, step_seconds=step, decode_seconds=DECODE, oom_stack=OOM_STACK, vae_stack=VAE_STACK
+        )
     with sim.phase(SAVE):
         render(sim, sample, path)
 

@@ -11,7 +11,7 @@ import math
 import os
 
 from . import cosmos25
-from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Bar, Crash
+from .common import Crash
 from .styling import render_restyled, write_control
 from .transfer1_pipeline import BUCKETS
 from .video import probe
@@ -162,19 +162,14 @@ def generate(sim, cfg, sample, keys, negative, hidden):
         sim.info("pipeline:554:generate_img2world", f"Generating chunk {chunk + 1}/{chunks}", console=False)
         seed = (seed * 1103515245 + 12345) % 1000001
         sim.info("pipeline:640:generate_img2world", f"Seed: {seed}", console=False)
-        bar = Bar(sample["num_steps"], "Generating samples")
-        for _ in range(sample["num_steps"]):
-            if sim.fail == "oom":
-                sim.spend(5)
-                bar.close()
-                raise Crash(OOM_STACK, OOM_MESSAGE)
-            sim.spend(step)
-            bar.update()
-        bar.close()
-        if sim.fail == "crash":
-            sim.spend(ENCODE_DECODE / 3)
-            raise Crash(VAE_STACK, ILLEGAL_ACCESS_MESSAGE)
-        sim.spend(ENCODE_DECODE)
+        cosmos25.generate_chunk(
+            sim,
+            sample["num_steps"],
+            step_seconds=step,
+            decode_seconds=ENCODE_DECODE,
+            oom_stack=OOM_STACK,
+            vae_stack=VAE_STACK,
+        )
     reads = [(key, hidden[key], sample[key]["control_weight"]) for key in keys]
     with sim.phase(SAVE):
         render_restyled(
