@@ -9,8 +9,8 @@ interpolated. Percentages only go up.
 import re
 from dataclasses import dataclass, field
 
-from runs.cosmos.logs import LogRecord, LogStream, ProgressBar, TextLine
-from runs.cosmos.progress import JobProgress
+from runs.cosmos.logs import LogRecord, ProgressBar, TextLine
+from runs.cosmos.progress import LogProgress
 from runs.stages import Stage
 
 
@@ -27,7 +27,7 @@ class Anchor:
 
 
 @dataclass
-class PhaseProgress:
+class PhaseProgress(LogProgress):
     """Feed it a job's output as it arrives; it returns the progress whenever that changes.
 
     ``bar`` is the description of the step bar, whose ``chunks`` bars fill ``span`` of the job.
@@ -44,51 +44,16 @@ class PhaseProgress:
     marks: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._stream = LogStream()
         self._chunk, self._last_n = 0, -1
         self._bar_started: float | None = None
         self._steps_done = 0
-        self._reported = self.snapshot()
-
-    def feed(self, data: bytes, now: float) -> list[JobProgress]:
-        return self.feed_events(self._stream.feed(data), now)
-
-    def finish(self, now: float) -> list[JobProgress]:
-        return self.feed_events(self._stream.close(), now)
-
-    def tick(self, now: float) -> list[JobProgress]:
-        return self._report()
-
-    def snapshot(self) -> JobProgress:
-        return JobProgress(self.stage, round(self.percent, 1), self.message)
+        self._start_reading()
 
     def measured_step_seconds(self) -> float | None:
         """Seconds per step as the bars advanced (for later estimates on this node)."""
         if self._bar_started is None or self._steps_done == 0 or "last_step" not in self.marks:
             return None
         return (self.marks["last_step"] - self._bar_started) / self._steps_done
-
-    def feed_events(self, events, now: float) -> list[JobProgress]:
-        history: list[JobProgress] = []
-        previous = self.snapshot()
-        for event in events:
-            self._handle(event, now)
-            current = self.snapshot()
-            if current.stage != previous.stage and previous != self._reported:
-                history.append(previous)
-            previous = current
-        return history + self._report()
-
-    def _report(self) -> list[JobProgress]:
-        current = self.snapshot()
-        if current == self._reported:
-            return []
-        self._reported = current
-        return [current]
-
-    def _advance(self, stage: Stage, percent: float, message: str) -> None:
-        self.stage, self.message = stage, message
-        self.percent = min(100.0, max(self.percent, percent))
 
     def _handle(self, event, now: float) -> None:
         self.marks.setdefault("started", now)

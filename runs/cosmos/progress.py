@@ -70,8 +70,69 @@ class JobProgress:
     message: str
 
 
+class LogProgress:
+    """What every model's log parser does with the job's output; a model supplies ``_handle``.
+
+    Subclasses are dataclasses with ``stage``, ``percent`` and ``message`` that call
+    ``_start_reading()`` in ``__post_init__``.
+    """
+
+    def _start_reading(self) -> None:
+        self._stream = LogStream()
+        self._reported = self.snapshot()
+
+    def feed(self, data: bytes, now: float) -> list[JobProgress]:
+        """The progress after ``data``, preceded by the last state of each stage it passed through.
+
+        A chunk can hold many lines (a fast job, or a monitor catching up): each stage still
+        appears in the returned history, in order.
+        """
+        return self.feed_events(self._stream.feed(data), now)
+
+    def finish(self, now: float) -> list[JobProgress]:
+        return self.feed_events(self._stream.close(), now)
+
+    def feed_events(self, events, now: float) -> list[JobProgress]:
+        """Like feed, for events already read from the stream (a batch hands each item its own)."""
+        history: list[JobProgress] = []
+        previous = self.snapshot()
+        for event in events:
+            self._handle(event, now)
+            current = self.snapshot()
+            # Keep the last state of every stage left during this chunk.
+            if current.stage != previous.stage and previous != self._reported:
+                history.append(previous)
+            previous = current
+        self._catch_up(now)
+        return history + self._report()
+
+    def tick(self, now: float) -> list[JobProgress]:
+        self._catch_up(now)
+        return self._report()
+
+    def snapshot(self) -> JobProgress:
+        return JobProgress(self.stage, round(self.percent, 1), self.message)
+
+    def _handle(self, event, now: float) -> None:
+        raise NotImplementedError
+
+    def _catch_up(self, now: float) -> None:
+        """Progress that the passing of time alone makes (none, unless a model's log is silent)."""
+
+    def _report(self) -> list[JobProgress]:
+        current = self.snapshot()
+        if current == self._reported:
+            return []
+        self._reported = current
+        return [current]
+
+    def _advance(self, stage: Stage, percent: float, message: str) -> None:
+        self.stage, self.message = stage, message
+        self.percent = min(100.0, max(self.percent, percent))
+
+
 @dataclass
-class Transfer1Progress:
+class Transfer1Progress(LogProgress):
     """Feed it the job's output as it arrives; it returns the progress whenever that changes.
 
     ``step_seconds`` is the expected duration of one diffusion step with a single control on
@@ -91,11 +152,10 @@ class Transfer1Progress:
     diffusion_seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._stream = LogStream()
         self.clips = clip_count(self.frames)
         self._clip = 0
         self._diffusion_started: float | None = None
-        self._reported = self.snapshot()
+        self._start_reading()
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -111,29 +171,6 @@ class Transfer1Progress:
     def expected_diffusion_seconds(self) -> float:
         return self.effective_steps * self.step_seconds * self.control_factor
 
-    def feed(self, data: bytes, now: float) -> list[JobProgress]:
-        """The progress after ``data``, preceded by the last state of each stage it passed through.
-
-        A chunk can hold many lines (a fast job, or a monitor catching up): each stage still
-        appears in the returned history, in order.
-        """
-        return self.feed_events(self._stream.feed(data), now)
-
-    def finish(self, now: float) -> list[JobProgress]:
-        return self.feed_events(self._stream.close(), now)
-
-    def feed_events(self, events, now: float) -> list[JobProgress]:
-        """Like feed, for events already read from the stream (a batch hands each item its own)."""
-        return self._consume(events, now)
-
-    def tick(self, now: float) -> list[JobProgress]:
-        """Advance the silent diffusion span by the time that has passed."""
-        self._interpolate(now)
-        return self._report()
-
-    def snapshot(self) -> JobProgress:
-        return JobProgress(self.stage, round(self.percent, 1), self.message)
-
     def measured_step_seconds(self) -> float | None:
         """Seconds per diffusion step with one control, as this job really ran (for later estimates)."""
         if not self.diffusion_seconds:
@@ -142,31 +179,6 @@ class Transfer1Progress:
         return mean / (self.effective_steps * self.control_factor)
 
     # --- internals ---------------------------------------------------------------------------------
-
-    def _consume(self, events, now: float) -> list[JobProgress]:
-        history: list[JobProgress] = []
-        previous = self.snapshot()
-        for event in events:
-            self._handle(event, now)
-            current = self.snapshot()
-            # Keep the last state of every stage left during this chunk.
-            if current.stage != previous.stage and previous != self._reported:
-                history.append(previous)
-            previous = current
-        self._interpolate(now)
-        return history + self._report()
-
-    def _report(self) -> list[JobProgress]:
-        current = self.snapshot()
-        if current == self._reported:
-            return []
-        self._reported = current
-        return [current]
-
-    def _advance(self, stage: Stage, percent: float, message: str) -> None:
-        self.stage = stage
-        self.message = message
-        self.percent = min(100.0, max(self.percent, percent))
 
     def _clip_share(self) -> float:
         return (CLIPS_END - CLIPS_START) / self.clips
@@ -234,7 +246,8 @@ class Transfer1Progress:
             return False
         return True
 
-    def _interpolate(self, now: float) -> None:
+    def _catch_up(self, now: float) -> None:
+        """Advance the silent diffusion span by the time that has passed."""
         if self._diffusion_started is None or self.expected_diffusion_seconds <= 0:
             return
         done = min(INTERPOLATION_CAP, (now - self._diffusion_started) / self.expected_diffusion_seconds)
