@@ -1,8 +1,24 @@
+import os
+
 import pytest
 
 from tests.factories import UserFactory
 
 pytest_plugins = ["tests.fixtures_hosts"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """Each suite on PostgreSQL gets a test database of its own (named after its process).
+
+    Django's default name, test_<NAME>, is shared by every suite pointed at the same server, so
+    two suites on one machine would drop each other's database halfway through.
+    """
+    from django.conf import settings
+
+    for database in settings.DATABASES.values():
+        if database["ENGINE"] == "django.db.backends.postgresql":
+            database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

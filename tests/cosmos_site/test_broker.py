@@ -12,6 +12,7 @@ BODY_BYTES = 200_000
 
 
 def connect(folder) -> Connection:
+    (folder.parent / "control").mkdir(exist_ok=True)
     return Connection(
         "filesystem://",
         transport="cosmos_site.broker:Transport",
@@ -20,6 +21,8 @@ def connect(folder) -> Connection:
             "data_folder_out": str(folder),
             "processed_folder": str(folder.parent / "processed"),
             "store_processed": False,
+            # Without it kombu writes its broadcast bindings to ./control in the working directory.
+            "control_folder": str(folder.parent / "control"),
         },
     )
 
