@@ -102,6 +102,18 @@ def env_path(name: str, default: Path) -> Path:
     return default if value is None else Path(value).expanduser().resolve()
 
 
+def env_paths(name: str) -> list[Path]:
+    """A comma-separated list of absolute folders, resolved (symbolic links followed); none by default."""
+    folders = []
+    for item in env_list(name, []):
+        if not os.path.isabs(os.path.expanduser(item)):
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an absolute path: use folders such as /data/renders"
+            )
+        folders.append(Path(item).expanduser().resolve())
+    return folders
+
+
 def env_secret(name: str, default: str | None = None) -> str | None:
     """The value of NAME, or the contents of the file named by NAME_FILE (never both)."""
     value = _raw(name)

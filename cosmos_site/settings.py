@@ -20,6 +20,7 @@ from cosmos_site.env import (
     env_int,
     env_list,
     env_path,
+    env_paths,
     env_secret,
     env_str,
 )
@@ -78,12 +79,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
+    "ninja",  # serves the API's docs page (/api/docs) from its own static files, not a CDN
     "prompts",
     "runs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cosmos_site.request_guards.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,6 +143,12 @@ COSMOS_UPLOADS_DIR = COSMOS_DATA_DIR / "uploads"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 COSMOS_MAX_UPLOAD_BYTES = env_int("COSMOS_MAX_UPLOAD_MB", 4096, minimum=1) * 1024 * 1024
+# Server folders whose renders anyone may name as a run's inputs from the web or the API (each
+# user may always use their own input sets, uploads and runs). None by default: a path on the
+# server is not a user's to read just because the server can.
+COSMOS_INPUT_ROOTS = env_paths("COSMOS_INPUT_ROOTS")
+# Largest JSON body the API reads; a bigger one gets a 413 before it is read.
+COSMOS_API_MAX_BODY_BYTES = env_int("COSMOS_API_MAX_BODY_KB", 256, minimum=1, maximum=100 * 1024) * 1024
 
 # --- Database ---------------------------------------------------------------------------------
 

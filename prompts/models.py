@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cosmos_site.ids import new_prompt_id
 from cosmos_site.querysets import OwnedQuerySet
+from cosmos_site.validators import first_unstorable, validate_storable_text
 from prompts.naming import generate_prompt_name
 from prompts.search import RANK_WINDOW, FTS5Column, search
 
@@ -41,7 +42,7 @@ def normalize_tag_name(name: str) -> str:
 class Tag(models.Model):
     """A label for curating prompts ("favourites", "client-x", "night"), searchable and filterable."""
 
-    name = models.CharField(max_length=TAG_MAX_LENGTH, unique=True)
+    name = models.CharField(max_length=TAG_MAX_LENGTH, unique=True, validators=[validate_storable_text])
 
     class Meta:
         ordering = ["name"]
@@ -94,11 +95,18 @@ class Prompt(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=20, default=new_prompt_id, editable=False)
-    name = models.CharField(max_length=120, blank=True, help_text="Generated from the text when left blank.")
+    name = models.CharField(
+        max_length=120,
+        blank=True,
+        validators=[validate_storable_text],
+        help_text="Generated from the text when left blank.",
+    )
     model_type = models.CharField(max_length=32, choices=ModelType.choices, default=ModelType.TRANSFER1)
-    prompt_text = models.TextField()
+    prompt_text = models.TextField(validators=[validate_storable_text])
     negative_prompt = models.TextField(
-        blank=True, help_text="Blank uses the model's default negative prompt."
+        blank=True,
+        validators=[validate_storable_text],
+        help_text="Blank uses the model's default negative prompt.",
     )
     inputs = models.JSONField(
         default=dict, blank=True, help_text="Input videos by modality, and their metadata."
@@ -139,6 +147,10 @@ class Prompt(models.Model):
             raise ValidationError({"prompt_text": "The prompt text is blank: describe what to generate."})
         self.negative_prompt = (self.negative_prompt or "").strip()
         self.name = (self.name or "").strip() or generate_prompt_name(self.prompt_text)
+        for field in ("inputs", "parameters"):
+            if found := first_unstorable(getattr(self, field)):
+                where, reason = found
+                raise ValidationError({field: f"{where or field} cannot be stored: {reason}."})
 
 
 class PromptSearchDocument(models.Model):

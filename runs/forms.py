@@ -4,13 +4,16 @@ The form only validates and plans; the view creates and queues the run. Any prob
 planner finds is shown next to the field it concerns.
 """
 
+import shutil
+from pathlib import Path
+
 from django import forms
 from django.template.defaultfilters import pluralize
 
 from prompts.models import ModelType, Prompt
 from runs.cosmos import transfer1
 from runs.cosmos.profiles import profile_for
-from runs.models import GpuNode, InputSet
+from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, GpuNode, InputSet
 from runs.services.runs import AUTOMATIC_NODE, RunPlan, RunRequestError, run_plan
 from runs.uploads import UploadError, store_uploads
 
@@ -98,10 +101,17 @@ class RunForm(forms.Form):
         help_text="color.mp4 and any of depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 — or a .zip of them.",
     )
     node = forms.ChoiceField(label="GPU node", required=False)
-    priority = forms.IntegerField(initial=0, required=False, help_text="Higher runs first.")
+    priority = forms.IntegerField(
+        initial=0,
+        required=False,
+        min_value=PRIORITY_MIN,
+        max_value=PRIORITY_MAX,
+        help_text=f"Higher runs first (0 to {USER_PRIORITY_MAX}; staff may go higher).",
+    )
 
     def __init__(self, *args, like_run=None, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["input_folder"].choices = input_folder_choices(user)
         self.fields["node"].choices = node_choices()
         for hint in transfer1.HINTS:
@@ -118,6 +128,7 @@ class RunForm(forms.Form):
         if like_run is not None:
             self.initial.update(_initial_from(like_run))
         self.plan: RunPlan | None = None
+        self.uploaded: Path | None = None  # the folder this form's upload was stored in
 
     @property
     def weight_fields(self):
@@ -133,7 +144,8 @@ class RunForm(forms.Form):
             return data
         try:
             if data.get("uploads"):
-                input_dir = store_uploads(data["uploads"]).directory
+                self.uploaded = store_uploads(data["uploads"], owner=self.user).directory
+                input_dir = self.uploaded
             elif data.get("input_folder"):
                 input_dir = data["input_folder"]
             else:
@@ -168,13 +180,21 @@ class RunForm(forms.Form):
                 parameters=parameters,
                 node=data.get("node") or AUTOMATIC_NODE,
                 model=profile.name,
+                priority=data.get("priority") or 0,
+                requester=self.user,
             )
         except RunRequestError as exc:
-            field = (
-                exc.field if exc.field in self.fields else ("input_folder" if exc.field == "inputs" else None)
-            )
-            self.add_error(field, str(exc))
+            self.reject(exc)
         return data
+
+    def reject(self, exc: RunRequestError) -> None:
+        """Show a planning or creating error next to its field; an upload made for this form goes."""
+        field = exc.field if exc.field in self.fields else ("input_folder" if exc.field == "inputs" else None)
+        self.add_error(field, str(exc))
+        if self.uploaded is not None:
+            shutil.rmtree(self.uploaded, ignore_errors=True)
+            self.uploaded = None
+        self.plan = None
 
 
 def _initial_from(run) -> dict:

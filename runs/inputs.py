@@ -39,7 +39,13 @@ class InputSet:
 
 def read_input_dir(directory: Path) -> InputSet:
     """The videos of an input folder, each checked to be a readable video."""
-    directory = Path(directory).expanduser()
+    try:
+        return _read_input_dir(Path(directory).expanduser())
+    except OSError as exc:  # a name too long, a folder we may not list…
+        raise InputError(f"input folder {directory} cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_input_dir(directory: Path) -> InputSet:
     if not directory.exists():
         raise InputError(f"input folder {directory} does not exist")
     if not directory.is_dir():

@@ -4,6 +4,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -277,6 +278,11 @@ class FailureKind(models.TextChoices):
     TIMEOUT = "timeout", "Deadline exceeded"
 
 
+# Priorities every database can store; a user who is not staff may choose only 0 to USER_PRIORITY_MAX,
+# so nobody jumps a shared queue without an administrator.
+PRIORITY_MIN, PRIORITY_MAX = -1_000_000, 1_000_000
+USER_PRIORITY_MAX = 10
+
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.UPLOADING, RunStatus.RUNNING, RunStatus.DOWNLOADING)
 TERMINAL_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -392,7 +398,11 @@ class Run(models.Model):
         RemoteJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", editable=False
     )
     batch_index = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
-    priority = models.IntegerField(default=0, help_text="Higher runs first; equal priorities go in order.")
+    priority = models.IntegerField(
+        default=0,
+        validators=[MinValueValidator(PRIORITY_MIN), MaxValueValidator(PRIORITY_MAX)],
+        help_text=f"Higher runs first; equal priorities go in order. Above {USER_PRIORITY_MAX}: staff only.",
+    )
     deadline = models.DateTimeField(null=True, blank=True, help_text="Cancelled if not finished by then.")
     not_before = models.DateTimeField(
         null=True, blank=True, help_text="Not launched before this time (an automatic retry's backoff)."

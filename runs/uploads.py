@@ -8,6 +8,7 @@ import secrets
 import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -31,31 +32,64 @@ def _allowed_name(name: str) -> str:
     return base
 
 
-def _extract_zip(upload: UploadedFile, folder: Path, budget: int) -> int:
-    try:
-        archive = zipfile.ZipFile(upload)
-    except zipfile.BadZipFile:
-        raise UploadError(f"{upload.name} is not a zip file") from None
+def _copy_within(source: BinaryIO, target: BinaryIO, *, limit: int, too_big: str) -> int:
+    """Copy to the end, or UploadError(too_big) past ``limit`` bytes: no size a file declares is trusted."""
     written = 0
-    with archive:
-        for member in archive.infolist():
-            if member.is_dir() or PurePosixPath(member.filename).name.startswith("."):
-                continue
-            name = _allowed_name(member.filename)  # only known file names, never a path from the archive
-            written += member.file_size
-            if written > budget:
-                raise UploadError(f"{upload.name} unpacks to more than {budget // 2**20} MB")
-            with archive.open(member) as source, open(folder / name, "wb") as target:
-                shutil.copyfileobj(source, target, 1 << 20)
+    while chunk := source.read(1 << 20):
+        written += len(chunk)
+        if written > limit:
+            raise UploadError(too_big)
+        target.write(chunk)
     return written
 
 
-def store_uploads(files: list[UploadedFile]) -> InputSet:
-    """Save uploaded mp4s (or a zip of them) as a new input folder, checked; raises UploadError."""
+def _extract_zip(upload: UploadedFile, folder: Path, budget: int) -> int:
+    """The zip's videos into ``folder``; UploadError before writing more than ``budget`` bytes.
+
+    A small zip can unpack to gigabytes: the sizes the archive declares are checked before
+    anything is written, and the bytes actually unpacked are counted while they stream, so a
+    archive that lies about its sizes is stopped at the limit too.
+    """
+    too_big = f"{upload.name} unpacks to more than {budget // 2**20} MB"
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise UploadError(f"{upload.name} is not a zip file") from None
+    with archive:
+        members = [
+            member
+            for member in archive.infolist()
+            if not member.is_dir() and not PurePosixPath(member.filename).name.startswith(".")
+        ]
+        names = [_allowed_name(member.filename) for member in members]  # only known names, never a path
+        if sum(member.file_size for member in members) > budget:
+            raise UploadError(too_big)
+        written = 0
+        try:
+            for member, name in zip(members, names, strict=True):
+                with archive.open(member) as source, open(folder / name, "wb") as target:
+                    written += _copy_within(source, target, limit=budget - written, too_big=too_big)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise UploadError(f"{upload.name} cannot be unpacked: {exc}") from None
+    return written
+
+
+def uploads_folder_of(user) -> Path:
+    """Where a user's uploads from the new-run page are kept: a folder of their own under uploads/."""
+    return Path(settings.COSMOS_UPLOADS_DIR) / f"u{user.pk}"
+
+
+def store_uploads(files: list[UploadedFile], *, owner=None) -> InputSet:
+    """Save uploaded mp4s (or a zip of them) as a new input folder, checked; raises UploadError.
+
+    Each user's uploads go into a folder of their own (uploads/u<id>/), which is what lets them,
+    and nobody else, name an upload as a run's inputs later.
+    """
     if not files:
         raise UploadError("choose the videos to upload (color.mp4 and any control videos), or a zip of them")
     budget = settings.COSMOS_MAX_UPLOAD_BYTES
-    folder = Path(settings.COSMOS_UPLOADS_DIR) / f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    base = uploads_folder_of(owner) if owner is not None else Path(settings.COSMOS_UPLOADS_DIR) / "shared"
+    folder = base / f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     folder.mkdir(parents=True)
     try:
         used = 0

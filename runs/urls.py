@@ -22,8 +22,5 @@ urlpatterns = [
     path("queue/resume/", actions.queue_resume_view, name="queue_resume"),
     path("gallery/", pages.gallery, name="gallery"),
     path("compare/", pages.compare, name="compare"),
-    path("api/runs", api.runs_collection, name="api_runs"),
-    path("api/runs/<str:run_id>", api.run_item, name="api_run"),
-    path("api/runs/<str:run_id>/cancel", api.run_cancel, name="api_run_cancel"),
-    path("api/prompts", api.prompts_collection, name="api_prompts"),
+    path("api/", api.api.urls),
 ]

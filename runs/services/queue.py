@@ -213,18 +213,32 @@ def queue_resume() -> QueueState:
     return state
 
 
-def run_move_to_top(*, run: Run) -> bool:
-    """Make a queued run the next one to launch on its node."""
+def run_move_to_top(*, run: Run, requester=None) -> bool:
+    """Make a queued run the next one to launch on its node.
+
+    A ``requester`` who is not staff moves it only as high as a user's priorities go: to the top
+    of what users may choose, never past runs staff placed higher.
+    """
+    from runs.services.runs import run_priority_ceiling
+
     if run.status != RunStatus.PENDING:
         return False
     top = Run.objects.queued().filter(node=run.node).aggregate(top=Max("priority"))["top"] or 0
-    Run.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(priority=top + 1)
+    priority = top + 1
+    if (ceiling := run_priority_ceiling(requester)) is not None:
+        priority = max(run.priority, min(priority, ceiling))
+    Run.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(priority=priority)
     run.refresh_from_db(fields=["priority"])
     return True
 
 
-def run_retry(*, run: Run, owner=None) -> Run:
-    """A new run with the failed (or cancelled) run's prompt, settings and node, linked to it."""
+def run_retry(*, run: Run, owner=None, requester=None) -> Run:
+    """A new run with the failed (or cancelled) run's prompt, settings and node, linked to it.
+
+    Its priority is the old run's, as far as ``requester`` (the web's user) may set one.
+    """
+    from runs.services.runs import run_priority_within_reach
+
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValueError(f"run {run.id} is {run.status}: only a failed or cancelled run can be retried")
     parameters = run.execution_config.get("parameters") or run.prompt.parameters
@@ -233,7 +247,7 @@ def run_retry(*, run: Run, owner=None) -> Run:
         model_type=run.model_type,
         node=run.node if run.node and run.node.enabled else None,
         owner=owner or run.owner,
-        priority=run.priority,
+        priority=run_priority_within_reach(priority=run.priority, requester=requester),
         retry_of=run,
         execution_config={
             "node": run.node.name if run.node else "",

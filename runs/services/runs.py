@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from prompts.models import Prompt
@@ -21,24 +22,13 @@ from runs.cosmos.params import ParameterError
 from runs.cosmos.profiles import ModelProfile, UnknownModel, VideoFacts, profile_for
 from runs.inputs import InputError, InputSet, input_set_from_json, read_input_dir
 from runs.media import InvalidVideo, VideoInfo, probe_video
-from runs.models import GpuNode, JobStatus, Run, RunStatus
+from runs.models import USER_PRIORITY_MAX, GpuNode, JobStatus, Run, RunStatus
 from runs.models import InputSet as RegisteredInputSet
 from runs.progress import ProgressListener, progress_append
 from runs.remote import RemoteError, transport_for
+from runs.services.errors import RunRequestError
+from runs.services.inputs import inputs_reference_for
 from runs.stages import Stage
-
-
-class RunRequestError(ValueError):
-    """A request for a run that cannot be honoured; the message says what to fix.
-
-    ``field`` names what was wrong (a form field or API key: "prompt_text", "inputs", "node",
-    "like", a parameter such as "num_steps", or "weight_<hint>"), so a page can show the message
-    next to it.
-    """
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass
@@ -57,33 +47,49 @@ class RunPlan:
     negative_prompt: str = ""
     name: str = ""
     like: str | None = None
+    priority: int = 0
     notices: list[str] = field(default_factory=list)
 
 
-def _find_like(like: str) -> tuple[Prompt, dict[str, Any], GpuNode | None, str, dict]:
-    """The prompt, parameters, node, model and execution settings of the run or prompt ``like`` names."""
-    run = Run.objects.select_related("prompt", "node").filter(pk=like).first()
+def _find_like(
+    like: str, requester: AbstractBaseUser | None
+) -> tuple[Prompt, dict[str, Any], GpuNode | None, str, dict]:
+    """The prompt, parameters, node, model and execution settings of the run or prompt ``like`` names.
+
+    With a ``requester`` (the web, the API), only a run or prompt they may see; the error is the
+    same whether or not one of someone else's exists.
+    """
+    runs, prompts = Run.objects.all(), Prompt.objects.all()
+    if requester is not None:
+        runs, prompts = runs.for_user(requester), prompts.for_user(requester)
+    run = runs.select_related("prompt", "node").filter(pk=like).first()
     if run:
         parameters = run.execution_config.get("parameters") or run.prompt.parameters
         return run.prompt, parameters, run.node, run.model_type, run.execution_config
-    prompt = Prompt.objects.filter(pk=like).first()
+    prompt = prompts.filter(pk=like).first()
     if prompt:
         return prompt, prompt.parameters, None, prompt.model_type, {}
+    if requester is not None:
+        raise RunRequestError(f"no run or prompt of yours with the id {like[:40]!r}", field="like")
     raise RunRequestError(
         f"--like {like}: there is no run or prompt with that id (see cosmos_list)", field="like"
     )
 
 
-def _most_recent_inputs() -> tuple[InputSet, str]:
-    """The newest of: the last prepared input set, and the inputs of the last run."""
+def _most_recent_inputs(requester: AbstractBaseUser | None) -> tuple[InputSet, str]:
+    """The newest of: the last prepared input set, and the inputs of the last run (the requester's own)."""
+    runs, prompts, prepared = Run.objects.all(), Prompt.objects.all(), RegisteredInputSet.objects.all()
+    if requester is not None:
+        runs, prompts, prepared = (
+            runs.for_user(requester),
+            prompts.for_user(requester),
+            prepared.for_user(requester),
+        )
     latest = (
-        Run.objects.select_related("prompt")
-        .filter(prompt__inputs__has_key="dir")
-        .order_by("-created_at")
-        .first()
+        runs.select_related("prompt").filter(prompt__inputs__has_key="dir").order_by("-created_at").first()
     )
-    prompt = latest.prompt if latest else Prompt.objects.with_inputs().order_by("-created_at").first()
-    prepared = RegisteredInputSet.objects.order_by("-updated_at", "-id").first()
+    prompt = latest.prompt if latest else prompts.with_inputs().order_by("-created_at").first()
+    prepared = prepared.order_by("-updated_at", "-id").first()
     used_at = latest.created_at if latest else prompt.created_at if prompt else None
     if prepared is not None and (used_at is None or prepared.updated_at >= used_at):
         return read_input_dir(Path(prepared.directory)), f"input set {prepared.name}"
@@ -140,12 +146,19 @@ def _source_video(source: str) -> tuple[str, str]:
             )
         return video, run.id
     path = Path(source).expanduser()
-    if not path.is_file():
+    if not _is_file(path):
         raise RunRequestError(
             f"{source}: not a run id or a video file; give a completed run's id (rs_…) or an .mp4",
             field="inputs",
         )
     return str(path.resolve()), ""
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, say
+        return False
 
 
 def _video_facts(info: VideoInfo | None) -> VideoFacts | None:
@@ -165,11 +178,16 @@ def _resolve(
 
 
 def _read_inputs(
-    *, input_dir: Path | None, source: str | None, like_prompt: Prompt | None, like_config: dict
+    *,
+    input_dir: Path | None,
+    source: str | None,
+    like_prompt: Prompt | None,
+    like_config: dict,
+    requester: AbstractBaseUser | None,
 ) -> tuple[InputSet | None, str, str, list[str]]:
     """The input folder (or single video) of a new run, with notices about what was chosen for it."""
     notices: list[str] = []
-    if source is None and input_dir is not None and Path(input_dir).is_file():
+    if source is None and input_dir is not None and _is_file(Path(input_dir)):
         source = str(input_dir)
     if source is None and input_dir is not None and str(input_dir).startswith("rs_"):
         source = str(input_dir)
@@ -183,7 +201,7 @@ def _read_inputs(
             return read_input_dir(input_dir), "", "", notices
         if like_prompt is not None:
             return input_set_from_json(like_prompt.inputs), "", "", notices
-        input_set, origin = _most_recent_inputs()
+        input_set, origin = _most_recent_inputs(requester)
     except InputError as exc:
         raise RunRequestError(str(exc), field="inputs") from None
     notices.append(f"No INPUT_DIR given: using the most recent inputs, {input_set.directory} ({origin})")
@@ -202,15 +220,27 @@ def run_plan(
     node: str | None = None,
     model: str | None = None,
     source: str | None = None,
+    priority: int = 0,
+    requester: AbstractBaseUser | None = None,
 ) -> RunPlan:
     """Resolve a request for a run (the command line's arguments, a form, an API body).
 
     ``input_dir`` is an input folder; ``source`` (or an ``input_dir`` that is a video file or a
     run id) is one video to work on, such as a run's output to upscale.
+
+    ``requester`` is who asks through the web or the API: they may name only what is theirs
+    (inputs_reference_for, and --like), and a priority within their range. The command line
+    passes none: whoever runs it already has the shell.
     """
     like_prompt, like_parameters, like_node, like_model, like_config = (
-        _find_like(like) if like else (None, {}, None, "", {})
+        _find_like(like, requester) if like else (None, {}, None, "", {})
     )
+    if requester is not None:
+        if input_dir is not None:
+            input_dir = inputs_reference_for(reference=str(input_dir), requester=requester)
+        if source is not None:
+            source = inputs_reference_for(reference=str(source), requester=requester)
+        run_priority_check(priority=priority, requester=requester)
     try:
         profile = profile_for(model or like_model or "transfer1")
     except UnknownModel as exc:
@@ -223,7 +253,11 @@ def run_plan(
             raise RunRequestError("the prompt text is blank: describe what to generate", field="prompt_text")
     if profile.needs_video or input_dir is not None or source is not None or like_prompt is not None:
         input_set, source_video, source_run, notices = _read_inputs(
-            input_dir=input_dir, source=source, like_prompt=like_prompt, like_config=like_config
+            input_dir=input_dir,
+            source=source,
+            like_prompt=like_prompt,
+            like_config=like_config,
+            requester=requester,
         )
     else:
         input_set, source_video, source_run, notices = None, "", "", []  # text to world: no inputs
@@ -275,15 +309,59 @@ def run_plan(
         else getattr(like_prompt, "negative_prompt", ""),
         name=name,
         like=like,
+        priority=priority,
         notices=notices,
     )
 
 
-@transaction.atomic
+def run_priority_ceiling(requester: AbstractBaseUser | None) -> int | None:
+    """The highest priority ``requester`` may give a run (None: no limit but the database's)."""
+    if requester is None or requester.is_staff:
+        return None
+    return USER_PRIORITY_MAX
+
+
+def run_priority_within_reach(*, priority: int, requester: AbstractBaseUser | None) -> int:
+    """``priority`` brought into the range ``requester`` may set (running a staff-raised run again)."""
+    ceiling = run_priority_ceiling(requester)
+    return priority if ceiling is None else min(max(priority, 0), ceiling)
+
+
+def run_priority_check(*, priority: int, requester: AbstractBaseUser | None) -> None:
+    """A priority ``requester`` may set, else a RunRequestError on "priority" saying who may."""
+    ceiling = run_priority_ceiling(requester)
+    if ceiling is not None and not 0 <= priority <= ceiling:
+        raise RunRequestError(
+            f"priority must be from 0 to {ceiling}; higher (or negative) priorities are set by staff",
+            field="priority",
+        )
+
+
 def run_create(
-    *, plan: RunPlan, owner: AbstractBaseUser | None = None, priority: int = 0, deadline=None
+    *, plan: RunPlan, owner: AbstractBaseUser | None = None, priority: int | None = None, deadline=None
 ) -> Run:
-    """The planned run (and its prompt, unless an existing one is reused), pending."""
+    """The planned run (and its prompt, unless an existing one is reused), pending.
+
+    ``priority`` overrides the plan's. A value no field can hold is a RunRequestError naming the
+    field, and nothing is written.
+    """
+    try:
+        return _create(
+            plan=plan,
+            owner=owner,
+            priority=plan.priority if priority is None else priority,
+            deadline=deadline,
+        )
+    except ValidationError as exc:
+        field_name, messages = next(iter(exc.message_dict.items()))
+        field_name = "" if field_name == "__all__" else field_name
+        raise RunRequestError(
+            f"{field_name}: {' '.join(messages)}" if field_name else " ".join(messages), field=field_name
+        ) from None
+
+
+@transaction.atomic  # a rejected field leaves nothing written, the prompt included
+def _create(*, plan: RunPlan, owner: AbstractBaseUser | None, priority: int, deadline) -> Run:
     if plan.input_set is not None:
         inputs = plan.input_set.to_json()
     elif plan.source_video:

@@ -21,6 +21,7 @@ from runs.services.queue import (
     run_move_to_top,
     run_retry,
 )
+from runs.services.runs import run_priority_within_reach
 from runs.views.pages import get_run
 
 
@@ -52,7 +53,7 @@ def run_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_run(request, run_id)
     try:
         with transaction.atomic():
-            retry = run_retry(run=run, owner=request.user)
+            retry = run_retry(run=run, owner=request.user, requester=request.user)
             run_enqueue(run=retry)
     except ValueError as exc:
         messages.error(request, str(exc))
@@ -68,7 +69,9 @@ def run_again_view(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_run(request, run_id)
     try:
         with transaction.atomic():
-            again = run_create(plan=run_plan(like=run.id), owner=request.user, priority=run.priority)
+            priority = run_priority_within_reach(priority=run.priority, requester=request.user)
+            plan = run_plan(like=run.id, priority=priority, requester=request.user)
+            again = run_create(plan=plan, owner=request.user)
             run_enqueue(run=again)
     except RunRequestError as exc:
         messages.error(request, f"Could not run it again: {exc}")
@@ -113,7 +116,7 @@ def run_delete_view(request: HttpRequest, run_id: str) -> HttpResponse:
 @login_required
 def run_top_view(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_run(request, run_id)
-    if not run_move_to_top(run=run):
+    if not run_move_to_top(run=run, requester=request.user):
         messages.warning(request, f"{run.id} is {run.status}: only a queued run can move.")
     return _back(request, reverse("dashboard"))
 

@@ -1,27 +1,46 @@
-"""The JSON API: the same services as the pages and the command line.
+"""The JSON API: the same services as the pages and the command line, described at /api/openapi.json.
 
 Scripts authenticate with `Authorization: Bearer <key>` (manage.py cosmos_token); a browser
-with its session (and then the usual CSRF check on writes). Errors are JSON with a 4xx status:
-{"error": "…", "field": "…"} naming what to fix; a rejected request creates nothing.
+with its session (and then the usual CSRF check on writes). Bodies and queries are validated by
+the schemas in api_schemas; every error is JSON with a 4xx status, {"error": "…", "field": "…"}
+naming what to fix, and a rejected request creates nothing.
 """
 
-import functools
-import json
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
+from ninja import NinjaAPI, Query, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+from ninja.security import APIKeyCookie, HttpBearer
 
-from prompts.models import ModelType, Prompt
-from runs.cosmos.profiles import UnknownModel, profile_for
-from runs.models import ApiToken, Run, RunStatus
+from cosmos_site.validators import unstorable_reason
+from prompts.models import Prompt
+from runs.models import ApiToken, Run
 from runs.services import RunRequestError, run_create, run_plan
 from runs.services.queue import run_cancel_soon, run_enqueue
 from runs.summaries import run_detail, run_summary
+from runs.views.api_schemas import (
+    CancelOut,
+    ErrorOut,
+    PromptFilters,
+    PromptOut,
+    PromptPageOut,
+    RunCreatedOut,
+    RunDetailOut,
+    RunFilters,
+    RunIn,
+    RunPageOut,
+)
 
-MAX_PAGE_SIZE = 200
+logger = logging.getLogger(__name__)
+
+KEY_HELP = "create one with: manage.py cosmos_token create USER"
 
 
 class ApiError(Exception):
@@ -29,211 +48,228 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
 
-    def response(self) -> JsonResponse:
-        body = {"error": self.message}
-        if self.field:
-            body["field"] = self.field
-        return JsonResponse(body, status=self.status)
 
+class ApiKey(HttpBearer):
+    """A script's key. A wrong key is refused outright (never mistaken for a missing one)."""
 
-def _authenticate(request: HttpRequest) -> None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        user = ApiToken.user_for(header.removeprefix("Bearer ").strip())
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = ApiToken.user_for(token.strip())
         if user is None:
-            raise ApiError(
-                401, "the API key is not valid (create one with: manage.py cosmos_token create USER)"
-            )
+            raise ApiError(401, f"the API key is not valid ({KEY_HELP})")
         request.user = user
-        return
-    if not request.user.is_authenticated:
-        raise ApiError(401, "authentication required: send Authorization: Bearer <key>, or log in")
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        # A logged-in browser writes only with its CSRF token, like any form.
-        rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
-        if rejected is not None:
-            raise ApiError(403, "CSRF check failed: send the X-CSRFToken header")
+        return user
 
 
-def api_view(*methods: str):
-    def decorate(view):
-        @csrf_exempt  # checked in _authenticate for session users; keys are not cookies
-        @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> JsonResponse:
-            try:
-                if request.method not in methods:
-                    raise ApiError(405, f"use {' or '.join(methods)}")
-                _authenticate(request)
-                return view(request, *args, **kwargs)
-            except ApiError as exc:
-                return exc.response()
+class BrowserSession(APIKeyCookie):
+    """A logged-in browser; it writes only with its CSRF token, like any form."""
 
-        return wrapped
+    param_name = settings.SESSION_COOKIE_NAME
 
-    return decorate
+    def __init__(self) -> None:
+        super().__init__(csrf=False)  # checked below, once we know who is asking
 
-
-def _body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "the body is not valid JSON", "body") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", "body")
-    return body
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            rejected = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+            if rejected is not None:
+                raise ApiError(403, "CSRF check failed: send the X-CSRFToken header")
+        return request.user
 
 
-TYPE_NAMES = {str: "string", int: "whole number", dict: "object"}
+class JsonParser(Parser):
+    def parse_body(self, request: HttpRequest) -> Any:
+        if len(request.body) > settings.COSMOS_API_MAX_BODY_BYTES:  # a body sent without its length
+            raise RequestDataTooBig()
+        return super().parse_body(request)
 
 
-def _typed(body: dict, key: str, kind: type, *, required: bool = False):
-    """body[key] if it has the expected JSON type (booleans are not numbers), else a 400 naming it."""
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise ApiError(400, f"{key} is required", key)
-        return None
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ApiError(400, f"{key} must be a {TYPE_NAMES.get(kind, kind.__name__)}", key)
-    return value
+ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 409, 413)}
+
+api = NinjaAPI(
+    title="Cosmos Workflow",
+    version="1",
+    description=(
+        "Queue Cosmos runs, follow them and read their results. Authenticate with "
+        f"`Authorization: Bearer <key>` ({KEY_HELP}). Errors are JSON: "
+        '{"error": "…", "field": "…"}; a rejected request creates nothing.'
+    ),
+    urls_namespace="api",
+    auth=[ApiKey(), BrowserSession()],
+    parser=JsonParser(),
+)
 
 
-def _visible(request: HttpRequest, run_id: str) -> Run:
-    run = Run.objects.for_user(request.user).select_related("prompt", "node").filter(pk=run_id).first()
+def _error(request: HttpRequest, status: int, message: str, field: str = "") -> HttpResponse:
+    body = {"error": message, **({"field": field} if field else {})}
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return _error(request, exc.status, exc.message, exc.field)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "authentication required: send Authorization: Bearer <key>, or log in")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        return _error(request, 400, "the body is not valid JSON", "body")
+    return _error(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.COSMOS_API_MAX_BODY_BYTES // 1024
+    return _error(request, 413, f"the body is larger than {limit} KB", "body")
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, str(exc) or "not found")
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0]
+    field = _field_of(tuple(first.get("loc", ())))
+    message = first.get("msg", "is not valid")
+    return _error(request, 400, f"{field}: {message}" if field else message, field or "body")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    raise exc  # Django's own handling (and its middleware) deals with it, whatever DEBUG says
+
+
+def _field_of(location: tuple) -> str:
+    """The request field a validation error is about: (…, "weights", "edge") -> "weight_edge"."""
+    parts = [str(part) for part in location if part not in ("body", "query", "payload", "filters")]
+    parts = [part for part in parts if not part.startswith(("function-", "union[", "str", "InputsFolder"))]
+    if len(parts) >= 2 and parts[0] == "weights" and "[key]" not in parts and not unstorable_reason(parts[1]):
+        return f"weight_{parts[1]}"
+    return parts[0] if parts else ""
+
+
+def _visible_run(request: HttpRequest, run_id: str) -> Run:
+    run = Run.objects.for_user(request.auth).select_related("prompt", "node").filter(pk=run_id).first()
     if run is None:
-        raise ApiError(404, f"no run {run_id}")
+        raise ApiError(404, f"no run of yours with the id {run_id[:40]!r}")
     return run
 
 
-@api_view("GET", "POST")
-def runs_collection(request: HttpRequest) -> JsonResponse:
-    if request.method == "POST":
-        return _create_run(request)
-    runs = Run.objects.for_user(request.user).select_related("prompt", "node").order_by("-created_at")
-    params = request.GET
-    if params.get("status"):
-        if params["status"] not in RunStatus.values:
-            raise ApiError(400, f"status must be one of {', '.join(RunStatus.values)}", "status")
-        runs = runs.filter(status=params["status"])
-    if params.get("model"):
-        if params["model"] not in ModelType.values:
-            raise ApiError(400, f"model must be one of {', '.join(ModelType.values)}", "model")
-        runs = runs.filter(model_type=params["model"])
-    if params.get("node"):
-        runs = runs.filter(node__name=params["node"])
-    if params.get("prompt"):
-        runs = runs.filter(prompt_id=params["prompt"])
-    if params.get("starred"):
-        if params["starred"] not in ("0", "1"):
-            raise ApiError(400, "starred must be 1 (starred runs) or 0 (the others)", "starred")
-        runs = runs.filter(starred=params["starred"] == "1")
-    page, size = _positive(params, "page", 1), min(_positive(params, "page_size", 50), MAX_PAGE_SIZE)
-    results = [run_summary(run) for run in runs[(page - 1) * size : page * size]]
-    return JsonResponse({"page": page, "page_size": size, "count": runs.count(), "results": results})
+@api.get("/runs", response={200: RunPageOut, **ERRORS}, url_name="runs", summary="Your runs, newest first")
+def runs_list(request: HttpRequest, filters: Query[RunFilters]) -> Any:
+    runs = Run.objects.for_user(request.auth).select_related("prompt", "node").order_by("-created_at")
+    if filters.status:
+        runs = runs.filter(status=filters.status)
+    if filters.model:
+        runs = runs.filter(model_type=filters.model)
+    if filters.node:
+        runs = runs.filter(node__name=filters.node)
+    if filters.prompt:
+        runs = runs.filter(prompt_id=filters.prompt)
+    if filters.starred:
+        runs = runs.filter(starred=filters.starred == "1")
+    start = (filters.page - 1) * filters.page_size
+    results = [run_summary(run) for run in runs[start : start + filters.page_size]]
+    return {"page": filters.page, "page_size": filters.page_size, "count": runs.count(), "results": results}
 
 
-def _positive(params, key: str, default: int) -> int:
-    value = params.get(key, str(default))
-    if not value.isdigit() or int(value) < 1:
-        raise ApiError(400, f"{key} must be a whole number of at least 1", key)
-    return int(value)
+# Where a service's RunRequestError field is called something else in a request body.
+BODY_FIELDS = {"like": "prompt_id", "prompt_text": "prompt", "model": "model_type"}
 
 
-def _create_run(request: HttpRequest) -> JsonResponse:
-    body = _body(request)
-    prompt_text = _typed(body, "prompt", str)
-    prompt_id = _typed(body, "prompt_id", str)
-    if prompt_text is None and prompt_id is None:
+@api.post("/runs", response={201: RunCreatedOut, **ERRORS}, url_name="runs", summary="Queue a new run")
+def runs_create(request: HttpRequest, payload: RunIn) -> Any:
+    if payload.prompt is None and payload.prompt_id is None:
         raise ApiError(400, "give the prompt text (prompt) or an earlier prompt's id (prompt_id)", "prompt")
-    if prompt_id is not None and not Prompt.objects.for_user(request.user).filter(pk=prompt_id).exists():
-        raise ApiError(400, f"no prompt {prompt_id}", "prompt_id")
-    model = _typed(body, "model_type", str)
-    try:
-        profile = profile_for(model or "transfer1")
-    except UnknownModel as exc:
-        raise ApiError(400, str(exc), "model_type") from None
-    inputs = body.get("inputs")
-    if isinstance(inputs, dict):
-        inputs = inputs.get("dir")
-    if inputs is not None and not isinstance(inputs, str):
-        raise ApiError(400, 'inputs must be a folder path, or {"dir": path}', "inputs")
-    if inputs is None and prompt_id is None and profile.needs_video:
-        raise ApiError(400, "inputs is required: the folder holding color.mp4 (on the server)", "inputs")
-    parameters = dict(_typed(body, "parameters", dict) or {})
-    # The seed's API nests the weights in the parameters; on their own is accepted too.
-    weights = body["weights"] if "weights" in body else parameters.pop("weights", None)
-    weights = {} if weights is None else weights
-    if not isinstance(weights, dict):
+    inputs = payload.inputs.dir if hasattr(payload.inputs, "dir") else payload.inputs
+    parameters = dict(payload.parameters or {})
+    # The weights may sit in the parameters (as the seed's API had them) or beside them.
+    weights = payload.weights if payload.weights is not None else parameters.pop("weights", None)
+    if weights is not None and not isinstance(weights, dict):
         raise ApiError(400, 'weights must be an object of control weights, such as {"depth": 0.5}', "weights")
-    for hint, weight in weights.items():
-        if not isinstance(weight, int | float) or isinstance(weight, bool):
-            raise ApiError(400, f"the {hint} weight must be a number from 0 to 1", f"weight_{hint}")
-    for param in profile.parameters:
-        value = parameters.get(param.name)
-        if value is not None and not isinstance(
-            value, param.kind if param.kind is not float else int | float
-        ):
-            raise ApiError(400, f"{param.name} must be {param.describe_range()}", param.name)
-    priority = _typed(body, "priority", int) or 0
     try:
         plan = run_plan(
-            prompt_text=prompt_text,
+            prompt_text=payload.prompt,
             input_dir=inputs,
-            like=prompt_id,
-            name=_typed(body, "name", str) or "",
-            negative_prompt=_typed(body, "negative_prompt", str),
-            weights=weights,
+            like=payload.prompt_id,
+            name=payload.name or "",
+            negative_prompt=payload.negative_prompt,
+            weights=weights or {},
             parameters=parameters,
-            node=_typed(body, "node", str) or "auto",
-            model=model,
+            node=payload.node or "auto",
+            model=payload.model_type,
+            priority=payload.priority or 0,
+            requester=request.auth,
         )
+        if inputs is None and payload.prompt_id is None and plan.profile.needs_video:
+            raise RunRequestError(
+                "inputs is required: your input set, one of your runs (rs_…) or an input folder of yours",
+                field="inputs",
+            )
         with transaction.atomic():
-            run = run_create(plan=plan, owner=request.user, priority=priority)
+            run = run_create(plan=plan, owner=request.auth)
             run_enqueue(run=run)
     except RunRequestError as exc:
-        field = {"like": "prompt_id", "prompt_text": "prompt"}.get(exc.field, exc.field)
-        raise ApiError(400, str(exc), field) from None
-    return JsonResponse(
-        {"run_id": run.id, "prompt_id": run.prompt_id, "status": run.status, "url": run.get_absolute_url()},
-        status=201,
-    )
+        raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
+    created = {
+        "run_id": run.id,
+        "prompt_id": run.prompt_id,
+        "status": run.status,
+        "url": run.get_absolute_url(),
+    }
+    return Status(201, created)
 
 
-@api_view("GET")
-def run_item(request: HttpRequest, run_id: str) -> JsonResponse:
-    return JsonResponse(run_detail(_visible(request, run_id)))
+@api.get("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, url_name="run", summary="One run in full")
+def run_item(request: HttpRequest, run_id: str) -> Any:
+    return run_detail(_visible_run(request, run_id))
 
 
-@api_view("POST")
-def run_cancel(request: HttpRequest, run_id: str) -> JsonResponse:
-    run = _visible(request, run_id)
-    if not run_cancel_soon(run=run, reason=f"Cancelled through the API by {request.user.get_username()}"):
+@api.post(
+    "/runs/{run_id}/cancel",
+    response={202: CancelOut, **ERRORS},
+    url_name="run_cancel",
+    summary="Cancel a run (a running job is stopped by a worker)",
+)
+def run_cancel(request: HttpRequest, run_id: str) -> Any:
+    run = _visible_run(request, run_id)
+    if not run_cancel_soon(run=run, reason=f"Cancelled through the API by {request.auth.get_username()}"):
         raise ApiError(409, f"run {run.id} has already ended: {run.status}")
     run.refresh_from_db()
-    return JsonResponse({"run_id": run.id, "status": run.status, "cancel_requested": True}, status=202)
+    return Status(202, {"run_id": run.id, "status": run.status, "cancel_requested": True})
 
 
-@api_view("GET")
-def prompts_collection(request: HttpRequest) -> JsonResponse:
-    query = request.GET.get("q", "")
-    limit = min(_positive(request.GET, "limit", 20), MAX_PAGE_SIZE)
-    prompts = Prompt.objects.for_user(request.user)
-    results = []
-    if query.strip():
-        for prompt in prompts.search(query)[:limit]:
-            results.append(_prompt_json(prompt, snippet=str(prompt.search_snippet)))
+@api.get(
+    "/prompts",
+    response={200: PromptPageOut, **ERRORS},
+    url_name="prompts",
+    summary="Your prompts: newest first, or the best matches of a full-text search",
+)
+def prompts_list(request: HttpRequest, filters: Query[PromptFilters]) -> Any:
+    prompts = Prompt.objects.for_user(request.auth)
+    if filters.q.strip():
+        found = prompts.search(filters.q)[: filters.limit]
+        results = [_prompt_json(prompt, snippet=str(prompt.search_snippet)) for prompt in found]
     else:
-        results = [_prompt_json(prompt) for prompt in prompts.order_by("-created_at")[:limit]]
-    return JsonResponse({"query": query, "results": results})
+        results = [_prompt_json(prompt) for prompt in prompts.order_by("-created_at")[: filters.limit]]
+    return {"query": filters.q, "results": results}
 
 
 def _prompt_json(prompt: Prompt, *, snippet: str = "") -> dict:
-    return {
-        "prompt_id": prompt.id,
-        "name": prompt.name,
-        "prompt_text": prompt.prompt_text,
-        "negative_prompt": prompt.negative_prompt,
-        "model_type": prompt.model_type,
-        "created_at": prompt.created_at.isoformat(),
-        "snippet": snippet,
-    }
+    return PromptOut(
+        prompt_id=prompt.id,
+        name=prompt.name,
+        prompt_text=prompt.prompt_text,
+        negative_prompt=prompt.negative_prompt,
+        model_type=prompt.model_type,
+        created_at=prompt.created_at.isoformat(),
+        snippet=snippet,
+    ).model_dump()

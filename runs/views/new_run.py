@@ -7,7 +7,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from runs.forms import RunForm
 from runs.models import Run
-from runs.services import run_create
+from runs.services import RunRequestError, run_create
 from runs.services.queue import run_enqueue
 
 
@@ -20,13 +20,15 @@ def run_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RunForm(request.POST, request.FILES, user=request.user)
         if form.is_valid() and form.plan is not None:
-            with transaction.atomic():
-                run = run_create(
-                    plan=form.plan, owner=request.user, priority=form.cleaned_data.get("priority") or 0
-                )
-                run_enqueue(run=run)
-            target = run.get_absolute_url()
-            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+            try:
+                with transaction.atomic():
+                    run = run_create(plan=form.plan, owner=request.user)
+                    run_enqueue(run=run)
+            except RunRequestError as exc:
+                form.reject(exc)
+            else:
+                target = run.get_absolute_url()
+                return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
         if request.htmx:
             # Errors appear next to their fields without reloading the page.
             return render(request, "runs/run_form.html#form", {"form": form})

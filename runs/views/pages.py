@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
 from cosmos_site.htmx import htmx_partial
+from cosmos_site.query_params import query_int
 from prompts.models import ModelType
 from runs.eta import expected_seconds, remaining_seconds
 from runs.models import (
@@ -91,7 +92,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     }
     template = "runs/dashboard.html"
     if htmx_partial(request):
-        template += "#" + request.GET.get("part", "queue")
+        template += "#queue"  # the one part the dashboard refreshes (any ?part= gets it)
     return render(request, template, context)
 
 
@@ -106,8 +107,9 @@ def _filtered_runs(request: HttpRequest):
         runs = runs.filter(node__name=params["node"])
     if params.get("since") in SINCE:
         runs = runs.filter(created_at__gte=timezone.now() - SINCE[params["since"]])
-    if params.get("rating", "").isdigit():
-        runs = runs.filter(rating__gte=int(params["rating"]))
+    rating = query_int(params, "rating", default=None, minimum=1, maximum=5)
+    if rating is not None:
+        runs = runs.filter(rating__gte=rating)
     if params.get("starred") == "1":
         runs = runs.filter(starred=True)
     return runs
@@ -212,8 +214,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 
 def _page_number(request: HttpRequest) -> int:
-    value = request.GET.get("page", "")
-    return max(1, min(int(value), 100_000)) if value.isdigit() else 1
+    return query_int(request.GET, "page", default=1, minimum=1, maximum=100_000)
 
 
 MAX_COMPARED = 4

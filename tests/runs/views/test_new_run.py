@@ -161,7 +161,7 @@ def test_it_rejects_bad_uploads_and_leaves_nothing_behind(
     ).content.decode()
     assert 'id="id_uploads-error"' in page and message in page
     uploads = settings.COSMOS_UPLOADS_DIR
-    assert not uploads.exists() or not any(uploads.iterdir())
+    assert not any(path.is_file() for path in uploads.rglob("*")), "no uploaded file is left behind"
     assert not Run.objects.exists()
 
 

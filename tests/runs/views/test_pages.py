@@ -159,3 +159,40 @@ def test_it_shows_a_prompt_with_its_runs(client, alice, bob, finished_run):
     assert finished_run.id in page
     client.force_login(bob)
     assert client.get(reverse("prompt_detail", args=[finished_run.prompt_id])).status_code == 404
+
+
+HOSTILE_QUERIES = [
+    ("run_list", "rating=²"),
+    ("run_list", "rating=99999999999999999999999"),
+    ("run_list", "page=²"),
+    ("run_list", "page=12345678901234567890123"),
+    ("gallery", "page=²"),
+    ("gallery", "page=٣"),
+    ("gallery", "page=12345678901234567890123"),
+    ("gallery", "rating=²"),
+    ("prompt_list", "page=²"),
+    ("prompt_list", "page=12345678901234567890123"),
+    ("compare", "runs=%ED%A0%80"),
+]
+
+
+@pytest.mark.parametrize(("name", "query"), HOSTILE_QUERIES)
+def test_it_shows_the_default_view_for_numbers_that_are_not_numbers(client, alice, fast_sim, name, query):
+    client.force_login(alice)
+    RunFactory(owner=alice, status=RunStatus.COMPLETED, completed_at=timezone.now(), rating=3)
+    assert client.get(reverse(name) + "?" + query).status_code == 200
+    assert client.get(reverse(name) + "?" + query, headers={"HX-Request": "true"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["dashboard", "run_list", "gallery", "prompt_list", "compare"])
+def test_it_refuses_a_nul_character_in_the_address(client, alice, fast_sim, name):
+    client.force_login(alice)
+    for query in ("node=%00", "q=a%00b", "tag=%00", "%00=1"):
+        assert client.get(reverse(name) + "?" + query).status_code == 400
+
+
+def test_it_refreshes_the_queue_whatever_part_an_htmx_request_names(client, alice, fast_sim):
+    client.force_login(alice)
+    for part in ("queue", "nonexistent", "../base"):
+        response = client.get(reverse("dashboard") + f"?part={part}", headers={"HX-Request": "true"})
+        assert response.status_code == 200 and b"<html" not in response.content

@@ -1,0 +1,182 @@
+"""The API's declared shapes: what a request may hold and what a response holds.
+
+These schemas are the one place a request body or query is validated for type, size and
+storability (the services then check meaning: models, parameters, ownership); the OpenAPI
+document at /api/openapi.json is generated from them.
+"""
+
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+
+from cosmos_site.validators import first_unstorable, unstorable_reason
+from prompts.models import ModelType, Prompt
+from runs.cosmos.profiles import ALIASES
+from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, RunStatus
+
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000
+PROMPT_MAX_CHARS = 20_000
+INPUTS_MAX_CHARS = 1024
+
+
+def _storable(value: str) -> str:
+    if reason := unstorable_reason(value):
+        raise ValueError(f"cannot be stored: {reason}")
+    return value
+
+
+def _storable_json(value: Any) -> Any:
+    if found := first_unstorable(value):
+        where, reason = found
+        raise ValueError(f"{where} cannot be stored: {reason}")
+    return value
+
+
+def _text(max_length: int, *, min_length: int = 0) -> Any:
+    """A string of at most ``max_length`` characters that every database can store."""
+    return Annotated[
+        str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_storable)
+    ]
+
+
+PromptText = _text(PROMPT_MAX_CHARS)
+InputsReference = _text(INPUTS_MAX_CHARS, min_length=1)
+PromptName = _text(Prompt._meta.get_field("name").max_length)
+Identifier = _text(40)
+NodeName = _text(64)
+HintName = _text(32)
+SearchQuery = _text(500)
+ModelName = Literal[tuple([*ModelType.values, *ALIASES])]
+Weight = Annotated[float, Field(ge=0, le=1)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+
+
+class Strict(Schema):
+    # JSON types as sent: "5" is not a number and true is not 1; an unknown key is a mistake.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class InputsFolder(Strict):
+    dir: InputsReference
+
+
+class RunIn(Strict):
+    """A new run. Give the prompt text, or an earlier prompt's id to run again."""
+
+    prompt: PromptText | None = Field(None, description="What to generate (for Reason1, the question).")
+    prompt_id: Identifier | None = Field(
+        None, description="An earlier prompt of yours (ps_…) whose text, inputs and settings to reuse."
+    )
+    model_type: ModelName | None = Field(None, description="The model; transfer1 by default.")
+    inputs: InputsReference | InputsFolder | None = Field(
+        None,
+        description=(
+            "Your input set (its name), one of your runs (rs_…, its output video), or a folder of yours "
+            "on the server (an upload, a folder your prompts used, or one under COSMOS_INPUT_ROOTS)."
+        ),
+    )
+    name: PromptName | None = None
+    negative_prompt: PromptText | None = None
+    parameters: JsonObject | None = Field(
+        None, description="The model's parameters by name (see cosmos_run --param); weights may sit here too."
+    )
+    weights: dict[HintName, Weight] | None = Field(
+        None, description='Control weights from 0 to 1, such as {"edge": 0.6, "depth": 0.4}.'
+    )
+    node: NodeName | None = Field(None, description='A GPU node by name, or "auto".')
+    priority: Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] | None = Field(
+        None, description=f"Higher runs first: 0 to {USER_PRIORITY_MAX}; staff may set any."
+    )
+
+
+class RunCreatedOut(Schema):
+    run_id: str
+    prompt_id: str
+    status: str
+    url: str
+
+
+class ErrorOut(Schema):
+    error: str
+    field: str | None = None
+
+
+class RunSummaryOut(Schema):
+    model_config = ConfigDict(extra="allow")
+    run_id: str
+    prompt_id: str
+    prompt_name: str
+    model_type: str
+    status: str
+    failure_kind: str | None
+    error: str | None
+    node: str | None
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    duration_seconds: float | None
+    output_path: str | None
+    rating: int | None
+    starred: bool
+
+
+class RunPageOut(Schema):
+    page: int
+    page_size: int
+    count: int
+    results: list[RunSummaryOut]
+
+
+class ProgressOut(Schema):
+    timestamp: str | None
+    stage: str
+    percentage: float
+    message: str
+
+
+class RunDetailOut(RunSummaryOut):
+    prompt_text: str
+    negative_prompt: str
+    inputs: dict[str, Any]
+    execution_config: dict[str, Any]
+    outputs: dict[str, Any]
+    metadata: dict[str, Any]
+    progress: list[ProgressOut]
+
+
+class CancelOut(Schema):
+    run_id: str
+    status: str
+    cancel_requested: bool
+
+
+class PromptOut(Schema):
+    prompt_id: str
+    name: str
+    prompt_text: str
+    negative_prompt: str
+    model_type: str
+    created_at: str
+    snippet: str
+
+
+class PromptPageOut(Schema):
+    query: str
+    results: list[PromptOut]
+
+
+class RunFilters(Schema):
+    status: Literal[tuple(RunStatus.values)] | None = None
+    model: Literal[tuple(ModelType.values)] | None = None
+    node: NodeName | None = None
+    prompt: Identifier | None = None
+    starred: Literal["0", "1"] | None = Field(None, description="1: starred runs only; 0: the others.")
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
+
+
+class PromptFilters(Schema):
+    q: SearchQuery = Field("", description='Words (all must match), "a phrase", prefix*, -excluded.')
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
