@@ -43,12 +43,19 @@ def _copy_within(source: BinaryIO, target: BinaryIO, *, limit: int, too_big: str
     return written
 
 
+# Videos hardly compress; a zip member that unpacks to many times its packed size is not one of
+# our videos but a way to fill the disk (a "zip bomb"), and is refused before anything is written.
+MAX_ZIP_RATIO = 20
+RATIO_CHECKED_ABOVE = 4 * 2**20
+
+
 def _extract_zip(upload: UploadedFile, folder: Path, budget: int) -> int:
     """The zip's videos into ``folder``; UploadError before writing more than ``budget`` bytes.
 
-    A small zip can unpack to gigabytes: the sizes the archive declares are checked before
-    anything is written, and the bytes actually unpacked are counted while they stream, so a
-    archive that lies about its sizes is stopped at the limit too.
+    A small zip can unpack to gigabytes: the sizes the archive declares (in total, and against
+    each member's packed size) are checked before anything is written, and the bytes actually
+    unpacked are counted while they stream, so an archive that lies about its sizes stops at the
+    limit too.
     """
     too_big = f"{upload.name} unpacks to more than {budget // 2**20} MB"
     try:
@@ -64,11 +71,22 @@ def _extract_zip(upload: UploadedFile, folder: Path, budget: int) -> int:
         names = [_allowed_name(member.filename) for member in members]  # only known names, never a path
         if sum(member.file_size for member in members) > budget:
             raise UploadError(too_big)
+        for member in members:
+            if (
+                member.file_size > RATIO_CHECKED_ABOVE
+                and member.file_size > MAX_ZIP_RATIO * member.compress_size
+            ):
+                ratio = member.file_size // max(member.compress_size, 1)
+                raise UploadError(
+                    f"{upload.name}: {member.filename} unpacks to {ratio}× its packed size, which no video "
+                    "does; zip the mp4 files themselves"
+                )
         written = 0
         try:
             for member, name in zip(members, names, strict=True):
                 with archive.open(member) as source, open(folder / name, "wb") as target:
-                    written += _copy_within(source, target, limit=budget - written, too_big=too_big)
+                    limit = min(budget - written, member.file_size)
+                    written += _copy_within(source, target, limit=limit, too_big=too_big)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
             raise UploadError(f"{upload.name} cannot be unpacked: {exc}") from None
     return written

@@ -120,3 +120,23 @@ def test_it_goes_back_only_to_a_page_of_this_site(client, alice, db, target):
     assert response["Location"] == reverse("run_detail", args=[run.id])
     response = client.post(reverse("run_star", args=[run.id]), {"next": "/runs/?status=failed"})
     assert response["Location"] == "/runs/?status=failed"
+
+
+def test_it_moves_a_users_run_up_only_as_far_as_users_may_go(client, alice, staff, db, fast_sim):
+    placed_by_staff = RunFactory(owner=staff, node=fast_sim, priority=500)
+    mine = RunFactory(owner=alice, node=fast_sim)
+    client.force_login(alice)
+    client.post(reverse("run_top", args=[mine.id]))
+    mine.refresh_from_db()
+    assert mine.priority == 10 and Run.objects.queued().first() == placed_by_staff
+    client.force_login(staff)
+    client.post(reverse("run_top", args=[mine.id]))
+    assert Run.objects.queued().first() == mine
+
+
+def test_it_runs_again_within_the_users_priorities(client, alice, finished_run, no_workers):
+    Run.objects.filter(pk=finished_run.pk).update(priority=500)  # raised by staff earlier
+    client.force_login(alice)
+    client.post(reverse("run_again", args=[finished_run.id]))
+    again = Run.objects.exclude(pk=finished_run.pk).get()
+    assert again.priority == 10

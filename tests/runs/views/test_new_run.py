@@ -174,3 +174,85 @@ def test_it_starts_from_an_earlier_runs_settings(client, alice, bob, finished_ru
         "a foggy harbour at dawn"
         not in client.get(reverse("run_new"), {"like": finished_run.id}).content.decode()
     )
+
+
+FORM = {"blur_strength": "medium", "canny_threshold": "medium", "model_type": "transfer1"}
+
+
+@pytest.mark.parametrize("limit_mb", [4, 4096])
+def test_it_refuses_a_zip_bomb_before_writing_it(client, alice, fast_sim, settings, limit_mb):
+    """A small zip that unpacks to far more than its size is refused from its directory alone."""
+    settings.COSMOS_MAX_UPLOAD_BYTES = limit_mb * 2**20
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("color.mp4", b"\0" * (64 * 2**20))  # 64 MiB of zeros in about 64 KB
+    assert len(archive.getvalue()) < 2**20
+    client.force_login(alice)
+    upload = SimpleUploadedFile("bomb.zip", archive.getvalue(), "application/zip")
+    written = []
+    real_open = open
+
+    def watching_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and str(settings.COSMOS_UPLOADS_DIR) in str(path):
+            written.append(path)
+        return real_open(path, mode, *args, **kwargs)
+
+    with mock.patch("runs.uploads.open", watching_open, create=True):
+        page = post(client, {"prompt_text": "x", **FORM}, uploads=[upload]).content.decode()
+    assert 'id="id_uploads-error"' in page and "unpacks to" in page
+    assert written == [], "nothing of the archive was written"
+    assert not any(path.is_file() for path in settings.COSMOS_UPLOADS_DIR.rglob("*"))
+    assert not Run.objects.exists()
+
+
+def test_it_stops_a_zip_whose_declared_sizes_lie(client, alice, fast_sim, settings):
+    """The sizes in the zip's directory are checked first, and the bytes unpacked are counted too."""
+    settings.COSMOS_MAX_UPLOAD_BYTES = 2**20
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("color.mp4", b"\0" * (8 * 2**20))
+    forged = bytearray(archive.getvalue())
+    # Claim 1 KB uncompressed in both the local header and the central directory.
+    declared = (8 * 2**20).to_bytes(4, "little")
+    forged = forged.replace(declared, (1024).to_bytes(4, "little"))
+    client.force_login(alice)
+    upload = SimpleUploadedFile("liar.zip", bytes(forged), "application/zip")
+    page = post(client, {"prompt_text": "x", **FORM}, uploads=[upload]).content.decode()
+    assert 'id="id_uploads-error"' in page
+    assert not any(path.is_file() for path in settings.COSMOS_UPLOADS_DIR.rglob("*"))
+    assert not Run.objects.exists()
+
+
+def test_it_keeps_each_users_uploads_in_their_own_folder(
+    client, alice, fast_sim, render_dir, settings, queue_calls
+):
+    from runs.uploads import uploads_folder_of
+
+    client.force_login(alice)
+    files = [SimpleUploadedFile("color.mp4", (render_dir / "color.mp4").read_bytes(), "video/mp4")]
+    post(client, {"prompt_text": "mine", **FORM}, uploads=files)
+    folder = Run.objects.get(prompt__prompt_text="mine").prompt.inputs["dir"]
+    assert folder.startswith(str(uploads_folder_of(alice)) + "/")
+
+
+def test_it_keeps_priorities_above_ten_to_staff(client, alice, staff, earlier_inputs, queue_calls):
+    client.force_login(alice)
+    data = {"prompt_text": "urgent", "input_folder": str(earlier_inputs), "priority": "11", **FORM}
+    page = post(client, data).content.decode()
+    assert 'id="id_priority-error"' in page and "staff" in page
+    assert not Run.objects.filter(prompt__prompt_text="urgent").exists()
+    page = post(client, {**data, "priority": "99999999999999999999"}).content.decode()
+    assert 'id="id_priority-error"' in page
+    client.force_login(staff)
+    from runs.models import InputSet  # noqa: F401 (staff may use Alice's earlier folder: they see every prompt)
+
+    assert post(client, {**data, "priority": "500"}).status_code == 302
+    assert Run.objects.get(prompt__prompt_text="urgent").priority == 500
+
+
+def test_it_refuses_a_folder_that_is_not_the_users_even_if_posted_by_hand(client, alice, bob, earlier_inputs):
+    client.force_login(bob)
+    data = {"prompt_text": "theirs", "input_folder": str(earlier_inputs), **FORM}
+    page = post(client, data).content.decode()
+    assert 'id="id_input_folder-error"' in page
+    assert not Run.objects.filter(prompt__prompt_text="theirs").exists()

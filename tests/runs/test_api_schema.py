@@ -1,0 +1,59 @@
+"""Every operation of /api/openapi.json driven with generated requests (schemathesis): no server error.
+
+Schemathesis reads the API's own OpenAPI document, then Hypothesis generates requests that fit
+it and requests that break it (wrong types, huge numbers, odd Unicode, missing fields); each is
+sent through the WSGI application with a real key. Whatever comes in, the answer must be a
+documented status with a JSON body of the declared shape, never a 5xx.
+"""
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from runs.models import ApiToken
+from tests.factories import RunFactory
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+# The document is served by the application itself (no database needed to read it).
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+
+
+@pytest.fixture
+def alices_key(alice, bob, fast_sim):
+    # Something to find: runs of Alice's and of a stranger's, so lists and lookups are not all empty.
+    RunFactory(owner=alice)
+    RunFactory(owner=bob)
+    return ApiToken.issue(user=alice)[1]
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same cases on every run: a failure here is a bug, never bad luck
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_it_never_answers_a_generated_request_with_a_server_error(case, alices_key):
+    response = case.call(headers={"Authorization": f"Bearer {alices_key}"})
+    case.validate_response(response, checks=CHECKS)
