@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from cosmos_site.validators import unstorable_reason
 from runs.live import RELAY, STAFF_GROUP, latest_event, run_group, user_group
 from runs.models import Run
 
@@ -83,4 +84,6 @@ class RunsConsumer(AsyncWebsocketConsumer):
 
 
 def _visible_run(user, run_id: str) -> Run | None:
+    if unstorable_reason(run_id):  # no run has such an id, and PostgreSQL cannot even compare a NUL
+        return None
     return Run.objects.for_user(user).filter(pk=run_id).first()

@@ -1,7 +1,19 @@
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from cosmos_site.env import env_bool, env_choice, env_float, env_int, env_list, env_path, env_secret, env_str
+from cosmos_site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_paths,
+    env_secret,
+    env_str,
+)
 
 
 def test_it_uses_the_default_when_unset_or_blank(monkeypatch):
@@ -54,6 +66,18 @@ def test_it_reads_lists_and_paths(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COSMOS_X", "data")
     assert env_path("COSMOS_X", tmp_path) == tmp_path / "data"
+
+
+def test_it_reads_folder_lists_resolved(monkeypatch, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("COSMOS_X", f"{tmp_path / 'link'}, /data/renders/../renders ,")
+    assert env_paths("COSMOS_X") == [(tmp_path / "real").resolve(), Path("/data/renders")]
+    monkeypatch.delenv("COSMOS_X")
+    assert env_paths("COSMOS_X") == []
+    monkeypatch.setenv("COSMOS_X", "renders")
+    with pytest.raises(ImproperlyConfigured, match="COSMOS_X: 'renders' is not an absolute path"):
+        env_paths("COSMOS_X")
 
 
 def test_it_reads_secrets_from_a_file(monkeypatch, tmp_path):

@@ -86,6 +86,11 @@ def test_it_reads_the_database_url_from_a_file(tmp_path):
         ("COSMOS_DEBUG", "sometimes", "COSMOS_DEBUG='sometimes' is not a boolean"),
         ("COSMOS_LOCAL_SIM_TIME_SCALE", "-1", "COSMOS_LOCAL_SIM_TIME_SCALE='-1' is not valid"),
         ("COSMOS_TIME_ZONE", "Mars/Olympus", "COSMOS_TIME_ZONE='Mars/Olympus' is not a time zone"),
+        (
+            "COSMOS_INPUT_ROOTS",
+            "/data/renders,renders",
+            "COSMOS_INPUT_ROOTS: 'renders' is not an absolute path",
+        ),
     ],
 )
 def test_it_stops_start_up_on_a_malformed_value_naming_the_variable(tmp_path, variable, value, message):
