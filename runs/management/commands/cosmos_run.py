@@ -137,7 +137,7 @@ class Command(BaseCommand):
                 follow=not options["no_follow"],
             )
             return
-        run = run_create(plan=plan, owner=owner, priority=options["priority"], deadline=deadline)
+        run = self._create(plan=plan, owner=owner, priority=options["priority"], deadline=deadline)
         display.note(f"Run {run.id} (prompt {run.prompt_id}) on {run.node.name}")
         try:
             with display:
@@ -161,9 +161,17 @@ class Command(BaseCommand):
         if run.status != RunStatus.COMPLETED:
             sys.exit(EXIT_FAILED)
 
+    def _create(self, *, plan, owner, priority: int, deadline) -> Run:
+        """The run, or exit 2 with the field that cannot be stored (a priority out of range, say)."""
+        try:
+            return run_create(plan=plan, owner=owner, priority=priority, deadline=deadline)
+        except RunRequestError as exc:
+            self._emit_json(error=str(exc), status="invalid")
+            raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
+
     def _queue(self, plan, owner, display: ProgressDisplay, *, priority: int, deadline, follow: bool) -> None:
         with transaction.atomic():
-            run = run_create(plan=plan, owner=owner, priority=priority, deadline=deadline)
+            run = self._create(plan=plan, owner=owner, priority=priority, deadline=deadline)
             run_enqueue(run=run)
         position = Run.objects.queued().filter(node=run.node).count()
         display.note(

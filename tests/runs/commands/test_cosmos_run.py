@@ -131,6 +131,8 @@ def bad_inputs(tmp_path: Path) -> dict[str, Path]:
         (lambda d, b: ["a city", str(d), "--steps", "many"], "num_steps must be"),
         (lambda d, b: ["a city", str(d), "--user", "nobody"], "--user nobody: no such user"),
         (lambda d, b: ["a city", str(d), "--param", "verbose"], "write it as NAME=VALUE"),
+        (lambda d, b: ["a city", str(d), "--priority", str(2**63)], "priority: Ensure this value is less"),
+        (lambda d, b: ["a city", str(d), "--queue", "--priority", str(2**40)], "priority: Ensure this value"),
     ],
 )
 def test_it_rejects_bad_input_with_exit_2_and_writes_nothing(
