@@ -323,6 +323,10 @@ class RunQuerySet(OwnedQuerySet):
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         )
 
+    def all_cancelled(self) -> bool:
+        """Whether every run here was asked to be cancelled or has ended: work for them is wasted."""
+        return not self.active().filter(cancel_requested_at__isnull=True).exists()
+
     def claim_for(self, job: "RemoteJob", runs: list["Run"]) -> list[str]:
         """Move these pending runs into ``job`` (uploading), each only if still pending; the ids taken."""
         taken = []

@@ -30,7 +30,7 @@ from runs.inputs import InputError, run_input_files
 from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
 from runs.models import FailureKind, JobStatus, Launcher, RemoteJob, Run, RunStatus
 from runs.progress import ProgressListener, ProgressRecorder
-from runs.remote import LocalStorageError, RemoteError, Transport, transport_for
+from runs.remote import LocalStorageError, RemoteError, TransferCancelled, Transport, transport_for
 from runs.remote.base import writing_locally
 from runs.remote.jobs import job_script
 from runs.services.runs import run_finalize, run_record_results
@@ -149,6 +149,14 @@ class JobPipeline:
                 Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again.")
             )
             return False
+        except TransferCancelled:
+            # Every run of the job was cancelled while its inputs were sent: they end cancelled
+            # now (the devices go back with the job), not when the upload would have finished.
+            logger.info("job %s: upload stopped, its runs were cancelled", self.job.id)
+            for run in self._drop_cancelled():
+                run.release_to_queue()  # a run not cancelled after all goes back to the queue
+            self.job.abandon()
+            return False
         except RemoteError as exc:
             self._launch_failed(exc)
             return False
@@ -186,7 +194,10 @@ class JobPipeline:
             digests = {modality: sha256_file(path) for modality, path in inputs.files.items()}
             plans[run.id] = (digests, inputs.frames)
             files.update({digest: inputs.files[modality] for modality, digest in digests.items()})
-        sent = self.transport.stage_in_cache(files)
+        ids = [run.id for run in runs]
+        sent = self.transport.stage_in_cache(
+            files, cancelled=lambda: Run.objects.filter(pk__in=ids).all_cancelled()
+        )
         staged, all_digests = {}, {}
         for run in runs:
             digests, frames = plans[run.id]

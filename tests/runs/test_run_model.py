@@ -154,3 +154,13 @@ def test_it_counts_storage_failures_of_a_downloading_run_in_its_row(db):
     run.refresh_from_db()
     assert (run.storage_tries, run.not_before) == (2, later)
     assert run.mark_failed(kind="storage", message="disk full")
+
+
+def test_it_tells_when_every_run_was_cancelled(db):
+    first, second = RunFactory(), RunFactory()
+    both = Run.objects.filter(pk__in=[first.pk, second.pk])
+    assert not both.all_cancelled()
+    first.request_cancel()
+    assert not both.all_cancelled()
+    second.mark_cancelled(reason="stop")  # ended: no one waits for its inputs either
+    assert both.all_cancelled()
