@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from cosmos_site.celery import app as celery_app
 from runs.models import GpuNode, JobStatus, RemoteJob, Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
 from runs.services import run_create, run_execute, run_plan
+from runs.services.queue import queue_reconcile
 from runs.stages import Stage
 
 
@@ -184,3 +186,24 @@ def test_it_fails_storage_on_a_full_disk_downloading_over_ssh(ssh_node, render_d
     collect(run)
     assert run.status == RunStatus.FAILED and run.failure_kind == "storage"
     assert "No space left on device" in run.error_message and str(outputs) in run.error_message
+
+
+@pytest.fixture
+def eager():
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def test_it_tries_again_when_the_reconciler_comes_by(
+    eager, fast_sim, render_dir, settings, outputs_in_the_way
+):
+    settings.COSMOS_STORAGE_RETRY_DELAY = 0
+    run = exited_run(render_dir, fast_sim)
+    queue_reconcile()  # the ended job nobody collected: collected now, the first try fails
+    run.refresh_from_db()
+    assert run.status == RunStatus.DOWNLOADING and run.storage_tries == 1
+    outputs_in_the_way.unlink()
+    queue_reconcile()  # no folder in the way any more: it is created, and the second try works
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED, run.error_message
