@@ -315,3 +315,7 @@ COSMOS_MONITOR_STALE_SECONDS = env_float("COSMOS_MONITOR_STALE_SECONDS", 60.0, m
 # Automatic retries of a run whose node could not be reached or whose transfer failed.
 COSMOS_RUN_RETRIES = env_int("COSMOS_RUN_RETRIES", 3, minimum=0, maximum=20)
 COSMOS_RUN_RETRY_DELAY = env_float("COSMOS_RUN_RETRY_DELAY", 30.0, minimum=0, maximum=3600)
+# Tries at saving a run's outputs when this machine's disk refuses them (full, read-only, no
+# permission) before the run fails `storage`; the wait between tries starts here and doubles.
+COSMOS_STORAGE_TRIES = env_int("COSMOS_STORAGE_TRIES", 5, minimum=1, maximum=50)
+COSMOS_STORAGE_RETRY_DELAY = env_float("COSMOS_STORAGE_RETRY_DELAY", 10.0, minimum=0, maximum=3600)

@@ -276,6 +276,7 @@ class FailureKind(models.TextChoices):
     CRASHED = "crashed", "Model crashed"
     LOST = "lost", "Job lost"
     TIMEOUT = "timeout", "Deadline exceeded"
+    STORAGE = "storage", "Outputs could not be saved"
 
 
 # Priorities every database can store; a user who is not staff may choose only 0 to USER_PRIORITY_MAX,
@@ -327,6 +328,10 @@ class RunQuerySet(OwnedQuerySet):
             .filter(cancel_requested_at__isnull=True)
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         )
+
+    def all_cancelled(self) -> bool:
+        """Whether every run here was asked to be cancelled or has ended: work for them is wasted."""
+        return not self.active().filter(cancel_requested_at__isnull=True).exists()
 
     def claim_for(self, job: "RemoteJob", runs: list["Run"]) -> list[str]:
         """Move these pending runs into ``job`` (uploading), each only if still pending; the ids taken."""
@@ -405,9 +410,14 @@ class Run(models.Model):
     )
     deadline = models.DateTimeField(null=True, blank=True, help_text="Cancelled if not finished by then.")
     not_before = models.DateTimeField(
-        null=True, blank=True, help_text="Not launched before this time (an automatic retry's backoff)."
+        null=True,
+        blank=True,
+        help_text="Not launched (downloading: not tried again) before this time: a retry's backoff.",
     )
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Automatic retries used so far.")
+    storage_tries = models.PositiveSmallIntegerField(
+        default=0, help_text="Tries at saving its outputs that failed on this machine's disk."
+    )
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
@@ -513,6 +523,17 @@ class Run(models.Model):
 
     def mark_downloading(self) -> bool:
         return self._move(RunStatus.DOWNLOADING, (RunStatus.RUNNING,))
+
+    def record_storage_failure(self, *, retry_at) -> int:
+        """Count a failed try at saving the downloading run's outputs here; the tries so far.
+
+        Counted in the row, so the tries stay bounded across worker restarts.
+        """
+        Run.objects.filter(pk=self.pk, status=RunStatus.DOWNLOADING).update(
+            storage_tries=F("storage_tries") + 1, not_before=retry_at, updated_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["storage_tries", "not_before", "status"])
+        return self.storage_tries
 
     def mark_completed(self, *, outputs: dict) -> bool:
         return self._move(

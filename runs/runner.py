@@ -8,6 +8,7 @@ repeated, monitoring resumes from the saved log offset, collecting picks up wher
 Terminal states go through services.runs.run_finalize. No transaction is held across node I/O.
 """
 
+import enum
 import logging
 import os
 import re
@@ -29,7 +30,8 @@ from runs.inputs import InputError, run_input_files
 from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
 from runs.models import FailureKind, JobStatus, Launcher, RemoteJob, Run, RunStatus
 from runs.progress import ProgressListener, ProgressRecorder
-from runs.remote import RemoteError, Transport, transport_for
+from runs.remote import LocalStorageError, RemoteError, TransferCancelled, Transport, transport_for
+from runs.remote.base import writing_locally
 from runs.remote.jobs import job_script
 from runs.services.runs import run_finalize, run_record_results
 from runs.stages import Stage
@@ -43,6 +45,8 @@ JOB_START, JOB_END = 2.0, 97.0
 HEARTBEAT_SECONDS = 5.0
 # A launch uploads inputs, which can take minutes, and beats only between steps.
 LAUNCH_STALE_FACTOR = 10
+# Waits between tries at saving outputs double up to this.
+MAX_STORAGE_RETRY_DELAY = 3600.0
 LOST_HINT = (
     "The job's processes ended without an exit code: they were killed or the node restarted. "
     "Check the node (memory, disk, dmesg) and run again."
@@ -61,6 +65,14 @@ class LogTail:
 
     def text(self) -> str:
         return log_tail(self.data.decode("utf-8", errors="replace"), self.lines)
+
+
+class Saved(enum.Enum):
+    """What became of a produced run's outputs in one collect."""
+
+    DONE = "done"  # saved and the run completed (or it failed for another reason)
+    LATER = "later"  # this machine's disk refused them: a later collect tries again
+    GAVE_UP = "gave up"  # refused on every try: the run failed `storage`
 
 
 def job_progress_to_overall(percent: float) -> float:
@@ -137,6 +149,14 @@ class JobPipeline:
                 Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again.")
             )
             return False
+        except TransferCancelled:
+            # Every run of the job was cancelled while its inputs were sent: they end cancelled
+            # now (the devices go back with the job), not when the upload would have finished.
+            logger.info("job %s: upload stopped, its runs were cancelled", self.job.id)
+            for run in self._drop_cancelled():
+                run.release_to_queue()  # a run not cancelled after all goes back to the queue
+            self.job.abandon()
+            return False
         except RemoteError as exc:
             self._launch_failed(exc)
             return False
@@ -174,7 +194,10 @@ class JobPipeline:
             digests = {modality: sha256_file(path) for modality, path in inputs.files.items()}
             plans[run.id] = (digests, inputs.frames)
             files.update({digest: inputs.files[modality] for modality, digest in digests.items()})
-        sent = self.transport.stage_in_cache(files)
+        ids = [run.id for run in runs]
+        sent = self.transport.stage_in_cache(
+            files, cancelled=lambda: Run.objects.filter(pk__in=ids).all_cancelled()
+        )
         staged, all_digests = {}, {}
         for run in runs:
             digests, frames = plans[run.id]
@@ -377,6 +400,7 @@ class JobPipeline:
             router.feed(log_text.encode(), time.time())
             router.finish(time.time())
         exit_code = self.job.exit_code
+        outcomes = set()
         for run in self.runs:
             run.refresh_from_db()
             if run.is_terminal or run.job_id != self.job.id:
@@ -389,34 +413,120 @@ class JobPipeline:
             if run.cancel_requested_at and not produced:
                 self._end_cancelled(run)
             elif produced and (run.status == RunStatus.DOWNLOADING or run.mark_downloading()):
-                # Already downloading: the collector before this one died halfway; start over.
-                self._complete(run, files, index, item_log)
+                # Already downloading: the collector before this one died halfway, or this machine
+                # could not save the outputs last time; start over.
+                outcomes.add(self._complete(run, files, index, item_log))
             elif exit_code != 0 and (stopped_for_cancel or (batched and index not in router.started)):
                 run.release_to_queue()
                 self._record(run, Stage.QUEUED, 0, "Its batch ended before this video; queued again")
             else:
                 self._fail_from_log(run, exit_code, item_log, files, index)
             self.job.beat(token=self.token, log_offset=self.job.log_offset)
+        if Saved.LATER in outcomes:
+            # Stays exited with its files on the node: the reconciler's next collect tries again.
+            return True
         self.job.mark_collected()
-        if not settings.COSMOS_KEEP_REMOTE_SCRATCH:
+        # Outputs this machine could not save are kept on the node, the only copy left.
+        if not settings.COSMOS_KEEP_REMOTE_SCRATCH and Saved.GAVE_UP not in outcomes:
             self.transport.remove_run_dir(self.job_dir)
         return True
 
-    def _complete(self, run: Run, files, index: int | None, log_text: str) -> None:
-        self._record(run, Stage.DOWNLOADING, JOB_END, "Downloading outputs")
+    def _complete(self, run: Run, files, index: int | None, log_text: str) -> "Saved":
+        """Save a run's outputs here and complete it, trying again while this machine's disk refuses them.
+
+        Workers try once per collect, and the reconciler's collects bring the next tries (after a
+        backoff); the command line (retry_transient False) waits here for each. Tries are counted
+        in the run's row, so they stay bounded whichever worker makes them.
+        """
         results = self.profile.results(log_text)
-        try:
-            outputs = self._download(run, files, index, verify=self.profile.produces_video, results=results)
-        except InvalidVideo as exc:
-            self._fail(
-                run,
-                Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable video: {exc}", ""),
-                self._download(run, [], index),
-            )
-            return
+        while True:
+            wait = (run.not_before - timezone.now()).total_seconds() if run.storage_tries else 0.0
+            if wait > 0:
+                if self.retry_transient:
+                    return Saved.LATER
+                self._sleep_beating(wait)
+            self._record(run, Stage.DOWNLOADING, JOB_END, "Downloading outputs")
+            try:
+                outputs = self._download(
+                    run, files, index, verify=self.profile.produces_video, results=results
+                )
+                break
+            except InvalidVideo as exc:
+                self._fail(
+                    run,
+                    Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable video: {exc}", ""),
+                    self._download_log(run, index),
+                )
+                return Saved.DONE
+            except LocalStorageError as exc:
+                outcome = self._storage_failed(run, exc)
+                if outcome is not None:
+                    return outcome
+                if self.retry_transient:
+                    return Saved.LATER
         self.recorders[run.id].flush()
         run.update_metadata(exit_code=self.job.exit_code)
         run_record_results(run=run, outputs=outputs, results=results)
+        return Saved.DONE
+
+    def _storage_failed(self, run: Run, exc: LocalStorageError) -> "Saved | None":
+        """Count a try this machine's disk refused: one log line, then another try later (None), or
+        the run fails `storage` once its tries are used up."""
+        root = Path(settings.COSMOS_OUTPUTS_DIR)
+        allowed = settings.COSMOS_STORAGE_TRIES
+        delay = min(settings.COSMOS_STORAGE_RETRY_DELAY * 2**run.storage_tries, MAX_STORAGE_RETRY_DELAY)
+        tries = run.record_storage_failure(retry_at=timezone.now() + timedelta(seconds=delay))
+        if run.status != RunStatus.DOWNLOADING:
+            return Saved.DONE  # cancelled meanwhile: nothing more to save
+        if tries < allowed:
+            logger.warning(
+                "run %s: cannot save its outputs in %s: %s (try %d of %d; next in %.0f s)",
+                run.id,
+                root,
+                exc,
+                tries,
+                allowed,
+                delay,
+            )
+            message = f"Cannot save the outputs in {root}: {exc}; trying again in {delay:.0f} s"
+            self._record(run, Stage.DOWNLOADING, JOB_END, f"{message} ({tries} of {allowed})")
+            return None
+        logger.warning(
+            "run %s: cannot save its outputs in %s: %s (try %d of %d); it fails",
+            run.id,
+            root,
+            exc,
+            tries,
+            allowed,
+        )
+        shutil.rmtree(root / f".{run.id}.partial", ignore_errors=True)
+        hint = (
+            f"This machine could not write to {exc.error.filename or exc.folder}. Free space on the disk "
+            f"holding {root}, or make that folder (COSMOS_DATA_DIR/outputs) writable by the worker, then "
+            f"retry the run. The job's files stay on node {self.node.name} in {self.job_dir}."
+        )
+        self._fail(
+            run,
+            Failure(
+                FailureKind.STORAGE, f"Cannot save the outputs in {root}: {exc} (tried {tries} times)", hint
+            ),
+        )
+        return Saved.GAVE_UP
+
+    def _sleep_beating(self, seconds: float) -> None:
+        """Wait, keeping the job's heartbeat fresh so no other worker takes the step over."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, HEARTBEAT_SECONDS))
+            self.job.beat(token=self.token, log_offset=self.job.log_offset)
+
+    def _download_log(self, run: Run, index: int | None) -> dict | None:
+        """The job's log and spec for a run that failed anyway; None when this machine cannot save them."""
+        try:
+            return self._download(run, [], index)
+        except LocalStorageError as exc:
+            logger.warning("run %s: cannot save its log in %s: %s", run.id, settings.COSMOS_OUTPUTS_DIR, exc)
+            return None
 
     def _fail_from_log(self, run: Run, exit_code: int | None, text: str, files, index: int | None) -> None:
         if exit_code is None:
@@ -426,7 +536,7 @@ class JobPipeline:
         else:
             failure = self.profile.classify(exit_code=exit_code, log_text=text, produced=False)
         run.update_metadata(exit_code=exit_code, log_tail=log_tail(text))
-        self._fail(run, failure, self._download(run, [], index))
+        self._fail(run, failure, self._download_log(run, index))
 
     def _end_cancelled(self, run: Run) -> None:
         """A run whose cancel was asked for ends cancelled once its job is verifiably gone."""
@@ -447,8 +557,9 @@ class JobPipeline:
         started = time.monotonic()
         root = Path(settings.COSMOS_OUTPUTS_DIR)
         final, partial = root / run.id, root / f".{run.id}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
+        with writing_locally(root):
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
         mine = self.profile.output_files({item.path for item in files}, run_id=run.id, index=index)
         wanted = {self.job_dir / "out" / path: partial / name for path, name in mine.items()}
         for name in ("job.log", *self.profile.kept_files):
@@ -458,14 +569,15 @@ class JobPipeline:
         for remote, local in wanted.items():
             if remote in digests:
                 received += self.transport.get_file(remote, local, sha256=digests[remote])
-        for name, text in (results or {}).get("files", {}).items():
-            (partial / name).write_text(text, encoding="utf-8")
         video_info = None
-        if verify:
-            video_info = probe_video(partial / "output.mp4")
-            write_thumbnail(partial / "output.mp4", partial / "thumbnail.jpg")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(partial, final)
+        with writing_locally(root):
+            for name, text in (results or {}).get("files", {}).items():
+                (partial / name).write_text(text, encoding="utf-8")
+            if verify:
+                video_info = probe_video(partial / "output.mp4")
+                write_thumbnail(partial / "output.mp4", partial / "thumbnail.jpg")
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(partial, final)
         timings = {
             **run.metadata.get("timings", {}),
             "download_seconds": round(time.monotonic() - started, 3),

@@ -1,14 +1,25 @@
 """Reaching GPU nodes. This package is the only one that talks to nodes (and imports paramiko)."""
 
-from runs.remote.base import ConnectError, JobState, RemoteError, RemoteFile, TransferError, Transport
+from runs.remote.base import (
+    ConnectError,
+    JobState,
+    LocalStorageError,
+    RemoteError,
+    RemoteFile,
+    TransferCancelled,
+    TransferError,
+    Transport,
+)
 from runs.remote.local import LocalTransport
 
 __all__ = [
     "ConnectError",
     "JobState",
+    "LocalStorageError",
     "LocalTransport",
     "RemoteError",
     "RemoteFile",
+    "TransferCancelled",
     "TransferError",
     "Transport",
     "transport_for",

@@ -6,10 +6,12 @@ detached so that losing the connection or the runner never kills GPU work. Trans
 implement the file and process primitives; the job logic here is shared.
 """
 
+import contextlib
+import re
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +34,66 @@ class UnsafePathError(RemoteError):
     """A deletion outside a run's own folder was refused."""
 
     kind = "config"
+
+
+class TransferCancelled(RemoteError):
+    """An upload stopped halfway because the runs it was for were cancelled.
+
+    What was sent stays in the partial file (a later upload resumes it); nothing is ever left
+    under the final name unverified, so it is never taken for a cached copy.
+    """
+
+
+class LocalStorageError(Exception):
+    """Writing to this machine's own disk failed: no permission, read-only, full, over quota, a
+    file where a folder should be. Not the node's fault, and not a network error to retry at once.
+    """
+
+    def __init__(self, folder: Path, error: OSError) -> None:
+        self.folder = Path(folder)
+        self.error = error
+        where = error.filename or folder
+        super().__init__(f"{error.strerror or error} ({where})")
+
+
+@contextlib.contextmanager
+def writing_locally(folder: Path) -> Iterator[None]:
+    """Turn an OSError of the enclosed local writes into LocalStorageError about ``folder``."""
+    try:
+        yield
+    except OSError as exc:
+        raise LocalStorageError(folder, exc) from exc
+
+
+# How often an upload asks whether it is still wanted: each ask may read the database.
+CANCEL_CHECK_SECONDS = 0.25
+
+CancelCheck = Callable[[], bool]
+
+
+class ThrottledCheck:
+    """Ask ``check`` at most once per ``interval`` seconds, and keep a yes once it was given."""
+
+    def __init__(self, check: CancelCheck, *, interval: float = CANCEL_CHECK_SECONDS) -> None:
+        self.check, self.interval = check, interval
+        self.asked_at: float | None = None
+        self.answer = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.answer and (self.asked_at is None or now - self.asked_at >= self.interval):
+            self.asked_at = now
+            self.answer = bool(self.check())
+        return self.answer
+
+
+def throttled(check: CancelCheck | None) -> CancelCheck | None:
+    if check is None or isinstance(check, ThrottledCheck):
+        return check
+    return ThrottledCheck(check)
+
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -83,19 +145,35 @@ class Transport(ABC):
 
     @abstractmethod
     def sha256_many(self, paths: list[PurePosixPath]) -> dict[PurePosixPath, str]:
-        """sha256 hex digests of the files that exist among ``paths`` (one round trip)."""
+        """sha256 hex digests of the regular files among ``paths`` (one round trip).
+
+        Folders, symbolic links and other special files are left out, as if missing.
+        """
 
     def sha256(self, path: PurePosixPath) -> str | None:
         """The file's sha256 hex digest, or None when it does not exist."""
         return self.sha256_many([path]).get(path)
 
     @abstractmethod
-    def put_file(self, local: Path, remote: PurePosixPath, *, sha256: str | None = None) -> int:
-        """Copy ``local`` to ``remote`` atomically, verified against ``sha256``; returns bytes sent."""
+    def put_file(
+        self,
+        local: Path,
+        remote: PurePosixPath,
+        *,
+        sha256: str | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> int:
+        """Copy ``local`` to ``remote`` atomically, verified against ``sha256``; returns bytes sent.
+
+        ``cancelled`` is asked between chunks; when it says yes, TransferCancelled is raised.
+        """
 
     @abstractmethod
     def get_file(self, remote: PurePosixPath, local: Path, *, sha256: str | None = None) -> int:
-        """Copy ``remote`` to ``local`` atomically, verified against ``sha256``; returns bytes received."""
+        """Copy ``remote`` to ``local`` atomically, verified against ``sha256``; returns bytes received.
+
+        Failing to write ``local`` (this machine's disk) raises LocalStorageError.
+        """
 
     @abstractmethod
     def write_text(self, remote: PurePosixPath, text: str) -> None: ...
@@ -113,6 +191,11 @@ class Transport(ABC):
 
     @abstractmethod
     def _remove_tree(self, path: PurePosixPath) -> None: ...
+
+    @abstractmethod
+    def _remove_unless_regular(self, paths: list[PurePosixPath]) -> None:
+        """Delete whatever is at each path unless it is a regular file (a folder with all it holds, a
+        symbolic link itself, never its target, a fifo…). Paths are checked by the caller."""
 
     # --- processes -------------------------------------------------------------------------------
 
@@ -197,13 +280,18 @@ class Transport(ABC):
             offset += len(data)
             yield data
 
-    def stage_in_cache(self, files: dict[str, Path]) -> int:
+    def stage_in_cache(self, files: dict[str, Path], *, cancelled: CancelCheck | None = None) -> int:
         """Put each file (keyed by its sha256) in the node's input cache; returns the bytes sent.
 
         One round trip checks every cached copy: an input used by fifty runs is sent once per
         node, and a cached copy that no longer matches its checksum is sent again. Copies found
-        in place are touched, so pruning by age spares what is still in use.
+        in place are touched, so pruning by age spares what is still in use. Anything else found
+        under a cache name (a folder, a symbolic link) is removed first, or it would block that
+        input for good. ``cancelled`` (asked a few times a second at most) stops the upload.
         """
+        cancelled = throttled(cancelled)
+        if cancelled is not None and cancelled():
+            raise TransferCancelled("the upload was cancelled before it started")
         paths = {digest: self.cache_path(digest) for digest in files}
         on_node = self.sha256_many(sorted(set(paths.values())))
         missing = {
@@ -212,11 +300,36 @@ class Transport(ABC):
             if on_node.get(paths[digest]) != digest
         }
         self.touch(sorted(path for path, digest in on_node.items() if digest in files))
-        return self.put_files(missing)
+        if missing:
+            self.clear_cache_entries(sorted(missing))
+        return self.put_files(missing, cancelled=cancelled)
 
-    def put_files(self, files: dict[PurePosixPath, tuple[Path, str]]) -> int:
+    def clear_cache_entries(self, paths: list[PurePosixPath]) -> None:
+        """Remove what sits under these cache names (and their partial files) unless it is a regular file.
+
+        Only ever inside <root>/cache/sha256, and only names that are sha256 digests: anything
+        else is refused.
+        """
+        cache = self.root / "cache" / "sha256"
+        for path in paths:
+            if path.parent != cache or not SHA256_HEX.fullmatch(path.name):
+                raise UnsafePathError(f"refusing to clear {path}: not a cache entry under {cache}")
+        self._remove_unless_regular([entry for path in paths for entry in (path, self.part_path(path))])
+
+    @staticmethod
+    def part_path(remote: PurePosixPath) -> PurePosixPath:
+        """Where an upload to ``remote`` collects its bytes until they are verified."""
+        return PurePosixPath(f"{remote}.part")
+
+    def put_files(
+        self, files: dict[PurePosixPath, tuple[Path, str]], *, cancelled: CancelCheck | None = None
+    ) -> int:
         """Upload several files (remote path → local path and sha256), each verified; returns bytes sent."""
-        return sum(self.put_file(local, remote, sha256=digest) for remote, (local, digest) in files.items())
+        cancelled = throttled(cancelled)
+        return sum(
+            self.put_file(local, remote, sha256=digest, cancelled=cancelled)
+            for remote, (local, digest) in files.items()
+        )
 
     def touch(self, paths: list[PurePosixPath]) -> None:
         """Mark cached files as just used, so pruning by age spares what runs still use."""

@@ -8,19 +8,31 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
 import runs.cosmos
 from runs.cosmos.standin_archive import write_standin_archive
-from runs.remote.base import CommandResult, RemoteError, RemoteFile, TransferError, Transport
+from runs.remote.base import (
+    CancelCheck,
+    CommandResult,
+    LocalStorageError,
+    RemoteError,
+    RemoteFile,
+    TransferCancelled,
+    TransferError,
+    Transport,
+)
 
 # The stand-in package; `python STANDIN ...` runs it from the source tree. Nodes run the zipapp.
 STANDIN = Path(runs.cosmos.__file__).resolve().parent / "standin"
+CHUNK = 1 << 20
 
 
 def standin_archive_path() -> Path:
@@ -33,22 +45,70 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _copy_atomically(source: Path, destination: Path, sha256: str | None) -> int:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
-    )
-    os.close(handle)
+def _copy_atomically(
+    source: Path,
+    destination: Path,
+    sha256: str | None,
+    *,
+    cancelled: CancelCheck | None = None,
+    saving: bool = False,
+) -> int:
+    """Copy through a temporary file in the destination's folder, verify it, rename it into place.
+
+    ``saving``: the destination is this machine's own storage (a download), so failing to write
+    it is a LocalStorageError; otherwise (an upload to the node's folder) a TransferError.
+    ``cancelled`` is asked between chunks. Returns the bytes copied.
+    """
+
+    @contextlib.contextmanager
+    def writing() -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if saving:
+                raise LocalStorageError(destination.parent, exc) from exc
+            raise TransferError(f"copying {source} to {destination} failed: {exc.strerror or exc}") from exc
+
+    @contextlib.contextmanager
+    def reading() -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise TransferError(f"reading {source} failed: {exc.strerror or exc}") from exc
+
+    with writing():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
+        )
+    temporary, copied = Path(name), 0
+    target = os.fdopen(handle, "wb")
     try:
-        shutil.copyfile(source, temporary)
-        if sha256 is not None and _file_sha256(Path(temporary)) != sha256:
+        with reading():
+            reader = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+        with reader:
+            while True:
+                with reading():
+                    chunk = reader.read(CHUNK)
+                if not chunk:
+                    break
+                if cancelled is not None and cancelled():
+                    raise TransferCancelled(f"copying {source} to {destination} stopped: cancelled")
+                with writing():
+                    target.write(chunk)
+                copied += len(chunk)
+        with writing():
+            target.close()  # flushes: a full disk may show only here
+        if sha256 is not None and _file_sha256(temporary) != sha256:
             raise TransferError(f"copying {source} to {destination}: the copy does not match its sha256")
-        os.replace(temporary, destination)
-    except OSError as exc:
-        raise TransferError(f"copying {source} to {destination} failed: {exc.strerror or exc}") from exc
+        with writing():
+            os.replace(temporary, destination)
     finally:
-        Path(temporary).unlink(missing_ok=True)
-    return destination.stat().st_size
+        with contextlib.suppress(OSError):
+            target.close()
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+    return copied
 
 
 def _group_has_running_member(pgid: int) -> bool:
@@ -82,15 +142,23 @@ class LocalTransport(Transport):
     def sha256_many(self, paths: list[PurePosixPath]) -> dict[PurePosixPath, str]:
         digests = {}
         for path in paths:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                digests[path] = _file_sha256(Path(path))
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    digests[path] = _file_sha256(Path(path))
         return digests
 
-    def put_file(self, local: Path, remote: PurePosixPath, *, sha256: str | None = None) -> int:
-        return _copy_atomically(Path(local), Path(remote), sha256)
+    def put_file(
+        self,
+        local: Path,
+        remote: PurePosixPath,
+        *,
+        sha256: str | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> int:
+        return _copy_atomically(Path(local), Path(remote), sha256, cancelled=cancelled)
 
     def get_file(self, remote: PurePosixPath, local: Path, *, sha256: str | None = None) -> int:
-        return _copy_atomically(Path(remote), Path(local), sha256)
+        return _copy_atomically(Path(remote), Path(local), sha256, saving=True)
 
     def write_text(self, remote: PurePosixPath, text: str) -> None:
         path = Path(remote)
@@ -128,6 +196,19 @@ class LocalTransport(Transport):
 
     def _remove_tree(self, path: PurePosixPath) -> None:
         shutil.rmtree(path, ignore_errors=True)
+
+    def _remove_unless_regular(self, paths: list[PurePosixPath]) -> None:
+        for path in map(Path, paths):
+            try:
+                mode = os.lstat(path).st_mode
+                if stat.S_ISDIR(mode):
+                    shutil.rmtree(path)  # never follows the links inside
+                elif not stat.S_ISREG(mode):
+                    path.unlink()  # a link itself, not what it points to
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TransferError(f"cannot clear {path} from the cache: {exc.strerror or exc}") from exc
 
     def run_command(self, argv: list[str], *, timeout: float = 60.0) -> CommandResult:
         try:

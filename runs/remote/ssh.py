@@ -25,13 +25,17 @@ import paramiko
 from django.conf import settings
 
 from runs.remote.base import (
+    CancelCheck,
     CommandResult,
     ConnectError,
     JobState,
     RemoteError,
     RemoteFile,
+    TransferCancelled,
     TransferError,
     Transport,
+    throttled,
+    writing_locally,
 )
 
 logger = logging.getLogger(__name__)
@@ -335,8 +339,18 @@ class SSHTransport(Transport):
         channel.exec_command(command)
         return channel
 
-    def _finish_exec(self, channel: paramiko.Channel) -> CommandResult:
+    def _finish_exec(
+        self, channel: paramiko.Channel, *, cancelled: CancelCheck | None = None
+    ) -> CommandResult:
         try:
+            # A command whose output is a line or two: waiting for its end first cannot fill a pipe.
+            deadline = time.monotonic() + (channel.gettimeout() or 600.0)
+            while cancelled is not None and not channel.exit_status_ready():
+                if cancelled():
+                    raise TransferCancelled(f"stopped waiting for a command on {self.address}: cancelled")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"a command on {self.address} did not end in time")
+                time.sleep(0.05)
             stdout = channel.makefile("rb").read()
             stderr = channel.makefile_stderr("rb").read()
             code = channel.recv_exit_status()
@@ -395,7 +409,8 @@ class SSHTransport(Transport):
             return {}
         quoted = " ".join(shlex.quote(str(path)) for path in paths)
         result = self._exec(
-            f'for f in {quoted}; do [ -f "$f" ] && sha256sum -- "$f"; done; true', timeout=600
+            f'for f in {quoted}; do [ -f "$f" ] && [ ! -L "$f" ] && sha256sum -- "$f"; done; true',
+            timeout=600,
         )
         digests = {}
         for line in result.stdout.splitlines():
@@ -404,61 +419,77 @@ class SSHTransport(Transport):
                 digests[PurePosixPath(name)] = digest
         return digests
 
-    def put_file(self, local: Path, remote: PurePosixPath, *, sha256: str | None = None) -> int:
+    def put_file(
+        self,
+        local: Path,
+        remote: PurePosixPath,
+        *,
+        sha256: str | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> int:
         expected = sha256 or _local_sha256(Path(local))
+        cancelled = throttled(cancelled)
         sent = 0
 
         def upload() -> None:
             nonlocal sent
-            sent += self._upload_resuming(Path(local), remote, expected)
+            sent += self._upload_resuming(Path(local), remote, expected, cancelled)
 
         self._retrying(f"uploading {Path(local).name}", upload)
         return sent
 
-    def put_files(self, files: dict[PurePosixPath, tuple[Path, str]]) -> int:
+    def put_files(
+        self, files: dict[PurePosixPath, tuple[Path, str]], *, cancelled: CancelCheck | None = None
+    ) -> int:
         """Upload several files, checksumming each on the node while the next one is sent.
 
         The node's sha256 of a file takes about as long as sending it; run one after the other
         they halve the upload speed. A file whose check did not confirm it (or whose connection
-        dropped) goes through put_file, which resumes and verifies it alone.
+        dropped) goes through put_file, which resumes and verifies it alone. ``cancelled`` is
+        asked between chunks and while waiting for a check: the upload stops at once, leaving
+        only partial files, which a later upload resumes.
         """
+        cancelled = throttled(cancelled)
         sent, checks = 0, []
         # Largest first: only the last file's check is not hidden behind another upload.
         ordered = sorted(files.items(), key=lambda item: Path(item[1][0]).stat().st_size, reverse=True)
         try:
-            for remote, (local, digest) in ordered:
-                sent += self._send_part(Path(local), remote)
-                checks.append(
-                    (remote, digest, self._start_exec(f"sha256sum -- {shlex.quote(f'{remote}.part')}"))
-                )
-        except Exception as exc:
-            if not _is_transient(exc):
-                raise
-            self._drop()
-        confirmed = set()
-        for remote, digest, channel in checks:
             try:
-                output = self._finish_exec(channel).stdout
+                for remote, (local, digest) in ordered:
+                    sent += self._send_part(Path(local), remote, cancelled)
+                    part = shlex.quote(str(self.part_path(remote)))
+                    checks.append((remote, digest, self._start_exec(f"sha256sum -- {part}")))
             except Exception as exc:
                 if not _is_transient(exc):
                     raise
                 self._drop()
-                continue
-            if output.split()[:1] == [digest]:
-                self._retrying(
-                    f"renaming {remote.name}",
-                    lambda r=remote: self._sftp_client().posix_rename(f"{r}.part", str(r)),
-                )
-                confirmed.add(remote)
+            confirmed = set()
+            for remote, digest, channel in checks:
+                try:
+                    output = self._finish_exec(channel, cancelled=cancelled).stdout
+                except Exception as exc:
+                    if not _is_transient(exc):
+                        raise
+                    self._drop()
+                    continue
+                if output.split()[:1] == [digest]:
+                    self._retrying(
+                        f"renaming {remote.name}",
+                        lambda r=remote: self._sftp_client().posix_rename(str(self.part_path(r)), str(r)),
+                    )
+                    confirmed.add(remote)
+        finally:
+            for _, _, channel in checks:
+                channel.close()  # a check still running when the upload stopped: nobody reads it
         for remote, (local, digest) in files.items():
             if remote not in confirmed:
-                sent += self.put_file(local, remote, sha256=digest)
+                sent += self.put_file(local, remote, sha256=digest, cancelled=cancelled)
         return sent
 
-    def _send_part(self, local: Path, remote: PurePosixPath) -> int:
+    def _send_part(self, local: Path, remote: PurePosixPath, cancelled: CancelCheck | None = None) -> int:
         """Append to ``<remote>.part`` what it lacks of ``local``; returns bytes sent (not yet verified)."""
         sftp = self._sftp_client()
-        part = f"{remote}.part"
+        part = str(self.part_path(remote))
         size = local.stat().st_size
         try:
             start = sftp.stat(part).st_size
@@ -474,24 +505,33 @@ class SSHTransport(Transport):
             source.seek(start)
             target.seek(start)
             while chunk := source.read(CHUNK):
+                if cancelled is not None and cancelled():
+                    raise TransferCancelled(f"uploading {local.name} to {self.address} stopped: cancelled")
                 target.write(chunk)
         return size - start
 
-    def _upload_resuming(self, local: Path, remote: PurePosixPath, expected: str) -> int:
+    def _upload_resuming(
+        self, local: Path, remote: PurePosixPath, expected: str, cancelled: CancelCheck | None = None
+    ) -> int:
         """Send what the remote partial file lacks, verify the whole by sha256, then rename into place.
 
         The partial file has a fixed name, so an upload cut by a dropped link continues where it
         stopped on the next attempt instead of starting over.
         """
-        sent = self._send_part(local, remote)
-        part = PurePosixPath(f"{remote}.part")
-        if self._sha256_many([part]).get(part) != expected:
+        sent = self._send_part(local, remote, cancelled)
+        part = self.part_path(remote)
+        check = self._finish_exec(
+            self._start_exec(f"sha256sum -- {shlex.quote(str(part))}"), cancelled=cancelled
+        )
+        if check.stdout.split()[:1] != [expected]:
             self._sftp_client().remove(str(part))
             raise paramiko.SSHException(f"{remote.name}: the uploaded copy does not match its sha256")
         self._sftp_client().posix_rename(str(part), str(remote))
         return sent
 
     def get_file(self, remote: PurePosixPath, local: Path, *, sha256: str | None = None) -> int:
+        """Download through a partial file next to ``local``; this machine's write errors are
+        LocalStorageError (raised at once: retrying over the network cannot fix a full disk)."""
         local = Path(local)
         received = 0
 
@@ -500,24 +540,33 @@ class SSHTransport(Transport):
             expected = sha256 or self._sha256_many([remote]).get(remote)
             if expected is None:
                 raise RemoteError(f"{remote} does not exist on {self.address}")
-            local.parent.mkdir(parents=True, exist_ok=True)
             part = local.with_name(f".{local.name}.part")
+            with writing_locally(local.parent):
+                local.parent.mkdir(parents=True, exist_ok=True)
+                target = open(part, "wb")  # noqa: SIM115 (closed in the finally below)
             digest = hashlib.sha256()
             try:
-                with self._sftp_client().open(str(remote), "rb") as source, open(part, "wb") as target:
+                with self._sftp_client().open(str(remote), "rb") as source:
                     size = source.stat().st_size
                     source.MAX_REQUEST_SIZE = SFTP_REQUEST
                     source.prefetch(size)
                     while chunk := source.read(CHUNK):
                         digest.update(chunk)
-                        target.write(chunk)
+                        with writing_locally(local.parent):
+                            target.write(chunk)
+                with writing_locally(local.parent):
+                    target.close()  # flushes: a full disk may show only here
                 if digest.hexdigest() != expected:
                     raise paramiko.SSHException(
                         f"{remote.name}: the downloaded copy does not match its sha256"
                     )
-                part.replace(local)
+                with writing_locally(local.parent):
+                    part.replace(local)
             finally:
-                part.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    target.close()
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
             received += size
 
         self._retrying(f"downloading {remote.name}", download)
@@ -576,6 +625,17 @@ class SSHTransport(Transport):
 
     def _remove_tree(self, path: PurePosixPath) -> None:
         self.run_command(["rm", "-rf", "--", str(path)])
+
+    def _remove_unless_regular(self, paths: list[PurePosixPath]) -> None:
+        quoted = " ".join(shlex.quote(str(path)) for path in paths)
+        # rm -rf removes a symbolic link itself and never follows links inside a folder.
+        result = self.shell(
+            f"status=0; for f in {quoted}; do "
+            'if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then rm -rf -- "$f" || status=1; fi; '
+            "done; exit $status"
+        )
+        if not result.ok:
+            raise TransferError(f"cannot clear cache entries on {self.address}: {result.stderr.strip()}")
 
     # --- processes -------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from runs.models import BUSY_JOB_STATUSES, GpuNode, JobStatus, QueueState, RemoteJob, Run, RunStatus
 from runs.progress import progress_append
-from runs.remote import RemoteError, transport_for
+from runs.remote import RemoteError, TransferCancelled, transport_for
 from runs.stages import Stage
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,12 @@ def run_stage(*, run: Run) -> int:
     files = {sha256_file(input_set.videos[modality]): input_set.videos[modality] for modality in needed}
     transport = transport_for(run.node)
     try:
-        sent = transport.stage_in_cache(files)
+        sent = transport.stage_in_cache(
+            files, cancelled=lambda: Run.objects.filter(pk=run.pk).all_cancelled()
+        )
+    except TransferCancelled:
+        logger.info("staging %s stopped: the run was cancelled", run.id)
+        return 0
     except RemoteError as exc:
         logger.info("staging %s ahead of its launch failed (%s); the launch will try again", run.id, exc)
         return 0

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -140,3 +142,25 @@ def test_it_gives_a_run_back_to_the_queue_keeping_its_place(db):
     run.refresh_from_db()
     assert (run.status, run.job_id, run.priority, run.attempts) == (RunStatus.PENDING, None, 3, 1)
     assert not run.release_to_queue()  # only from uploading or running
+
+
+def test_it_counts_storage_failures_of_a_downloading_run_in_its_row(db):
+    run = RunFactory()
+    later = timezone.now() + timedelta(seconds=30)
+    assert run.record_storage_failure(retry_at=later) == 0  # pending: nothing to save yet
+    assert run.mark_uploading() and run.mark_running() and run.mark_downloading()
+    assert run.record_storage_failure(retry_at=later) == 1
+    assert Run.objects.get(pk=run.pk).record_storage_failure(retry_at=later) == 2  # another worker's copy
+    run.refresh_from_db()
+    assert (run.storage_tries, run.not_before) == (2, later)
+    assert run.mark_failed(kind="storage", message="disk full")
+
+
+def test_it_tells_when_every_run_was_cancelled(db):
+    first, second = RunFactory(), RunFactory()
+    both = Run.objects.filter(pk__in=[first.pk, second.pk])
+    assert not both.all_cancelled()
+    first.request_cancel()
+    assert not both.all_cancelled()
+    second.mark_cancelled(reason="stop")  # ended: no one waits for its inputs either
+    assert both.all_cancelled()

@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 import av
 import pytest
 
+from runs.media import sha256_file
 from runs.models import Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
@@ -129,3 +130,13 @@ def test_it_cancels_a_running_job_and_verifies_it_is_gone(fast_sim, render_dir):
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED and run.error_message == "stop"
     assert run.progress.last().stage == Stage.CANCELLED
+
+
+def test_it_heals_a_cache_entry_that_became_a_folder(fast_sim, render_dir):
+    digest = sha256_file(render_dir / "color.mp4")
+    cached = Path(fast_sim.root) / "cache" / "sha256" / digest
+    cached.mkdir(parents=True)
+    (cached / "stray.txt").write_text("left by someone")
+    run = run_execute(run=make_run(render_dir))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    assert cached.is_file() and cached.read_bytes() == (render_dir / "color.mp4").read_bytes()

@@ -10,6 +10,7 @@ import av
 import pytest
 from django.core.management import call_command
 
+from runs.media import sha256_file
 from runs.models import GpuNode, Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
@@ -201,3 +202,13 @@ def test_it_fails_with_kind_connect_and_a_clear_message(
     }
     assert expected[problem] in run.error_message
     assert run.metadata["failure_hint"]
+
+
+def test_it_heals_a_cache_entry_that_became_a_folder(ssh_node, ssh_host, render_dir):
+    digest = sha256_file(render_dir / "color.mp4")
+    cached = ssh_host.root / "cache" / "sha256" / digest
+    cached.mkdir(parents=True)
+    (cached / "stray.txt").write_text("left by someone")
+    run = run_execute(run=make_run(render_dir, ssh_node))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    assert cached.is_file() and cached.read_bytes() == (render_dir / "color.mp4").read_bytes()

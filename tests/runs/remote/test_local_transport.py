@@ -1,4 +1,5 @@
 import hashlib
+import os
 import signal
 import sys
 import time
@@ -6,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from runs.remote.base import UnsafePathError
+from runs.remote.base import TransferCancelled, UnsafePathError
 from runs.remote.jobs import job_script
 from runs.remote.local import LocalTransport
 from tests.factories import GpuNodeFactory
@@ -138,3 +139,70 @@ def test_it_deletes_only_run_folders(transport):
     ):
         with pytest.raises(UnsafePathError):
             transport.remove_run_dir(path)
+
+
+def test_it_stops_an_upload_when_cancelled_and_leaves_nothing_under_the_cache_name(transport, tmp_path):
+    source = tmp_path / "input.bin"
+    source.write_bytes(os.urandom(8 << 20))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    remote = Path(transport.cache_path(digest))
+    asked = []
+
+    def cancelled() -> bool:  # asked between chunks: the run is cancelled once 3 MiB went out
+        asked.append(sum(path.stat().st_size for path in remote.parent.glob(f".{digest}.*.part")))
+        return asked[-1] >= 3 << 20
+
+    with pytest.raises(TransferCancelled):
+        transport.put_file(source, transport.cache_path(digest), sha256=digest, cancelled=cancelled)
+    assert 3 << 20 <= asked[-1] < 8 << 20
+    assert not remote.exists()
+    assert transport.sha256_many([transport.cache_path(digest)]) == {}  # never a cache hit
+    assert transport.stage_in_cache({digest: source}) == 8 << 20
+    assert transport.sha256(transport.cache_path(digest)) == digest
+
+
+def test_it_stops_staging_at_once_when_already_cancelled(transport, tmp_path):
+    source = tmp_path / "input.bin"
+    source.write_bytes(b"x" * 1000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    with pytest.raises(TransferCancelled):
+        transport.stage_in_cache({digest: source}, cancelled=lambda: True)
+    assert not Path(transport.cache_path(digest)).exists()
+
+
+@pytest.mark.parametrize("entry", ["folder", "link to the right bytes", "link to a folder", "fifo"])
+def test_it_replaces_a_cache_entry_that_is_not_a_regular_file(transport, tmp_path, entry):
+    source = tmp_path / "input.bin"
+    source.write_bytes(b"video bytes" * 1000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cached = Path(transport.cache_path(digest))
+    cached.parent.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the cache's")
+    (outside / "same.bin").write_bytes(source.read_bytes())
+    if entry == "folder":
+        cached.mkdir()
+        (cached / "stray.txt").write_text("x")
+        (cached / "link").symlink_to(outside)  # a link inside: rm never follows it
+    elif entry == "link to the right bytes":
+        cached.symlink_to(outside / "same.bin")
+    elif entry == "link to a folder":
+        cached.symlink_to(outside)
+    else:
+        os.mkfifo(cached)
+    assert transport.stage_in_cache({digest: source}) == source.stat().st_size
+    assert cached.is_file() and not cached.is_symlink()
+    assert transport.sha256(transport.cache_path(digest)) == digest
+    assert sorted(path.name for path in outside.iterdir()) == ["keep.txt", "same.bin"]  # untouched
+
+
+def test_it_clears_only_cache_entries(transport):
+    for path in (
+        transport.root / "runs" / ("a" * 64),
+        transport.root / "cache" / "sha256" / "not-a-digest",
+        transport.root / "cache" / "sha256" / ".." / ("a" * 64),
+        transport.root / "cache" / ("a" * 64),
+    ):
+        with pytest.raises(UnsafePathError):
+            transport.clear_cache_entries([path])

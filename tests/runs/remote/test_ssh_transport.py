@@ -1,13 +1,14 @@
 """The SSH transport against a real OpenSSH server on loopback."""
 
 import hashlib
+import os
 import time
 from pathlib import PurePosixPath
 
 import pytest
 
 from runs.models import GpuNode
-from runs.remote.base import ConnectError
+from runs.remote.base import ConnectError, ThrottledCheck, TransferCancelled
 from runs.remote.jobs import job_script
 from runs.remote.ssh import AuthenticationError, HostKeyError, SSHTransport
 from tests.hosts import generate_key, public_key
@@ -166,3 +167,63 @@ def test_it_uses_a_jump_host(db, ssh_host, fast_ssh):
 
 def test_it_reports_job_paths_as_posix(transport):
     assert transport.run_dir("rs_x") == PurePosixPath(transport.root) / "runs" / "rs_x"
+
+
+def test_it_stops_an_upload_when_cancelled_and_resumes_it_later(transport, tmp_path, ssh_host):
+    source = tmp_path / "input.bin"
+    source.write_bytes(os.urandom(32 << 20))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cached = ssh_host.root / "cache" / "sha256" / digest
+    part = cached.with_name(f"{digest}.part")
+
+    def reached_4_mib() -> bool:  # the runs were cancelled once 4 MiB reached the node
+        return part.exists() and part.stat().st_size >= 4 << 20
+
+    # Asked at every chunk (not a few times a second), so the test does not depend on the link's speed.
+    cancelled = ThrottledCheck(reached_4_mib, interval=0)
+    with pytest.raises(TransferCancelled):
+        transport.put_files({transport.cache_path(digest): (source, digest)}, cancelled=cancelled)
+    assert not cached.exists()
+    assert transport.sha256_many([transport.cache_path(digest)]) == {}  # never a cache hit
+    left_behind = part.stat().st_size
+    assert 4 << 20 <= left_behind < 32 << 20
+    assert transport.stage_in_cache({digest: source}) == (32 << 20) - left_behind  # resumed
+    assert cached.read_bytes() == source.read_bytes() and not part.exists()
+
+
+def test_it_stops_staging_at_once_when_already_cancelled(transport, tmp_path, ssh_host):
+    source = tmp_path / "input.bin"
+    source.write_bytes(b"x" * 1000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    with pytest.raises(TransferCancelled):
+        transport.stage_in_cache({digest: source}, cancelled=lambda: True)
+    assert not (ssh_host.root / "cache" / "sha256" / digest).exists()
+
+
+@pytest.mark.parametrize(
+    "entry", ["folder", "link to the right bytes", "link to a folder", "part is a folder"]
+)
+def test_it_replaces_a_cache_entry_that_is_not_a_regular_file(transport, tmp_path, ssh_host, entry):
+    source = tmp_path / "input.bin"
+    source.write_bytes(b"video bytes" * 1000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cached = ssh_host.root / "cache" / "sha256" / digest
+    cached.parent.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the cache's")
+    (outside / "same.bin").write_bytes(source.read_bytes())
+    if entry == "folder":
+        cached.mkdir()
+        (cached / "stray.txt").write_text("x")
+        (cached / "link").symlink_to(outside)  # a link inside: rm never follows it
+    elif entry == "link to the right bytes":
+        cached.symlink_to(outside / "same.bin")
+    elif entry == "link to a folder":
+        cached.symlink_to(outside)
+    else:
+        cached.with_name(f"{digest}.part").mkdir()
+    assert transport.stage_in_cache({digest: source}) == source.stat().st_size
+    assert cached.is_file() and not cached.is_symlink()
+    assert cached.read_bytes() == source.read_bytes()
+    assert sorted(path.name for path in outside.iterdir()) == ["keep.txt", "same.bin"]  # untouched
