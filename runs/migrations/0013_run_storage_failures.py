@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0011_model_types'),
+        ('runs', '0012_storable_text_and_priority_range'),
     ]
 
     operations = [
