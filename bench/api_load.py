@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_load.py [--profile embedded|scaleout|both] [-n N] [--web N]
                                        [--postgres postgres://postgres@127.0.0.1:5432/postgres]
-                                       [--timeout 120]
+                                       [--timeout 120] [--set NAME=VALUE ...]
 
 Each profile gets a deployment of its own, as `make run` would start it: a temporary data folder,
 migrated, with a user and an API key (cosmos_token), a demo input folder (cosmos_demo_inputs)
@@ -263,7 +263,7 @@ def redis_server(scratch: Path):
         stop(process)
 
 
-def deploy(scratch: Path, extra: dict) -> tuple[dict, str, Path]:
+def deploy(scratch: Path, extra: dict, options) -> tuple[dict, str, Path]:
     environment = {
         **{
             key: value
@@ -275,6 +275,7 @@ def deploy(scratch: Path, extra: dict) -> tuple[dict, str, Path]:
         "COSMOS_INPUT_ROOTS": str(scratch / "inputs"),
         "COSMOS_LOG_LEVEL": "ERROR",
         **extra,
+        **dict(setting.split("=", 1) for setting in options.set),
     }
     manage(environment, "migrate", "-v0")
     manage(environment, "shell", "-c", CREATE_USER)
@@ -323,7 +324,7 @@ def run_profile(name: str, options) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"cosmos-bench-api-{name}-") as scratch:
         scratch = Path(scratch)
         if name == "embedded":
-            environment, key, inputs = deploy(scratch, {})
+            environment, key, inputs = deploy(scratch, {}, options)
             return measure(name, environment, key, inputs, scratch, options, None)
         with Postgres(options.postgres) as postgres, redis_server(scratch) as redis_port:
             redis = f"redis://127.0.0.1:{redis_port}"
@@ -332,7 +333,7 @@ def run_profile(name: str, options) -> dict:
                 "CELERY_BROKER_URL": f"{redis}/0",
                 "REDIS_URL": f"{redis}/1",
             }
-            environment, key, inputs = deploy(scratch, extra)
+            environment, key, inputs = deploy(scratch, extra, options)
             return measure(name, environment, key, inputs, scratch, options, postgres)
 
 
@@ -352,7 +353,11 @@ def report(result: dict, options) -> bool:
     answered = [outcome.seconds for outcome in outcomes if outcome.status is not None]
     ok = [outcome.seconds for outcome in outcomes if outcome.status == 201]
     baseline = result["baseline"]
-    print(f"\n{result['name']}: {len(outcomes)} concurrent POST /api/runs over {options.web} web process(es)")
+    settings = f" with {', '.join(options.set)}" if options.set else ""
+    print(
+        f"\n{result['name']}: {len(outcomes)} concurrent POST /api/runs over {options.web} web process(es)"
+        + settings
+    )
     print(f"  burst wall time {result['wall']:.1f} s; single-request baseline {baseline * 1000:.0f} ms")
     for kind, count in sorted(kinds.items()):
         print(f"  {kind:<40}{count:>6}")
@@ -403,6 +408,13 @@ def main() -> None:
     parser.add_argument("--web", type=int, help="web processes (default 1 embedded, 2 scale-out)")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--timeout", type=float, default=120.0, help="client timeout per request, seconds")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the deployment, e.g. COSMOS_WEB_CONCURRENCY=4 (repeatable)",
+    )
     options = parser.parse_args()
     profiles = ["embedded", "scaleout"] if options.profile == "both" else [options.profile]
     all_met = True
