@@ -153,6 +153,10 @@ SQLITE_CACHE_MB = env_int("COSMOS_SQLITE_CACHE_MB", 64, minimum=2)
 SQLITE_MMAP_MB = env_int("COSMOS_SQLITE_MMAP_MB", 2048, minimum=0)
 
 
+# Django's SQLite backend, with a process's writers taking the write lock first come, first served.
+SQLITE_ENGINE = "cosmos_site.sqlite_backend"
+
+
 def _sqlite_options() -> dict:
     # WAL lets readers (pages, the CLI) run while a runner writes progress; IMMEDIATE takes the
     # write lock at BEGIN so two writers queue on the busy timeout instead of failing mid-transaction.
@@ -197,7 +201,7 @@ def _database() -> dict:
     url = env_secret("DATABASE_URL")
     if url is None:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": SQLITE_ENGINE,
             "NAME": COSMOS_DATA_DIR / "cosmos.sqlite3",
             "OPTIONS": _sqlite_options(),
         }
@@ -215,6 +219,7 @@ def _database() -> dict:
     if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL is not valid: it names no database (add /NAME at the end)")
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {**_sqlite_options(), **config.get("OPTIONS", {})}
     else:
         config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": _postgres_pool()}

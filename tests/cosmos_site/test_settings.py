@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 db = settings.DATABASES["default"]
 result = {"engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {})}
-if db["ENGINE"].endswith("sqlite3"):
+if connection.vendor == "sqlite":
     with connection.cursor() as cursor:
         result["journal_mode"] = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         result["busy_timeout"] = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
