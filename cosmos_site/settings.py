@@ -269,6 +269,9 @@ LOGGING = {
     },
     "loggers": {
         "django": {"handlers": ["console", "file"], "level": "INFO"},
+        # 503s of a busy web process, once per burst; not again through the root logger (daphne gives
+        # it a handler of its own).
+        "cosmos_site.overload": {"handlers": ["console", "file"], "level": "INFO", "propagate": False},
         "prompts": {"handlers": ["console", "file"], "level": "DEBUG"},
         "runs": {"handlers": ["console", "file"], "level": "DEBUG"},
     },

@@ -100,7 +100,9 @@ def deployment(tmp_path):
         stop(server)
 
 
-def test_it_answers_503_with_retry_after_when_no_pooled_connection_comes_free(postgres_database, deployment):
+def test_it_answers_503_with_retry_after_when_no_pooled_connection_comes_free(
+    postgres_database, deployment, tmp_path
+):
     url = f"{POSTGRES}/{postgres_database}"
     port, key, session = deployment(
         DATABASE_URL=url, COSMOS_DB_POOL_SIZE="2", COSMOS_DB_POOL_TIMEOUT="1", COSMOS_WEB_CONCURRENCY="20"
@@ -136,6 +138,9 @@ def test_it_answers_503_with_retry_after_when_no_pooled_connection_comes_free(po
             assert b"busy" in body
     with psycopg.connect(url, connect_timeout=5) as connection:  # the server still takes clients
         assert connection.execute("SELECT 1").fetchone() == (1,)
+    log = (tmp_path / "web.log").read_text()
+    assert log.count("busy (no database connection came free in time)") == 1  # once for the burst
+    assert "Traceback" not in log and "Internal Server Error" not in log
 
 
 def test_it_answers_503_when_sqlite_stays_locked_past_its_busy_timeout(deployment, tmp_path):
