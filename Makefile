@@ -35,7 +35,7 @@ run: $(VENV)/.runtime
 	@echo "  $(BIN)/python manage.py cosmos_run \"cyberpunk city at night\" var/demo"
 	@echo "  $(BIN)/python manage.py cosmos_run \"a foggy harbour\" var/demo --queue"
 	@echo
-	PATH="$(CURDIR)/$(BIN):$$PATH" COSMOS_HOST=$(HOST) COSMOS_PORT=$(PORT) $(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" COSMOS_HOST=$(HOST) COSMOS_PORT=$(PORT) $(BIN)/python -m cosmos_site.supervisor
 
 # The scale-out profile's database: the queue, scheduler and model tests run on it again.
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres

@@ -9,12 +9,19 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from cosmos_site.overload import RequestAdmission  # noqa: E402
 from cosmos_site.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A bounded number of requests at once; the rest wait their turn (see cosmos_site.overload).
+        "http": RequestAdmission(
+            django_asgi_app,
+            limit=settings.COSMOS_WEB_CONCURRENCY,
+            queue_timeout=settings.COSMOS_WEB_QUEUE_TIMEOUT,
+        ),
         # Sessions authenticate sockets; the origin must be one of ALLOWED_HOSTS (no cross-site sockets).
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A view that cannot get the database in time answers 503 with Retry-After (see the module).
+    "cosmos_site.overload.DatabaseBusyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cosmos_site.request_guards.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -160,6 +162,10 @@ SQLITE_CACHE_MB = env_int("COSMOS_SQLITE_CACHE_MB", 64, minimum=2)
 SQLITE_MMAP_MB = env_int("COSMOS_SQLITE_MMAP_MB", 2048, minimum=0)
 
 
+# Django's SQLite backend, with a process's writers taking the write lock first come, first served.
+SQLITE_ENGINE = "cosmos_site.sqlite_backend"
+
+
 def _sqlite_options() -> dict:
     # WAL lets readers (pages, the CLI) run while a runner writes progress; IMMEDIATE takes the
     # write lock at BEGIN so two writers queue on the busy timeout instead of failing mid-transaction.
@@ -173,11 +179,38 @@ def _sqlite_options() -> dict:
     }
 
 
+# Requests a web process works on at once, each in a thread with (at most) one database
+# connection; more wait their turn for up to COSMOS_WEB_QUEUE_TIMEOUT seconds, then get a 503
+# (cosmos_site.overload). Unbounded, a burst made a thread per request: PostgreSQL ran out of
+# connections, and SQLite's write lock was held ever longer by a writer short of CPU.
+COSMOS_WEB_CONCURRENCY = env_int("COSMOS_WEB_CONCURRENCY", 8, minimum=1, maximum=1000)
+COSMOS_WEB_QUEUE_TIMEOUT = env_float("COSMOS_WEB_QUEUE_TIMEOUT", 60.0, minimum=0.1, maximum=3600)
+
+# PostgreSQL: each process keeps its connections in a pool of at most COSMOS_DB_POOL_SIZE (psycopg's
+# pool; Django returns a request's or a task's connection to it when the request or task ends).
+# Without one, every thread daphne started for a request kept a connection of its own, until the
+# server had none left for anyone. The default leaves a web process two connections beyond its
+# requests (live pages, the relay); a worker raises its own pool to its thread count (celery.py).
+# A request that finds no free connection within COSMOS_DB_POOL_TIMEOUT seconds gets a 503.
+DB_POOL_SIZE = env_int("COSMOS_DB_POOL_SIZE", COSMOS_WEB_CONCURRENCY + 2, minimum=1, maximum=1000)
+DB_POOL_TIMEOUT = env_float("COSMOS_DB_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=600)
+
+
+def _postgres_pool() -> dict:
+    return {
+        "min_size": 1,
+        "max_size": DB_POOL_SIZE,
+        "timeout": DB_POOL_TIMEOUT,
+        # Connections above min_size idle this long are closed: a burst's connections do not stay.
+        "max_idle": 300.0,
+    }
+
+
 def _database() -> dict:
     url = env_secret("DATABASE_URL")
     if url is None:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": SQLITE_ENGINE,
             "NAME": COSMOS_DATA_DIR / "cosmos.sqlite3",
             "OPTIONS": _sqlite_options(),
         }
@@ -187,14 +220,18 @@ def _database() -> dict:
             "DATABASE_URL is not valid: use postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:////absolute/path"
         )
     try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        # No persistent connections: PostgreSQL's come from the pool (which needs CONN_MAX_AGE 0),
+        # SQLite's are cheap to open.
+        config = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not valid: {exc}") from exc
     if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL is not valid: it names no database (add /NAME at the end)")
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["CONN_MAX_AGE"] = 0
+        config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {**_sqlite_options(), **config.get("OPTIONS", {})}
+    else:
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": _postgres_pool()}
     return config
 
 
@@ -241,6 +278,9 @@ LOGGING = {
     },
     "loggers": {
         "django": {"handlers": ["console", "file"], "level": "INFO"},
+        # 503s of a busy web process, once per burst; not again through the root logger (daphne gives
+        # it a handler of its own).
+        "cosmos_site.overload": {"handlers": ["console", "file"], "level": "INFO", "propagate": False},
         "prompts": {"handlers": ["console", "file"], "level": "DEBUG"},
         "runs": {"handlers": ["console", "file"], "level": "DEBUG"},
     },

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from honcho.environ import parse_procfile
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,20 +82,21 @@ def start_worker(environment: dict, log: Path, *, concurrency: int = 8) -> subpr
     )
 
 
+def procfile_command(name: str) -> str:
+    """The Procfile's command line for process ``name``, as `make run` starts it."""
+    return parse_procfile((ROOT / "Procfile").read_text()).processes[name]
+
+
 def start_web(environment: dict, log: Path, port: int, *, timeout: float = 30) -> subprocess.Popen:
-    """Daphne serving the ASGI application on 127.0.0.1:``port``, once it accepts connections."""
+    """The Procfile's web server (daphne) on 127.0.0.1:``port``, once it accepts connections."""
     server = _start(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "cosmos_site.asgi:application",
-        ],
-        environment,
+        ["/bin/sh", "-c", procfile_command("web")],
+        {
+            **environment,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}",
+            "COSMOS_HOST": "127.0.0.1",
+            "COSMOS_PORT": str(port),
+        },
         log,
     )
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 db = settings.DATABASES["default"]
 result = {"engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {})}
-if db["ENGINE"].endswith("sqlite3"):
+if connection.vendor == "sqlite":
     with connection.cursor() as cursor:
         result["journal_mode"] = cursor.execute("PRAGMA journal_mode").fetchone()[0]
         result["busy_timeout"] = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
@@ -69,6 +69,41 @@ def test_it_switches_to_postgresql_with_database_url(tmp_path):
     )
 
 
+SHOW_POSTGRES = (
+    "import django, json; django.setup(); from django.conf import settings; "
+    "db = settings.DATABASES['default']; print(json.dumps([db['CONN_MAX_AGE'], db['OPTIONS']['pool']]))"
+)
+
+
+def test_it_pools_postgresql_connections_with_room_for_each_request_a_web_process_takes_at_once(tmp_path):
+    result = start(tmp_path, SHOW_POSTGRES, DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos")
+    assert result.returncode == 0, result.stderr
+    max_age, pool = json.loads(result.stdout)
+    assert max_age == 0  # the pool keeps connections; persistent ones leaked one per daphne thread
+    assert pool["max_size"] == 8 + 2  # COSMOS_WEB_CONCURRENCY's default, and two for sockets and the relay
+    assert pool["timeout"] == 10.0
+    result = start(
+        tmp_path,
+        SHOW_POSTGRES,
+        DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos",
+        COSMOS_WEB_CONCURRENCY="20",
+    )
+    assert json.loads(result.stdout)[1]["max_size"] == 22
+
+
+def test_it_sizes_the_pool_and_its_timeout_from_the_environment(tmp_path):
+    result = start(
+        tmp_path,
+        SHOW_POSTGRES,
+        DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos",
+        COSMOS_DB_POOL_SIZE="3",
+        COSMOS_DB_POOL_TIMEOUT="2.5",
+    )
+    assert result.returncode == 0, result.stderr
+    _, pool = json.loads(result.stdout)
+    assert (pool["max_size"], pool["timeout"]) == (3, 2.5)
+
+
 def test_it_reads_the_database_url_from_a_file(tmp_path):
     secret = tmp_path / "db_url"
     secret.write_text("postgres://u:p@db.example:5432/fromfile\n")
@@ -91,6 +126,8 @@ def test_it_reads_the_database_url_from_a_file(tmp_path):
             "/data/renders,renders",
             "COSMOS_INPUT_ROOTS: 'renders' is not an absolute path",
         ),
+        ("COSMOS_DB_POOL_SIZE", "0", "COSMOS_DB_POOL_SIZE='0' is not valid"),
+        ("COSMOS_WEB_CONCURRENCY", "many", "COSMOS_WEB_CONCURRENCY='many' is not valid"),
     ],
 )
 def test_it_stops_start_up_on_a_malformed_value_naming_the_variable(tmp_path, variable, value, message):
