@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from prompts.models import ModelType, Prompt, Tag, normalize_tag_name
 
 
-def prompt_create(
+def prompt_build(
     *,
     prompt_text: str,
     negative_prompt: str = "",
@@ -30,7 +30,11 @@ def prompt_create(
     owner: AbstractBaseUser | None = None,
     parent: Prompt | None = None,
 ) -> Prompt:
-    """A validated, saved prompt; a blank name is generated from the text."""
+    """A validated prompt, not yet saved (ValidationError if it cannot be); a blank name is generated.
+
+    Validating reads the database; a caller that saves inside a transaction builds first, so
+    the transaction holds the write lock only for the writes.
+    """
     prompt = Prompt(
         prompt_text=prompt_text,
         negative_prompt=negative_prompt,
@@ -42,6 +46,12 @@ def prompt_create(
         parent=parent,
     )
     prompt.full_clean()
+    return prompt
+
+
+def prompt_create(**fields: Any) -> Prompt:
+    """A validated, saved prompt (the fields of prompt_build)."""
+    prompt = prompt_build(**fields)
     prompt.save()
     return prompt
 

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from prompts.models import Prompt
-from prompts.services import prompt_create
+from prompts.services import prompt_build, prompt_create
 from runs.cosmos.failures import Failure
 from runs.cosmos.params import ParameterError
 from runs.cosmos.profiles import ModelProfile, UnknownModel, VideoFacts, profile_for
@@ -342,11 +342,13 @@ def run_create(
 ) -> Run:
     """The planned run (and its prompt, unless an existing one is reused), pending.
 
-    ``priority`` overrides the plan's. A value no field can hold is a RunRequestError naming the
-    field, and nothing is written.
+    ``priority`` overrides the plan's. Everything is validated before the transaction that
+    writes it, which then holds the database's write lock only for the inserts (on SQLite one
+    writer at a time: a burst of API calls queues on that lock). A value no field can hold is a
+    RunRequestError naming the field, and nothing is written.
     """
     try:
-        return _create(
+        prompt, run = _build(
             plan=plan,
             owner=owner,
             priority=plan.priority if priority is None else priority,
@@ -358,17 +360,24 @@ def run_create(
         raise RunRequestError(
             f"{field_name}: {' '.join(messages)}" if field_name else " ".join(messages), field=field_name
         ) from None
+    with transaction.atomic():
+        if prompt._state.adding:
+            prompt.save()
+        run.prompt = prompt
+        run.save()
+        progress_append(run=run, stage=Stage.QUEUED, percentage=0, message="Waiting to start")
+    return run
 
 
-@transaction.atomic  # a rejected field leaves nothing written, the prompt included
-def _create(*, plan: RunPlan, owner: AbstractBaseUser | None, priority: int, deadline) -> Run:
+def _build(*, plan: RunPlan, owner: AbstractBaseUser | None, priority: int, deadline) -> tuple[Prompt, Run]:
+    """The run and its prompt (a new one, unsaved, unless the plan reuses one), validated."""
     if plan.input_set is not None:
         inputs = plan.input_set.to_json()
     elif plan.source_video:
         inputs = {"source_video": plan.source_video, "source_run": plan.source_run}
     else:
         inputs = {}
-    prompt = plan.prompt or prompt_create(
+    prompt = plan.prompt or prompt_build(
         prompt_text=plan.prompt_text,
         negative_prompt=plan.negative_prompt,
         name=plan.name,
@@ -391,10 +400,8 @@ def _create(*, plan: RunPlan, owner: AbstractBaseUser | None, priority: int, dea
         deadline=deadline,
         execution_config=config,
     )
-    run.full_clean()
-    run.save()
-    progress_append(run=run, stage=Stage.QUEUED, percentage=0, message="Waiting to start")
-    return run
+    run.full_clean(exclude=["prompt"] if prompt._state.adding else None)
+    return prompt, run
 
 
 def run_execute(

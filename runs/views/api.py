@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja import NinjaAPI, Query, Status
@@ -214,9 +213,8 @@ def runs_create(request: HttpRequest, payload: RunIn) -> Any:
                 "inputs is required: your input set, one of your runs (rs_…) or an input folder of yours",
                 field="inputs",
             )
-        with transaction.atomic():
-            run = run_create(plan=plan, owner=request.auth)
-            run_enqueue(run=run)
+        run = run_create(plan=plan, owner=request.auth)  # its own short transaction, validated first
+        run_enqueue(run=run)
     except RunRequestError as exc:
         raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
     created = {

@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -21,9 +20,8 @@ def run_new(request: HttpRequest) -> HttpResponse:
         form = RunForm(request.POST, request.FILES, user=request.user)
         if form.is_valid() and form.plan is not None:
             try:
-                with transaction.atomic():
-                    run = run_create(plan=form.plan, owner=request.user)
-                    run_enqueue(run=run)
+                run = run_create(plan=form.plan, owner=request.user)  # its own short transaction
+                run_enqueue(run=run)
             except RunRequestError as exc:
                 form.reject(exc)
             else:
