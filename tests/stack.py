@@ -7,11 +7,13 @@ test, so what runs is what `make run` runs.
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,3 +111,58 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
     process.wait()
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path, *, timeout: float = 30) -> Iterator[str]:
+    """A Redis of the caller's own (a free port, nothing saved to disk), as the URL of its database 0.
+
+    Two suites on one machine never share a queue this way, and nothing has to be flushed.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "redis.log"
+    for _attempt in range(5):  # a free port can be taken by someone else before the server binds it
+        port = free_port()
+        server = _start(
+            [
+                *(REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(folder)),
+            ],
+            os.environ.copy(),
+            log,
+        )
+        deadline = time.monotonic() + timeout
+        while server.poll() is None and not reachable(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if server.poll() is None and reachable(port):
+            break
+        stop(server)
+    else:
+        raise AssertionError(f"redis-server did not start:\n{log.read_text()[-3000:]}")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(server)
+
+
+@contextlib.contextmanager
+def own_database(environment: dict, *, postgres: bool) -> Iterator[dict]:
+    """``environment`` with a database of its own: a new PostgreSQL database (dropped after), or the
+    SQLite file under its COSMOS_DATA_DIR; migrated."""
+    if not postgres:
+        manage(environment, "migrate", "-v0")
+        yield environment
+        return
+    database = f"cosmos_test_{secrets.token_hex(4)}"
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    try:
+        environment = {**environment, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}"}
+        manage(environment, "migrate", "-v0")
+        yield environment
+    finally:
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", database], capture_output=True
+        )
