@@ -4,7 +4,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -531,16 +531,38 @@ class Run(models.Model):
         self.refresh_from_db(fields=["cancel_requested_at", "status"])
         return bool(requested)
 
-    def update_metadata(self, **values) -> None:
-        """Merge ``values`` into metadata. Only the process executing the run writes it."""
-        self.metadata = {**self.metadata, **values}
-        Run.objects.filter(pk=self.pk).update(metadata=self.metadata, updated_at=timezone.now())
+    def _merge_while_active(self, field: str, values: dict) -> bool:
+        """Merge ``values`` into a JSON field, reading and writing it under the run's row lock.
 
-    def update_execution_config(self, **values) -> None:
-        self.execution_config = {**self.execution_config, **values}
-        Run.objects.filter(pk=self.pk).update(
-            execution_config=self.execution_config, updated_at=timezone.now()
-        )
+        The row's current value is the base, not this object's copy, so two workers never undo
+        each other's keys; a dict value (timings, bytes) merges one level deep. A run that has
+        ended is left as the end wrote it (False): a monitor that lost a race cannot reopen or
+        contradict it.
+        """
+        with transaction.atomic():
+            current = (
+                Run.objects.select_for_update()
+                .filter(pk=self.pk, status__in=ACTIVE_STATUSES)
+                .values_list(field, flat=True)
+                .first()
+            )
+            if current is None:
+                return False
+            merged = dict(current)
+            for key, value in values.items():
+                old = merged.get(key)
+                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            Run.objects.filter(pk=self.pk).update(**{field: merged, "updated_at": timezone.now()})
+        setattr(self, field, merged)
+        return True
+
+    def update_metadata(self, **values) -> bool:
+        """Merge ``values`` into metadata while the run is active (False once it has ended)."""
+        return self._merge_while_active("metadata", values)
+
+    def update_execution_config(self, **values) -> bool:
+        """Merge ``values`` into execution_config while the run is active (False once it has ended)."""
+        return self._merge_while_active("execution_config", values)
 
     # Curation: written by people at any time, whatever the run's state, so no status condition.
 

@@ -283,8 +283,10 @@ class JobPipeline:
                     logger.info("job %s: another monitor took over", self.job.id)
                     return False
                 beat_at = time.monotonic()
+        if not self.job.beat(token=self.token, log_offset=offset, log_tail=tail.text()):
+            logger.info("job %s: another monitor took over at its end", self.job.id)
+            return False
         self._record_final(router, parsers)
-        self.job.beat(token=self.token, log_offset=offset, log_tail=tail.text())
         state = self.transport.job_state(self.job_dir)
         self._save_timings(router, parsers)
         self.job.mark_exited(exit_code=state.exit_code)
