@@ -137,6 +137,23 @@ def new_job_id() -> str:
     return new_id("jb")
 
 
+class RemoteJobQuerySet(models.QuerySet):
+    def unattended(self, *, stale_before) -> "RemoteJobQuerySet":
+        """Jobs with a step to take (launch, monitor, collect) and no live worker on it.
+
+        A worker on a step refreshes ``heartbeat_at``; one older than ``stale_before`` has died.
+        A job handed on between steps (no heartbeat) needs a worker at once, except a new job
+        whose launch message may simply be waiting in the queue: it counts from its creation.
+        """
+        return self.filter(status__in=(JobStatus.STARTING, JobStatus.RUNNING, JobStatus.EXITED)).filter(
+            Q(heartbeat_at__lt=stale_before)
+            | (
+                Q(heartbeat_at__isnull=True)
+                & (~Q(status=JobStatus.STARTING) | Q(created_at__lt=stale_before))
+            )
+        )
+
+
 class RemoteJob(models.Model):
     """One invocation of a model on a node: a single run, or a batch of compatible runs.
 
@@ -169,6 +186,8 @@ class RemoteJob(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RemoteJobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -197,8 +216,14 @@ class RemoteJob(models.Model):
             JobStatus.EXITED, (JobStatus.RUNNING,), exit_code=exit_code, ended_at=timezone.now()
         )
 
-    def mark_collected(self) -> bool:
-        return self._move(JobStatus.COLLECTED, (JobStatus.EXITED,))
+    def mark_collected(self, *, token: str) -> bool:
+        """Done: only the collector holding the claim (``token``) may say so."""
+        moved = RemoteJob.objects.filter(pk=self.pk, status=JobStatus.EXITED, monitor_token=token).update(
+            status=JobStatus.COLLECTED
+        )
+        if moved:
+            self.status = JobStatus.COLLECTED
+        return bool(moved)
 
     def abandon(self) -> bool:
         """Give up a job that was never launched, freeing its devices."""
@@ -224,6 +249,16 @@ class RemoteJob(models.Model):
     def release(self, *, token: str) -> None:
         """Hand the job on: its step is done, the next one (a worker's) may claim it at once."""
         RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(monitor_token="", heartbeat_at=None)
+
+    def holds(self, *, token: str) -> bool:
+        """Whether the worker holding ``token`` still owns the job's step (nobody took it over)."""
+        return RemoteJob.objects.filter(pk=self.pk, monitor_token=token).exists()
+
+    def keep_alive(self, *, token: str) -> bool:
+        """Refresh the heartbeat of the step ``token`` holds; False once another worker took it over."""
+        return bool(
+            RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(heartbeat_at=timezone.now())
+        )
 
     def beat(self, *, token: str, log_offset: int, log_tail: str | None = None) -> bool:
         """Refresh the heartbeat; False when another monitor has taken over (this one must stop)."""
@@ -321,6 +356,18 @@ class RunQuerySet(OwnedQuerySet):
             .filter(cancel_requested_at__isnull=True)
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         )
+
+    def orphaned(self, *, stale_before) -> "RunQuerySet":
+        """Runs past the queue that no job step will ever finish: their job is gone, given up or done.
+
+        A run is moved with its job in one transaction, so this only finds what a dead worker
+        left between two writes of older code, or a job row deleted by hand; untouched since
+        ``stale_before``, so a transition in progress is never mistaken for one.
+        """
+        return self.filter(
+            status__in=(RunStatus.UPLOADING, RunStatus.RUNNING, RunStatus.DOWNLOADING),
+            updated_at__lt=stale_before,
+        ).filter(Q(job__isnull=True) | Q(job__status__in=(JobStatus.ABANDONED, JobStatus.COLLECTED)))
 
     def claim_for(self, job: "RemoteJob", runs: list["Run"]) -> list[str]:
         """Move these pending runs into ``job`` (uploading), each only if still pending; the ids taken."""
