@@ -1,17 +1,21 @@
 """A queue worker killed, or frozen, in the middle of a launch: another worker takes the launch over in the
-normal stale window and the runs complete, each job started once. Real worker processes and stand-in jobs
-share a database of the test's own (the suite's profile: a SQLite file, or a PostgreSQL database)."""
+normal stale window and the runs complete, each job started once; a launch that is only slow (its node
+stalls) keeps its claim. Real worker processes, stand-in jobs and sshd share a database of the test's own
+(the suite's profile: a SQLite file, or a PostgreSQL database)."""
 
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.hosts import descendants
 from tests.stack import clean_environment, manage, own_database, start_worker, stop
 
 STALE_SECONDS = 6
@@ -34,6 +38,14 @@ for take in range(3):
 print(json.dumps(ids))
 """
 
+ENQUEUE_ON_GPU = """
+from django.db import transaction
+from runs.services import run_create, run_plan
+from runs.services.queue import run_enqueue
+with transaction.atomic():
+    run_enqueue(run=run_create(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gpu")))
+"""
+
 
 @pytest.fixture
 def deployment(tmp_path, settings):
@@ -49,14 +61,15 @@ def deployment(tmp_path, settings):
         yield environment
 
 
-def query(environment: dict, sql: str) -> list[tuple]:
-    """Rows straight from the deployment's database (no Django start-up)."""
+def query(environment: dict, sql: str, *parameters) -> list[tuple]:
+    """Rows straight from the deployment's database (no Django start-up); a change is committed."""
     if "DATABASE_URL" in environment:
         with psycopg.connect(environment["DATABASE_URL"]) as connection:
-            return connection.execute(sql).fetchall()
+            cursor = connection.execute(sql.replace("?", "%s"), parameters)
+            return cursor.fetchall() if cursor.description else []
     database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-        return connection.execute(sql).fetchall()
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
+        return connection.execute(sql, parameters).fetchall()
 
 
 def read_runs(environment: dict) -> dict[str, tuple[str, str | None]]:
@@ -158,3 +171,87 @@ def test_it_takes_over_a_launch_whose_worker_died_and_never_starts_a_job_twice(
     assert {job for _status, job in runs.values()} == set(launched), (
         "a job started for runs it did not finish"
     )
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def heartbeat(environment: dict, job_id: str) -> tuple[str, str, datetime | None]:
+    status, token, beat = query(
+        environment, f"SELECT status, monitor_token, heartbeat_at FROM runs_remotejob WHERE id = '{job_id}'"
+    )[0]
+    if isinstance(beat, str):  # SQLite
+        beat = datetime.fromisoformat(beat).replace(tzinfo=UTC)
+    return status, token, beat
+
+
+@pytest.mark.slow
+def test_it_keeps_the_claim_of_a_live_launch_whose_node_stalls(deployment, ssh_host, render_dir, tmp_path):
+    launch_log = tmp_path / "node-launches.jsonl"
+    ssh_host.set_sim(time_scale=0.004, launch_log=launch_log)
+    # The node goes silent for several stale windows; nothing in the connection gives up meanwhile.
+    environment = {**deployment, "COSMOS_SSH_STALL_SECONDS": "600", "COSMOS_SSH_CONNECT_TIMEOUT": "300"}
+    manage(
+        environment,
+        *(
+            "cosmos_node",
+            "add",
+            "gpu",
+            "--host",
+            ssh_host.host,
+            "--port",
+            str(ssh_host.port),
+            "--user",
+            "root",
+        ),
+        *("--key", str(ssh_host.client_key), "--remote-root", str(ssh_host.root), "--image", ssh_host.image),
+        *("--trust-host-key", ssh_host.host_fingerprint),
+    )
+    manage(environment, "shell", "-c", "from runs.services.queue import queue_pause; queue_pause()")
+    (tmp_path / "worker").mkdir()
+    log = tmp_path / "worker" / "worker.log"
+    worker = start_worker(environment, log)
+    sshd: list[int] = []
+    try:
+        manage(environment, "shell", "-c", ENQUEUE_ON_GPU.format(inputs=render_dir))
+        staged = "SELECT id FROM runs_run WHERE CAST(metadata AS TEXT) LIKE '%staged%'"
+        deadline = time.monotonic() + 120
+        while not query(environment, staged):  # its inputs are in the node's cache: the launch sends nothing
+            assert time.monotonic() < deadline and worker.poll() is None, logs(log)
+            time.sleep(0.05)
+        sshd = [
+            ssh_host._process.pid,
+            *(pid for level in descendants(ssh_host._process.pid) for pid in level),
+        ]
+        signal_all(sshd, signal.SIGSTOP)  # the node stalls: the launch will hang on its first step there
+        query(environment, "UPDATE runs_queuestate SET paused = ?", False)  # the next reconcile schedules it
+        claimed = "SELECT id FROM runs_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
+        while not (jobs := query(environment, claimed)):
+            assert time.monotonic() < deadline and worker.poll() is None, logs(log)
+            time.sleep(0.05)
+        job = jobs[0][0]
+        stalled_at = datetime.now(UTC)
+        _status, token, _beat = heartbeat(environment, job)
+        # Still beating four stale windows later: no worker takes the launch over.
+        deadline = time.monotonic() + 4 * STALE_SECONDS + 60
+        while (state := heartbeat(environment, job))[2] < stalled_at + timedelta(seconds=4 * STALE_SECONDS):
+            assert state[:2] == ("starting", token), f"the live launch was taken over: {state}" + logs(log)
+            assert time.monotonic() < deadline, f"the heartbeat stopped: {state}" + logs(log)
+            time.sleep(0.2)
+        signal_all(sshd, signal.SIGCONT)
+        deadline = time.monotonic() + 300
+        while not all(status == "completed" for status, _job in read_runs(environment).values()):
+            assert time.monotonic() < deadline, f"not done: {read_runs(environment)}" + logs(log)
+            time.sleep(0.2)
+    finally:
+        signal_all(sshd, signal.SIGCONT)
+        stop(worker)
+    assert "runs.tasks.recover_launch[" not in log.read_text()  # never taken over
+    launched = [
+        Path(json.loads(line)["video_save_folder"]).parent.name
+        for line in launch_log.read_text().splitlines()
+    ]
+    assert launched == [job]
