@@ -6,20 +6,26 @@ when either is missing, unless COSMOS_REQUIRE_SCALEOUT=1, as in CI). Everything 
 processes sharing the profile's database; the test only watches.
 """
 
-import contextlib
 import json
 import os
 import random
 import secrets
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.stack import REDIS_SERVER, clean_environment, manage, reachable, redis_server, start_worker, stop
+from tests.stack import (
+    REDIS_SERVER,
+    clean_environment,
+    manage,
+    query,
+    reachable,
+    redis_server,
+    start_worker,
+    stop,
+)
 
 RUNS = 20
 
@@ -58,15 +64,8 @@ print(json.dumps({"runs": list(runs), "jobs": list(jobs)}, default=str, indent=1
 
 
 def read_runs(profile: dict) -> list[dict]:
-    """Every run's id, status and job, read straight from the deployment's database (no Django start-up)."""
-    query = "SELECT id, status, job_id FROM runs_run"
-    if "DATABASE_URL" in profile:
-        with psycopg.connect(profile["DATABASE_URL"]) as connection:
-            rows = connection.execute(query).fetchall()
-    else:
-        database = Path(profile["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
-        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-            rows = connection.execute(query).fetchall()
+    """Every run's id, status and job, read straight from the deployment's database."""
+    rows = query(profile, "SELECT id, status, job_id FROM runs_run")
     return [{"id": id, "status": status, "job": job} for id, status, job in rows]
 
 

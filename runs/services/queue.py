@@ -193,7 +193,7 @@ def queue_reconcile() -> dict[str, int]:
             tasks.collect_job.delay(job.id)
             counts["collected"] += 1
     for run in Run.objects.orphaned(stale_before=stale):
-        counts["orphans"] += run_settle_orphan(run=run)
+        counts["orphans"] += run_settle_orphan(run=run, stale_before=stale)
     for run_id in Run.objects.active().filter(cancel_requested_at__lt=stale).values_list("id", flat=True):
         tasks.cancel_run.delay(run_id, "Cancelled")
         counts["cancels"] += 1
@@ -211,38 +211,45 @@ def queue_reconcile() -> dict[str, int]:
     return counts
 
 
-def run_settle_orphan(*, run: Run) -> bool:
+def run_settle_orphan(*, run: Run, stale_before) -> bool:
     """End or requeue a run whose job will never finish it (see RunQuerySet.orphaned).
 
     Never started (uploading): back to the queue. Started, but its job is over without it:
     failed as lost, since its job's folder may be gone and it must never run twice. A run whose
-    cancel was asked for ends cancelled either way.
+    cancel was asked for ends cancelled either way. Decided under the run's row lock, on the row
+    as it is then: a run another reconciler has queued again (and a job may have taken) is left
+    alone.
     """
     from runs.cosmos.failures import Failure
     from runs.services.runs import run_finalize
 
-    logger.warning(
-        "run %s is %s but its job %s is %s: settling it",
-        run.id,
-        run.status,
-        run.job_id,
-        run.job.status if run.job else "gone",
-    )
-    if run.cancel_requested_at:
-        return run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled")
-    if run.status == RunStatus.UPLOADING:
-        if not run.release_to_queue():
-            return False
-        progress_append(
-            run=run, stage=Stage.QUEUED, percentage=0, message="Its launch was lost; queued again"
+    with transaction.atomic():
+        run = (
+            Run.objects.orphaned(stale_before=stale_before)
+            .select_for_update(of=("self",))
+            .select_related("job")
+            .filter(pk=run.pk)
+            .first()
         )
-        return True
-    failure = Failure(
-        FailureKind.LOST,
-        "Its job ended without collecting this run's outputs",
-        "Run it again (cosmos_run --like RUN_ID, or Retry on its page).",
-    )
-    return run_finalize(run=run, status=RunStatus.FAILED, failure=failure)
+        if run is None:
+            return False
+        job = f"{run.job_id} is {run.job.status}" if run.job else "is gone"
+        logger.warning("run %s is %s but its job %s: settling it", run.id, run.status, job)
+        if run.cancel_requested_at:
+            return run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled")
+        if run.status == RunStatus.UPLOADING:
+            released = run.release_to_queue()
+            if released:
+                progress_append(
+                    run=run, stage=Stage.QUEUED, percentage=0, message="Its launch was lost; queued again"
+                )
+            return released
+        failure = Failure(
+            FailureKind.LOST,
+            "Its job ended without collecting this run's outputs",
+            "Run it again (cosmos_run --like RUN_ID, or Retry on its page).",
+        )
+        return run_finalize(run=run, status=RunStatus.FAILED, failure=failure)
 
 
 def job_recover_launch(*, job: RemoteJob) -> str:

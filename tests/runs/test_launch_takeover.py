@@ -7,16 +7,14 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.hosts import descendants
-from tests.stack import clean_environment, manage, own_database, start_worker, stop
+from tests.stack import clean_environment, manage, own_database, query, start_worker, stop
 
 STALE_SECONDS = 6
 # The old rule waited ten stale windows before taking a launch over; the takeover must come well before.
@@ -59,17 +57,6 @@ def deployment(tmp_path, settings):
     )
     with own_database(environment, postgres=postgres) as environment:
         yield environment
-
-
-def query(environment: dict, sql: str, *parameters) -> list[tuple]:
-    """Rows straight from the deployment's database (no Django start-up); a change is committed."""
-    if "DATABASE_URL" in environment:
-        with psycopg.connect(environment["DATABASE_URL"]) as connection:
-            cursor = connection.execute(sql.replace("?", "%s"), parameters)
-            return cursor.fetchall() if cursor.description else []
-    database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
-        return connection.execute(sql, parameters).fetchall()
 
 
 def read_runs(environment: dict) -> dict[str, tuple[str, str | None]]:
