@@ -66,7 +66,8 @@ def query(environment: dict, sql: str, *parameters) -> list[tuple]:
     """
     if "DATABASE_URL" in environment:
         with psycopg.connect(environment["DATABASE_URL"]) as connection:
-            cursor = connection.execute(sql.replace("?", "%s"), parameters)
+            # Without parameters, a literal % (as in LIKE '%…%') is not taken for a placeholder.
+            cursor = connection.execute(sql.replace("?", "%s"), parameters or None)
             return cursor.fetchall() if cursor.description else []
     database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
