@@ -14,11 +14,13 @@ app.autodiscover_tasks()
 
 @worker_init.connect
 def fit_database_pool_to_threads(sender, **kwargs) -> None:
-    """Give a worker's PostgreSQL pool one connection per thread, and one for its beat or control.
+    """Give a worker's PostgreSQL pool two connections per thread, and one for its beat or control.
 
     Each thread holds a connection from a task's first query to its end (Celery's Django fixup
     returns it then), and a job's monitor runs for the whole job: with fewer connections than
     threads, the last tasks would wait and fail for want of one while the database has plenty.
+    A job step's heartbeat (runs/claims.py) beats from a thread of its own, with a connection of
+    its own for each beat: a beat that waited for a connection would let the step look dead.
     """
     if not isinstance(sender.concurrency, int):
         return
@@ -26,7 +28,7 @@ def fit_database_pool_to_threads(sender, **kwargs) -> None:
 
     default = connections["default"]
     pool = default.settings_dict["OPTIONS"].get("pool")
-    needed = sender.concurrency + 1
+    needed = 2 * sender.concurrency + 1
     if not pool or pool["max_size"] >= needed:
         return
     pool["max_size"] = needed  # for a pool made from now on (pools are made at the first query)

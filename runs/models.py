@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -139,6 +139,23 @@ def new_job_id() -> str:
     return new_id("jb")
 
 
+class RemoteJobQuerySet(models.QuerySet):
+    def unattended(self, *, stale_before) -> "RemoteJobQuerySet":
+        """Jobs with a step to take (launch, monitor, collect) and no live worker on it.
+
+        A worker on a step refreshes ``heartbeat_at``; one older than ``stale_before`` has died.
+        A job handed on between steps (no heartbeat) needs a worker at once, except a new job
+        whose launch message may simply be waiting in the queue: it counts from its creation.
+        """
+        return self.filter(status__in=(JobStatus.STARTING, JobStatus.RUNNING, JobStatus.EXITED)).filter(
+            Q(heartbeat_at__lt=stale_before)
+            | (
+                Q(heartbeat_at__isnull=True)
+                & (~Q(status=JobStatus.STARTING) | Q(created_at__lt=stale_before))
+            )
+        )
+
+
 class RemoteJob(models.Model):
     """One invocation of a model on a node: a single run, or a batch of compatible runs.
 
@@ -171,6 +188,8 @@ class RemoteJob(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RemoteJobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -199,8 +218,14 @@ class RemoteJob(models.Model):
             JobStatus.EXITED, (JobStatus.RUNNING,), exit_code=exit_code, ended_at=timezone.now()
         )
 
-    def mark_collected(self) -> bool:
-        return self._move(JobStatus.COLLECTED, (JobStatus.EXITED,))
+    def mark_collected(self, *, token: str) -> bool:
+        """Done: only the collector holding the claim (``token``) may say so."""
+        moved = RemoteJob.objects.filter(pk=self.pk, status=JobStatus.EXITED, monitor_token=token).update(
+            status=JobStatus.COLLECTED
+        )
+        if moved:
+            self.status = JobStatus.COLLECTED
+        return bool(moved)
 
     def abandon(self) -> bool:
         """Give up a job that was never launched, freeing its devices."""
@@ -226,6 +251,16 @@ class RemoteJob(models.Model):
     def release(self, *, token: str) -> None:
         """Hand the job on: its step is done, the next one (a worker's) may claim it at once."""
         RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(monitor_token="", heartbeat_at=None)
+
+    def holds(self, *, token: str) -> bool:
+        """Whether the worker holding ``token`` still owns the job's step (nobody took it over)."""
+        return RemoteJob.objects.filter(pk=self.pk, monitor_token=token).exists()
+
+    def keep_alive(self, *, token: str) -> bool:
+        """Refresh the heartbeat of the step ``token`` holds; False once another worker took it over."""
+        return bool(
+            RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(heartbeat_at=timezone.now())
+        )
 
     def beat(self, *, token: str, log_offset: int, log_tail: str | None = None) -> bool:
         """Refresh the heartbeat; False when another monitor has taken over (this one must stop)."""
@@ -333,6 +368,18 @@ class RunQuerySet(OwnedQuerySet):
     def all_cancelled(self) -> bool:
         """Whether every run here was asked to be cancelled or has ended: work for them is wasted."""
         return not self.active().filter(cancel_requested_at__isnull=True).exists()
+
+    def orphaned(self, *, stale_before) -> "RunQuerySet":
+        """Runs past the queue that no job step will ever finish: their job is gone, given up or done.
+
+        A run is moved with its job in one transaction, so this only finds what a dead worker
+        left between two writes of older code, or a job row deleted by hand; untouched since
+        ``stale_before``, so a transition in progress is never mistaken for one.
+        """
+        return self.filter(
+            status__in=(RunStatus.UPLOADING, RunStatus.RUNNING, RunStatus.DOWNLOADING),
+            updated_at__lt=stale_before,
+        ).filter(Q(job__isnull=True) | Q(job__status__in=(JobStatus.ABANDONED, JobStatus.COLLECTED)))
 
     def claim_for(self, job: "RemoteJob", runs: list["Run"]) -> list[str]:
         """Move these pending runs into ``job`` (uploading), each only if still pending; the ids taken."""
@@ -563,16 +610,38 @@ class Run(models.Model):
         self.refresh_from_db(fields=["cancel_requested_at", "status"])
         return bool(requested)
 
-    def update_metadata(self, **values) -> None:
-        """Merge ``values`` into metadata. Only the process executing the run writes it."""
-        self.metadata = {**self.metadata, **values}
-        Run.objects.filter(pk=self.pk).update(metadata=self.metadata, updated_at=timezone.now())
+    def _merge_while_active(self, field: str, values: dict) -> bool:
+        """Merge ``values`` into a JSON field, reading and writing it under the run's row lock.
 
-    def update_execution_config(self, **values) -> None:
-        self.execution_config = {**self.execution_config, **values}
-        Run.objects.filter(pk=self.pk).update(
-            execution_config=self.execution_config, updated_at=timezone.now()
-        )
+        The row's current value is the base, not this object's copy, so two workers never undo
+        each other's keys; a dict value (timings, bytes) merges one level deep. A run that has
+        ended is left as the end wrote it (False): a monitor that lost a race cannot reopen or
+        contradict it.
+        """
+        with transaction.atomic():
+            current = (
+                Run.objects.select_for_update()
+                .filter(pk=self.pk, status__in=ACTIVE_STATUSES)
+                .values_list(field, flat=True)
+                .first()
+            )
+            if current is None:
+                return False
+            merged = dict(current)
+            for key, value in values.items():
+                old = merged.get(key)
+                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            Run.objects.filter(pk=self.pk).update(**{field: merged, "updated_at": timezone.now()})
+        setattr(self, field, merged)
+        return True
+
+    def update_metadata(self, **values) -> bool:
+        """Merge ``values`` into metadata while the run is active (False once it has ended)."""
+        return self._merge_while_active("metadata", values)
+
+    def update_execution_config(self, **values) -> bool:
+        """Merge ``values`` into execution_config while the run is active (False once it has ended)."""
+        return self._merge_while_active("execution_config", values)
 
     # Curation: written by people at any time, whatever the run's state, so no status condition.
 

@@ -5,8 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 
-from runs.models import Progress, Run
+from runs.models import TERMINAL_STATUSES, Progress, Run
 from runs.stages import Stage
 
 
@@ -20,11 +21,25 @@ class ProgressUpdate:
 ProgressListener = Callable[[ProgressUpdate], None]
 
 
-def progress_append(*, run: Run, stage: str, percentage: float, message: str = "") -> Progress:
-    """Record a progress event and make it live (the one way Progress rows are written)."""
+def progress_append(
+    *, run: Run, stage: str, percentage: float, message: str = "", closing: bool = False
+) -> Progress | None:
+    """Record a progress event and make it live (the one way Progress rows are written).
+
+    Nothing is recorded for a run that has ended (None is returned): the status check and the
+    insert happen in one short transaction holding the run's row (PostgreSQL: FOR UPDATE;
+    SQLite: the IMMEDIATE transaction's write lock), and run_finalize moves the run and appends
+    its closing row (``closing``, for it alone) in one transaction too. So a monitor, collector
+    or canceller that still believes the run is active either lands before the closing row or
+    not at all, whatever the interleaving.
+    """
     from runs.live import publish
 
-    progress = Progress.objects.create(run=run, stage=stage, percentage=percentage, message=message)
+    with transaction.atomic():
+        status = Run.objects.select_for_update().filter(pk=run.pk).values_list("status", flat=True).first()
+        if status is None or (status in TERMINAL_STATUSES) != closing:
+            return None
+        progress = Progress.objects.create(run=run, stage=stage, percentage=percentage, message=message)
     publish(progress)
     return progress
 
@@ -57,6 +72,7 @@ class ProgressRecorder:
         )
         self._written_at = float("-inf")
         self._pending: ProgressUpdate | None = None
+        self._ended = False  # the run has ended: nothing more is written for it
 
     @property
     def percentage(self) -> float:
@@ -81,9 +97,11 @@ class ProgressRecorder:
             self._write(self._pending)
 
     def _write(self, update: ProgressUpdate) -> None:
-        progress_append(
-            run=self.run, stage=update.stage, percentage=update.percentage, message=update.message
-        )
+        if not self._ended:
+            written = progress_append(
+                run=self.run, stage=update.stage, percentage=update.percentage, message=update.message
+            )
+            self._ended = written is None
         self._written = update
         self._written_at = self.clock()
         self._pending = None

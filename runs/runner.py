@@ -2,16 +2,17 @@
 
 A job is one model invocation: a single run, or a batch of compatible runs sharing one model
 load. The job runs detached on the node (runs/remote/jobs.py); this pipeline only watches it.
-Each step first claims the job (a token with a heartbeat), so two workers never do the same
-step, and a worker that died is replaced once its heartbeat is stale: launching is never
-repeated, monitoring resumes from the saved log offset, collecting picks up where it was.
+Each step first claims the job (a token with a heartbeat kept by a thread of its own, see
+runs/claims.py), so two workers never do the same step, and a worker that died is replaced once
+its heartbeat is stale: launching is never repeated (the node settles whether a job started,
+runs/remote/jobs.py), monitoring resumes from the saved log offset, collecting picks up where
+it was. A worker that was only slow and lost its claim stops before its next irreversible act.
 Terminal states go through services.runs.run_finalize. No transaction is held across node I/O.
 """
 
 import enum
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
@@ -19,9 +20,11 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from runs.cosmos.failures import Failure, log_tail
+from runs.claims import Heartbeat, stale_before
+from runs.cosmos.failures import Failure, LogTail, log_tail
 from runs.cosmos.launch import checkpoint_dir_for, docker_argv, sim_argv
 from runs.cosmos.params import ParameterError
 from runs.cosmos.profiles import JobItem, profile_for
@@ -29,10 +32,12 @@ from runs.cosmos.progress import BatchProgress
 from runs.inputs import InputError, run_input_files
 from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
 from runs.models import FailureKind, JobStatus, Launcher, RemoteJob, Run, RunStatus
+from runs.outputs import outputs_json
 from runs.progress import ProgressListener, ProgressRecorder
 from runs.remote import LocalStorageError, RemoteError, TransferCancelled, Transport, transport_for
 from runs.remote.base import writing_locally
-from runs.remote.jobs import job_script
+from runs.remote.jobs import job_script, settle_start
+from runs.services.queue import job_give_back, job_mark_launched
 from runs.services.runs import run_finalize, run_record_results
 from runs.stages import Stage
 
@@ -41,30 +46,14 @@ logger = logging.getLogger(__name__)
 # The job on the node fills this part of a run's overall percentage; staging comes before it,
 # downloading after it.
 JOB_START, JOB_END = 2.0, 97.0
-# How often a monitor proves it is alive (and saves the log offset for whoever replaces it).
+# How often a monitor saves the log offset for whoever replaces it (and checks it still owns the job).
 HEARTBEAT_SECONDS = 5.0
-# A launch uploads inputs, which can take minutes, and beats only between steps.
-LAUNCH_STALE_FACTOR = 10
 # Waits between tries at saving outputs double up to this.
 MAX_STORAGE_RETRY_DELAY = 3600.0
 LOST_HINT = (
     "The job's processes ended without an exit code: they were killed or the node restarted. "
     "Check the node (memory, disk, dmesg) and run again."
 )
-
-
-class LogTail:
-    """The last lines of a job's log, as a page shows them (colour codes and bar redraws removed)."""
-
-    def __init__(self, *, lines: int = 40, keep_bytes: int = 32768) -> None:
-        self.lines, self.keep_bytes = lines, keep_bytes
-        self.data = b""
-
-    def feed(self, chunk: bytes) -> None:
-        self.data = (self.data + chunk)[-self.keep_bytes :]
-
-    def text(self) -> str:
-        return log_tail(self.data.decode("utf-8", errors="replace"), self.lines)
 
 
 class Saved(enum.Enum):
@@ -77,13 +66,6 @@ class Saved(enum.Enum):
 
 def job_progress_to_overall(percent: float) -> float:
     return JOB_START + (JOB_END - JOB_START) * percent / 100
-
-
-def stale_before(job: RemoteJob):
-    seconds = settings.COSMOS_MONITOR_STALE_SECONDS
-    if job.status == JobStatus.STARTING:
-        seconds *= LAUNCH_STALE_FACTOR
-    return timezone.now() - timedelta(seconds=seconds)
 
 
 class JobPipeline:
@@ -105,17 +87,29 @@ class JobPipeline:
         self.runs = list(job.runs.select_related("prompt", "node").order_by("batch_index"))
         self.profile = profile_for(job.model_type)
         self.recorders = {run.id: ProgressRecorder(run, listeners=listeners) for run in self.runs}
+        self.heartbeat = Heartbeat(job, token=self.token)
 
     def close(self) -> None:
         """Flush progress, close the connection and hand the job on to whoever takes its next step."""
         for recorder in self.recorders.values():
             recorder.flush()
+        self.heartbeat.stop()
         self.job.release(token=self.token)
         self.transport.close()
 
     def _claim(self) -> bool:
         self.job.refresh_from_db()
-        return self.job.claim(token=self.token, stale_before=stale_before(self.job))
+        if not self.job.claim(token=self.token, stale_before=stale_before()):
+            return False
+        self.heartbeat.start()
+        return True
+
+    def _lost_claim(self, doing: str) -> bool:
+        """True (and logged) when another worker has taken this job's step over: this one must stop."""
+        if self.job.holds(token=self.token):
+            return False
+        logger.warning("job %s: another worker took the step over; stopping before %s", self.job.id, doing)
+        return True
 
     def _record(self, run: Run, stage: Stage, percent: float, message: str) -> None:
         self.recorders[run.id].record(stage, percent, message)
@@ -126,6 +120,8 @@ class JobPipeline:
         """Stage the inputs, write the spec, start the job; False when there was nothing to launch."""
         if self.job.status != JobStatus.STARTING or not self._claim():
             return False
+        logger.info("job %s: launching %s on %s", self.job.id, ", ".join(r.id for r in self.runs), self.node)
+        script_sent = False
         try:
             live = self._drop_cancelled()
             if not live:
@@ -141,31 +137,48 @@ class JobPipeline:
             self.runs = live
             argv, env = self._write_spec(live, staged)
             upload_seconds = round(time.monotonic() - started, 3)
+            for run in live:  # before the start, so that a run is never running without them
+                run.update_metadata(timings={"upload_seconds": upload_seconds})
+                run.update_execution_config(argv=argv, inputs_sha256=digests[run.id], job=self.job.id)
+            if self._lost_claim("starting the job"):
+                return False
+            script_sent = True
             pgid = self.transport.launch(
                 self.job_dir, job_script(job_dir=self.job_dir, argv=argv, env=env, run_id=self.job.id)
             )
         except (InputError, ParameterError) as exc:
-            self._give_up(
-                Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again.")
-            )
+            if not self._lost_claim("giving up"):
+                self._give_up(
+                    Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again.")
+                )
             return False
         except TransferCancelled:
             # Every run of the job was cancelled while its inputs were sent: they end cancelled
             # now (the devices go back with the job), not when the upload would have finished.
             logger.info("job %s: upload stopped, its runs were cancelled", self.job.id)
-            for run in self._drop_cancelled():
-                run.release_to_queue()  # a run not cancelled after all goes back to the queue
-            self.job.abandon()
+            if not self._lost_claim("giving its runs back"):
+                # One transaction: the cancelled runs end, a run not cancelled after all is queued again.
+                job_give_back(job=self.job, message="The upload for its batch was stopped; queued again")
             return False
         except RemoteError as exc:
-            self._launch_failed(exc)
+            if script_sent:
+                # It may have started all the same (a slow node): the node settles that, for good.
+                try:
+                    pgid = settle_start(self.transport, self.job_dir)
+                except RemoteError as unsettled:
+                    logger.warning("job %s: did it start? %s; left to recovery", self.job.id, unsettled)
+                    return False
+            if not script_sent or pgid is None:
+                if not self._lost_claim("giving its runs back"):
+                    self._launch_failed(exc)
+                return False
+        running = job_mark_launched(job=self.job, pgid=pgid, runs=live)
+        if running is None:
+            logger.info("job %s: started, and already adopted by a recovery", self.job.id)
             return False
-        self.job.mark_launched(pgid=pgid)
-        for run in live:
-            run.update_metadata(timings={**run.metadata.get("timings", {}), "upload_seconds": upload_seconds})
-            run.update_execution_config(argv=argv, inputs_sha256=digests[run.id], job=self.job.id)
-            if run.mark_running():
-                self._record(run, Stage.STARTING, JOB_START, f"Started on {self.node.name}")
+        logger.info("job %s: started as process group %s", self.job.id, pgid)
+        for run in running:
+            self._record(run, Stage.STARTING, JOB_START, f"Started on {self.node.name}")
         return True
 
     def _drop_cancelled(self) -> list[Run]:
@@ -174,8 +187,9 @@ class JobPipeline:
         for run in self.runs:
             run.refresh_from_db()
             if run.cancel_requested_at and not run.is_terminal:
-                Run.objects.filter(pk=run.pk).update(job=None, batch_index=None)
-                run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled before it started")
+                with transaction.atomic():  # never left out of its job but not ended
+                    Run.objects.filter(pk=run.pk).update(job=None, batch_index=None)
+                    run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled before it started")
             elif run.status == RunStatus.UPLOADING and run.job_id == self.job.id:
                 live.append(run)
         # Batch lines are numbered from 0 in order: the runs that stay are renumbered to match.
@@ -296,6 +310,7 @@ class JobPipeline:
             # Taking over: rebuild the progress state from what was already read (nothing recorded).
             earlier = self.transport.read_bytes(self.job_dir / "job.log", 0, offset)
             router.feed(earlier, time.time()) if router else parsers[0].feed(earlier, time.time())
+        logger.info("job %s: following its log from byte %s", self.job.id, offset)
         beat_at, tail = time.monotonic(), LogTail()
         for chunk in self.transport.follow(self.job_dir, offset):
             offset += len(chunk)
@@ -306,8 +321,10 @@ class JobPipeline:
                     logger.info("job %s: another monitor took over", self.job.id)
                     return False
                 beat_at = time.monotonic()
+        if not self.job.beat(token=self.token, log_offset=offset, log_tail=tail.text()):
+            logger.info("job %s: another monitor took over at its end", self.job.id)
+            return False
         self._record_final(router, parsers)
-        self.job.beat(token=self.token, log_offset=offset, log_tail=tail.text())
         state = self.transport.job_state(self.job_dir)
         self._save_timings(router, parsers)
         self.job.mark_exited(exit_code=state.exit_code)
@@ -400,17 +417,24 @@ class JobPipeline:
             router.feed(log_text.encode(), time.time())
             router.finish(time.time())
         exit_code = self.job.exit_code
+        logger.info("job %s: collecting (exit %s, %d files)", self.job.id, exit_code, len(files))
         outcomes = set()
         for run in self.runs:
+            if self._lost_claim(f"collecting {run.id}"):
+                return False
             run.refresh_from_db()
             if run.is_terminal or run.job_id != self.job.id:
                 continue
+            if run.status == RunStatus.UPLOADING and not run.cancel_requested_at:
+                run.mark_running()  # a launch recorded by older code, which moved its runs one by one
             index = run.batch_index if batched else None
             item_log = router.log_of(index) if router else log_text
             produced = self.profile.produced(names, run_id=run.id, index=index, log_text=item_log) and (
                 batched or exit_code == 0
             )
-            if run.cancel_requested_at and not produced:
+            logger.info("job %s: %s was %s; output %s", self.job.id, run.id, run.status, produced)
+            if run.cancel_requested_at and (not produced or run.status == RunStatus.UPLOADING):
+                # Not made, or its cancel came during the launch (it never counted as running).
                 self._end_cancelled(run)
             elif produced and (run.status == RunStatus.DOWNLOADING or run.mark_downloading()):
                 # Already downloading: the collector before this one died halfway, or this machine
@@ -425,7 +449,10 @@ class JobPipeline:
         if Saved.LATER in outcomes:
             # Stays exited with its files on the node: the reconciler's next collect tries again.
             return True
-        self.job.mark_collected()
+        # Only the collector holding the claim may finish the job and delete its folder.
+        if not self.job.mark_collected(token=self.token):
+            self._lost_claim("finishing the job")
+            return False
         # Outputs this machine could not save are kept on the node, the only copy left.
         if not settings.COSMOS_KEEP_REMOTE_SCRATCH and Saved.GAVE_UP not in outcomes:
             self.transport.remove_run_dir(self.job_dir)
@@ -585,37 +612,7 @@ class JobPipeline:
         moved = {**run.metadata.get("bytes", {}), "downloaded": received}
         run.update_metadata(timings=timings, bytes=moved)
         names = [*mine.values(), *(results or {}).get("files", {})]
-        return _outputs_json(final, names, video_info)
-
-
-# Control videos a job leaves: Transfer1's `<hint>_input_control_<rank>.mp4`, Transfer2.5's
-# `<name>_control_<hint>.mp4` (renamed output_control_<hint>.mp4 in the run's folder).
-CONTROL_VIDEO = re.compile(r"^(?:(?P<t1>[a-z]+)_input_control_\d+|output_control_(?P<t25>[a-z]+))\.mp4$")
-
-
-def _outputs_json(folder: Path, names: list[str], video_info) -> dict:
-    outputs: dict = {"dir": str(folder), "files": sorted(names)}
-    named = {
-        "video": "output.mp4",
-        "prompt_file": "output.txt",
-        "answer_file": "answer.txt",
-        "thumbnail": "thumbnail.jpg",
-        "log": "job.log",
-        "spec": "spec.json",
-    }
-    for key, name in named.items():
-        if (folder / name).exists():
-            outputs[key] = str(folder / name)
-    controls = {
-        match["t1"] or match["t25"]: str(folder / name)
-        for name in names
-        if (match := CONTROL_VIDEO.match(name))
-    }
-    if controls:
-        outputs["controls"] = controls
-    if video_info:
-        outputs["video_info"] = video_info.to_dict()
-    return outputs
+        return outputs_json(final, names, video_info)
 
 
 def stop_job(transport: Transport, job: RemoteJob, job_dir: PurePosixPath) -> bool:

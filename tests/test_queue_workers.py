@@ -1,8 +1,9 @@
 """Real Celery workers draining a queue while being killed with SIGKILL, in both profiles.
 
-Embedded: SQLite and the filesystem broker under a data folder. Scale-out: PostgreSQL and Redis
-on 127.0.0.1 (skipped when they are not there, unless COSMOS_REQUIRE_SCALEOUT=1, as in CI).
-Everything runs in child processes sharing the profile's database; the test only watches.
+Embedded: SQLite and the filesystem broker under a data folder. Scale-out: PostgreSQL on
+127.0.0.1 (a database of the test's own) and a redis-server the test starts for itself (skipped
+when either is missing, unless COSMOS_REQUIRE_SCALEOUT=1, as in CI). Everything runs in child
+processes sharing the profile's database; the test only watches.
 """
 
 import json
@@ -15,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import clean_environment, manage, reachable, start_worker, stop
+from tests.stack import (
+    REDIS_SERVER,
+    clean_environment,
+    manage,
+    query,
+    reachable,
+    redis_server,
+    start_worker,
+    stop,
+)
 
 RUNS = 20
 
@@ -35,11 +45,57 @@ for index in range({count}):
 print(json.dumps(ids))
 """
 
-SHOW_RUNS = """
+TERMINAL = {"completed", "failed", "cancelled"}
+KILLS = 6
+
+# Everything a failure needs to be explained: every run and job row, in full.
+SHOW_STATE = """
 import json
-from runs.models import Run
-print(json.dumps([{"id": r.id, "status": r.status, "job": r.job_id, "error": r.error_message} for r in Run.objects.all()]))
+from runs.models import RemoteJob, Run
+runs = Run.objects.order_by("created_at").values(
+    "id", "status", "job_id", "batch_index", "attempts", "updated_at", "error_message", "metadata"
+)
+jobs = RemoteJob.objects.order_by("created_at").values(
+    "id", "status", "devices", "batched", "pgid", "exit_code", "log_offset", "monitor_token",
+    "heartbeat_at", "created_at", "launched_at", "ended_at",
+)
+print(json.dumps({"runs": list(runs), "jobs": list(jobs)}, default=str, indent=1))
 """
+
+
+def read_runs(profile: dict) -> list[dict]:
+    """Every run's id, status and job, read straight from the deployment's database."""
+    rows = query(profile, "SELECT id, status, job_id FROM runs_run")
+    return [{"id": id, "status": status, "job": job} for id, status, job in rows]
+
+
+def wait_until_ready(worker, log: Path, incarnation: int, deadline: float) -> None:
+    """Until the ``incarnation``-th worker started on this log says it is ready to take tasks."""
+    while log.read_text(errors="replace").count(" ready.") < incarnation:
+        assert worker.poll() is None, f"the worker exited with {worker.returncode}:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"the worker did not get ready:\n{tail(log)}"
+        time.sleep(0.1)
+
+
+def tail(path: Path, size: int = 20000) -> str:
+    return path.read_text(errors="replace")[-size:] if path.exists() else f"({path} does not exist)"
+
+
+def explain(profile: dict, worker_log: Path) -> str:
+    """The rows of every run and job, and the logs' ends, for a failure message."""
+    try:
+        state = manage(profile, "shell", "-c", SHOW_STATE)
+    except AssertionError as exc:
+        state = f"(could not read the rows: {exc})"
+    cosmos_log = Path(profile["COSMOS_DATA_DIR"]) / "logs" / "cosmos.log"
+    unfinished = [run for run in read_runs(profile) if run["status"] != "completed"]
+    names = {run["id"] for run in unfinished} | {run["job"] for run in unfinished if run["job"]}
+    lines = cosmos_log.read_text(errors="replace").splitlines() if cosmos_log.exists() else []
+    about = "\n".join([line for line in lines if any(name in line for name in names)][-300:])
+    return (
+        f"\n--- rows\n{state}\n--- cosmos.log about the unfinished runs and their jobs\n{about}"
+        f"\n--- cosmos.log\n{tail(cosmos_log)}\n--- worker log\n{tail(worker_log)}"
+    )
 
 
 @pytest.fixture(params=["embedded", "scaleout"])
@@ -55,22 +111,18 @@ def profile(request, tmp_path):
     if request.param == "embedded":
         yield environment
         return
-    if not (reachable(5432) and reachable(6379)):
+    if not (reachable(5432) and Path(REDIS_SERVER).exists()):
         if os.environ.get("COSMOS_REQUIRE_SCALEOUT") == "1":
-            pytest.fail(
-                "PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed for the scale-out profile"
-            )
-        pytest.skip("PostgreSQL and Redis are not running on 127.0.0.1")
+            pytest.fail("PostgreSQL (127.0.0.1:5432) and redis-server are needed for the scale-out profile")
+        pytest.skip("PostgreSQL is not running on 127.0.0.1, or redis-server is not installed")
     database = f"cosmos_queue_{secrets.token_hex(4)}"
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
-    redis_db = str(random.randint(1, 15))
-    subprocess.run(["redis-cli", "-n", redis_db, "flushdb"], check=True, capture_output=True)
     environment["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
-    environment["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{redis_db}"
     try:
-        yield environment
+        with redis_server(tmp_path / "redis") as broker:
+            environment["CELERY_BROKER_URL"] = broker
+            yield environment
     finally:
-        subprocess.run(["redis-cli", "-n", redis_db, "flushdb"], capture_output=True)
         subprocess.run(
             ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", database], capture_output=True
         )
@@ -85,25 +137,27 @@ def test_it_completes_every_run_once_while_workers_are_killed(profile, render_di
     chaos = random.Random(os.environ.get("COSMOS_CHAOS_SEED", "7"))
     kills, deadline = 0, time.monotonic() + 300
     try:
-        while True:
-            runs = json.loads(manage(profile, "shell", "-c", SHOW_RUNS).strip().splitlines()[-1])
-            if all(run["status"] in {"completed", "failed", "cancelled"} for run in runs):
-                break
-            assert time.monotonic() < deadline, f"not done: {[r for r in runs if r['status'] != 'completed']}"
-            if kills < 6:
-                time.sleep(chaos.uniform(1.0, 4.0))
-                stop(worker)  # mid-upload, mid-monitor, mid-download: wherever it happens to be
-                kills += 1
-                worker = start_worker(profile, log)
-            else:
-                time.sleep(1.0)
+        while kills < KILLS:
+            # Each worker gets to take tasks before it dies: mid-upload, mid-monitor, mid-download.
+            wait_until_ready(worker, log, kills + 1, deadline)
+            time.sleep(chaos.uniform(0.5, 3.0))
+            runs = read_runs(profile)
+            assert not all(run["status"] in TERMINAL for run in runs), (
+                f"the queue drained after {kills} of {KILLS} kills: give the chaos more work"
+            )
+            stop(worker)
+            kills += 1
+            worker = start_worker(profile, log)
+        while not all(run["status"] in TERMINAL for run in runs):
+            assert time.monotonic() < deadline, "not done after 300 s" + explain(profile, log)
+            time.sleep(0.5)
+            runs = read_runs(profile)
     finally:
         stop(worker)
     assert {run["id"] for run in runs} == set(run_ids)
-    assert [run for run in runs if run["status"] != "completed"] == []
+    assert [run for run in runs if run["status"] != "completed"] == [], explain(profile, log)
     launches = [json.loads(line) for line in Path(profile["COSMOS_SIM_LAUNCH_LOG"]).read_text().splitlines()]
     launched_jobs = [Path(launch["video_save_folder"]).parent.name for launch in launches]
-    assert len(launched_jobs) == len(set(launched_jobs)), "a job was launched twice"
+    assert len(launched_jobs) == len(set(launched_jobs)), "a job was launched twice" + explain(profile, log)
     # Every run completed in a job that was launched exactly once, and no launch was wasted.
-    assert {run["job"] for run in runs} == set(launched_jobs)
-    assert kills == 6
+    assert {run["job"] for run in runs} == set(launched_jobs), explain(profile, log)

@@ -123,3 +123,17 @@ def classify_failure(*, exit_code: int | None, log_text: str, produced_video: bo
 
 def log_tail(log_text: str, lines: int = 30) -> str:
     return "\n".join(_clean(log_text).rstrip().splitlines()[-lines:])
+
+
+class LogTail:
+    """The last lines of a job's log, as a page shows them (colour codes and bar redraws removed)."""
+
+    def __init__(self, *, lines: int = 40, keep_bytes: int = 32768) -> None:
+        self.lines, self.keep_bytes = lines, keep_bytes
+        self.data = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.data = (self.data + chunk)[-self.keep_bytes :]
+
+    def text(self) -> str:
+        return log_tail(self.data.decode("utf-8", errors="replace"), self.lines)

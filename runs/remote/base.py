@@ -244,6 +244,8 @@ class Transport(ABC):
             pid_text = self.read_bytes(job_dir / "job.pid").decode().strip()
             if pid_text.isdigit():
                 return int(pid_text)
+            if pid_text:  # a recovery gave the job up first (runs/remote/jobs.py): it will not start
+                raise RemoteError(f"the job in {job_dir} was given up before it started")
             time.sleep(0.02)
         raise RemoteError(f"the job in {job_dir} did not start within {timeout:.0f} s (no job.pid)")
 

@@ -6,12 +6,22 @@ found again by queue_reconcile.
 """
 
 import logging
+import uuid
 
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from runs.models import BUSY_JOB_STATUSES, GpuNode, JobStatus, QueueState, RemoteJob, Run, RunStatus
+from runs.models import (
+    BUSY_JOB_STATUSES,
+    FailureKind,
+    GpuNode,
+    JobStatus,
+    QueueState,
+    RemoteJob,
+    Run,
+    RunStatus,
+)
 from runs.progress import progress_append
 from runs.remote import RemoteError, TransferCancelled, transport_for
 from runs.stages import Stage
@@ -121,25 +131,63 @@ def job_collect(*, job: RemoteJob) -> bool:
     return collected
 
 
-def queue_reconcile() -> dict[str, int]:
-    """Repair what dead workers and lost messages left behind; safe to run at any time, any number of times.
+def job_mark_launched(*, job: RemoteJob, pgid: int, runs: list[Run] | None = None) -> list[Run] | None:
+    """The job has started on its node: it and its runs become running together, in one transaction.
 
-    - a job whose worker stopped beating: launched jobs get a new monitor (never a new launch);
-      a launch that died is looked at on the node (started: monitor it; never started: give its
-      runs back to the queue);
-    - an ended job nobody collected: collected;
-    - runs past their deadline: cancelled;
-    - queued runs: staged and scheduled (their messages may have been lost).
+    Written one by one, a worker dying in between would leave the runs `uploading` in a running
+    job, and its collector would fail them although their videos were made. ``runs`` are the
+    job's run objects to move (default: all of them); a run whose cancel was asked for stays
+    `uploading` and is ended cancelled when the job is stopped. Returns the runs now running,
+    or None when the job was not starting any more (a recovery adopted it first).
     """
-    from runs.runner import stale_before
+    with transaction.atomic():
+        if not job.mark_launched(pgid=pgid):
+            return None
+        runs = list(job.runs.all()) if runs is None else runs
+        return [run for run in runs if run.job_id == job.id and run.mark_running()]
+
+
+def job_give_back(*, job: RemoteJob, message: str) -> bool:
+    """A job that never started: given up, and its runs back in the queue (or cancelled, if asked), at once.
+
+    False when the job was not starting any more (someone else settled it).
+    """
+    from runs.services.runs import run_finalize
+
+    with transaction.atomic():
+        if not job.abandon():
+            return False
+        for run in job.runs.filter(status=RunStatus.UPLOADING):
+            if run.cancel_requested_at:
+                Run.objects.filter(pk=run.pk).update(job=None, batch_index=None)
+                run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled before it started")
+            elif run.release_to_queue():
+                progress_append(run=run, stage=Stage.QUEUED, percentage=0, message=message)
+    return True
+
+
+def queue_reconcile() -> dict[str, int]:
+    """Find every piece of work a dead worker or a lost message left, from the database alone.
+
+    Safe at any time, any number of times: each step it hands out is claimed before it is
+    done, so a step is never done twice.
+    - a job step with no live worker (no heartbeat for COSMOS_MONITOR_STALE_SECONDS, or handed
+      on and never picked up): a launch is settled on the node (recover_launch: started, it is
+      monitored; not started, it never will be and its runs are queued again), a running job
+      gets a monitor, an ended one a collector;
+    - runs no job step will finish (their job gone, given up or collected): queued again, or
+      ended (see run_settle_orphan);
+    - cancels asked for long ago and not carried out (the message was lost): carried out;
+    - runs past their deadline: cancelled;
+    - queued runs: staged and scheduled.
+    """
+    from runs.claims import stale_before
     from runs.services.runs import run_cancel
 
-    tasks, counts = _tasks(), {"monitored": 0, "launches": 0, "collected": 0, "deadlines": 0}
-    for job in RemoteJob.objects.filter(status__in=(*BUSY_JOB_STATUSES, JobStatus.EXITED)).select_related(
-        "node"
-    ):
-        if job.heartbeat_at and job.heartbeat_at >= stale_before(job):
-            continue
+    tasks = _tasks()
+    counts = {"launches": 0, "monitored": 0, "collected": 0, "orphans": 0, "cancels": 0, "deadlines": 0}
+    stale = stale_before()
+    for job in RemoteJob.objects.unattended(stale_before=stale):
         if job.status == JobStatus.STARTING:
             tasks.recover_launch.delay(job.id)
             counts["launches"] += 1
@@ -149,6 +197,11 @@ def queue_reconcile() -> dict[str, int]:
         else:
             tasks.collect_job.delay(job.id)
             counts["collected"] += 1
+    for run in Run.objects.orphaned(stale_before=stale):
+        counts["orphans"] += run_settle_orphan(run=run, stale_before=stale)
+    for run_id in Run.objects.active().filter(cancel_requested_at__lt=stale).values_list("id", flat=True):
+        tasks.cancel_run.delay(run_id, "Cancelled")
+        counts["cancels"] += 1
     for run in Run.objects.active().filter(deadline__lt=timezone.now()).select_related("job__node"):
         try:
             if run_cancel(run=run, reason=f"Deadline exceeded ({run.deadline:%Y-%m-%d %H:%M:%S %Z})"):
@@ -158,53 +211,97 @@ def queue_reconcile() -> dict[str, int]:
     for run_id in Run.objects.queued().exclude(metadata__staged=True).values_list("id", flat=True)[:100]:
         tasks.stage_run.delay(run_id)
     tasks.schedule.delay()
+    if any(counts.values()):
+        logger.info("reconcile: %s", ", ".join(f"{name} {count}" for name, count in counts.items() if count))
     return counts
 
 
-def job_recover_launch(*, job: RemoteJob) -> str:
-    """A launch whose worker died: find out on the node whether the job started, and carry on from there.
+def run_settle_orphan(*, run: Run, stale_before) -> bool:
+    """End or requeue a run whose job will never finish it (see RunQuerySet.orphaned).
 
-    Never launches anything: a job that started is monitored; one that provably never started
-    (no job script) gives its runs back to the queue; one that was being started but shows no
-    process is lost.
+    Never started (uploading): back to the queue. Started, but its job is over without it:
+    failed as lost, since its job's folder may be gone and it must never run twice. A run whose
+    cancel was asked for ends cancelled either way. Decided under the run's row lock, on the row
+    as it is then: a run another reconciler has queued again (and a job may have taken) is left
+    alone.
     """
-    from runs.runner import JobPipeline, stale_before
+    from runs.cosmos.failures import Failure
+    from runs.services.runs import run_finalize
+
+    with transaction.atomic():
+        run = (
+            Run.objects.orphaned(stale_before=stale_before)
+            .select_for_update(of=("self",))
+            .select_related("job")
+            .filter(pk=run.pk)
+            .first()
+        )
+        if run is None:
+            return False
+        job = f"{run.job_id} is {run.job.status}" if run.job else "is gone"
+        logger.warning("run %s is %s but its job %s: settling it", run.id, run.status, job)
+        if run.cancel_requested_at:
+            return run_finalize(run=run, status=RunStatus.CANCELLED, reason="Cancelled")
+        if run.status == RunStatus.UPLOADING:
+            released = run.release_to_queue()
+            if released:
+                progress_append(
+                    run=run, stage=Stage.QUEUED, percentage=0, message="Its launch was lost; queued again"
+                )
+            return released
+        failure = Failure(
+            FailureKind.LOST,
+            "Its job ended without collecting this run's outputs",
+            "Run it again (cosmos_run --like RUN_ID, or Retry on its page).",
+        )
+        return run_finalize(run=run, status=RunStatus.FAILED, failure=failure)
+
+
+def job_recover_launch(*, job: RemoteJob) -> str:
+    """A launch whose worker stopped beating (dead, or stuck): settle on its node whether the job
+    started, and carry on from there. Never launches anything.
+
+    The job script and this race to create job.pid (runs/remote/jobs.py): if the job won, it is
+    running and is adopted (it and its runs marked running, a monitor sent); otherwise it can
+    never start, and its runs go back to the queue. A launcher that was only slow finds its
+    claim taken and stops; a job script it starts late exits at once.
+    """
+    from runs.claims import stale_before
+    from runs.remote.jobs import settle_start
 
     job.refresh_from_db()
-    if job.status != JobStatus.STARTING or (job.heartbeat_at and job.heartbeat_at >= stale_before(job)):
+    token, stale = uuid.uuid4().hex, stale_before()
+    unattended = RemoteJob.objects.unattended(stale_before=stale).filter(pk=job.pk, status=JobStatus.STARTING)
+    if not unattended.exists() or not job.claim(token=token, stale_before=stale):
         return "busy"
-    transport = transport_for(job.node)
     try:
-        job_dir = transport.run_dir(job.id)
-        started = transport.exists(job_dir / "job.sh")
-        pgid_text = transport.read_bytes(job_dir / "job.pid").decode().strip() if started else ""
-    except RemoteError:
-        return "unreachable"
+        transport = transport_for(job.node)
+        try:
+            pgid = settle_start(transport, transport.run_dir(job.id))
+        except RemoteError as exc:
+            logger.warning(
+                "job %s: cannot tell whether its launch started (%s); trying again later", job.id, exc
+            )
+            return "unreachable"
+        finally:
+            transport.close()
+        if pgid is None:
+            if job_give_back(job=job, message="Its worker stopped before the job started; queued again"):
+                logger.info("job %s: its launcher died before starting it; its runs are queued again", job.id)
+            outcome = "requeued"
+        else:
+            if job_mark_launched(job=job, pgid=pgid) is not None:
+                logger.info(
+                    "job %s: its launcher died after starting it (process group %s); adopted", job.id, pgid
+                )
+            outcome = "running"
     finally:
-        transport.close()
-    if pgid_text.isdigit():
-        if job.mark_launched(pgid=int(pgid_text)):
-            RemoteJob.objects.filter(pk=job.pk).update(directory=str(job_dir))
-            for run in job.runs.filter(status=RunStatus.UPLOADING):
-                run.mark_running()
-            _tasks().monitor_job.delay(job.id)
-        return "running"
-    if not started and job.abandon():
-        for run in job.runs.filter(status=RunStatus.UPLOADING):
-            run.release_to_queue()
+        job.release(token=token)  # after the outcome is written: no other step may start before it
+    if outcome == "requeued":
         _tasks().schedule.delay()
-        return "requeued"
-    # The script exists but never recorded a process: it was started and has vanished.
-    pipeline = JobPipeline(job)
-    try:
-        if job.mark_launched(pgid=0):
-            job.mark_exited(exit_code=None)
-            for run in job.runs.filter(status=RunStatus.UPLOADING):
-                run.mark_running()
-            pipeline.collect()
-    finally:
-        pipeline.close()
-    return "lost"
+    else:
+        _tasks().monitor_job.delay(job.id)
+    return outcome
 
 
 def queue_pause() -> QueueState:

@@ -492,23 +492,32 @@ def run_finalize(
 
     Returns False (and writes nothing) when the run had already ended.
     """
-    if status == RunStatus.COMPLETED:
-        moved = run.mark_completed(outputs=outputs or {})
-        message = "Completed"
-    elif status == RunStatus.FAILED:
-        moved = run.mark_failed(kind=failure.kind, message=failure.message, outputs=outputs)
-        message = failure.message
-    elif status == RunStatus.CANCELLED:
-        moved = run.mark_cancelled(reason=reason)
-        message = reason
-    else:
+    if status not in _FINAL_STAGE:
         raise ValueError(f"{status!r} is not a terminal status")
-    if moved:
-        latest = (
-            run.progress.order_by("-timestamp", "-id").values_list("percentage", flat=True).first() or 0.0
-        )
-        percentage = 100.0 if status == RunStatus.COMPLETED else latest
-        progress_append(run=run, stage=_FINAL_STAGE[status], percentage=percentage, message=message[:1000])
+    # The move and the closing row in one transaction: progress_append, which checks the run's
+    # status under the same row lock, can never slip a row in between or after.
+    with transaction.atomic():
+        if status == RunStatus.COMPLETED:
+            moved = run.mark_completed(outputs=outputs or {})
+            message = "Completed"
+        elif status == RunStatus.FAILED:
+            moved = run.mark_failed(kind=failure.kind, message=failure.message, outputs=outputs)
+            message = failure.message
+        else:
+            moved = run.mark_cancelled(reason=reason)
+            message = reason
+        if moved:
+            latest = (
+                run.progress.order_by("-timestamp", "-id").values_list("percentage", flat=True).first() or 0.0
+            )
+            percentage = 100.0 if status == RunStatus.COMPLETED else latest
+            progress_append(
+                run=run,
+                stage=_FINAL_STAGE[status],
+                percentage=percentage,
+                message=message[:1000],
+                closing=True,
+            )
     return moved
 
 

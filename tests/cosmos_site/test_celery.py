@@ -39,12 +39,13 @@ def size_pool(tmp_path: Path, *, threads: int, made_before: bool, pool_size: str
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_it_gives_a_worker_one_pooled_connection_per_thread_and_one_more(tmp_path):
-    assert size_pool(tmp_path, threads=16, made_before=False, pool_size="4") == [17, 17]
+def test_it_gives_a_worker_two_pooled_connections_per_thread_and_one_more(tmp_path):
+    # A job step and its heartbeat thread each take one.
+    assert size_pool(tmp_path, threads=16, made_before=False, pool_size="4") == [33, 33]
 
 
 def test_it_grows_a_pool_made_before_the_worker_started(tmp_path):
-    assert size_pool(tmp_path, threads=12, made_before=True, pool_size="4") == [13, 13]
+    assert size_pool(tmp_path, threads=12, made_before=True, pool_size="4") == [25, 25]
 
 
 def test_it_keeps_a_pool_that_is_already_large_enough(tmp_path):

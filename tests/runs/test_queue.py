@@ -147,12 +147,14 @@ def test_it_reattaches_a_monitor_whose_worker_died(eager, fast_sim, render_dir, 
 def test_it_gives_back_the_runs_of_a_launch_that_never_started(eager, fast_sim, render_dir, settings):
     from runs.scheduler import claim_next_job
 
-    settings.COSMOS_MONITOR_STALE_SECONDS = 0.01
+    settings.COSMOS_MONITOR_STALE_SECONDS = 1
     QueueState.set_paused(True)
     run = run_create(plan=run_plan(prompt_text="p", input_dir=render_dir))
     QueueState.set_paused(False)
     job = claim_next_job(fast_sim).job  # the worker that claimed it died before writing anything
     QueueState.set_paused(True)
+    assert job_recover_launch(job=job) == "busy"  # its launch message may still be on its way
+    RemoteJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=5))
     assert job_recover_launch(job=job) == "requeued"
     job.refresh_from_db()
     run.refresh_from_db()
