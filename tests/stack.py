@@ -75,6 +75,29 @@ def query(environment: dict, sql: str, *parameters) -> list[tuple]:
         return connection.execute(sql, parameters).fetchall()
 
 
+def holds_no_transaction(environment: dict) -> bool:
+    """No process has a write transaction open on the deployment's database right now.
+
+    A process frozen inside one (SIGSTOP, or a machine that stalls it) blocks every other writer
+    until it goes on: SQLite's write lock, PostgreSQL's row locks. Tests that freeze a worker to
+    play dead freeze it outside one, since no takeover can get past a lock it holds.
+    """
+    if "DATABASE_URL" in environment:
+        open_transactions = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'
+        """
+        return query(environment, open_transactions)[0][0] == 0
+    database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
+    with contextlib.closing(sqlite3.connect(database, timeout=0, isolation_level=None)) as connection:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        connection.execute("ROLLBACK")
+    return True
+
+
 def _start(command: list[str], environment: dict, log: Path) -> subprocess.Popen:
     with open(log, "a") as output:  # the child keeps its own descriptor
         return subprocess.Popen(

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.hosts import descendants
-from tests.stack import clean_environment, manage, own_database, query, start_worker, stop
+from tests.stack import (
+    clean_environment,
+    holds_no_transaction,
+    manage,
+    own_database,
+    query,
+    start_worker,
+    stop,
+)
 
 STALE_SECONDS = 6
 # The old rule waited ten stale windows before taking a launch over; the takeover must come well before.
@@ -81,7 +89,8 @@ def logs(*paths: Path) -> str:
 
 
 def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
-    """Stop the worker in the middle of a launch (claimed, not started yet); the job it was launching.
+    """Stop the worker in the middle of a launch (claimed, not started yet), between two of its
+    database writes; the job it was launching.
 
     Launches are short: a freeze that comes too late lets the worker go on to the next one.
     """
@@ -94,6 +103,11 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
             time.sleep(0.002)
             continue
         worker.send_signal(signal.SIGSTOP)
+        if not holds_no_transaction(environment):
+            # Frozen inside a write, it would block every other writer (SQLite's lock, PostgreSQL's
+            # row locks) until it woke: no takeover gets past that. Catch it between writes.
+            worker.send_signal(signal.SIGCONT)
+            continue
         if job_status(environment, launching[0]) == "starting":
             return launching[0]
         seen.add(launching[0])
