@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -6,10 +7,44 @@ from tests.factories import UserFactory
 
 pytest_plugins = ["tests.fixtures_hosts"]
 
+# The cost of a test marked plain `slow`, for ordering; heavier ones say theirs: `slow(50)`.
+SLOW_SECONDS = 3
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """Two pytest-xdist workers per core, at most eight, and no more than the files named.
+
+    Most tests wait on sshd, the stand-in, a browser or a subprocess rather than the CPU, so two per
+    core keep both busy. Files are the unit of work (--dist loadfile): a run of one file, or of
+    tests in one file, starts fastest in a single process (0 workers).
+    """
+    workers = min(8, 2 * len(os.sched_getaffinity(0)))
+    paths = [Path(argument.split("::")[0]) for argument in config.args]
+    if paths and all(path.suffix == ".py" for path in paths):
+        files = len(set(paths))
+        workers = min(workers, files) if files > 1 else 0
+    return workers
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items) -> None:
+    """Longest first: pytest-xdist hands out files in this order, and a long one started last would
+    leave the other workers idle while it finishes. `slow(seconds)` gives a test's rough cost.
+
+    This undoes pytest-django's transactional-tests-last order, which pytest_runtest_teardown
+    below makes unnecessary.
+    """
+
+    def cost(item) -> float:
+        slow = item.get_closest_marker("slow")
+        return (slow.args[0] if slow.args else SLOW_SECONDS) if slow else 0
+
+    items.sort(key=cost, reverse=True)  # stable: a file's tests stay together and in order
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
-    """Each suite on PostgreSQL gets a test database of its own (named after its process).
+    """Each suite (and each pytest-xdist worker) on PostgreSQL gets a test database of its own.
 
     Django's default name, test_<NAME>, is shared by every suite pointed at the same server, so
     two suites on one machine would drop each other's database halfway through.
@@ -19,6 +54,31 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
     for database in settings.DATABASES.values():
         if database["ENGINE"] == "django.db.backends.postgresql":
             database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{os.getpid()}"
+        else:
+            # SQLite: an in-memory database, private to each process (pytest-xdist's workers too);
+            # the file name xdist would make from our absolute path is not one SQLite can open.
+            database.setdefault("TEST", {})["NAME"] = ""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Put back what the migrations made (the local-sim node) after a transactional test's flush.
+
+    Django restores serialized rows only when the next transactional test starts, so whatever runs
+    after the last one (another file on the same pytest-xdist worker) would find the tables empty.
+    """
+    result = yield
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("serialized_rollback"):
+        from django.db import connections
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            for connection in connections.all():
+                contents = getattr(connection, "_test_serialized_contents", None)
+                if contents:
+                    connection.creation.deserialize_db_from_string(contents)
+    return result
 
 
 @pytest.fixture(autouse=True)

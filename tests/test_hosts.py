@@ -240,6 +240,7 @@ def test_sigkill_of_the_docker_cli_leaves_the_container_running_until_docker_kil
     assert (rc, err) == (1, "Error response from daemon: No such container: cosmos-rs_orphan\n")
 
 
+@pytest.mark.slow
 def test_a_netns_host_can_be_cut_off_and_restored(netns_host):
     client = netns_host.connect()
     rc, out, _ = run(client, "ip -brief -4 addr show; docker version --format '{{.Server.Version}}'")

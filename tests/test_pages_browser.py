@@ -19,11 +19,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery staple"
 # Long enough to watch a run in the middle of its diffusion steps and reload the page there.
-TIME_SCALE = 0.05
+TIME_SCALE = 0.025
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.slow(45),  # the module's site and runs, set up by its first test
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+    ),
+]
 
 CREATE_USERS = f"""
 from django.contrib.auth import get_user_model

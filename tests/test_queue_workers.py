@@ -128,6 +128,7 @@ def profile(request, tmp_path):
         )
 
 
+@pytest.mark.slow(50)
 def test_it_completes_every_run_once_while_workers_are_killed(profile, render_dir, tmp_path):
     manage(profile, "migrate", "-v0")
     script = CREATE_RUNS.format(count=RUNS, inputs=render_dir, time_scale=0.004)

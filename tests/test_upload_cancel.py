@@ -18,7 +18,7 @@ import pytest
 
 from tests.stack import ROOT, clean_environment, manage, start_worker, stop
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(20)
 
 INPUT_BYTES = 1 << 30
 UNDER_WAY_BYTES = 64 << 20

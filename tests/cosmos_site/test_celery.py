@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # A WorkController sends worker_init as `celery worker` does; it connects to nothing until started.
@@ -39,11 +41,13 @@ def size_pool(tmp_path: Path, *, threads: int, made_before: bool, pool_size: str
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_it_gives_a_worker_two_pooled_connections_per_thread_and_one_more(tmp_path):
     # A job step and its heartbeat thread each take one.
     assert size_pool(tmp_path, threads=16, made_before=False, pool_size="4") == [33, 33]
 
 
+@pytest.mark.slow
 def test_it_grows_a_pool_made_before_the_worker_started(tmp_path):
     assert size_pool(tmp_path, threads=12, made_before=True, pool_size="4") == [25, 25]
 

@@ -100,6 +100,7 @@ def deployment(tmp_path):
         stop(server)
 
 
+@pytest.mark.slow
 def test_it_answers_503_with_retry_after_when_no_pooled_connection_comes_free(
     postgres_database, deployment, tmp_path
 ):
@@ -143,6 +144,7 @@ def test_it_answers_503_with_retry_after_when_no_pooled_connection_comes_free(
     assert "Traceback" not in log and "Internal Server Error" not in log
 
 
+@pytest.mark.slow
 def test_it_answers_503_when_sqlite_stays_locked_past_its_busy_timeout(deployment, tmp_path):
     port, key, _ = deployment(COSMOS_SQLITE_BUSY_TIMEOUT="0.5")
     blocker = sqlite3.connect(tmp_path / "data" / "cosmos.sqlite3", isolation_level=None)
@@ -158,6 +160,7 @@ def test_it_answers_503_when_sqlite_stays_locked_past_its_busy_timeout(deploymen
     assert get(port, "/api/runs", key=key)[0] == 200
 
 
+@pytest.mark.slow
 def test_it_works_on_a_bounded_number_of_requests_and_turns_away_one_that_waits_too_long(
     deployment, tmp_path
 ):

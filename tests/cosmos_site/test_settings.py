@@ -39,6 +39,7 @@ def start(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_it_defaults_to_sqlite_in_wal_mode_with_a_busy_timeout_and_immediate_transactions(tmp_path):
     result = start(tmp_path, SHOW_DATABASE)
     assert result.returncode == 0, result.stderr
@@ -52,6 +53,7 @@ def test_it_defaults_to_sqlite_in_wal_mode_with_a_busy_timeout_and_immediate_tra
     assert (tmp_path / "secret_key").exists() and (tmp_path / "logs").is_dir()
 
 
+@pytest.mark.slow
 def test_it_switches_to_postgresql_with_database_url(tmp_path):
     code = (
         "import django, json; django.setup(); from django.conf import settings; "
@@ -75,6 +77,7 @@ SHOW_POSTGRES = (
 )
 
 
+@pytest.mark.slow
 def test_it_pools_postgresql_connections_with_room_for_each_request_a_web_process_takes_at_once(tmp_path):
     result = start(tmp_path, SHOW_POSTGRES, DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos")
     assert result.returncode == 0, result.stderr
@@ -91,6 +94,7 @@ def test_it_pools_postgresql_connections_with_room_for_each_request_a_web_proces
     assert json.loads(result.stdout)[1]["max_size"] == 22
 
 
+@pytest.mark.slow
 def test_it_sizes_the_pool_and_its_timeout_from_the_environment(tmp_path):
     result = start(
         tmp_path,
@@ -104,6 +108,7 @@ def test_it_sizes_the_pool_and_its_timeout_from_the_environment(tmp_path):
     assert (pool["max_size"], pool["timeout"]) == (3, 2.5)
 
 
+@pytest.mark.slow
 def test_it_reads_the_database_url_from_a_file(tmp_path):
     secret = tmp_path / "db_url"
     secret.write_text("postgres://u:p@db.example:5432/fromfile\n")

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from cosmos_site.supervisor import Backoff, Supervisor
 from tests.stack import ROOT, clean_environment, free_port, manage, reachable
 
@@ -77,6 +79,7 @@ def answers(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow(14)
 def test_it_starts_a_killed_worker_or_web_again_while_the_others_go_on(tmp_path):
     port = free_port()
     environment = clean_environment(

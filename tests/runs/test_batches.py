@@ -49,6 +49,7 @@ def run_job(node) -> JobPipeline:
     return pipeline
 
 
+@pytest.mark.slow
 def test_it_runs_compatible_runs_in_one_invocation_each_with_its_own_results(fast_sim, tmp_path, launch_log):
     runs = queue_runs(
         fast_sim,
@@ -73,6 +74,7 @@ def test_it_runs_compatible_runs_in_one_invocation_each_with_its_own_results(fas
     assert progress[-1] == "completed" and "generating" in progress
 
 
+@pytest.mark.slow
 def test_it_keeps_controls_to_the_run_they_belong_to(fast_sim, tmp_path):
     with_depth = renders(tmp_path, "a", 9, depth=True)
     without = renders(tmp_path, "b", 9)
@@ -93,6 +95,7 @@ def test_it_keeps_controls_to_the_run_they_belong_to(fast_sim, tmp_path):
     assert "depth" in Run.objects.get(pk=runs[1].pk).outputs["controls"]  # generated for it, in its folder
 
 
+@pytest.mark.slow
 def test_it_fails_only_the_blocked_run_and_queues_the_rest_again(fast_sim, tmp_path, launch_log):
     runs = queue_runs(
         fast_sim,

@@ -16,7 +16,9 @@ from runs.live import RELAY, run_group, user_group
 from runs.models import Progress, RunStatus
 from tests.factories import RunFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the consumers read through their own connections
+# The consumers read through their own connections. A transactional test empties every table when
+# it ends; serialized_rollback puts back what the migrations made (the local-sim node) for the tests after.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def communicator(path: str, user) -> WebsocketCommunicator:

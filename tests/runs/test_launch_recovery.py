@@ -86,6 +86,7 @@ def test_it_settles_a_start_once_whoever_asks_first(fast_sim, tmp_path):
     assert settle_start(transport, started_dir) == 4242
 
 
+@pytest.mark.slow
 def test_it_requeues_the_runs_of_a_launch_that_died_before_starting_anything(
     eager, fast_sim, render_dir, settings, monkeypatch, launch_log
 ):
@@ -137,6 +138,7 @@ def test_it_never_starts_a_job_given_up_between_its_script_and_its_start(
     assert len(launches(launch_log)) == 1 and job.id not in launches(launch_log)
 
 
+@pytest.mark.slow
 def test_it_adopts_a_job_that_started_before_its_launcher_died(
     eager, fast_sim, render_dir, settings, monkeypatch, launch_log
 ):
@@ -157,6 +159,7 @@ def test_it_adopts_a_job_that_started_before_its_launcher_died(
     assert launches(launch_log) == [job.id]
 
 
+@pytest.mark.slow
 def test_it_moves_a_started_job_and_its_runs_together(
     eager, fast_sim, render_dir, settings, monkeypatch, launch_log
 ):

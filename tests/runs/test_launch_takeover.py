@@ -121,7 +121,7 @@ def quiet(log: Path) -> bool:
     return text.count("] received") == text.count("] succeeded in") + text.count("] raised")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(20)
 @pytest.mark.parametrize("death", ["killed", "frozen"])
 def test_it_takes_over_a_launch_whose_worker_died_and_never_starts_a_job_twice(
     deployment, render_dir, tmp_path, death
@@ -189,7 +189,7 @@ def heartbeat(environment: dict, job_id: str) -> tuple[str, str, datetime | None
     return status, token, beat
 
 
-@pytest.mark.slow
+@pytest.mark.slow(40)
 def test_it_keeps_the_claim_of_a_live_launch_whose_node_stalls(deployment, ssh_host, render_dir, tmp_path):
     launch_log = tmp_path / "node-launches.jsonl"
     ssh_host.set_sim(time_scale=0.004, launch_log=launch_log)

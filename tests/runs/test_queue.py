@@ -57,6 +57,7 @@ def test_it_runs_queued_runs_through_the_workers(
     assert run.job.status == JobStatus.COLLECTED and run.job.monitor_token == ""
 
 
+@pytest.mark.slow
 def test_it_launches_compatible_queued_runs_as_one_batch(
     eager, fast_sim, render_dir, django_capture_on_commit_callbacks
 ):

@@ -43,6 +43,7 @@ def age(runs: list[Run], seconds: float = 5) -> None:
     )
 
 
+@pytest.mark.slow
 def test_it_queues_again_the_runs_left_uploading_in_a_given_up_job(eager, queued):
     job = claim_next_job(queued[0].node).job  # the runs are uploading in it
     assert job.abandon()  # and the worker died before giving them back
@@ -51,6 +52,7 @@ def test_it_queues_again_the_runs_left_uploading_in_a_given_up_job(eager, queued
     assert statuses(queued) == ["completed"] * 3
 
 
+@pytest.mark.slow
 def test_it_queues_again_a_run_whose_job_row_is_gone(eager, queued):
     job = claim_next_job(queued[0].node).job
     RemoteJob.objects.filter(pk=job.pk).delete()  # by hand, in the admin
@@ -89,6 +91,7 @@ def test_it_carries_out_a_cancel_whose_message_was_lost(eager, queued):
     assert statuses(queued) == ["cancelled", "pending", "pending"]
 
 
+@pytest.mark.slow
 def test_it_settles_a_launch_whose_message_was_lost_after_the_stale_window(eager, queued):
     job = claim_next_job(queued[0].node).job  # scheduled; the launch message never arrives
     assert queue_reconcile()["launches"] == 0  # it may only be waiting in the broker
@@ -99,6 +102,7 @@ def test_it_settles_a_launch_whose_message_was_lost_after_the_stale_window(eager
     assert statuses(queued) == ["completed"] * 3  # relaunched in a new job
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lost", ["monitor", "collect"])
 def test_it_gives_a_handed_on_job_its_next_step_at_once(eager, queued, lost):
     pipeline = JobPipeline(claim_next_job(queued[0].node).job)
@@ -114,6 +118,7 @@ def test_it_gives_a_handed_on_job_its_next_step_at_once(eager, queued, lost):
     assert statuses(queued) == ["completed"] * 3
 
 
+@pytest.mark.slow
 def test_it_completes_runs_an_older_launch_left_uploading_in_its_running_job(eager, queued):
     """Older code moved a launched job's runs one by one; a worker killed between left them `uploading`."""
     pipeline = JobPipeline(claim_next_job(queued[0].node).job)

@@ -27,6 +27,7 @@ def launches(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+@pytest.mark.slow
 def test_it_completes_a_run_through_ssh_and_docker(ssh_node, ssh_host, render_dir, data_dir):
     run = run_execute(run=make_run(render_dir, ssh_node))
     assert run.status == RunStatus.COMPLETED, run.error_message
@@ -39,6 +40,7 @@ def test_it_completes_a_run_through_ssh_and_docker(ssh_node, ssh_host, render_di
     assert any((ssh_host.root / "cache" / "sha256").iterdir())  # inputs stay cached
 
 
+@pytest.mark.slow
 def test_it_uploads_no_input_bytes_the_second_time(ssh_node, render_dir):
     first = run_execute(run=make_run(render_dir, ssh_node))
     second = run_execute(run=make_run(render_dir, ssh_node, prompt_text="the same city in snow"))
@@ -47,6 +49,7 @@ def test_it_uploads_no_input_bytes_the_second_time(ssh_node, render_dir):
     assert second.metadata["bytes"]["uploaded"] == 0
 
 
+@pytest.mark.slow
 def test_it_uploads_a_cached_input_again_when_a_byte_flipped(ssh_node, ssh_host, render_dir):
     first = run_execute(run=make_run(render_dir, ssh_node))
     digest = first.execution_config["inputs_sha256"]["color"]
@@ -60,6 +63,7 @@ def test_it_uploads_a_cached_input_again_when_a_byte_flipped(ssh_node, ssh_host,
     assert cached.read_bytes() == (render_dir / "color.mp4").read_bytes()
 
 
+@pytest.mark.slow
 def test_it_passes_a_hostile_prompt_through_the_spec_untouched(ssh_node, render_dir, tmp_path):
     marker = tmp_path / "pwned"
     prompt = f"it's a \"city\" $(touch {marker}) `touch {marker}`; rm -rf / \n\tnext line \\ ${{HOME}} 'end'"
@@ -70,6 +74,7 @@ def test_it_passes_a_hostile_prompt_through_the_spec_untouched(ssh_node, render_
     assert all(prompt.strip() not in argument for argument in run.execution_config["argv"])
 
 
+@pytest.mark.slow
 def test_it_runs_on_a_sim_launcher_node_over_ssh(db, ssh_host, fast_ssh, render_dir, monkeypatch):
     monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "0.1")
     node = GpuNode.objects.create(**ssh_host.node_fields(launcher="sim", time_scale=0.001))
@@ -100,6 +105,7 @@ def wait_for_diffusion(ssh_host, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_it_resumes_with_a_new_monitor_without_launching_again(
     ssh_node, ssh_host, render_dir, tmp_path, settings
 ):
@@ -124,6 +130,7 @@ def test_it_resumes_with_a_new_monitor_without_launching_again(
 
 
 @pytest.mark.usefixtures("fast_ssh")
+@pytest.mark.slow(15)
 def test_it_survives_a_cut_link_during_inference(db, netns_host, render_dir, tmp_path, settings):
     node = GpuNode.objects.create(**netns_host.node_fields())
     launch_log = tmp_path / "launches.jsonl"
@@ -145,6 +152,7 @@ def test_it_survives_a_cut_link_during_inference(db, netns_host, render_dir, tmp
     assert len(launches(launch_log)) == 1
 
 
+@pytest.mark.slow
 def test_it_cancels_a_running_docker_job_and_leaves_no_process(ssh_node, ssh_host, render_dir, tmp_path):
     pipeline, run, _ = launched_pipeline(render_dir, ssh_node, ssh_host, tmp_path, time_scale=0.05)
     wait_for_diffusion(ssh_host)
@@ -204,6 +212,7 @@ def test_it_fails_with_kind_connect_and_a_clear_message(
     assert run.metadata["failure_hint"]
 
 
+@pytest.mark.slow
 def test_it_heals_a_cache_entry_that_became_a_folder(ssh_node, ssh_host, render_dir):
     digest = sha256_file(render_dir / "color.mp4")
     cached = ssh_host.root / "cache" / "sha256" / digest

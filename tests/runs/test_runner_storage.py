@@ -176,6 +176,7 @@ def test_it_keeps_the_model_failure_when_its_log_cannot_be_saved(
     assert run.metadata["log_tail"]  # still in the database
 
 
+@pytest.mark.slow
 def test_it_fails_storage_on_a_full_disk_downloading_over_ssh(ssh_node, render_dir, settings, request):
     settings.COSMOS_STORAGE_TRIES = 2
     settings.COSMOS_STORAGE_RETRY_DELAY = 0

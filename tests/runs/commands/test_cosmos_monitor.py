@@ -28,6 +28,7 @@ def manage(environment: dict, *args: str, **kwargs) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow(30)
 def test_it_takes_over_a_run_whose_monitor_was_killed(ssh_host, tmp_path, render_dir):
     launch_log = tmp_path / "launches.jsonl"
     ssh_host.set_sim(time_scale=0.02, launch_log=launch_log)

@@ -76,6 +76,7 @@ def test_it_passes_every_option_to_the_run(fast_sim, render_dir, alice):
     assert run.execution_config["spec"]["negative_prompt"] == "blurry"
 
 
+@pytest.mark.slow
 def test_it_reuses_the_most_recent_inputs_and_says_so(fast_sim, render_dir):
     cosmos_run("first", str(render_dir))
     code, _, err = cosmos_run("second")
@@ -84,6 +85,7 @@ def test_it_reuses_the_most_recent_inputs_and_says_so(fast_sim, render_dir):
     assert Run.objects.count() == 2
 
 
+@pytest.mark.slow
 def test_it_runs_again_like_an_earlier_run(fast_sim, render_dir):
     cosmos_run("a city", str(render_dir), "--seed", "42", "--depth", "0.9")
     first = Run.objects.get()
@@ -158,6 +160,7 @@ def test_it_reports_bad_input_as_json_too(fast_sim, tmp_path):
     assert result["status"] == "invalid" and "does not exist" in result["error"] and result["run_id"] is None
 
 
+@pytest.mark.slow
 def test_it_prints_one_line_and_exits_2_from_the_shell(tmp_path):
     environment = {"COSMOS_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=environment, check=True)
@@ -174,6 +177,7 @@ def test_it_prints_one_line_and_exits_2_from_the_shell(tmp_path):
     assert "does not exist" in line
 
 
+@pytest.mark.slow
 def test_it_runs_on_an_ssh_node_and_sends_cached_inputs_only_once(ssh_node, render_dir):
     for text in ("a city", "a city at dawn"):
         code, out, _ = cosmos_run(text, str(render_dir), "--node", ssh_node.name)

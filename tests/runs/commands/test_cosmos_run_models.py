@@ -94,6 +94,7 @@ def test_it_enhances_a_prompt_into_a_child_prompt(fast_sim, render_dir):
     assert child.model_type == "transfer1" and child.inputs["dir"] == str(render_dir)
 
 
+@pytest.mark.slow
 def test_it_upscales_a_runs_output_to_three_times_its_size(fast_sim, render_dir):
     code, _, err = cosmos("cosmos_run", "a harbour at dawn", str(render_dir))
     assert code == 0, err

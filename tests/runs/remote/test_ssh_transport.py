@@ -88,6 +88,7 @@ def test_it_lists_and_links_files(transport):
     assert transport.read_bytes(transport.root / "link.txt") == b"1"
 
 
+@pytest.mark.slow
 def test_it_runs_a_detached_job_and_follows_its_log(transport):
     job_dir = transport.run_dir("rs_sshjob")
     transport.makedirs(job_dir)

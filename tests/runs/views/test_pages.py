@@ -124,6 +124,7 @@ def test_it_loads_more_gallery_tiles_when_the_last_one_shows(client, alice):
     assert "hx-get" not in more  # the last page: nothing more to load
 
 
+@pytest.mark.slow
 def test_it_compares_runs_showing_only_what_differs(client, alice, fast_sim, render_dir):
     from runs.services import run_create, run_execute, run_plan
 
