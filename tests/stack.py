@@ -83,9 +83,10 @@ def holds_no_transaction(environment: dict) -> bool:
     play dead freeze it outside one, since no takeover can get past a lock it holds.
     """
     if "DATABASE_URL" in environment:
+        # In a transaction, idle or still running a statement of it: either may hold row locks.
         open_transactions = """
             SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
         """
         return query(environment, open_transactions)[0][0] == 0
     database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
@@ -96,6 +97,24 @@ def holds_no_transaction(environment: dict) -> bool:
             return False
         connection.execute("ROLLBACK")
     return True
+
+
+def wait_until_stopped(pid: int, *, timeout: float = 10) -> None:
+    """Every thread of the process has stopped.
+
+    kill(SIGSTOP) returns before the stop reaches each thread: one running on another core goes on
+    for a moment, long enough to take a lock that a check made just after the kill would miss.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        assert time.monotonic() < deadline, f"process {pid} has threads that did not stop: {states}"
+        time.sleep(0.001)
 
 
 def _start(command: list[str], environment: dict, log: Path) -> subprocess.Popen:

@@ -22,6 +22,7 @@ from tests.stack import (
     query,
     start_worker,
     stop,
+    wait_until_stopped,
 )
 
 STALE_SECONDS = 6
@@ -103,6 +104,7 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
             time.sleep(0.002)
             continue
         worker.send_signal(signal.SIGSTOP)
+        wait_until_stopped(worker.pid)
         if not holds_no_transaction(environment):
             # Frozen inside a write, it would block every other writer (SQLite's lock, PostgreSQL's
             # row locks) until it woke: no takeover gets past that. Catch it between writes.
