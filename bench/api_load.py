@@ -27,16 +27,12 @@ Retry-After, no other 5xx, PostgreSQL still accepting connections; rows created 
 
 import argparse
 import collections
-import contextlib
 import http.client
 import json
 import os
 import re
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,9 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from honcho.environ import parse_procfile
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The tests' deployment harness: the same manage.py runs, Procfile web line, Redis and process stops.
+from tests.stack import clean_environment, free_port, manage, redis_server, start_web, stop  # noqa: E402
+
 BASELINE_REQUESTS = 5
 
 CREATE_USER = """
@@ -71,64 +70,6 @@ class Outcome:
     run_id: str = ""
     error: str = ""
     seconds: float = 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"{process.args} did not start listening on {port}:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-
-
-def manage(environment: dict, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True
-    )
-    if done.returncode:
-        sys.exit(f"manage.py {args[0]} failed:\n{done.stderr}")
-    return done.stdout
-
-
-def stop(process: subprocess.Popen) -> None:
-    """TERM to the process group, KILL after five seconds."""
-    for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def web_command() -> str:
-    """The Procfile's web line: the bench starts the web server exactly as `make run` does."""
-    return parse_procfile((ROOT / "Procfile").read_text()).processes["web"]
-
-
-def start_web(environment: dict, port: int, log: Path) -> subprocess.Popen:
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", web_command()],
-            cwd=ROOT,
-            env={**environment, "COSMOS_HOST": "127.0.0.1", "COSMOS_PORT": str(port)},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    wait_for_port(port, process, log)
-    return process
 
 
 def post_run(port: int, key: str, body: bytes, timeout: float) -> Outcome:
@@ -245,38 +186,15 @@ class Postgres:
         return {"accepting": ordinary_slots > 0, "held": held, "everyone": everyone, "limit": limit}
 
 
-@contextlib.contextmanager
-def redis_server(scratch: Path):
-    port = free_port()
-    log = scratch / "redis.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port(port, process, log)
-        yield port
-    finally:
-        stop(process)
-
-
 def deploy(scratch: Path, extra: dict, options) -> tuple[dict, str, Path]:
-    environment = {
-        **{
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("COSMOS_", "DATABASE_", "CELERY_", "REDIS_"))
-        },
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "COSMOS_DATA_DIR": str(scratch / "data"),
-        "COSMOS_INPUT_ROOTS": str(scratch / "inputs"),
-        "COSMOS_LOG_LEVEL": "ERROR",
+    environment = clean_environment(
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        COSMOS_DATA_DIR=str(scratch / "data"),
+        COSMOS_INPUT_ROOTS=str(scratch / "inputs"),
+        COSMOS_LOG_LEVEL="ERROR",
         **extra,
         **dict(setting.split("=", 1) for setting in options.set),
-    }
+    )
     manage(environment, "migrate", "-v0")
     manage(environment, "shell", "-c", CREATE_USER)
     key = manage(environment, "cosmos_token", "create", "bench", "--name", "api_load").strip()
@@ -289,7 +207,7 @@ def deploy(scratch: Path, extra: dict, options) -> tuple[dict, str, Path]:
 def measure(name: str, environment: dict, key: str, inputs: Path, scratch: Path, options, postgres) -> dict:
     ports = [free_port() for _ in range(options.web)]
     logs = [scratch / f"web-{index}.log" for index in range(options.web)]
-    servers = [start_web(environment, port, log) for port, log in zip(ports, logs, strict=True)]
+    servers = [start_web(environment, log, port) for port, log in zip(ports, logs, strict=True)]
     try:
         body = json.dumps({"prompt": "baseline: a harbour at dawn", "inputs": str(inputs)}).encode()
         warm = [post_run(port, key, body, options.timeout) for port in ports]  # imports, first connections
@@ -326,8 +244,8 @@ def run_profile(name: str, options) -> dict:
         if name == "embedded":
             environment, key, inputs = deploy(scratch, {}, options)
             return measure(name, environment, key, inputs, scratch, options, None)
-        with Postgres(options.postgres) as postgres, redis_server(scratch) as redis_port:
-            redis = f"redis://127.0.0.1:{redis_port}"
+        with Postgres(options.postgres) as postgres, redis_server(scratch / "redis") as broker:
+            redis = broker.removesuffix("/0")
             extra = {
                 "DATABASE_URL": postgres.url,
                 "CELERY_BROKER_URL": f"{redis}/0",

@@ -38,11 +38,11 @@ def free_port() -> int:
 
 
 def clean_environment(**overrides: str) -> dict[str, str]:
-    """This process's environment without any Cosmos, database or broker setting, plus ``overrides``."""
+    """This process's environment without any Cosmos, database, broker or Redis setting, plus ``overrides``."""
     inherited = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("COSMOS_", "DATABASE_", "CELERY_"))
+        if not key.startswith(("COSMOS_", "DATABASE_", "CELERY_", "REDIS_"))
     }
     return {**inherited, **overrides}
 

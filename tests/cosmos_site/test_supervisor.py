@@ -1,5 +1,6 @@
 """The supervisor `make run` uses, with real processes: the Procfile's stack, and small shell lines."""
 
+import contextlib
 import io
 import os
 import re
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -156,20 +158,26 @@ def run_in_background(supervisor: Supervisor) -> threading.Thread:
     return thread
 
 
-def test_it_waits_longer_between_the_starts_of_a_process_that_keeps_failing(tmp_path):
+@contextlib.contextmanager
+def supervising(processes: dict[str, str], folder: Path, **options) -> Iterator[io.StringIO]:
+    """A Supervisor of ``processes`` running in the background; its output. Stopped at the end."""
     output = io.StringIO()
-    supervisor = Supervisor(
-        {"flaky": "echo up; exit 3", "steady": "exec sleep 600"},
-        output=output,
-        cwd=str(tmp_path),
-        backoff=Backoff(first=0.05, longest=0.2, stable_after=60),
-    )
+    supervisor = Supervisor(processes, output=output, cwd=str(folder), **options)
     thread = run_in_background(supervisor)
     try:
-        wait_until(lambda: len(RESTART_DELAY.findall(output.getvalue())) >= 5, timeout=30)
+        yield output
     finally:
         supervisor.stop()
         thread.join(30)
+
+
+def test_it_waits_longer_between_the_starts_of_a_process_that_keeps_failing(tmp_path):
+    with supervising(
+        {"flaky": "echo up; exit 3", "steady": "exec sleep 600"},
+        tmp_path,
+        backoff=Backoff(first=0.05, longest=0.2, stable_after=60),
+    ) as output:
+        wait_until(lambda: len(RESTART_DELAY.findall(output.getvalue())) >= 5, timeout=30)
     delays = [float(delay) for name, delay in RESTART_DELAY.findall(output.getvalue())]
     assert delays[:5] == [0.05, 0.1, 0.2, 0.2, 0.2]
     assert len(started(output.getvalue())["steady"]) == 1  # the others go on
@@ -178,41 +186,23 @@ def test_it_waits_longer_between_the_starts_of_a_process_that_keeps_failing(tmp_
 
 
 def test_it_waits_the_shortest_time_again_for_a_process_that_stayed_up(tmp_path):
-    output = io.StringIO()
-    supervisor = Supervisor(
-        {"slow": "sleep 0.3; exit 1"},
-        output=output,
-        cwd=str(tmp_path),
-        backoff=Backoff(first=0.05, longest=10, stable_after=0.2),
-    )
-    thread = run_in_background(supervisor)
-    try:
+    with supervising(
+        {"slow": "sleep 0.3; exit 1"}, tmp_path, backoff=Backoff(first=0.05, longest=10, stable_after=0.2)
+    ) as output:
         wait_until(lambda: len(RESTART_DELAY.findall(output.getvalue())) >= 3, timeout=30)
-    finally:
-        supervisor.stop()
-        thread.join(30)
     assert {float(delay) for _, delay in RESTART_DELAY.findall(output.getvalue())} == {0.05}
 
 
 def test_it_ends_what_a_killed_process_left_in_its_group_before_starting_it_again(tmp_path):
-    output = io.StringIO()
-    supervisor = Supervisor(
-        {"parent": "sleep 600 & echo child=$!; exec sleep 601"},
-        output=output,
-        cwd=str(tmp_path),
-        backoff=Backoff(first=0.05),
-    )
-    thread = run_in_background(supervisor)
-    try:
+    with supervising(
+        {"parent": "sleep 600 & echo child=$!; exec sleep 601"}, tmp_path, backoff=Backoff(first=0.05)
+    ) as output:
         wait_until(lambda: "child=" in output.getvalue(), timeout=30)
         (leader,) = started(output.getvalue())["parent"]
         child = int(re.search(r"child=(\d+)", output.getvalue())[1])
         os.kill(leader, signal.SIGKILL)
         wait_until(lambda: not Path(f"/proc/{child}").exists() or not alive(child), timeout=10)
         wait_until(lambda: len(started(output.getvalue())["parent"]) == 2, timeout=10)
-    finally:
-        supervisor.stop()
-        thread.join(30)
     assert "parent ended (killed by SIGKILL)" in output.getvalue()
 
 

@@ -11,6 +11,7 @@ from runs.remote.base import TransferCancelled, UnsafePathError
 from runs.remote.jobs import job_script
 from runs.remote.local import LocalTransport
 from tests.factories import GpuNodeFactory
+from tests.runs.remote.cache_entries import break_cache_entry
 
 
 @pytest.fixture
@@ -172,25 +173,8 @@ def test_it_stops_staging_at_once_when_already_cancelled(transport, tmp_path):
 
 @pytest.mark.parametrize("entry", ["folder", "link to the right bytes", "link to a folder", "fifo"])
 def test_it_replaces_a_cache_entry_that_is_not_a_regular_file(transport, tmp_path, entry):
-    source = tmp_path / "input.bin"
-    source.write_bytes(b"video bytes" * 1000)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    digest, source, outside = break_cache_entry(Path(transport.root) / "cache" / "sha256", tmp_path, entry)
     cached = Path(transport.cache_path(digest))
-    cached.parent.mkdir(parents=True)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "keep.txt").write_text("not the cache's")
-    (outside / "same.bin").write_bytes(source.read_bytes())
-    if entry == "folder":
-        cached.mkdir()
-        (cached / "stray.txt").write_text("x")
-        (cached / "link").symlink_to(outside)  # a link inside: rm never follows it
-    elif entry == "link to the right bytes":
-        cached.symlink_to(outside / "same.bin")
-    elif entry == "link to a folder":
-        cached.symlink_to(outside)
-    else:
-        os.mkfifo(cached)
     assert transport.stage_in_cache({digest: source}) == source.stat().st_size
     assert cached.is_file() and not cached.is_symlink()
     assert transport.sha256(transport.cache_path(digest)) == digest

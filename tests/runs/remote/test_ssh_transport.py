@@ -12,6 +12,7 @@ from runs.remote.base import ConnectError, ThrottledCheck, TransferCancelled
 from runs.remote.jobs import job_script
 from runs.remote.ssh import AuthenticationError, HostKeyError, SSHTransport
 from tests.hosts import generate_key, public_key
+from tests.runs.remote.cache_entries import break_cache_entry
 
 
 @pytest.fixture
@@ -205,25 +206,8 @@ def test_it_stops_staging_at_once_when_already_cancelled(transport, tmp_path, ss
     "entry", ["folder", "link to the right bytes", "link to a folder", "part is a folder"]
 )
 def test_it_replaces_a_cache_entry_that_is_not_a_regular_file(transport, tmp_path, ssh_host, entry):
-    source = tmp_path / "input.bin"
-    source.write_bytes(b"video bytes" * 1000)
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    digest, source, outside = break_cache_entry(ssh_host.root / "cache" / "sha256", tmp_path, entry)
     cached = ssh_host.root / "cache" / "sha256" / digest
-    cached.parent.mkdir(parents=True)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "keep.txt").write_text("not the cache's")
-    (outside / "same.bin").write_bytes(source.read_bytes())
-    if entry == "folder":
-        cached.mkdir()
-        (cached / "stray.txt").write_text("x")
-        (cached / "link").symlink_to(outside)  # a link inside: rm never follows it
-    elif entry == "link to the right bytes":
-        cached.symlink_to(outside / "same.bin")
-    elif entry == "link to a folder":
-        cached.symlink_to(outside)
-    else:
-        cached.with_name(f"{digest}.part").mkdir()
     assert transport.stage_in_cache({digest: source}) == source.stat().st_size
     assert cached.is_file() and not cached.is_symlink()
     assert cached.read_bytes() == source.read_bytes()
