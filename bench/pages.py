@@ -55,7 +55,7 @@ def main() -> None:
         from django.core.management import call_command
         from django.test import Client
 
-        from runs.models import GpuNode
+        from nodes.models import GpuNode
         from tests.bulk import fill
 
         settings.ALLOWED_HOSTS = ["testserver"]

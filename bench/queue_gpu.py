@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 SETUP = """
-from runs.models import GpuNode
+from nodes.models import GpuNode
 node = GpuNode.objects.get(name="local-sim")
 node.gpu_count, node.batch_size, node.time_scale = {slots}, {batch_size}, {time_scale}
 node.save()
@@ -56,7 +56,8 @@ with transaction.atomic():
 
 MEASURE = """
 import json
-from runs.models import RemoteJob, Run
+from nodes.models import RemoteJob
+from runs.models import Run
 jobs = [
     {"launched": job.launched_at.timestamp(), "ended": job.ended_at.timestamp(), "devices": job.devices}
     for job in RemoteJob.objects.exclude(launched_at=None).exclude(ended_at=None)

@@ -91,8 +91,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as scratch:
         scratch = Path(scratch)
         setup_django(scratch / "data")
-        from runs.models import GpuNode
-        from runs.remote.ssh import SSHTransport
+        from nodes.models import GpuNode
+        from nodes.remote.ssh import SSHTransport
         from tests.hosts import SshTestHost
 
         host = SshTestHost(scratch / "host")

@@ -1,8 +1,13 @@
-"""Admin pieces shared by the apps: JSON shown indented, editable or read-only."""
+"""Admin pieces shared by the apps: JSON shown indented, counts of large tables, action pages."""
 
 import json
 
 from django import forms
+from django.contrib.admin import helpers
+from django.core.paginator import Paginator
+from django.db import connections
+from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 
@@ -23,3 +28,57 @@ def pretty_json(value) -> str:
     """Read-only JSON as an indented block."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
     return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+
+
+class LargeTablePaginator(Paginator):
+    """Counts exactly up to EXACT_COUNT rows; an unfiltered list of a bigger table shows the
+    database's own estimate instead of counting a million rows on every page view.
+
+    Filtered lists are counted exactly (the filter usually makes them small).
+    """
+
+    EXACT_COUNT = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        rows = queryset.order_by().values("pk")
+        counted = rows[: self.EXACT_COUNT + 1].count()
+        if counted <= self.EXACT_COUNT:
+            return counted
+        if queryset.query.where:
+            return rows.count()
+        return max(_estimated_rows(queryset), counted)
+
+
+def _estimated_rows(queryset) -> int:
+    table = queryset.model._meta.db_table
+    connection = connections[queryset.db]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        else:  # SQLite: rowids only grow, so the largest is close to the count
+            cursor.execute(f"SELECT max(rowid) FROM {connection.ops.quote_name(table)}")
+        row = cursor.fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+class ActionPageMixin:
+    """Intermediate pages of bulk actions (admin/prompts/action_page.html and pages extending it)."""
+
+    def action_page(self, request, *, action: str, title: str, template: str, submit_label: str, **context):
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": title,
+                "action": action,
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "submit_label": submit_label,
+                "allowed": True,
+                **context,
+            },
+        )

@@ -80,7 +80,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "ninja",  # serves the API's docs page (/api/docs) from its own static files, not a CDN
+    # In dependency order: each app uses only those above it (the contracts in pyproject.toml).
     "prompts",
+    "nodes",
+    "inputs",
     "runs",
 ]
 

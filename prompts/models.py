@@ -4,28 +4,16 @@ import unicodedata
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce, Length, Trim
+from django.db.models.functions import Length, Trim
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from cosmos_site.ids import new_prompt_id
+from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
 from cosmos_site.querysets import OwnedQuerySet
 from cosmos_site.validators import first_unstorable, validate_storable_text
 from prompts.naming import generate_prompt_name
 from prompts.search import RANK_WINDOW, FTS5Column, search
-
-
-class ModelType(models.TextChoices):
-    """Every model a run can use; runs/cosmos/profiles has one profile for each."""
-
-    TRANSFER1 = "transfer1", "Cosmos-Transfer1-7B"
-    TRANSFER2_5 = "transfer2_5", "Cosmos-Transfer2.5-2B"
-    PREDICT2_5 = "predict2_5", "Cosmos-Predict2.5-2B"
-    REASON1 = "reason1", "Cosmos-Reason1-7B"
-    UPSCALE4K = "upscale4k", "Cosmos-Transfer1 4K upscaler"
-    PROMPT_UPSAMPLER = "prompt_upsampler", "Prompt upsampler (Pixtral-12B)"
-
 
 TAG_MAX_LENGTH = 50
 
@@ -61,17 +49,6 @@ class PromptQuerySet(OwnedQuerySet):
         """Prompts whose inputs name an input folder (the ones a new run can reuse)."""
         return self.filter(inputs__has_key="dir")
 
-    def with_run_count(self) -> "PromptQuerySet":
-        """Each prompt's number of runs as ``run_count``.
-
-        A subquery per row rather than Count("runs"): no GROUP BY, so it is cheap on the rows
-        of one page and it combines with search() (whose snippets cannot be grouped).
-        """
-        from runs.models import Run
-
-        runs = Run.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt").annotate(n=Count("pk"))
-        return self.annotate(run_count=Coalesce(Subquery(runs.values("n"), output_field=IntegerField()), 0))
-
     def tagged(self, name: str) -> "PromptQuerySet":
         return self.filter(tags__name=normalize_tag_name(name))
 
@@ -101,7 +78,7 @@ class Prompt(models.Model):
         validators=[validate_storable_text],
         help_text="Generated from the text when left blank.",
     )
-    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=ModelType.TRANSFER1)
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=DEFAULT_MODEL_TYPE)
     prompt_text = models.TextField(validators=[validate_storable_text])
     negative_prompt = models.TextField(
         blank=True,

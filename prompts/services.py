@@ -16,7 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from prompts.models import ModelType, Prompt, Tag, normalize_tag_name
+from cosmos_site.model_types import DEFAULT_MODEL_TYPE
+from prompts.models import Prompt, Tag, normalize_tag_name
 
 
 def prompt_build(
@@ -24,7 +25,7 @@ def prompt_build(
     prompt_text: str,
     negative_prompt: str = "",
     name: str = "",
-    model_type: str = ModelType.TRANSFER1,
+    model_type: str = DEFAULT_MODEL_TYPE,
     inputs: dict | None = None,
     parameters: dict | None = None,
     owner: AbstractBaseUser | None = None,
@@ -362,7 +363,7 @@ def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_
     owner_name = (record.get("owner") or "").strip()
     prompt = Prompt(
         name=record.get("name") or "",
-        model_type=record.get("model_type") or ModelType.TRANSFER1,
+        model_type=record.get("model_type") or DEFAULT_MODEL_TYPE,
         prompt_text=record.get("prompt_text") or "",
         negative_prompt=record.get("negative_prompt") or "",
         inputs=values["inputs"],
@@ -445,89 +446,3 @@ def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | 
         for tag, tagged in by_tag.items():
             prompt_tags_add(prompts=tagged, tags=[tag])
     return prompts
-
-
-# --- Deletion ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    run_id: str
-    prompt_id: str
-    status: str
-    folder: str  # as recorded; "" when the run has none
-    bytes: int
-    deletable: bool  # False: outside the outputs folder (kept), or no folder on disk
-
-
-@dataclass(frozen=True)
-class PromptDeletion:
-    """What deleting prompts takes with it (the preview), or took (the result)."""
-
-    prompt_ids: list[str]
-    runs: list[RunFiles]
-    active_run_ids: list[str]  # runs still going: deleting is refused until they end
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(item.bytes for item in self.runs if item.deletable)
-
-    @property
-    def kept_folders(self) -> list[str]:
-        return [item.folder for item in self.runs if item.folder and not item.deletable]
-
-
-class PromptDeleteError(ValueError):
-    pass
-
-
-def prompt_delete_preview(*, prompts: QuerySet) -> PromptDeletion:
-    """The runs and output bytes that deleting these prompts would remove; nothing is changed."""
-    from runs.models import ACTIVE_STATUSES, Run
-    from runs.services.curation import folder_bytes, output_folder
-
-    runs = []
-    active = []
-    fields = ("id", "prompt_id", "status", "outputs")
-    for run_id, prompt_id, status, outputs in (
-        Run.objects.filter(prompt__in=prompts).order_by("prompt_id", "-created_at").values_list(*fields)
-    ):
-        folder = output_folder(outputs)
-        recorded = outputs.get("dir", "") if isinstance(outputs, dict) else ""
-        runs.append(RunFiles(run_id, prompt_id, status, recorded, folder_bytes(folder), folder is not None))
-        if status in ACTIVE_STATUSES:
-            active.append(run_id)
-    return PromptDeletion(list(prompts.values_list("pk", flat=True)), runs, active)
-
-
-def prompt_delete(*, prompts: QuerySet) -> PromptDeletion:
-    """Delete the prompts, their runs and progress, and the runs' output folders; returns what went.
-
-    Refused (PromptDeleteError, nothing changed) while any of their runs is still going: cancel
-    those first. Output folders are removed once the rows are gone, and only inside
-    COSMOS_OUTPUTS_DIR; a run whose folder is elsewhere leaves its files in place (see
-    ``kept_folders``). Call it outside a transaction: files cannot be rolled back.
-    """
-    from runs.services.curation import folder_remove, output_folder
-
-    with transaction.atomic():
-        # On SQLite this transaction holds the write lock: no run of these prompts starts meanwhile.
-        preview = prompt_delete_preview(prompts=prompts)
-        if preview.active_run_ids:
-            raise PromptDeleteError(
-                f"{len(preview.active_run_ids)} run(s) of these prompts are still going "
-                f"({', '.join(preview.active_run_ids[:5])}): cancel them first"
-            )
-        Prompt.objects.filter(pk__in=preview.prompt_ids).delete()
-    freed = [
-        RunFiles(
-            item.run_id,
-            item.prompt_id,
-            item.status,
-            item.folder,
-            folder_remove(output_folder({"dir": item.folder})) if item.deletable else 0,
-            item.deletable,
-        )
-        for item in preview.runs
-    ]
-    return PromptDeletion(preview.prompt_ids, freed, [])

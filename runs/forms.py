@@ -8,14 +8,19 @@ import shutil
 from pathlib import Path
 
 from django import forms
+from django.conf import settings
 from django.template.defaultfilters import pluralize
 
-from prompts.models import ModelType, Prompt
-from runs.cosmos import transfer1
-from runs.cosmos.profiles import profile_for
-from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, GpuNode, InputSet
+from cosmos import transfer1
+from cosmos.params import Param
+from cosmos.profiles import profile_for
+from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+from inputs.models import InputSet
+from inputs.uploads import UploadError, store_uploads
+from nodes.models import GpuNode
+from prompts.models import Prompt
+from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX
 from runs.services.runs import AUTOMATIC_NODE, RunPlan, RunRequestError, run_plan
-from runs.uploads import UploadError, store_uploads
 
 LATEST_INPUT_FOLDERS = 50
 
@@ -91,7 +96,7 @@ class RunForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "The model's default"}),
     )
     name = forms.CharField(required=False, max_length=120, help_text="Blank: made from the prompt.")
-    model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=ModelType.TRANSFER1)
+    model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=DEFAULT_MODEL_TYPE)
     input_folder = forms.ChoiceField(
         label="Inputs from an earlier folder", required=False, help_text="Or upload videos below."
     )
@@ -214,3 +219,81 @@ def _initial_from(run) -> dict:
         {param.name: parameters[param.name] for param in transfer1.PARAMETERS if param.name in parameters}
     )
     return initial
+
+
+def _override_field(param: Param) -> forms.Field:
+    """An optional field for one model parameter: blank keeps each prompt's own value."""
+    label = param.name.replace("_", " ").capitalize()
+    if param.kind is bool:
+        return forms.NullBooleanField(
+            label=label,
+            required=False,
+            widget=forms.Select(
+                choices=[("unknown", "Keep each prompt's"), ("true", "Yes"), ("false", "No")]
+            ),
+            help_text=f"{param.help} Default {'yes' if param.default else 'no'}.",
+        )
+    if param.choices:
+        choices = [
+            ("", "Keep each prompt's"),
+            *((choice, choice.replace("_", " ")) for choice in param.choices),
+        ]
+        return forms.ChoiceField(
+            label=label, choices=choices, required=False, help_text=f"{param.help} Default {param.default}."
+        )
+    number = forms.IntegerField if param.kind is int else forms.FloatField
+    return number(
+        label=label,
+        required=False,
+        min_value=param.minimum,
+        max_value=param.maximum,
+        help_text=f"{param.help} {param.describe_range().capitalize()}; default {param.default}.",
+        widget=forms.NumberInput(
+            attrs={"step": "1" if param.kind is int else "any", "placeholder": "keep each prompt's"}
+        ),
+    )
+
+
+class QueueRunsForm(forms.Form):
+    """Settings for one new run of each selected prompt; every blank field keeps the prompt's own."""
+
+    node = forms.ChoiceField(label="GPU node", required=False)
+    priority = forms.IntegerField(initial=0, help_text="Higher runs first; equal priorities go in order.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["node"].choices = [("", f"Default ({settings.COSMOS_DEFAULT_NODE})"), *node_choices()]
+        for hint in transfer1.HINTS:
+            self.fields[f"weight_{hint}"] = forms.FloatField(
+                label=f"{hint} control weight",
+                required=False,
+                min_value=0,
+                max_value=1,
+                widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "keep each prompt's"}),
+                help_text="0 to 1; 0 turns the control off.",
+            )
+        for param in transfer1.PARAMETERS:
+            self.fields[param.name] = _override_field(param)
+
+    @property
+    def weight_fields(self):
+        return [self[f"weight_{hint}"] for hint in transfer1.HINTS]
+
+    @property
+    def parameter_fields(self):
+        return [self[param.name] for param in transfer1.PARAMETERS]
+
+    def parameters(self) -> dict:
+        """The parameters given (to override each prompt's)."""
+        return {
+            param.name: self.cleaned_data[param.name]
+            for param in transfer1.PARAMETERS
+            if self.cleaned_data.get(param.name) not in (None, "")
+        }
+
+    def weights(self) -> dict[str, float]:
+        return {
+            hint: self.cleaned_data[f"weight_{hint}"]
+            for hint in transfer1.HINTS
+            if self.cleaned_data.get(f"weight_{hint}") is not None
+        }

@@ -23,23 +23,24 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runs.claims import Heartbeat, stale_before
-from runs.cosmos.failures import Failure, LogTail, log_tail
-from runs.cosmos.launch import checkpoint_dir_for, docker_argv, sim_argv
-from runs.cosmos.params import ParameterError
-from runs.cosmos.profiles import JobItem, profile_for
-from runs.cosmos.progress import BatchProgress
-from runs.inputs import InputError, run_input_files
-from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
-from runs.models import FailureKind, JobStatus, Launcher, RemoteJob, Run, RunStatus
+from cosmos.failures import Failure, LogTail, log_tail
+from cosmos.launch import checkpoint_dir_for, docker_argv, sim_argv
+from cosmos.media import InvalidVideo, probe_video, sha256_file, write_thumbnail
+from cosmos.params import ParameterError
+from cosmos.profiles import JobItem, profile_for
+from cosmos.progress import BatchProgress
+from cosmos.stages import Stage
+from inputs.folders import InputError, run_input_files
+from nodes.claims import Heartbeat, stale_before
+from nodes.models import JobStatus, Launcher, RemoteJob
+from nodes.remote import LocalStorageError, RemoteError, TransferCancelled, Transport, transport_for
+from nodes.remote.base import writing_locally
+from nodes.remote.jobs import job_script, settle_start
+from runs.models import FailureKind, Run, RunStatus
 from runs.outputs import outputs_json
-from runs.progress import ProgressListener, ProgressRecorder
-from runs.remote import LocalStorageError, RemoteError, TransferCancelled, Transport, transport_for
-from runs.remote.base import writing_locally
-from runs.remote.jobs import job_script, settle_start
+from runs.progress_recorder import ProgressListener, ProgressRecorder
 from runs.services.queue import job_give_back, job_mark_launched
 from runs.services.runs import run_finalize, run_record_results
-from runs.stages import Stage
 
 logger = logging.getLogger(__name__)
 

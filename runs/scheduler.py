@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from runs.cosmos.profiles import profile_for
-from runs.models import ACTIVE_STATUSES, BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob, Run
+from cosmos.profiles import profile_for
+from nodes.models import BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob
+from runs.models import ACTIVE_STATUSES, Run
 
 # How far down the queue to look for runs that can join the head run's batch.
 LOOKAHEAD = 200

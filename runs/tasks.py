@@ -10,7 +10,8 @@ every worker runs when it starts.
 from celery import shared_task
 from celery.signals import worker_ready
 
-from runs.models import RemoteJob, Run
+from nodes.models import RemoteJob
+from runs.models import Run
 from runs.services import queue
 
 

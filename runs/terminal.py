@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 
+from cosmos.stages import Stage
 from runs.models import Progress, Run
-from runs.progress import ProgressUpdate
-from runs.stages import Stage
+from runs.progress_recorder import ProgressUpdate
 
 
 class ProgressDisplay:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs.views import actions, api, media, new_run, pages
+from runs.views import actions, api, media, new_run, pages, prompts
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -20,6 +20,8 @@ urlpatterns = [
     path("runs/<str:run_id>/inputs/<str:modality>", media.run_input, name="run_input"),
     path("queue/pause/", actions.queue_pause_view, name="queue_pause"),
     path("queue/resume/", actions.queue_resume_view, name="queue_resume"),
+    path("prompts/", prompts.prompt_list, name="prompt_list"),
+    path("prompts/<str:prompt_id>/", prompts.prompt_detail, name="prompt_detail"),
     path("gallery/", pages.gallery, name="gallery"),
     path("compare/", pages.compare, name="compare"),
     path("api/", api.api.urls),

@@ -119,7 +119,7 @@ def staff(db):
 @pytest.fixture
 def fast_sim(db, monkeypatch):
     """The local-sim node at stand-in speed (about a second a run) with small output videos."""
-    from runs.models import GpuNode
+    from nodes.models import GpuNode
 
     monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "0.1")
     monkeypatch.delenv("COSMOS_SIM_FAIL", raising=False)
@@ -152,7 +152,7 @@ def fast_ssh(settings):
 @pytest.fixture
 def ssh_node(db, ssh_host, fast_ssh):
     """An SSH GPU node (docker launcher) on the test sshd, with the docker and nvidia-smi shims."""
-    from runs.models import GpuNode
+    from nodes.models import GpuNode
 
     return GpuNode.objects.create(**ssh_host.node_fields())
 

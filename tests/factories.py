@@ -2,8 +2,9 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
+from nodes.models import GpuNode
 from prompts.models import Prompt
-from runs.models import GpuNode, Progress, Run
+from runs.models import Progress, Run
 
 
 class UserFactory(DjangoModelFactory):

@@ -4,8 +4,8 @@
 namespace, so its link can be cut. Sessions on either get a PATH that starts with a per-host folder of
 shims standing in for the GPU host's tools:
 
-- ``docker``: ``docker run`` accepts exactly the options ``runs.cosmos.launch.docker_argv`` emits and runs
-  the Cosmos stand-in (the runs/cosmos/standin package) as the "container", in its own session, with a clean
+- ``docker``: ``docker run`` accepts exactly the options ``cosmos.launch.docker_argv`` emits and runs
+  the Cosmos stand-in (the standin package) as the "container", in its own session, with a clean
   environment; ``docker kill``, ``docker ps``, ``docker version`` and ``docker image inspect`` answer as
   docker 28 does for the calls we make.
 - ``nvidia-smi``: the ``--query-gpu`` CSV and ``-L`` list of the configured number of H100s, busy while a
@@ -44,7 +44,7 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-STANDIN = HERE.parents[1] / "runs" / "cosmos" / "standin"  # the package folder: python runs it
+STANDIN = HERE.parents[1] / "standin"  # the package folder: python runs it
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 DEFAULT_IMAGE = "cosmos-transfer1:test"
@@ -407,7 +407,7 @@ class SshTestHost:
         kill_all(pids)
 
     def node_fields(self, **overrides) -> dict:
-        """Keyword arguments for ``runs.models.GpuNode`` describing this host (docker launcher)."""
+        """Keyword arguments for ``nodes.models.GpuNode`` describing this host (docker launcher)."""
         self._names += 1
         fields = {
             "name": f"test-gpu-{self.port}-{self._names}-{secrets.token_hex(2)}",
@@ -732,7 +732,7 @@ def _parse_flags(command: str, args: list[str], *, values: set[str], switches: s
             )
             raise ShimExit(
                 f"docker: {kind}\nSee 'docker {command} --help'.\n"
-                "(test shim: it accepts only the options runs.cosmos.launch.docker_argv emits)",
+                "(test shim: it accepts only the options cosmos.launch.docker_argv emits)",
                 code,
             )
         index += 1

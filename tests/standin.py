@@ -8,9 +8,9 @@ from pathlib import Path
 
 import av
 
-import runs.cosmos
+import standin
 
-STANDIN = Path(runs.cosmos.__file__).parent / "standin"
+STANDIN = Path(standin.__file__).parent
 LOGURU = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|([A-Z]+)\|([^:\]]+):(\d+):([^\]]+)\] (.*)$")
 # Variables of the test runner's own environment that would change what the stand-in does.
 CLEARED = ("RANK", "WORLD_SIZE", "COLUMNS", "COSMOS_EXPERIMENTAL_CHECKPOINTS")

@@ -11,8 +11,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from runs.cosmos.launch import docker_argv
-from runs.models import GpuNode
+from cosmos.launch import docker_argv
+from nodes.models import GpuNode
 from tests.hosts import generate_key, is_running, public_key
 from tests.videos import write_test_video
 

@@ -30,7 +30,7 @@ pytestmark = [
 
 CREATE_USERS = f"""
 from django.contrib.auth import get_user_model
-from runs.models import GpuNode
+from nodes.models import GpuNode
 users = get_user_model().objects
 users.create_user("alice", password="{PASSWORD}")
 users.create_user("bob", password="{PASSWORD}")

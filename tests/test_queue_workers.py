@@ -32,7 +32,7 @@ RUNS = 20
 CREATE_RUNS = """
 import json, sys
 from django.db import transaction
-from runs.models import GpuNode
+from nodes.models import GpuNode
 from runs.services import run_create, run_plan
 from runs.services.queue import run_enqueue
 GpuNode.objects.filter(name="local-sim").update(gpu_count=2, batch_size=3, time_scale={time_scale})
@@ -51,7 +51,8 @@ KILLS = 6
 # Everything a failure needs to be explained: every run and job row, in full.
 SHOW_STATE = """
 import json
-from runs.models import RemoteJob, Run
+from nodes.models import RemoteJob
+from runs.models import Run
 runs = Run.objects.order_by("created_at").values(
     "id", "status", "job_id", "batch_index", "attempts", "updated_at", "error_message", "metadata"
 )

@@ -26,7 +26,7 @@ UNDER_WAY_BYTES = 64 << 20
 CREATE_RUN = """
 import json
 from django.db import transaction
-from runs.models import GpuNode, QueueState
+from nodes.models import GpuNode, QueueState
 from runs.services import run_create, run_plan
 from runs.services.queue import run_enqueue
 node = GpuNode.objects.create(**json.loads({fields!r}))
@@ -150,7 +150,7 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
     assert not (cache / digest).exists(), "the whole input was sent and cached although the run was cancelled"
     assert 0 < left_on_node < INPUT_BYTES  # what was sent stays for a later upload to resume
     assert not launch_log.exists() or launch_log.read_text() == ""  # never launched
-    jobs = [job["status"] for job in query(database, "SELECT status FROM runs_remotejob")]
+    jobs = [job["status"] for job in query(database, "SELECT status FROM nodes_remotejob")]
     assert jobs == (["abandoned"] if upload == "launch" else [])  # its GPU went back to the queue
     stopped = {
         "launch": "upload stopped, its runs were cancelled",

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import runs.models
+import nodes.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='RemoteJob',
             fields=[
-                ('id', models.CharField(default=runs.models.new_job_id, editable=False, max_length=20, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=nodes.models.new_job_id, editable=False, max_length=20, primary_key=True, serialize=False)),
                 ('model_type', models.CharField(choices=[('transfer1', 'Cosmos-Transfer1-7B')], default='transfer1', max_length=32)),
                 ('status', models.CharField(choices=[('starting', 'Starting'), ('running', 'Running'), ('exited', 'Exited'), ('collected', 'Collected'), ('abandoned', 'Abandoned')], default='starting', max_length=16)),
                 ('devices', models.JSONField(default=list, help_text="Indexes of the node's GPUs this job holds.")),

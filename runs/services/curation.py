@@ -13,10 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from prompts.models import Prompt
-from runs.models import Run
+from runs.models import ACTIVE_STATUSES, Run
 
 
 def output_folder(outputs: dict) -> Path | None:
@@ -174,3 +175,84 @@ def runs_enqueue_for_prompts(
         outcome.done.append(prompt.id)
         outcome.created.append(run)
     return outcome
+
+
+# --- Deletion ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    run_id: str
+    prompt_id: str
+    status: str
+    folder: str  # as recorded; "" when the run has none
+    bytes: int
+    deletable: bool  # False: outside the outputs folder (kept), or no folder on disk
+
+
+@dataclass(frozen=True)
+class PromptDeletion:
+    """What deleting prompts takes with it (the preview), or took (the result)."""
+
+    prompt_ids: list[str]
+    runs: list[RunFiles]
+    active_run_ids: list[str]  # runs still going: deleting is refused until they end
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(item.bytes for item in self.runs if item.deletable)
+
+    @property
+    def kept_folders(self) -> list[str]:
+        return [item.folder for item in self.runs if item.folder and not item.deletable]
+
+
+class PromptDeleteError(ValueError):
+    pass
+
+
+def prompt_delete_preview(*, prompts: QuerySet) -> PromptDeletion:
+    """The runs and output bytes that deleting these prompts would remove; nothing is changed."""
+    runs = []
+    active = []
+    fields = ("id", "prompt_id", "status", "outputs")
+    for run_id, prompt_id, status, outputs in (
+        Run.objects.filter(prompt__in=prompts).order_by("prompt_id", "-created_at").values_list(*fields)
+    ):
+        folder = output_folder(outputs)
+        recorded = outputs.get("dir", "") if isinstance(outputs, dict) else ""
+        runs.append(RunFiles(run_id, prompt_id, status, recorded, folder_bytes(folder), folder is not None))
+        if status in ACTIVE_STATUSES:
+            active.append(run_id)
+    return PromptDeletion(list(prompts.values_list("pk", flat=True)), runs, active)
+
+
+def prompt_delete(*, prompts: QuerySet) -> PromptDeletion:
+    """Delete the prompts, their runs and progress, and the runs' output folders; returns what went.
+
+    Refused (PromptDeleteError, nothing changed) while any of their runs is still going: cancel
+    those first. Output folders are removed once the rows are gone, and only inside
+    COSMOS_OUTPUTS_DIR; a run whose folder is elsewhere leaves its files in place (see
+    ``kept_folders``). Call it outside a transaction: files cannot be rolled back.
+    """
+    with transaction.atomic():
+        # On SQLite this transaction holds the write lock: no run of these prompts starts meanwhile.
+        preview = prompt_delete_preview(prompts=prompts)
+        if preview.active_run_ids:
+            raise PromptDeleteError(
+                f"{len(preview.active_run_ids)} run(s) of these prompts are still going "
+                f"({', '.join(preview.active_run_ids[:5])}): cancel them first"
+            )
+        Prompt.objects.filter(pk__in=preview.prompt_ids).delete()
+    freed = [
+        RunFiles(
+            item.run_id,
+            item.prompt_id,
+            item.status,
+            item.folder,
+            folder_remove(output_folder({"dir": item.folder})) if item.deletable else 0,
+            item.deletable,
+        )
+        for item in preview.runs
+    ]
+    return PromptDeletion(preview.prompt_ids, freed, [])

@@ -12,19 +12,11 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from runs.models import (
-    BUSY_JOB_STATUSES,
-    FailureKind,
-    GpuNode,
-    JobStatus,
-    QueueState,
-    RemoteJob,
-    Run,
-    RunStatus,
-)
-from runs.progress import progress_append
-from runs.remote import RemoteError, TransferCancelled, transport_for
-from runs.stages import Stage
+from cosmos.stages import Stage
+from nodes.models import BUSY_JOB_STATUSES, GpuNode, JobStatus, QueueState, RemoteJob
+from nodes.remote import RemoteError, TransferCancelled, transport_for
+from runs.models import FailureKind, Run, RunStatus
+from runs.progress_recorder import progress_append
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +37,8 @@ def run_enqueue(*, run: Run) -> Run:
 
 def run_stage(*, run: Run) -> int:
     """Send a queued run's inputs to its node's cache ahead of its launch (bytes sent; 0 when cached)."""
-    from runs.inputs import InputError, input_set_from_json
-    from runs.media import sha256_file
+    from cosmos.media import sha256_file
+    from inputs.folders import InputError, input_set_from_json
 
     run.refresh_from_db()
     if run.status != RunStatus.PENDING or run.node is None or run.metadata.get("staged"):
@@ -181,7 +173,7 @@ def queue_reconcile() -> dict[str, int]:
     - runs past their deadline: cancelled;
     - queued runs: staged and scheduled.
     """
-    from runs.claims import stale_before
+    from nodes.claims import stale_before
     from runs.services.runs import run_cancel
 
     tasks = _tasks()
@@ -225,7 +217,7 @@ def run_settle_orphan(*, run: Run, stale_before) -> bool:
     as it is then: a run another reconciler has queued again (and a job may have taken) is left
     alone.
     """
-    from runs.cosmos.failures import Failure
+    from cosmos.failures import Failure
     from runs.services.runs import run_finalize
 
     with transaction.atomic():
@@ -266,8 +258,8 @@ def job_recover_launch(*, job: RemoteJob) -> str:
     never start, and its runs go back to the queue. A launcher that was only slow finds its
     claim taken and stops; a job script it starts late exits at once.
     """
-    from runs.claims import stale_before
-    from runs.remote.jobs import settle_start
+    from nodes.claims import stale_before
+    from nodes.remote.jobs import settle_start
 
     job.refresh_from_db()
     token, stale = uuid.uuid4().hex, stale_before()

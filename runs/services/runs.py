@@ -15,20 +15,21 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from cosmos.failures import Failure
+from cosmos.media import InvalidVideo, VideoInfo, probe_video
+from cosmos.params import ParameterError
+from cosmos.profiles import ModelProfile, UnknownModel, VideoFacts, profile_for
+from cosmos.stages import Stage
+from inputs.folders import InputError, InputSet, input_set_from_json, read_input_dir
+from inputs.models import InputSet as RegisteredInputSet
+from nodes.models import GpuNode, JobStatus
+from nodes.remote import RemoteError, transport_for
 from prompts.models import Prompt
 from prompts.services import prompt_build, prompt_create
-from runs.cosmos.failures import Failure
-from runs.cosmos.params import ParameterError
-from runs.cosmos.profiles import ModelProfile, UnknownModel, VideoFacts, profile_for
-from runs.inputs import InputError, InputSet, input_set_from_json, read_input_dir
-from runs.media import InvalidVideo, VideoInfo, probe_video
-from runs.models import USER_PRIORITY_MAX, GpuNode, JobStatus, Run, RunStatus
-from runs.models import InputSet as RegisteredInputSet
-from runs.progress import ProgressListener, progress_append
-from runs.remote import RemoteError, transport_for
+from runs.models import USER_PRIORITY_MAX, Run, RunStatus
+from runs.progress_recorder import ProgressListener, progress_append
 from runs.services.errors import RunRequestError
 from runs.services.inputs import inputs_reference_for
-from runs.stages import Stage
 
 
 @dataclass

@@ -1,7 +1,7 @@
 from django import template
 
+from cosmos.stages import Stage
 from runs.models import ACTIVE_STATUSES
-from runs.stages import Stage
 
 register = template.Library()
 

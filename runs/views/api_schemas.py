@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
+from cosmos.profiles import ALIASES
+from cosmos_site.model_types import ModelType
 from cosmos_site.validators import first_unstorable, unstorable_reason
-from prompts.models import ModelType, Prompt
-from runs.cosmos.profiles import ALIASES
+from prompts.models import Prompt
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, RunStatus
 
 MAX_PAGE_SIZE = 200

@@ -14,18 +14,11 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
 from cosmos_site.htmx import htmx_partial
+from cosmos_site.model_types import ModelType
 from cosmos_site.query_params import query_int
-from prompts.models import ModelType
+from nodes.models import BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob
 from runs.eta import expected_seconds, remaining_seconds
-from runs.models import (
-    ACTIVE_STATUSES,
-    BUSY_JOB_STATUSES,
-    GpuNode,
-    QueueState,
-    RemoteJob,
-    Run,
-    RunStatus,
-)
+from runs.models import ACTIVE_STATUSES, Run, RunStatus
 from runs.views.presenters import flat_parameters, log_tail_of, progress_of, timing_rows
 
 RUNS_PER_PAGE = 50

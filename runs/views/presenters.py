@@ -3,8 +3,8 @@ from a live event (which carries only primitives)."""
 
 from pathlib import Path
 
-from runs.cosmos import transfer1
-from runs.cosmos.failures import log_tail
+from cosmos import transfer1
+from cosmos.failures import log_tail
 from runs.models import ACTIVE_STATUSES, Run
 
 LOG_LINES = 40

@@ -7,9 +7,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from inputs.folders import read_input_dir
 from prompts.models import Prompt, Tag
 from prompts.services import prompt_create
-from runs.inputs import read_input_dir
 from runs.models import Run, RunStatus
 from tests.factories import PromptFactory, RunFactory, TagFactory
 
@@ -264,7 +264,7 @@ def test_it_lists_tags_with_their_prompt_counts(admin_client):
 
 
 def test_it_estimates_the_count_of_a_large_unfiltered_list(admin_client, monkeypatch):
-    from prompts.admin import LargeTablePaginator
+    from cosmos_site.admin_helpers import LargeTablePaginator
 
     monkeypatch.setattr(LargeTablePaginator, "EXACT_COUNT", 2)
     PromptFactory.create_batch(5)

@@ -182,7 +182,7 @@ def test_it_checks_csrf_for_browser_sessions(alice, fast_sim, render_dir):
 
 def test_it_never_takes_another_users_run_or_folder_as_inputs(client, alice, bob, finished_run, settings):
     """Bob may not upscale Alice's private video, nor read any server folder, and learns nothing."""
-    from runs.uploads import uploads_folder_of
+    from inputs.uploads import uploads_folder_of
 
     settings.COSMOS_INPUT_ROOTS = []
     key = ApiToken.issue(user=bob)[1]

@@ -3,8 +3,8 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from inputs.folders import read_input_dir
 from prompts.services import prompt_create
-from runs.inputs import read_input_dir
 from runs.models import Run, RunStatus
 from runs.services.curation import (
     output_folder,

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+from inputs.models import InputSet
 from runs.forms import input_folder_choices
-from runs.models import InputSet
 from tests.factories import PromptFactory
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from runs.models import GpuNode
+from nodes.models import GpuNode
 
 
 def test_it_creates_local_sim_on_set_up(db, settings):

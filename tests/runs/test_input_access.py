@@ -5,9 +5,10 @@ import re
 
 import pytest
 
+from inputs.services import input_set_register
+from inputs.uploads import uploads_folder_of
 from runs.services import RunRequestError, run_plan
-from runs.services.inputs import input_set_register, inputs_reference_for
-from runs.uploads import uploads_folder_of
+from runs.services.inputs import inputs_reference_for
 from tests.factories import PromptFactory, UserFactory
 from tests.videos import write_test_video
 

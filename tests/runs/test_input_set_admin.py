@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from runs.models import InputSet
+from inputs.models import InputSet
 
 
 def test_it_lists_input_sets_with_their_size_and_videos(client, staff, alice):
@@ -17,7 +17,7 @@ def test_it_lists_input_sets_with_their_size_and_videos(client, staff, alice):
     )
     client.force_login(staff)
 
-    page = client.get(reverse("admin:runs_inputset_changelist")).content.decode()
+    page = client.get(reverse("admin:inputs_inputset_changelist")).content.decode()
 
     assert "harbour" in page and "1280×704" in page and "color, depth" in page and "alice" in page
 
@@ -28,7 +28,7 @@ def test_it_shows_an_input_set_read_only_but_for_name_and_owner(client, staff):
     )
     client.force_login(staff)
 
-    page = client.get(reverse("admin:runs_inputset_change", args=[input_set.pk])).content.decode()
+    page = client.get(reverse("admin:inputs_inputset_change", args=[input_set.pk])).content.decode()
 
     assert 'name="name"' in page and 'name="owner"' in page
     assert 'name="directory"' not in page and "/data/inputs/harbour" in page
@@ -37,4 +37,4 @@ def test_it_shows_an_input_set_read_only_but_for_name_and_owner(client, staff):
 def test_it_leaves_adding_input_sets_to_cosmos_prepare(client, staff):
     client.force_login(staff)
 
-    assert client.get(reverse("admin:runs_inputset_add")).status_code == 403
+    assert client.get(reverse("admin:inputs_inputset_add")).status_code == 403

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from runs.models import InputSet
+from inputs.models import InputSet
 
 
 def make_input_set(name: str, *, owner=None, days_ago: int = 0, **fields) -> InputSet:

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runs.inputs import InputError
-from runs.models import InputSet
-from runs.services.inputs import InputSetError, input_set_default_dir, input_set_register
+from inputs.folders import InputError
+from inputs.models import InputSet
+from inputs.services import InputSetError, input_set_default_dir, input_set_register
 from tests.videos import write_test_video
 
 

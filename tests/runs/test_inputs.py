@@ -1,6 +1,6 @@
 import pytest
 
-from runs.inputs import InputError, input_set_from_json, read_input_dir
+from inputs.folders import InputError, input_set_from_json, read_input_dir
 from tests.videos import write_test_video
 
 

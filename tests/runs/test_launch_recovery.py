@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from cosmos_site.celery import app as celery_app
-from runs.models import JobStatus, QueueState, RemoteJob, Run
-from runs.remote import LocalTransport
-from runs.remote.jobs import GIVEN_UP, settle_start
+from nodes.models import JobStatus, QueueState, RemoteJob
+from nodes.remote import LocalTransport
+from nodes.remote.jobs import GIVEN_UP, settle_start
+from runs.models import Run
 from runs.runner import JobPipeline
 from runs.scheduler import claim_next_job
 from runs.services import run_create, run_plan

@@ -32,7 +32,7 @@ TAKEOVER_DEADLINE = 10 * STALE_SECONDS
 CREATE_RUNS = """
 import json
 from django.db import transaction
-from runs.models import GpuNode
+from nodes.models import GpuNode
 from runs.services import run_create, run_plan
 from runs.services.queue import run_enqueue
 GpuNode.objects.filter(name="local-sim").update(gpu_count=1, batch_size=1, time_scale=0.004)
@@ -76,7 +76,7 @@ def read_runs(environment: dict) -> dict[str, tuple[str, str | None]]:
 
 
 def job_status(environment: dict, job_id: str) -> str:
-    return query(environment, f"SELECT status FROM runs_remotejob WHERE id = '{job_id}'")[0][0]
+    return query(environment, f"SELECT status FROM nodes_remotejob WHERE id = '{job_id}'")[0][0]
 
 
 def launched_jobs(environment: dict) -> list[str]:
@@ -97,7 +97,7 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
     """
     seen: set[str] = set()
     deadline = time.monotonic() + 120
-    claimed = "SELECT id FROM runs_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
+    claimed = "SELECT id FROM nodes_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
     while time.monotonic() < deadline and worker.poll() is None:
         launching = [job for (job,) in query(environment, claimed) if job not in seen]
         if not launching:
@@ -184,7 +184,7 @@ def signal_all(pids: list[int], signum: int) -> None:
 
 def heartbeat(environment: dict, job_id: str) -> tuple[str, str, datetime | None]:
     status, token, beat = query(
-        environment, f"SELECT status, monitor_token, heartbeat_at FROM runs_remotejob WHERE id = '{job_id}'"
+        environment, f"SELECT status, monitor_token, heartbeat_at FROM nodes_remotejob WHERE id = '{job_id}'"
     )[0]
     if isinstance(beat, str):  # SQLite
         beat = datetime.fromisoformat(beat).replace(tzinfo=UTC)
@@ -230,8 +230,8 @@ def test_it_keeps_the_claim_of_a_live_launch_whose_node_stalls(deployment, ssh_h
             *(pid for level in descendants(ssh_host._process.pid) for pid in level),
         ]
         signal_all(sshd, signal.SIGSTOP)  # the node stalls: the launch will hang on its first step there
-        query(environment, "UPDATE runs_queuestate SET paused = ?", False)  # the next reconcile schedules it
-        claimed = "SELECT id FROM runs_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
+        query(environment, "UPDATE nodes_queuestate SET paused = ?", False)  # the next reconcile schedules it
+        claimed = "SELECT id FROM nodes_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
         while not (jobs := query(environment, claimed)):
             assert time.monotonic() < deadline and worker.poll() is None, logs(log)
             time.sleep(0.05)

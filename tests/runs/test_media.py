@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from runs.media import InvalidVideo, probe_video, sha256_file, write_thumbnail, write_video
+from cosmos.media import InvalidVideo, probe_video, sha256_file, write_thumbnail, write_video
 from tests.videos import write_test_video
 
 

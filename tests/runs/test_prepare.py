@@ -5,9 +5,9 @@ import av
 import numpy as np
 import pytest
 
-from runs.media import probe_video
-from runs.prepare import prepare_render_dir
-from runs.render_frames import RenderError
+from cosmos.media import probe_video
+from inputs.prepare import prepare_render_dir
+from inputs.render_frames import RenderError
 from tests.frames import encode_image, frame_pixels, write_sequence
 from tests.videos import write_test_video
 

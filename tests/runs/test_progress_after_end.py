@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
-from runs.cosmos.failures import Failure
+from cosmos.failures import Failure
+from cosmos.stages import Stage
 from runs.models import Progress, Run, RunStatus
-from runs.progress import ProgressRecorder, progress_append
+from runs.progress_recorder import ProgressRecorder, progress_append
 from runs.runner import JobPipeline
 from runs.scheduler import claim_next_job
 from runs.services import run_create, run_plan
 from runs.services.runs import run_cancel, run_finalize
-from runs.stages import Stage
 from tests.factories import RunFactory
 from tests.stack import ROOT, clean_environment, manage, own_database
 
@@ -89,7 +89,7 @@ def test_it_keeps_a_terminal_runs_metadata_as_the_end_left_it(db):
 # Appenders that believe the run is still running, started before the end and going on after it.
 APPENDER = """
 from runs.models import Run
-from runs.progress import progress_append
+from runs.progress_recorder import progress_append
 run, tries_after_end = Run.objects.get(pk="{run_id}"), 0
 while tries_after_end < 50:
     ended = Run.objects.filter(pk=run.pk, status="cancelled").exists()

@@ -1,6 +1,6 @@
+from cosmos.stages import Stage
 from runs.models import Progress
-from runs.progress import ProgressRecorder
-from runs.stages import Stage
+from runs.progress_recorder import ProgressRecorder
 from tests.factories import RunFactory
 
 

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from cosmos_site.celery import app as celery_app
-from runs.models import GpuNode, JobStatus, QueueState, RemoteJob, Run, RunStatus
+from nodes.models import GpuNode, JobStatus, QueueState, RemoteJob
+from runs.models import Run, RunStatus
 from runs.services import run_create, run_plan
 from runs.services.queue import (
     job_recover_launch,

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from cosmos_site.celery import app as celery_app
-from runs.models import JobStatus, QueueState, RemoteJob, Run, RunStatus
+from nodes.models import JobStatus, QueueState, RemoteJob
+from runs.models import Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_next_job
 from runs.services import run_create, run_plan

@@ -7,12 +7,12 @@ from pathlib import Path, PurePosixPath
 import av
 import pytest
 
-from runs.media import sha256_file
+from cosmos.media import sha256_file
+from cosmos.stages import Stage
 from runs.models import Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
 from runs.services import run_cancel, run_create, run_execute, run_plan
-from runs.stages import Stage
 
 
 def make_run(render_dir: Path, **request) -> Run:

@@ -10,8 +10,9 @@ import av
 import pytest
 from django.core.management import call_command
 
-from runs.media import sha256_file
-from runs.models import GpuNode, Run, RunStatus
+from cosmos.media import sha256_file
+from nodes.models import GpuNode
+from runs.models import Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
 from runs.services import run_cancel, run_create, run_execute, run_plan

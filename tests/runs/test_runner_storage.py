@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from cosmos.stages import Stage
 from cosmos_site.celery import app as celery_app
-from runs.models import GpuNode, JobStatus, RemoteJob, Run, RunStatus
+from nodes.models import GpuNode, JobStatus, RemoteJob
+from runs.models import Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
 from runs.services import run_create, run_execute, run_plan
 from runs.services.queue import queue_reconcile
-from runs.stages import Stage
 
 
 def make_run(render_dir: Path, node: GpuNode) -> Run:

@@ -3,7 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from runs.models import JobStatus, QueueState, RemoteJob, Run, RunStatus
+from nodes.models import JobStatus, QueueState, RemoteJob
+from runs.models import Run, RunStatus
 from runs.scheduler import claim_job_for, claim_next_job, free_devices
 from tests.factories import GpuNodeFactory, RunFactory
 

@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from cosmos.failures import Failure
+from nodes.models import GpuNode
 from prompts.models import Prompt
-from runs.cosmos.failures import Failure
-from runs.models import GpuNode, Progress, Run, RunStatus
+from runs.models import Progress, Run, RunStatus
 from runs.services import RunRequestError, run_cancel, run_create, run_finalize, run_plan
 from tests.factories import GpuNodeFactory, RunFactory
 from tests.videos import write_test_video

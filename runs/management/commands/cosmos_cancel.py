@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from nodes.remote import RemoteError
 from runs.models import Run
-from runs.remote import RemoteError
 from runs.services import run_cancel
 
 

@@ -6,20 +6,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.table import Table
 
-from runs.models import GpuNode, Launcher
-from runs.remote import RemoteError
-from runs.remote.ssh import fingerprint, parse_host_key
-from runs.services.nodes import (
+from nodes.models import GpuNode, Launcher
+from nodes.remote import RemoteError
+from nodes.remote.ssh import fingerprint, parse_host_key
+from nodes.services import (
     HostKey,
     NodeError,
     node_add,
     node_fields_from_jump,
     node_host_key,
-    node_prune,
-    node_remove,
-    node_status,
     node_trust,
 )
+from runs.services.nodes import node_prune, node_remove, node_status
 
 EXIT_BAD_INPUT = 2
 SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)

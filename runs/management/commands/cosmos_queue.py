@@ -6,7 +6,8 @@ from django.db import transaction
 from rich.console import Console
 from rich.table import Table
 
-from runs.models import BUSY_JOB_STATUSES, QueueState, RemoteJob, Run
+from nodes.models import BUSY_JOB_STATUSES, QueueState, RemoteJob
+from runs.models import Run
 from runs.services.queue import queue_pause, queue_resume, run_enqueue, run_move_to_top, run_retry
 
 

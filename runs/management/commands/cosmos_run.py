@@ -9,10 +9,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from runs.cosmos import transfer1
-from runs.cosmos.profiles import PROFILES
+from cosmos import transfer1
+from cosmos.profiles import PROFILES
+from nodes.remote import RemoteError
 from runs.models import Run, RunStatus
-from runs.remote import RemoteError
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan
 from runs.services.queue import run_enqueue
 from runs.terminal import ProgressDisplay, follow_run

@@ -3,8 +3,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
-from runs.models import GpuNode
-from runs.services.nodes import NodeStatus, node_status
+from nodes.models import GpuNode
+from nodes.services import NodeStatus
+from runs.services.nodes import node_status
 
 
 def print_status(console: Console, node: GpuNode, status: NodeStatus) -> None:

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from runs.demo_inputs import SEGMENT_COLORS
-from runs.media import probe_video
+from cosmos.media import probe_video
+from inputs.demo import SEGMENT_COLORS
 
 SMALL = ["--frames", "13", "--width", "128", "--height", "72"]
 NAMES = ["color.mp4", "depth.mp4", "segmentation.mp4"]

@@ -5,9 +5,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from runs.inputs import read_input_dir
-from runs.media import probe_video
-from runs.models import InputSet, Run, RunStatus
+from cosmos.media import probe_video
+from inputs.folders import read_input_dir
+from inputs.models import InputSet
+from runs.models import Run, RunStatus
 from tests.frames import write_sequence
 
 FRAMES = 9

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from runs.models import QueueState, RunStatus
+from nodes.models import QueueState
+from runs.models import RunStatus
 from tests.factories import RunFactory
 
 

@@ -191,7 +191,7 @@ def test_it_runs_on_an_ssh_node_and_sends_cached_inputs_only_once(ssh_node, rend
 
 
 def test_it_says_how_to_pick_up_a_run_whose_node_went_away(fast_sim, render_dir, monkeypatch):
-    from runs.remote import ConnectError
+    from nodes.remote import ConnectError
     from runs.runner import JobPipeline
 
     def unreachable(self):

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from runs.models import GpuNode
+from nodes.models import GpuNode
 from tests.factories import RunFactory
 from tests.hosts import free_port
 

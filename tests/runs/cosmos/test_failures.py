@@ -1,6 +1,6 @@
 import pytest
 
-from runs.cosmos.failures import classify_failure, log_tail
+from cosmos.failures import classify_failure, log_tail
 
 TORCHRUN_TAIL = """E1121 12:03:00.000000 1234 torch/distributed/elastic/multiprocessing/api.py:874] failed (exitcode: 1) local_rank: 0 (pid: 99) of binary: /usr/bin/python
 Traceback (most recent call last):

@@ -1,7 +1,7 @@
 from pathlib import PurePosixPath
 
-from runs.cosmos.launch import checkpoint_dir_for, docker_argv, master_port, sim_argv
-from runs.models import GpuNode
+from cosmos.launch import checkpoint_dir_for, docker_argv, master_port, sim_argv
+from nodes.models import GpuNode
 
 
 def test_it_runs_the_model_in_docker_under_torchrun():

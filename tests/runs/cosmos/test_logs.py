@@ -1,4 +1,4 @@
-from runs.cosmos.logs import LogRecord, LogStream, ProgressBar, TextLine
+from cosmos.logs import LogRecord, LogStream, ProgressBar, TextLine
 
 
 def events_of(*chunks: bytes) -> list:

@@ -1,7 +1,7 @@
 """Progress of the models with step bars (Transfer2.5, Predict2.5) and of Reason1, from their logs."""
 
-from runs.cosmos.profiles import profile_for
-from runs.stages import Stage
+from cosmos.profiles import profile_for
+from cosmos.stages import Stage
 
 
 def bar(n: int, total: int = 35) -> str:

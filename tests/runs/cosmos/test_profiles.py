@@ -5,11 +5,11 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from prompts.models import ModelType
-from runs.cosmos.params import ParameterError
-from runs.cosmos.profiles import PROFILES, JobItem, UnknownModel, VideoFacts, profile_for
-from runs.cosmos.profiles.prompt_upsampler import parse_upsampled
-from runs.cosmos.profiles.reason1 import parse_answer
+from cosmos.params import ParameterError
+from cosmos.profiles import PROFILES, JobItem, UnknownModel, VideoFacts, profile_for
+from cosmos.profiles.prompt_upsampler import parse_upsampled
+from cosmos.profiles.reason1 import parse_answer
+from cosmos_site.model_types import ModelType
 
 JOB = PurePosixPath("/srv/cosmos/runs/jb_1")
 CHECKPOINTS = PurePosixPath("/workspace/checkpoints")

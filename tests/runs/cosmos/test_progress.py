@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from runs.cosmos.profiles import profile_for
-from runs.cosmos.progress import BatchProgress, Transfer1Progress
-from runs.stages import Stage
+from cosmos.profiles import profile_for
+from cosmos.progress import BatchProgress, Transfer1Progress
+from cosmos.stages import Stage
 
 TRANSFER1 = profile_for("transfer1")
 

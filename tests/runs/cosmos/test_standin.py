@@ -11,11 +11,11 @@ import av
 import numpy as np
 import pytest
 
-import runs.cosmos
-from runs.cosmos.standin.transfer1_pipeline import BUCKETS, bucket_size, output_size
+import standin
+from standin.transfer1_pipeline import BUCKETS, bucket_size, output_size
 from tests.videos import write_test_video
 
-STANDIN = Path(runs.cosmos.__file__).parent / "standin"
+STANDIN = Path(standin.__file__).parent
 SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"
 LOGURU = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|[A-Z]+\|[^:\]]+:\d+:[^\]]+\] ")
 PROMPT = "Un café à Paris at golden hour, rain on the cobblestones"

@@ -3,9 +3,9 @@
 import io
 import zipfile
 
-from runs.cosmos import standin_archive
-from runs.cosmos.standin_archive import archive_name, write_standin_archive
-from runs.cosmos.standin_archive import standin_archive as build
+from cosmos import standin_archive
+from cosmos.standin_archive import archive_name, write_standin_archive
+from cosmos.standin_archive import standin_archive as build
 from tests.standin import run_standin, video_facts
 from tests.videos import write_test_video
 

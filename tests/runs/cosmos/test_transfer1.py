@@ -2,8 +2,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from runs.cosmos import transfer1
-from runs.cosmos.params import ParameterError
+from cosmos import transfer1
+from cosmos.params import ParameterError
 
 JOB = PurePosixPath("/srv/cosmos/runs/rs_test")
 STAGED = {

@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from runs.remote.base import TransferCancelled, UnsafePathError
-from runs.remote.jobs import job_script
-from runs.remote.local import LocalTransport
+from nodes.remote.base import TransferCancelled, UnsafePathError
+from nodes.remote.jobs import job_script
+from nodes.remote.local import LocalTransport
 from tests.factories import GpuNodeFactory
 from tests.runs.remote.cache_entries import break_cache_entry
 

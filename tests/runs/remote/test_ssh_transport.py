@@ -7,10 +7,10 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from runs.models import GpuNode
-from runs.remote.base import ConnectError, ThrottledCheck, TransferCancelled
-from runs.remote.jobs import job_script
-from runs.remote.ssh import AuthenticationError, HostKeyError, SSHTransport
+from nodes.models import GpuNode
+from nodes.remote.base import ConnectError, ThrottledCheck, TransferCancelled
+from nodes.remote.jobs import job_script
+from nodes.remote.ssh import AuthenticationError, HostKeyError, SSHTransport
 from tests.hosts import generate_key, public_key
 from tests.runs.remote.cache_entries import break_cache_entry
 

@@ -1,6 +1,6 @@
 """How often an upload asks whether it is still wanted (each ask may read the database)."""
 
-from runs.remote.base import ThrottledCheck, throttled
+from nodes.remote.base import ThrottledCheck, throttled
 
 
 def test_it_asks_at_most_once_per_interval():

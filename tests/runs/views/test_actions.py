@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from runs.models import QueueState, Run, RunStatus
+from nodes.models import QueueState
+from runs.models import Run, RunStatus
 from tests.factories import RunFactory
 
 

@@ -197,7 +197,7 @@ def test_it_refuses_a_zip_bomb_before_writing_it(client, alice, fast_sim, settin
             written.append(path)
         return real_open(path, mode, *args, **kwargs)
 
-    with mock.patch("runs.uploads.open", watching_open, create=True):
+    with mock.patch("inputs.uploads.open", watching_open, create=True):
         page = post(client, {"prompt_text": "x", **FORM}, uploads=[upload]).content.decode()
     assert 'id="id_uploads-error"' in page and "unpacks to" in page
     assert written == [], "nothing of the archive was written"
@@ -226,7 +226,7 @@ def test_it_stops_a_zip_whose_declared_sizes_lie(client, alice, fast_sim, settin
 def test_it_keeps_each_users_uploads_in_their_own_folder(
     client, alice, fast_sim, render_dir, settings, queue_calls
 ):
-    from runs.uploads import uploads_folder_of
+    from inputs.uploads import uploads_folder_of
 
     client.force_login(alice)
     files = [SimpleUploadedFile("color.mp4", (render_dir / "color.mp4").read_bytes(), "video/mp4")]
@@ -244,7 +244,7 @@ def test_it_keeps_priorities_above_ten_to_staff(client, alice, staff, earlier_in
     page = post(client, {**data, "priority": "99999999999999999999"}).content.decode()
     assert 'id="id_priority-error"' in page
     client.force_login(staff)
-    from runs.models import InputSet  # noqa: F401 (staff may use Alice's earlier folder: they see every prompt)
+    from inputs.models import InputSet  # noqa: F401 (staff may use Alice's earlier folder: they see every prompt)
 
     assert post(client, {**data, "priority": "500"}).status_code == 302
     assert Run.objects.get(prompt__prompt_text="urgent").priority == 500

@@ -1,0 +1,139 @@
+"""Why a Cosmos job failed, from its exit code and log, with a hint that says what to do.
+
+The texts are those Cosmos really prints (reference/cosmos-models.md §0, §1.6, §8, §9). Order
+matters: a guardrail block ends in a TypeError crash in Transfer1 (a bug at HEAD), so it must be
+recognised before the generic crash; an out-of-memory error is a RuntimeError too.
+"""
+
+import re
+from dataclasses import dataclass
+
+from cosmos.logs import ANSI_ESCAPE
+
+# torchrun prefixes every line of a rank's traceback with `[rank0]: `.
+RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.MULTILINE)
+LOG_PREFIX = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|[A-Z]+\|[^\]]*\] ", re.MULTILINE)
+EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b:?.*$", re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # a runs.models.FailureKind value
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class _Rule:
+    kind: str
+    pattern: re.Pattern
+    hint: str
+
+
+def _rule(kind: str, pattern: str, hint: str) -> _Rule:
+    return _Rule(kind, re.compile(pattern, re.MULTILINE), hint)
+
+
+RULES: tuple[_Rule, ...] = (
+    _rule(
+        "blocked_by_guardrail",
+        r"GUARDRAIL BLOCKED: .*Prompt.*$|Input text prompt \d* ?is not safe.*$"
+        r"|Upsampled text prompt is not safe.*$|Guardrail blocked generation\. (?:Negative )?[Pp]rompt.*$",
+        "Cosmos's safety guardrail rejected the prompt. Reword it: the blocklist matches single words "
+        "(for example 'bleeding' or 'lifeless') even in harmless scenes.",
+    ),
+    _rule(
+        "blocked_by_guardrail",
+        r"GUARDRAIL BLOCKED: .*$|Generated video \d* ?is not safe.*$|Guardrail blocked .*$",
+        "The generated video failed Cosmos's video safety check. Change the prompt or the seed "
+        "and run again.",
+    ),
+    _rule(
+        "oom",
+        r"^.*(?:OutOfMemoryError|CUDA out of memory|No available memory for the cache blocks"
+        r"|larger than the available KV cache memory).*$",
+        "The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), keep the "
+        "offload options on, use fewer controls, or use a GPU with 80 GB.",
+    ),
+    _rule(
+        "config",
+        r"^.*ValueError: (?:Invalid hint_key|Must have 'input_video'|.*controlnet must have 'input_control'"
+        r"|Control weight for).*$",
+        "Cosmos rejected the spec. This is a bug in how the spec was built; report it with the spec file.",
+    ),
+    _rule(
+        "config",
+        r"^.*(?:FileNotFoundError|No such file or directory).*(?:\.pt|checkpoints?/).*$",
+        "A model checkpoint is missing on the node. Download the checkpoints there "
+        "(scripts/download_checkpoints.py) and check the node's checkpoint folder.",
+    ),
+    _rule(
+        "config",
+        r"^.*(?:Cannot access gated repo|401 Client Error|403 Client Error|GatedRepoError).*$",
+        "A gated Hugging Face download was refused. Accept the model licences (Llama-Guard-3-8B, "
+        "Cosmos-Guardrail1) on huggingface.co and set HF_TOKEN on the node.",
+    ),
+    _rule(
+        "config",
+        r"^.*(?:Error validating parameters from .*|\d+ validation errors? for .*)$",
+        "Cosmos rejected the sample file. This is a bug in how the spec was built; report it with the spec.",
+    ),
+    _rule(
+        "config",
+        r"^.*No space left on device.*$",
+        "The node's disk is full. Free space under the remote root and the Hugging Face cache (HF_HOME), "
+        "or prune the input cache: cosmos_node prune NODE.",
+    ),
+    _rule(
+        "config",
+        r"^.*KeyError: 'RANK'.*$",
+        "The prompt upsampler needs torchrun's environment; launch through torchrun.",
+    ),
+)
+
+CRASH_HINT = "Cosmos stopped with an error. The full log is kept with the run; its last lines show where."
+
+
+def _clean(log_text: str) -> str:
+    return RANK_PREFIX.sub("", ANSI_ESCAPE.sub("", log_text.replace("\r", "\n")))
+
+
+def classify_failure(*, exit_code: int | None, log_text: str, produced_video: bool) -> Failure | None:
+    """None for a success (exit 0 with the video written); otherwise what went wrong."""
+    if exit_code == 0 and produced_video:
+        return None
+    text = _clean(log_text)
+    for rule in RULES:
+        match = rule.pattern.search(text)
+        if match:
+            return Failure(rule.kind, LOG_PREFIX.sub("", match.group(0)).strip()[:500], rule.hint)
+    exceptions = [line.strip() for line in EXCEPTION_LINE.findall(text) if "ChildFailedError" not in line]
+    if exceptions:
+        message = exceptions[-1]
+    elif exit_code == 0:
+        message = "Cosmos exited without writing the output video"
+    elif exit_code is None:
+        message = "Cosmos stopped without an exit code"
+    else:
+        message = f"Cosmos exited with code {exit_code}"
+    return Failure("crashed", message[:500], CRASH_HINT)
+
+
+def log_tail(log_text: str, lines: int = 30) -> str:
+    return "\n".join(_clean(log_text).rstrip().splitlines()[-lines:])
+
+
+class LogTail:
+    """The last lines of a job's log, as a page shows them (colour codes and bar redraws removed)."""
+
+    def __init__(self, *, lines: int = 40, keep_bytes: int = 32768) -> None:
+        self.lines, self.keep_bytes = lines, keep_bytes
+        self.data = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.data = (self.data + chunk)[-self.keep_bytes :]
+
+    def text(self) -> str:
+        return log_tail(self.data.decode("utf-8", errors="replace"), self.lines)

@@ -1,0 +1,96 @@
+"""Progress of the models that announce their work: log anchors plus tqdm step bars.
+
+Transfer2.5 and Predict2.5 draw a `Generating samples` bar over diffusion steps (one bar per
+chunk, restarting at 0); Reason1 draws vLLM's `Processed prompts` bar; the prompt upsampler only
+logs. Unlike Transfer1's silent sampler, the bars give exact step counts, so nothing is
+interpolated. Percentages only go up.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from cosmos.logs import LogRecord, ProgressBar, TextLine
+from cosmos.progress import LogProgress
+from cosmos.stages import Stage
+
+
+@dataclass(frozen=True)
+class Anchor:
+    pattern: str  # a regular expression searched in log messages and plain lines
+    stage: Stage
+    percent: float
+    message: str
+    mark: str = ""  # a timing mark the runner saves (started, item_started, generation_started, saved)
+
+    def matches(self, text: str) -> bool:
+        return re.search(self.pattern, text) is not None
+
+
+@dataclass
+class PhaseProgress(LogProgress):
+    """Feed it a job's output as it arrives; it returns the progress whenever that changes.
+
+    ``bar`` is the description of the step bar, whose ``chunks`` bars fill ``span`` of the job.
+    """
+
+    anchors: tuple[Anchor, ...]
+    bar: str = ""
+    chunks: int = 1
+    span: tuple[float, float] = (25.0, 92.0)
+    bar_message: str = "Generating"
+    stage: Stage = Stage.STARTING
+    percent: float = 0.0
+    message: str = "Starting"
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._chunk, self._last_n = 0, -1
+        self._bar_started: float | None = None
+        self._steps_done = 0
+        self._start_reading()
+
+    def measured_step_seconds(self) -> float | None:
+        """Seconds per step as the bars advanced (for later estimates on this node)."""
+        if self._bar_started is None or self._steps_done == 0 or "last_step" not in self.marks:
+            return None
+        return (self.marks["last_step"] - self._bar_started) / self._steps_done
+
+    def _handle(self, event, now: float) -> None:
+        self.marks.setdefault("started", now)
+        if isinstance(event, ProgressBar):
+            if self.bar and event.description.startswith(self.bar) and event.total > 0:
+                self._on_bar(event, now)
+            return
+        text = (
+            event.message
+            if isinstance(event, LogRecord)
+            else event.text
+            if isinstance(event, TextLine)
+            else ""
+        )
+        for anchor in self.anchors:
+            if anchor.matches(text):
+                if anchor.mark:
+                    self.marks.setdefault(anchor.mark, now)
+                self._advance(anchor.stage, anchor.percent, anchor.message)
+                return
+
+    def _on_bar(self, bar: ProgressBar, now: float) -> None:
+        if bar.n < self._last_n:  # the next chunk's bar starts again from 0
+            self._chunk = min(self._chunk + 1, self.chunks - 1)
+            self._last_n = 0
+        if self._bar_started is None:
+            self._bar_started = now
+            self.marks.setdefault("generation_started", now)
+        if bar.n > max(self._last_n, 0):
+            self._steps_done += bar.n - max(self._last_n, 0)
+            self.marks["last_step"] = now
+        self._last_n = bar.n
+        start, end = self.span
+        done = (self._chunk + bar.n / bar.total) / self.chunks
+        label = f"chunk {self._chunk + 1}/{self.chunks}, " if self.chunks > 1 else ""
+        self._advance(
+            Stage.GENERATING,
+            start + (end - start) * done,
+            f"{self.bar_message}: {label}step {bar.n}/{bar.total}",
+        )

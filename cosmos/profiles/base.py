@@ -1,0 +1,166 @@
+"""What every Cosmos model profile provides, so the runner, scheduler and planner stay model-blind.
+
+A profile knows one model's parameters (with defaults that follow the inputs), which input
+files it reads, how its job folder and command line look, how to read its progress from the
+log, which files it leaves for each run and what else the log tells (an answer, a prompt). Facts
+come from reference/cosmos-models.md; each profile module names its section.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cosmos.failures import Failure, classify_failure
+from cosmos.params import Param, ParameterError, clean_parameters
+
+# torchrun fills these for its workers; a model launched with plain python needs them set.
+SINGLE_PROCESS_ENV = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}
+
+
+def json_document(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def json_lines(values: list[Any]) -> str:
+    """JSONL: one object per line, user text kept as written (no ASCII escapes)."""
+    return "".join(json.dumps(value, ensure_ascii=False) + "\n" for value in values)
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One run's share of a job: its text and its staged input files on the node."""
+
+    run_id: str
+    prompt: str
+    negative_prompt: str
+    staged: dict[str, str]  # modality → path on the node
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """What a job needs on the node: files written into its folder, the model's argv and environment."""
+
+    files: dict[str, str]  # name inside the job folder → text
+    argv: list[str]  # the model's script and arguments (the launcher adds torchrun or python)
+    env: dict[str, str] = field(default_factory=dict)
+    spec: Any = None  # what execution_config records as the run's spec
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What the planner knows about the input video, for defaults that follow it."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+
+class ModelProfile:
+    name: str = ""
+    label: str = ""
+    script: str = ""
+    parameters: tuple[Param, ...] = ()
+    hints: tuple[str, ...] = ()  # controls that take a weight
+    batchable = False
+    torchrun = True  # False: started with plain python (vLLM-based tools)
+    produces_video = True
+    needs_video = True  # False: text only (text2world)
+    prompt_required = True
+    default_prompt = ""  # the model's own prompt when none is given (prompt_required False)
+    # Expected seconds of one unit of work (a diffusion step) on one H100, for progress and ETAs.
+    reference_step_seconds = 12.0
+    # The input folder's modalities this model can read, beyond the input video.
+    optional_inputs: tuple[str, ...] = ()
+    # Files of the job folder copied into each run's folder with its outputs (when they exist).
+    kept_files: tuple[str, ...] = ("spec.json", "batch.jsonl")
+
+    # --- planning ----------------------------------------------------------------------------------
+
+    def default_controls(self, modalities: set[str]) -> dict[str, float]:
+        return {}
+
+    def resolve(
+        self, values: dict[str, Any], controls: dict[str, Any], *, video: VideoFacts | None
+    ) -> dict[str, Any]:
+        """Validated parameters with defaults (some from ``video``); ParameterError names the bad one."""
+        if controls:
+            hint = next(iter(controls))
+            raise ParameterError(hint, f"{self.label} takes no control weights (got {hint})")
+        return clean_parameters(self.parameters, self._smart_defaults(values, video))
+
+    def _smart_defaults(self, values: dict[str, Any], video: VideoFacts | None) -> dict[str, Any]:
+        return dict(values)
+
+    def expected_output(self, parameters: dict[str, Any], video: VideoFacts | None) -> dict[str, Any]:
+        """What the run will produce (frames, size, fps), shown before it starts; {} when unknown."""
+        return {}
+
+    def gpus(self, parameters: dict[str, Any]) -> int:
+        return int(parameters.get("num_gpus", 1))
+
+    def needed_inputs(self, parameters: dict[str, Any], available: set[str]) -> set[str]:
+        """Modalities of the input folder to stage: the input video and the videos of controls that are on."""
+        if not self.needs_video:
+            return set()
+        return {"color"} | (set(parameters.get("controls", {})) & available)
+
+    def prepare_inputs(
+        self, parameters: dict[str, Any], files: dict[str, Path], *, cache_dir: Path
+    ) -> dict[str, Path]:
+        """Local files to stage, derived from the chosen ones where the model needs another form.
+
+        Derived files are kept under ``cache_dir`` (this machine's cache folder).
+        """
+        return files
+
+    def batch_key(self, *, parameters: dict[str, Any], negative_prompt: str) -> str:
+        """Runs with equal keys can share one invocation (only their prompts and inputs differ)."""
+        return json.dumps([self.name, parameters, negative_prompt], sort_keys=True)
+
+    # --- the job -----------------------------------------------------------------------------------
+
+    def build_job(
+        self,
+        *,
+        items: list[JobItem],
+        parameters: dict[str, Any],
+        job_dir: PurePosixPath,
+        checkpoint_dir: PurePosixPath | str,
+    ) -> JobFiles:
+        raise NotImplementedError
+
+    def progress(self, *, frames: int, parameters: dict[str, Any], step_seconds: float):
+        """A parser with feed/tick/finish/snapshot/marks/measured_step_seconds (cosmos/progress.py)."""
+        raise NotImplementedError
+
+    def starts_item(self, message: str) -> bool:
+        """Whether a log message starts the next run of a batch job."""
+        return False
+
+    # --- results -----------------------------------------------------------------------------------
+
+    def output_files(self, names: set[str], *, run_id: str, index: int | None) -> dict[str, str]:
+        """This run's files among the job's outputs: path under out/ → name in the run's folder.
+
+        Every run's folder uses the same names (output.mp4, output.txt…) whatever the model.
+        """
+        raise NotImplementedError
+
+    def produced(self, names: set[str], *, run_id: str, index: int | None, log_text: str) -> bool:
+        """Whether the job left this run's result."""
+        return "output.mp4" in self.output_files(names, run_id=run_id, index=index).values()
+
+    def results(self, log_text: str) -> dict[str, Any]:
+        """Results the model prints rather than writes (an answer, a rewritten prompt).
+
+        A "files" entry maps file names to text written into the run's folder.
+        """
+        return {}
+
+    def classify(self, *, exit_code: int | None, log_text: str, produced: bool) -> Failure | None:
+        return classify_failure(exit_code=exit_code, log_text=log_text, produced_video=produced)
+
+    def __repr__(self) -> str:
+        return f"<ModelProfile {self.name}>"

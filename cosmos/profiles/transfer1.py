@@ -1,0 +1,111 @@
+"""Cosmos-Transfer1-7B (reference/cosmos-models.md §1): controlnet spec JSON, batch JSONL, clip progress."""
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from cosmos import transfer1
+from cosmos.profiles.base import JobFiles, JobItem, ModelProfile, VideoFacts, json_document, json_lines
+from cosmos.progress import Transfer1Progress
+
+# transfer.py's aspect buckets (§1.5): the output size for an input of each aspect ratio.
+BUCKETS = (
+    (16 / 9, (1280, 704)),
+    (4 / 3, (960, 704)),
+    (1.0, (960, 960)),
+    (3 / 4, (704, 960)),
+    (9 / 16, (704, 1280)),
+)
+
+
+def bucket_size(width: int, height: int) -> tuple[int, int]:
+    aspect = width / height
+    return min(BUCKETS, key=lambda bucket: abs(bucket[0] - aspect))[1]
+
+
+def input_fps(video: VideoFacts | None, param) -> int | None:
+    """The input's frame rate as a whole number the model accepts, or None to keep the default."""
+    if video is None or not video.fps:
+        return None
+    return int(min(param.maximum, max(param.minimum, round(video.fps))))
+
+
+class Transfer1Profile(ModelProfile):
+    name = "transfer1"
+    label = "Cosmos-Transfer1-7B"
+    script = transfer1.SCRIPT
+    parameters = transfer1.PARAMETERS
+    hints = transfer1.HINTS
+    batchable = True
+    optional_inputs = transfer1.HINTS
+    reference_step_seconds = 12.0
+
+    def default_controls(self, modalities: set[str]) -> dict[str, float]:
+        return transfer1.default_controls(modalities)
+
+    def resolve(self, values, controls, *, video):
+        return transfer1.resolve_parameters(self._smart_defaults(values, video), controls)
+
+    def _smart_defaults(self, values: dict[str, Any], video: VideoFacts | None) -> dict[str, Any]:
+        values = dict(values)
+        fps = input_fps(video, next(param for param in self.parameters if param.name == "fps"))
+        if "fps" not in values and fps:
+            # transfer.py ignores the input's rate and writes 24 fps: a 30 fps render would play slow.
+            values["fps"] = fps
+        return values
+
+    def expected_output(self, parameters, video):
+        if video is None:
+            return {}
+        width, height = bucket_size(video.width, video.height)
+        return {
+            "frames": min(video.frames, 5000),
+            "clips": transfer1.clip_count(video.frames),
+            "width": width,
+            "height": height,
+            "fps": parameters["fps"],
+        }
+
+    def batch_key(self, *, parameters, negative_prompt):
+        return transfer1.batch_key(parameters=parameters, negative_prompt=negative_prompt)
+
+    def build_job(self, *, items: list[JobItem], parameters, job_dir: PurePosixPath, checkpoint_dir):
+        files = {}
+        if len(items) > 1:
+            spec, lines = transfer1.build_batch(
+                items=[{"prompt": item.prompt, "staged": item.staged} for item in items],
+                negative_prompt=items[0].negative_prompt,
+                parameters=parameters,
+            )
+            files["batch.jsonl"] = json_lines(lines)
+        else:
+            spec = transfer1.build_spec(
+                prompt_text=items[0].prompt,
+                negative_prompt=items[0].negative_prompt,
+                parameters=parameters,
+                staged=items[0].staged,
+            )
+        files["spec.json"] = json_document(spec)
+        argv = transfer1.build_model_argv(
+            parameters=parameters, job_dir=job_dir, checkpoint_dir=checkpoint_dir, batch=len(items) > 1
+        )
+        return JobFiles(files=files, argv=argv, spec=spec)
+
+    def progress(self, *, frames, parameters, step_seconds):
+        return Transfer1Progress(
+            frames=frames,
+            num_steps=parameters["num_steps"],
+            step_seconds=step_seconds,
+            controls=len(parameters["controls"]),
+            distilled=parameters["use_distilled"],
+        )
+
+    def starts_item(self, message: str) -> bool:
+        # transfer.py handles a batch's videos one after another, each from its preprocessor.
+        return message.startswith("running preprocessor")
+
+    def output_files(self, names, *, run_id, index):
+        prefix = f"video_{index}/" if index is not None else ""
+        mine = [name for name in names if name.startswith(prefix) and (prefix or "/" not in name)]
+        # Batch items name their prompt file prompt.txt; every run's folder uses the single-run names.
+        rename = {"prompt.txt": f"{transfer1.OUTPUT_NAME}.txt"}
+        return {name: rename.get(name.removeprefix(prefix), name.removeprefix(prefix)) for name in mine}

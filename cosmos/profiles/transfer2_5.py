@@ -1,0 +1,190 @@
+"""Cosmos-Transfer2.5-2B (reference/cosmos-models.md §2): sample JSON/JSONL, `examples/inference.py`.
+
+Each run is one sample named by its run id, so a batch's outputs (`<name>.mp4`, `.txt`, `.json`,
+`<name>_control_<hint>.mp4`) sort themselves out by name, whatever the order of the file.
+"""
+
+import math
+import re
+from typing import Any
+
+from cosmos.failures import Failure
+from cosmos.params import Param, ParameterError, clean_parameters, clean_weights
+from cosmos.phases import Anchor, PhaseProgress
+from cosmos.profiles.base import JobFiles, ModelProfile, json_document, json_lines
+from cosmos.stages import Stage
+
+SCRIPT = "examples/inference.py"
+HINTS = ("edge", "vis", "depth", "seg")
+LEVELS = ("very_low", "low", "medium", "high", "very_high")
+CHUNK_FRAMES = 93
+DISTILLED_STEPS = 4
+
+PARAMETERS: tuple[Param, ...] = (
+    Param("seed", int, 2025, "Random seed.", minimum=0, maximum=2**32 - 1),
+    Param("guidance", int, 3, "Classifier-free guidance (whole numbers 0–7).", minimum=0, maximum=7),
+    Param("num_steps", int, 35, "Diffusion steps per chunk (distilled: 4).", minimum=1, maximum=100),
+    Param(
+        "resolution",
+        str,
+        "720",
+        "Generation resolution (the output keeps the input's size).",
+        choices=("720", "480"),
+    ),
+    Param(
+        "num_conditional_frames",
+        int,
+        1,
+        "Frames of the previous chunk each chunk continues from.",
+        minimum=0,
+        maximum=2,
+    ),
+    Param(
+        "preset_blur_strength", str, "medium", "Blur of the vis control made from the input.", choices=LEVELS
+    ),
+    Param("preset_edge_threshold", str, "medium", "Edge threshold of the edge control.", choices=LEVELS),
+    Param("use_distilled", bool, False, "Distilled edge model: 4 steps; edge control only."),
+    Param(
+        "disable_guardrails", bool, False, "Skip the prompt and video safety checks (where licences allow)."
+    ),
+    Param("num_gpus", int, 1, "GPUs for context-parallel inference.", minimum=1, maximum=8),
+)
+WEIGHT = Param("control weight", float, 1.0, "Strength of a control, 0–1.", minimum=0, maximum=1)
+
+ANCHORS = (
+    Anchor(r"^Log saved to ", Stage.STARTING, 1, "Cosmos-Transfer2.5 started"),
+    Anchor(
+        r"^Downloading checkpoint",
+        Stage.LOADING_MODELS,
+        2,
+        "Downloading checkpoints (first run on this node)",
+    ),
+    Anchor(r"^Found \d+ hint keys", Stage.LOADING_MODELS, 4, "Loading the models"),
+    Anchor(r"^Generating \d+ samples", Stage.LOADING_MODELS, 18, "Models loaded"),
+    Anchor(r"^\[\d+/\d+\] Processing sample ", Stage.PREPROCESSING, 20, "Starting the video", "item_started"),
+    Anchor(r"^Running guardrail check on prompt", Stage.SAFETY_CHECK, 21, "Checking the prompt (guardrail)"),
+    Anchor(r"^Processing the following paths", Stage.PREPROCESSING, 23, "Preparing control videos"),
+    Anchor(r"control video saved to ", Stage.SAVING, 93, "Control videos saved"),
+    Anchor(r"^Running guardrail check on video", Stage.SAFETY_CHECK, 95, "Checking the video (guardrail)"),
+    Anchor(r"^Generated video saved to ", Stage.SAVING, 100, "Video saved", "saved"),
+)
+ITEM_START = re.compile(r"^\[\d+/\d+\] Processing sample ")
+
+
+def chunk_count(frames: int, chunk: int = CHUNK_FRAMES) -> int:
+    """Chunks of 93 frames, each after the first overlapping its predecessor by one (§2.3)."""
+    return 1 if frames <= chunk else 1 + math.ceil((frames - chunk) / (chunk - 1))
+
+
+class NamedSampleOutputs:
+    """A sample file in, outputs named after each sample (the run id) out: Transfer2.5 and Predict2.5."""
+
+    def sample_file(self, samples: list[dict[str, Any]]) -> tuple[str, dict[str, str], Any]:
+        """The file name for `-i`, the job files and the spec to record: one sample JSON, or JSONL."""
+        if len(samples) == 1:
+            return "spec.json", {"spec.json": json_document(samples[0])}, samples[0]
+        return "batch.jsonl", {"batch.jsonl": json_lines(samples)}, samples
+
+    def output_files(self, names, *, run_id, index):
+        mine = {
+            name: "output" + name.removeprefix(run_id)
+            for name in names
+            if name.startswith((f"{run_id}.", f"{run_id}_")) and "/" not in name
+        }
+        if "config.yaml" in names:
+            mine["config.yaml"] = "config.yaml"
+        return mine
+
+
+class Transfer25Profile(NamedSampleOutputs, ModelProfile):
+    name = "transfer2_5"
+    label = "Cosmos-Transfer2.5-2B"
+    script = SCRIPT
+    parameters = PARAMETERS
+    hints = HINTS
+    batchable = True
+    optional_inputs = HINTS
+    # About 7.5–12.7 s per step of a 93-frame chunk on one H100 (§2.5).
+    reference_step_seconds = 10.0
+
+    def default_controls(self, modalities: set[str]) -> dict[str, float]:
+        given = [hint for hint in HINTS if hint in modalities]
+        return dict.fromkeys(given, 1.0) if given else {"edge": 1.0}
+
+    def resolve(self, values, controls, *, video):
+        values = dict(values)
+        if values.get("use_distilled") in (True, "true", "1", "yes") and "num_steps" not in values:
+            values["num_steps"] = DISTILLED_STEPS
+        parameters = clean_parameters(PARAMETERS, values)
+        parameters["controls"] = clean_weights(controls, HINTS, WEIGHT)
+        if parameters["use_distilled"] and set(parameters["controls"]) != {"edge"}:
+            raise ParameterError("use_distilled", "use_distilled works with the edge control only")
+        return parameters
+
+    def expected_output(self, parameters, video):
+        if video is None:
+            return {}
+        # keep_input_resolution: the output has the input's size, frames and rate.
+        return {
+            "frames": video.frames,
+            "chunks": chunk_count(video.frames),
+            "width": video.width,
+            "height": video.height,
+            "fps": round(video.fps, 3),
+        }
+
+    def sample(self, item, parameters) -> dict[str, Any]:
+        """One line of the sample file (§2.2): this run's text and videos, the shared settings."""
+        sample: dict[str, Any] = {
+            "name": item.run_id,
+            "prompt": item.prompt,
+            "video_path": item.staged["color"],
+        }
+        if item.negative_prompt:
+            sample["negative_prompt"] = item.negative_prompt
+        for key in ("seed", "guidance", "num_steps", "resolution", "num_conditional_frames"):
+            sample[key] = parameters[key]
+        for hint, weight in parameters["controls"].items():
+            block: dict[str, Any] = {"control_weight": weight}
+            if hint in item.staged:
+                block["control_path"] = item.staged[hint]
+            if hint == "vis":
+                block["preset_blur_strength"] = parameters["preset_blur_strength"]
+            if hint == "edge":
+                block["preset_edge_threshold"] = parameters["preset_edge_threshold"]
+            sample[hint] = block
+        return sample
+
+    def build_job(self, *, items, parameters, job_dir, checkpoint_dir):
+        name, files, spec = self.sample_file([self.sample(item, parameters) for item in items])
+        argv = [SCRIPT, "-i", str(job_dir / name), "-o", str(job_dir / "out")]
+        env = {}
+        if parameters["use_distilled"]:
+            argv += ["--model", "edge/distilled"]
+            # The distilled checkpoint is only registered behind this switch at HEAD (§2.1).
+            env["COSMOS_EXPERIMENTAL_CHECKPOINTS"] = "1"
+        if parameters["disable_guardrails"]:
+            argv.append("--disable-guardrails")
+        return JobFiles(files=files, argv=argv, env=env, spec=spec)
+
+    def progress(self, *, frames, parameters, step_seconds):
+        return PhaseProgress(
+            anchors=ANCHORS, bar="Generating samples", chunks=chunk_count(frames or CHUNK_FRAMES)
+        )
+
+    def starts_item(self, message: str) -> bool:
+        return ITEM_START.match(message) is not None
+
+    def classify(self, *, exit_code, log_text, produced):
+        # A blocked video is only in debug.log: the console shows the check, then no saved video.
+        if (
+            exit_code == 0
+            and "Running guardrail check on video" in log_text
+            and "Generated video saved" not in log_text
+        ):
+            return Failure(
+                "blocked_by_guardrail",
+                "The generated video failed Cosmos's video safety check",
+                "Change the prompt or the seed and run again.",
+            )
+        return super().classify(exit_code=exit_code, log_text=log_text, produced=produced)

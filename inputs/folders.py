@@ -1,0 +1,103 @@
+"""Input folders: `color.mp4` plus optional control videos, checked before anything is written."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from cosmos.media import InvalidVideo, VideoInfo, probe_video
+from cosmos.transfer1 import CONTROL_FILES, INPUT_FILE
+
+# Modality → file name in an input folder: the input video and one per control hint.
+INPUT_FILES = {"color": INPUT_FILE, **CONTROL_FILES}
+
+
+class InputError(ValueError):
+    """An input folder that cannot be used; the message names the folder or file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class InputSet:
+    directory: Path
+    videos: dict[str, Path]
+    info: dict[str, VideoInfo]
+
+    @property
+    def modalities(self) -> set[str]:
+        return set(self.videos)
+
+    def frames(self, modalities: set[str] | None = None) -> int:
+        """Frames Cosmos will generate: the shortest of the videos it reads."""
+        chosen = [self.info[name].frames for name in self.info if modalities is None or name in modalities]
+        return min(chosen)
+
+    def to_json(self) -> dict:
+        return {
+            "dir": str(self.directory),
+            "videos": {name: str(path) for name, path in self.videos.items()},
+            "info": {name: info.to_dict() for name, info in self.info.items()},
+        }
+
+
+def read_input_dir(directory: Path) -> InputSet:
+    """The videos of an input folder, each checked to be a readable video."""
+    try:
+        return _read_input_dir(Path(directory).expanduser())
+    except OSError as exc:  # a name too long, a folder we may not list…
+        raise InputError(f"input folder {directory} cannot be read: {exc.strerror or exc}") from None
+
+
+def _read_input_dir(directory: Path) -> InputSet:
+    if not directory.exists():
+        raise InputError(f"input folder {directory} does not exist")
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a folder: give the folder that holds {INPUT_FILE}")
+    directory = directory.resolve()
+    if not (directory / INPUT_FILE).exists():
+        controls = ", ".join(CONTROL_FILES.values())
+        raise InputError(f"{directory} has no {INPUT_FILE} (the input video); it may also hold {controls}")
+    videos, info = {}, {}
+    for modality, file_name in INPUT_FILES.items():
+        path = directory / file_name
+        if not path.exists():
+            continue
+        try:
+            info[modality] = probe_video(path)
+        except InvalidVideo as exc:
+            raise InputError(str(exc)) from None
+        videos[modality] = path
+    return InputSet(directory=directory, videos=videos, info=info)
+
+
+def input_set_from_json(inputs: dict) -> InputSet:
+    """Re-read the folder a prompt was made from (it may have changed or gone since)."""
+    if not inputs.get("dir"):
+        raise InputError("this prompt has no input folder")
+    return read_input_dir(Path(inputs["dir"]))
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    files: dict[str, Path]  # modality → local file to stage on the node
+    frames: int  # frames the model will read (0: no video)
+
+
+def run_input_files(run, profile) -> RunInputs:
+    """The local files a run's model reads: one chosen video (a run's output), else its input folder."""
+    parameters = run.execution_config["parameters"]
+    source = run.execution_config.get("source_video")
+    if source:
+        try:
+            info = probe_video(Path(source))
+        except InvalidVideo as exc:
+            raise InputError(str(exc)) from None
+        files, frames = {"color": Path(source)}, info.frames
+    elif not profile.needs_video and not run.prompt.inputs.get("dir"):
+        files, frames = {}, 0
+    else:
+        input_set = input_set_from_json(run.prompt.inputs)
+        needed = profile.needed_inputs(parameters, input_set.modalities) & input_set.modalities
+        files = {modality: input_set.videos[modality] for modality in sorted(needed)}
+        frames = input_set.frames(needed) if needed else 0
+    cache = Path(settings.COSMOS_DATA_DIR) / "cache"
+    return RunInputs(files=profile.prepare_inputs(parameters, files, cache_dir=cache), frames=frames)

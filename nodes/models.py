@@ -1,0 +1,289 @@
+"""GPU nodes, the jobs that hold their GPUs, and whether the queue hands out work."""
+
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from cosmos.launch import DOCKER_LAUNCHER, SIM_LAUNCHER
+from cosmos_site.ids import new_id
+from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+
+
+class Transport(models.TextChoices):
+    LOCAL = "local", "Local (this machine)"
+    SSH = "ssh", "SSH"
+
+
+class Launcher(models.TextChoices):
+    DOCKER = DOCKER_LAUNCHER, "Docker (real Cosmos)"
+    SIM = SIM_LAUNCHER, "Simulated (Cosmos stand-in)"
+
+
+class GpuNode(models.Model):
+    """A machine that runs Cosmos jobs, reached through a transport.
+
+    Everything the node holds for us lives under ``remote_root`` (input cache, one folder per
+    run); nothing outside it is ever written or deleted.
+    """
+
+    name = models.SlugField(max_length=64, unique=True)
+    transport = models.CharField(max_length=16, choices=Transport.choices, default=Transport.LOCAL)
+    launcher = models.CharField(max_length=16, choices=Launcher.choices, default=Launcher.DOCKER)
+    remote_root = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Absolute working folder on the node. Blank on a local node: <data folder>/nodes/<name>.",
+    )
+    docker_image = models.CharField(
+        max_length=300, blank=True, help_text="Image with Cosmos installed at /workspace (docker launcher)."
+    )
+    checkpoint_dir = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Folder of Cosmos checkpoints on the node. Blank: <remote root>/checkpoints.",
+    )
+    host = models.CharField(max_length=255, blank=True, help_text="SSH host name or address.")
+    port = models.PositiveIntegerField(default=22)
+    username = models.CharField(max_length=64, blank=True)
+    key_path = models.CharField(
+        max_length=500, blank=True, help_text="Private key file; blank uses the SSH agent and ~/.ssh keys."
+    )
+    host_key = models.TextField(
+        blank=True, help_text='The host key we trust, as "ssh-ed25519 AAAA…"; any other key is refused.'
+    )
+    jump_host = models.CharField(
+        max_length=300, blank=True, help_text="Optional bastion to connect through, as user@host[:port]."
+    )
+    jump_host_key = models.TextField(blank=True, help_text="The bastion's host key we trust.")
+    python = models.CharField(
+        max_length=300, default="python3", help_text="Interpreter for the Cosmos stand-in (sim launcher)."
+    )
+    gpu_count = models.PositiveSmallIntegerField(
+        default=1, help_text="GPU slots: jobs share them, one GPU each."
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        default=4,
+        help_text="Most compatible runs launched as one model invocation (one model load); 1 = never batch.",
+    )
+    time_scale = models.FloatField(
+        default=1.0,
+        help_text="Stand-in speed: 1.0 is as slow as a real H100; 0.03 turns ten minutes into 20 seconds.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(gpu_count__gte=1), name="gpunode_gpu_count_positive"),
+            models.CheckConstraint(condition=Q(batch_size__gte=1), name="gpunode_batch_size_positive"),
+            models.CheckConstraint(condition=Q(time_scale__gt=0), name="gpunode_time_scale_positive"),
+            models.CheckConstraint(condition=Q(port__gte=1, port__lte=65535), name="gpunode_port_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.remote_root and not self.remote_root.startswith("/"):
+            raise ValidationError({"remote_root": "Use an absolute path, such as /data/cosmos."})
+        if self.transport == Transport.SSH:
+            missing = {
+                field: message
+                for field, value, message in (
+                    ("host", self.host, "An SSH node needs its host."),
+                    ("username", self.username, "An SSH node needs the user to log in as."),
+                    ("remote_root", self.remote_root, "An SSH node needs its working folder."),
+                    ("host_key", self.host_key, "An SSH node needs the host key to trust (cosmos_node add)."),
+                )
+                if not value
+            }
+            if missing:
+                raise ValidationError(missing)
+        if self.launcher == Launcher.DOCKER and not self.docker_image:
+            raise ValidationError({"docker_image": "The docker launcher needs the image that holds Cosmos."})
+
+    @property
+    def root(self) -> PurePosixPath:
+        """The node's working folder, as a path on the node."""
+        if self.remote_root:
+            return PurePosixPath(self.remote_root)
+        return PurePosixPath(settings.COSMOS_NODES_DIR / self.name)
+
+    @property
+    def checkpoints(self) -> PurePosixPath:
+        return PurePosixPath(self.checkpoint_dir) if self.checkpoint_dir else self.root / "checkpoints"
+
+
+class JobStatus(models.TextChoices):
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    EXITED = "exited", "Exited"
+    COLLECTED = "collected", "Collected"
+    ABANDONED = "abandoned", "Abandoned"
+
+
+# Jobs holding GPU devices: from the claim until their processes have ended.
+BUSY_JOB_STATUSES = (JobStatus.STARTING, JobStatus.RUNNING)
+
+
+def new_job_id() -> str:
+    return new_id("jb")
+
+
+class RemoteJobQuerySet(models.QuerySet):
+    def unattended(self, *, stale_before) -> "RemoteJobQuerySet":
+        """Jobs with a step to take (launch, monitor, collect) and no live worker on it.
+
+        A worker on a step refreshes ``heartbeat_at``; one older than ``stale_before`` has died.
+        A job handed on between steps (no heartbeat) needs a worker at once, except a new job
+        whose launch message may simply be waiting in the queue: it counts from its creation.
+        """
+        return self.filter(status__in=(JobStatus.STARTING, JobStatus.RUNNING, JobStatus.EXITED)).filter(
+            Q(heartbeat_at__lt=stale_before)
+            | (
+                Q(heartbeat_at__isnull=True)
+                & (~Q(status=JobStatus.STARTING) | Q(created_at__lt=stale_before))
+            )
+        )
+
+
+class RemoteJob(models.Model):
+    """One invocation of a model on a node: a single run, or a batch of compatible runs.
+
+    It holds GPU devices of its node from the moment it is claimed until its processes end, so
+    the next job can start while this one's outputs are still downloading. State transitions
+    (conditional UPDATEs, like Run's):
+
+        starting -> running -> exited -> collected
+        starting -> abandoned      (never launched: its runs go back to the queue)
+
+    While running, exactly one monitor follows it: the one holding ``monitor_token``, which
+    proves it is alive by refreshing ``heartbeat_at``. A monitor whose heartbeat went stale is
+    replaced; the job itself is never launched again.
+    """
+
+    id = models.CharField(primary_key=True, max_length=20, default=new_job_id, editable=False)
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="jobs")
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=DEFAULT_MODEL_TYPE)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.STARTING)
+    devices = models.JSONField(default=list, help_text="Indexes of the node's GPUs this job holds.")
+    batched = models.BooleanField(default=False, help_text="Launched with a batch file (one line per run).")
+    directory = models.CharField(max_length=500, blank=True, help_text="The job's folder on the node.")
+    pgid = models.IntegerField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    log_offset = models.BigIntegerField(default=0, help_text="Bytes of job.log already read.")
+    log_tail = models.TextField(blank=True, help_text="The log's last lines, refreshed with each heartbeat.")
+    monitor_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RemoteJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Busy devices of a node (every launch decision), and jobs to re-attach or collect.
+            models.Index(fields=["node", "status"], name="job_node_status_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def _move(self, to_status: str, allowed_from: tuple[str, ...], **fields) -> bool:
+        changes = {"status": to_status, **fields}
+        moved = RemoteJob.objects.filter(pk=self.pk, status__in=allowed_from).update(**changes)
+        if moved:
+            for name, value in changes.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+    def mark_launched(self, *, pgid: int) -> bool:
+        return self._move(JobStatus.RUNNING, (JobStatus.STARTING,), pgid=pgid, launched_at=timezone.now())
+
+    def mark_exited(self, *, exit_code: int | None) -> bool:
+        """The processes have ended (exit_code None: they vanished without one). Frees the devices."""
+        return self._move(
+            JobStatus.EXITED, (JobStatus.RUNNING,), exit_code=exit_code, ended_at=timezone.now()
+        )
+
+    def mark_collected(self, *, token: str) -> bool:
+        """Done: only the collector holding the claim (``token``) may say so."""
+        moved = RemoteJob.objects.filter(pk=self.pk, status=JobStatus.EXITED, monitor_token=token).update(
+            status=JobStatus.COLLECTED
+        )
+        if moved:
+            self.status = JobStatus.COLLECTED
+        return bool(moved)
+
+    def abandon(self) -> bool:
+        """Give up a job that was never launched, freeing its devices."""
+        return self._move(JobStatus.ABANDONED, (JobStatus.STARTING,), ended_at=timezone.now())
+
+    def claim(self, *, token: str, stale_before) -> bool:
+        """Take the job's next step (launch, monitor or collect), unless another worker is alive on it.
+
+        The owner proves it is alive by refreshing ``heartbeat_at``; one older than ``stale_before``
+        has died, and its step is taken over.
+        """
+        claimed = (
+            RemoteJob.objects.filter(
+                pk=self.pk, status__in=(JobStatus.STARTING, JobStatus.RUNNING, JobStatus.EXITED)
+            )
+            .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale_before) | Q(monitor_token=token))
+            .update(monitor_token=token, heartbeat_at=timezone.now())
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def release(self, *, token: str) -> None:
+        """Hand the job on: its step is done, the next one (a worker's) may claim it at once."""
+        RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(monitor_token="", heartbeat_at=None)
+
+    def holds(self, *, token: str) -> bool:
+        """Whether the worker holding ``token`` still owns the job's step (nobody took it over)."""
+        return RemoteJob.objects.filter(pk=self.pk, monitor_token=token).exists()
+
+    def keep_alive(self, *, token: str) -> bool:
+        """Refresh the heartbeat of the step ``token`` holds; False once another worker took it over."""
+        return bool(
+            RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(heartbeat_at=timezone.now())
+        )
+
+    def beat(self, *, token: str, log_offset: int, log_tail: str | None = None) -> bool:
+        """Refresh the heartbeat; False when another monitor has taken over (this one must stop)."""
+        fields = {"heartbeat_at": timezone.now(), "log_offset": log_offset}
+        if log_tail is not None:
+            fields["log_tail"] = log_tail
+        return bool(RemoteJob.objects.filter(pk=self.pk, monitor_token=token).update(**fields))
+
+
+class QueueState(models.Model):
+    """Whether the queue hands runs to GPUs. One row; a restart never resumes a paused queue."""
+
+    paused = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "queue state"
+
+    def __str__(self) -> str:
+        return "paused" if self.paused else "running"
+
+    @classmethod
+    def current(cls) -> "QueueState":
+        state, _ = cls.objects.get_or_create(pk=1)
+        return state
+
+    @classmethod
+    def set_paused(cls, paused: bool) -> "QueueState":
+        cls.objects.update_or_create(pk=1, defaults={"paused": paused, "changed_at": timezone.now()})
+        return cls.current()

@@ -1,0 +1,54 @@
+"""GPU-less stand-ins for NVIDIA Cosmos models' inference scripts.
+
+Each behaves like the real script run in the Cosmos container (under torchrun where our launcher uses
+it): the same arguments and spec validation, the real log lines (loguru on stdout, tqdm on stderr), the
+phase durations of a 1xH100 run (scaled), real outputs (H.264 videos that visibly depend on their
+inputs, text answers derived from the video's content) and the real failure texts. It imports only the
+standard library, numpy and PyAV, so it runs on a remote host as one file (a zipapp, built by
+cosmos/standin_archive.py); it never imports Django or the project.
+
+Usage:
+    python <standin.pyz | standin> [--time-scale X] [--resolution-scale Y] [--fail MODE] \\
+        <script path> <script args...>
+
+Stand-in options (before the script path; each falls back to an environment variable; the flag wins):
+    --time-scale X        COSMOS_SIM_TIME_SCALE (1.0): multiplies every simulated duration; 0 = no waiting
+    --resolution-scale Y  COSMOS_SIM_RESOLUTION_SCALE (1.0): multiplies the size of outputs at a model's
+                          own resolution (x16, >= 64); outputs sized like their input (Transfer2.5 keeps
+                          the input's resolution) are not scaled
+    --fail MODE           COSMOS_SIM_FAIL (none): one of
+                          oom                 CUDA out of memory (diffusion models: at the first diffusion
+                                              step; vLLM models: while the engine profiles memory)
+                          crash               CUDA illegal memory access (first VAE decode; vLLM: in the
+                                              engine core while generating)
+                          missing_checkpoint  the model's weights are not there (Transfer1: FileNotFoundError
+                                              on base_model.pt; 2.5: the Hugging Face download's 404;
+                                              vLLM models: no config.json in the model folder)
+                          video_guardrail     the generated video fails the video safety filter
+                          gated               Transfer2.5/Predict2.5: Hugging Face refuses the gated
+                                              download (401, "Cannot access gated repo")
+                          A mode a model has no such failure for is ignored. Under torchrun the failures
+                          end with torchrun's ChildFailedError report; every failure exits non-zero.
+
+Scripts (the first argument after the stand-in options), each followed by the script's own arguments:
+    cosmos_transfer1/diffusion/inference/transfer.py        Cosmos-Transfer1 (also the 4K upscaler: the
+                                                            "upscale" hint)          -> transfer1
+    examples/inference.py                                   Cosmos-Transfer2.5      -> transfer25
+    examples/inference.py --inference-type=...              Cosmos-Predict2.5       -> predict25
+    scripts/inference.py                                    Cosmos-Reason1          -> reason1
+    cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py
+                                                            Transfer1's prompt upsampler -> upsampler
+    Any other script path prints a message on stderr and exits 2. Each module's docstring describes its
+    arguments, outputs and what it leaves out.
+
+Other environment:
+    COSMOS_SIM_LAUNCH_LOG  if set, one JSON line per process start is appended to that file:
+                           {"time": epoch, "pid": ..., "argv": [...], "script": ...,
+                            "video_save_folder": where the outputs go (None: stdout only)}
+
+Prompt guardrails: a blocklist (whole words, case-insensitive; the real Cosmos list is far longer):
+bleeding, lifeless, corpse, gore, decapitated, suicide, nude. An empty prompt is blocked too ("Input is
+empty"), as in the real one. Each model reacts in its own words (Transfer1: CRITICAL lines then a
+TypeError crash, exit 1; Transfer2.5/Predict2.5: the sample is skipped, exit 0 with --keep-going).
+Reason1 has no guardrail.
+"""
