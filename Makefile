@@ -46,10 +46,10 @@ run: $(VENV)/.runtime
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 SCALEOUT_TESTS := tests/runs/test_queue.py tests/runs/test_scheduler.py tests/runs/test_batches.py \
 	tests/runs/test_run_model.py tests/runs/test_progress_model.py tests/prompts \
-	tests/runs/test_run_admin_actions.py tests/runs/commands/test_cosmos_search.py \
-	tests/runs/test_api.py tests/runs/test_input_access.py \
+	tests/runs/admin tests/runs/commands/test_cosmos_search.py tests/runs/test_prompt_deletion.py \
+	tests/runs/test_api.py tests/runs/test_input_access.py tests/nodes/test_gpunode_model.py \
 	tests/runs/test_progress_after_end.py tests/runs/test_launch_recovery.py tests/runs/test_reconcile.py \
-	tests/runs/test_launch_takeover.py
+	tests/runs/test_launch_takeover.py tests/migrations
 
 # The two passes run side by side (pytest-xdist workers in each; see tests/conftest.py): most tests
 # wait on subprocesses, sshd or a browser, so the machine's cores have room for both. -O prints each

@@ -12,7 +12,7 @@ from nodes.remote.base import ConnectError, ThrottledCheck, TransferCancelled
 from nodes.remote.jobs import job_script
 from nodes.remote.ssh import AuthenticationError, HostKeyError, SSHTransport
 from tests.hosts import generate_key, public_key
-from tests.runs.remote.cache_entries import break_cache_entry
+from tests.nodes.remote.cache_entries import break_cache_entry
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from nodes.remote.base import TransferCancelled, UnsafePathError
 from nodes.remote.jobs import job_script
 from nodes.remote.local import LocalTransport
 from tests.factories import GpuNodeFactory
-from tests.runs.remote.cache_entries import break_cache_entry
+from tests.nodes.remote.cache_entries import break_cache_entry
 
 
 @pytest.fixture
