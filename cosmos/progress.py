@@ -291,6 +291,10 @@ class BatchProgress:
         """The shared lines and this run's own: what its failure is judged from."""
         return "\n".join([*self.shared_lines, *self.item_lines[index]])
 
+    def _targets(self, current: int) -> list[int]:
+        """The runs whose parsers read the lines while video ``current`` is made (-1: every run)."""
+        return list(range(len(self.parsers))) if current < 0 else [current]
+
     def _route(self, events, now: float) -> dict[int, list[JobProgress]]:
         updates: dict[int, list[JobProgress]] = {index: [] for index in range(len(self.parsers))}
         pending: list = []
@@ -298,15 +302,17 @@ class BatchProgress:
         def flush() -> None:
             if not pending:
                 return
-            targets = range(len(self.parsers)) if self.current < 0 else [self.current]
-            for index in targets:
+            for index in self._targets(self.current):
                 updates[index].extend(self.parsers[index].feed_events(list(pending), now))
             pending.clear()
 
         for event in events:
             if isinstance(event, LogRecord) and self.starts_item(event.message):
-                flush()
-                self.current = min(self.current + 1, len(self.parsers) - 1)
+                following = min(self.current + 1, len(self.parsers) - 1)
+                # Only where the lines change hands: a batch of one feeds its parser as one job would.
+                if self._targets(following) != self._targets(self.current):
+                    flush()
+                self.current = following
             text = _event_text(event)
             if text is not None:
                 (self.shared_lines if self.current < 0 else self.item_lines[self.current]).append(text)

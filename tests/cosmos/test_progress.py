@@ -175,3 +175,17 @@ def test_it_blames_a_failure_on_the_run_it_happened_in():
     assert "GUARDRAIL BLOCKED" not in router.log_of(0)
     assert "Completed T5 compute" in router.log_of(0)
     assert "final args" in router.log_of(2)  # the shared start-up belongs to every run
+
+
+@pytest.mark.parametrize("chunk", [len(LOG), 4096, 333])
+def test_it_reports_a_batch_of_one_as_its_parser_alone(chunk):
+    alone, router = parser(), BatchProgress([parser()], starts_item=TRANSFER1.starts_item)
+    expected, got = [], []
+    for start in range(0, len(LOG), chunk):
+        expected += alone.feed(LOG[start : start + chunk], float(start))
+        got += router.feed(LOG[start : start + chunk], float(start)).get(0, [])
+    expected += alone.finish(len(LOG))
+    got += router.finish(len(LOG)).get(0, [])
+    assert got == expected and got[-1].percent == 100
+    assert router.parsers[0].marks == alone.marks
+    assert router.started == {0}

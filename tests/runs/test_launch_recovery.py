@@ -151,7 +151,7 @@ def test_it_adopts_a_job_that_started_before_its_launcher_died(
         raise WorkerDied
 
     with monkeypatch.context() as patch:
-        patch.setattr("runs.runner.job_mark_launched", died)  # started; nothing recorded yet
+        patch.setattr("runs.pipeline.launch.job_mark_launched", died)  # started; nothing recorded yet
         die_during_launch(job)
     job.refresh_from_db()
     assert job.status == JobStatus.STARTING and statuses(runs) == ["uploading"] * 3

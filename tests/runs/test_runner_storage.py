@@ -113,7 +113,7 @@ def test_it_fails_storage_after_its_tries_with_a_hint_naming_the_folder(
     settings.COSMOS_STORAGE_RETRY_DELAY = 0
     run = exited_run(render_dir, fast_sim)
     outputs = request.getfixturevalue(breakage)
-    caplog.set_level(logging.WARNING, logger="runs.runner")
+    caplog.set_level(logging.WARNING, logger="runs.pipeline.saving")
     for tries in (1, 2):
         collect(run)
         assert (run.status, run.storage_tries) == (RunStatus.DOWNLOADING, tries)
