@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
 from cosmos.media import InvalidVideo, VideoInfo, probe_video
 from cosmos.transfer1 import CONTROL_FILES, INPUT_FILE
 
@@ -74,30 +72,3 @@ def input_set_from_json(inputs: dict) -> InputSet:
     if not inputs.get("dir"):
         raise InputError("this prompt has no input folder")
     return read_input_dir(Path(inputs["dir"]))
-
-
-@dataclass(frozen=True)
-class RunInputs:
-    files: dict[str, Path]  # modality → local file to stage on the node
-    frames: int  # frames the model will read (0: no video)
-
-
-def run_input_files(run, profile) -> RunInputs:
-    """The local files a run's model reads: one chosen video (a run's output), else its input folder."""
-    parameters = run.execution_config["parameters"]
-    source = run.execution_config.get("source_video")
-    if source:
-        try:
-            info = probe_video(Path(source))
-        except InvalidVideo as exc:
-            raise InputError(str(exc)) from None
-        files, frames = {"color": Path(source)}, info.frames
-    elif not profile.needs_video and not run.prompt.inputs.get("dir"):
-        files, frames = {}, 0
-    else:
-        input_set = input_set_from_json(run.prompt.inputs)
-        needed = profile.needed_inputs(parameters, input_set.modalities) & input_set.modalities
-        files = {modality: input_set.videos[modality] for modality in sorted(needed)}
-        frames = input_set.frames(needed) if needed else 0
-    cache = Path(settings.COSMOS_DATA_DIR) / "cache"
-    return RunInputs(files=profile.prepare_inputs(parameters, files, cache_dir=cache), frames=frames)

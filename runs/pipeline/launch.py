@@ -19,12 +19,13 @@ from cosmos.media import sha256_file
 from cosmos.params import ParameterError
 from cosmos.profiles import JobItem
 from cosmos.stages import Stage
-from inputs.folders import InputError, run_input_files
+from inputs.folders import InputError
 from nodes.models import JobStatus, Launcher, RemoteJob
 from nodes.remote import RemoteError, TransferCancelled
 from nodes.remote.jobs import job_script, settle_start
 from runs.models import FailureKind, Run, RunStatus
 from runs.pipeline.base import JOB_START, PipelineBase
+from runs.run_inputs import run_input_files
 from runs.services.queue import job_give_back, job_mark_launched
 from runs.services.runs import run_finalize
 
