@@ -1,5 +1,8 @@
+import contextlib
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 
@@ -114,6 +117,25 @@ def bob(db):
 @pytest.fixture
 def staff(db):
     return UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def no_workers():
+    """Every task of runs.tasks recorded instead of sent to a broker: the test sees what was enqueued.
+
+    ``no_workers.stage_run``, ``.schedule``, ``.cancel_run`` (one attribute per task) are the mocks
+    of each task's ``delay``.
+    """
+    from celery import Task
+
+    from runs import tasks
+
+    every_task = {name: task for name, task in vars(tasks).items() if isinstance(task, Task)}
+    with contextlib.ExitStack() as patches:
+        delays = {
+            name: patches.enter_context(mock.patch.object(task, "delay")) for name, task in every_task.items()
+        }
+        yield SimpleNamespace(**delays)
 
 
 @pytest.fixture

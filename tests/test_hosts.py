@@ -227,6 +227,8 @@ def test_sigkill_of_the_docker_cli_leaves_the_container_running_until_docker_kil
 
     os.kill(cli_pid, signal.SIGKILL)
     channel.channel.recv_exit_status()
+    # A wait for nothing to happen, so no state to poll for: a container tied to its CLI would be
+    # gone within this half second, and the check below would see it.
     time.sleep(0.5)
 
     assert [item["name"] for item in ssh_host.containers()] == ["cosmos-rs_orphan"]

@@ -142,7 +142,7 @@ def test_it_completes_every_run_once_while_workers_are_killed(profile, render_di
         while kills < KILLS:
             # Each worker gets to take tasks before it dies: mid-upload, mid-monitor, mid-download.
             wait_until_ready(worker, log, kills + 1, deadline)
-            time.sleep(chaos.uniform(0.5, 3.0))
+            time.sleep(chaos.uniform(0.5, 3.0))  # the chaos itself: each kill at a random moment
             runs = read_runs(profile)
             assert not all(run["status"] in TERMINAL for run in runs), (
                 f"the queue drained after {kills} of {KILLS} kills: give the chaos more work"

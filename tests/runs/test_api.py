@@ -1,6 +1,5 @@
 import json
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -19,16 +18,6 @@ def key(alice):
 def renders_are_shared(settings, tmp_path):
     """The test renders sit in a folder every user may name as inputs (COSMOS_INPUT_ROOTS)."""
     settings.COSMOS_INPUT_ROOTS = [(tmp_path / "renders").resolve()]
-
-
-@pytest.fixture
-def no_workers():
-    with (
-        mock.patch("runs.tasks.stage_run.delay"),
-        mock.patch("runs.tasks.schedule.delay"),
-        mock.patch("runs.tasks.cancel_run.delay"),
-    ):
-        yield
 
 
 def api(client, method: str, url: str, key: str | None = None, body=None):

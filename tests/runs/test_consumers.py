@@ -1,7 +1,5 @@
 """The run sockets through Channels' WebsocketCommunicator, on the in-memory channel layer."""
 
-import asyncio
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -15,6 +13,7 @@ from runs import consumers
 from runs.live import RELAY, run_group, user_group
 from runs.models import Progress, RunStatus
 from tests.factories import RunFactory
+from tests.waiting import wait_for_async
 
 # The consumers read through their own connections. A transactional test empties every table when
 # it ends; serialized_rollback puts back what the migrations made (the local-sim node) for the tests after.
@@ -139,7 +138,8 @@ def test_it_relays_progress_written_by_other_processes(alice, settings):
     async def scenario():
         socket = communicator(f"/ws/runs/{run.id}/", alice)
         assert (await socket.connect())[0]
-        await asyncio.sleep(0.2)  # the relay has started and noted where the table ends
+        # The relay has started and noted where the table ends: the rows below are new to it.
+        await wait_for_async(lambda: RELAY.last_id is not None, timeout=5, message="the relay never started")
         written = []
         for percentage in (5.0, 25.0, 60.0):
             row = await database_sync_to_async(Progress.objects.create)(

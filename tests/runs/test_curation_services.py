@@ -1,5 +1,3 @@
-from unittest import mock
-
 import pytest
 from django.utils import timezone
 
@@ -17,16 +15,6 @@ from runs.services.curation import (
     runs_retry,
 )
 from tests.factories import PromptFactory, RunFactory
-
-
-@pytest.fixture
-def no_workers():
-    with (
-        mock.patch("runs.tasks.stage_run.delay") as stage,
-        mock.patch("runs.tasks.schedule.delay") as schedule,
-        mock.patch("runs.tasks.cancel_run.delay") as cancel,
-    ):
-        yield {"stage": stage, "schedule": schedule, "cancel": cancel}
 
 
 @pytest.fixture
@@ -115,7 +103,7 @@ def test_it_retries_failed_runs_and_queues_them(alice, bob, no_workers, django_c
     [retry] = outcome.created
     assert retry.retry_of == failed and retry.owner == bob and retry.status == RunStatus.PENDING
     assert outcome.done == [failed.id] and outcome.skipped[0][0] == done.id
-    no_workers["stage"].assert_called_once_with(retry.id)
+    no_workers.stage_run.assert_called_once_with(retry.id)
 
 
 def test_it_queues_one_run_per_prompt_with_overrides(
@@ -140,7 +128,7 @@ def test_it_queues_one_run_per_prompt_with_overrides(
     assert all(run.execution_config["parameters"]["num_steps"] == 10 for run in runs.values())
     assert all(run.execution_config["parameters"]["controls"]["edge"] == 0.3 for run in runs.values())
     assert all(run.priority == 2 and run.node.name == "local-sim" for run in runs.values())
-    assert Run.objects.count() == 2 and no_workers["stage"].call_count == 2
+    assert Run.objects.count() == 2 and no_workers.stage_run.call_count == 2
 
 
 def test_it_reports_a_setting_the_model_rejects(alice, render_dir, no_workers):

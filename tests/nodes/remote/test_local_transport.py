@@ -2,7 +2,6 @@ import hashlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -12,6 +11,7 @@ from nodes.remote.jobs import job_script
 from nodes.remote.local import LocalTransport
 from tests.factories import GpuNodeFactory
 from tests.nodes.remote.cache_entries import break_cache_entry
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -29,11 +29,8 @@ def launch(transport: LocalTransport, command: str) -> PurePosixPath:
     return job_dir
 
 
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+def wait_until(predicate, what: str):
+    return wait_for(predicate, timeout=10, message=f"the job never {what}")
 
 
 def test_it_copies_files_atomically_both_ways(transport, tmp_path):
@@ -83,7 +80,7 @@ def test_it_lists_files_recursively(transport):
 
 def test_it_runs_a_detached_job_and_records_its_exit_code(transport):
     job_dir = launch(transport, 'echo "$GREETING"; echo err >&2; exit 3')
-    wait_until(lambda: transport.job_state(job_dir).finished)
+    wait_until(lambda: transport.job_state(job_dir).finished, "finished")
     state = transport.job_state(job_dir)
     assert state.exit_code == 3 and not state.lost
     assert transport.read_bytes(job_dir / "job.log") == b"hi\nerr\n"
@@ -99,31 +96,30 @@ def test_it_follows_the_log_until_the_job_ends(transport):
 
 def test_it_resumes_following_from_an_offset(transport):
     job_dir = launch(transport, "echo first; echo second")
-    wait_until(lambda: transport.job_state(job_dir).finished)
+    wait_until(lambda: transport.job_state(job_dir).finished, "finished")
     assert b"".join(transport.follow(job_dir, offset=len(b"first\n"))) == b"second\n"
 
 
 def test_it_terminates_the_whole_process_group(transport):
     job_dir = launch(transport, "sleep 60 & sleep 60")
-    wait_until(lambda: transport.job_state(job_dir).alive)
+    wait_until(lambda: transport.job_state(job_dir).alive, "started")
     assert transport.terminate_job(job_dir, grace=5)
     state = transport.job_state(job_dir)
     assert not state.alive and state.exit_code is None
 
 
 def test_it_kills_a_job_that_ignores_term(transport):
-    job_dir = launch(transport, "trap '' TERM; sleep 60")
-    wait_until(lambda: transport.job_state(job_dir).alive)
-    time.sleep(0.1)  # let the trap be set
+    job_dir = launch(transport, "trap '' TERM; echo deaf; sleep 60")
+    wait_until(lambda: transport.read_bytes(job_dir / "job.log") == b"deaf\n", "set its trap")
     assert transport.terminate_job(job_dir, grace=0.3)
 
 
 def test_it_reports_a_killed_job_as_lost(transport):
     job_dir = launch(transport, "sleep 60")
-    wait_until(lambda: transport.job_state(job_dir).alive)
+    wait_until(lambda: transport.job_state(job_dir).alive, "started")
     pgid = int(transport.read_bytes(job_dir / "job.pid"))
     transport._signal_group(pgid, signal.SIGKILL)
-    wait_until(lambda: not transport.job_state(job_dir).alive)
+    wait_until(lambda: not transport.job_state(job_dir).alive, "stopped")
     assert transport.job_state(job_dir).lost
 
 

@@ -1,5 +1,4 @@
 import json
-from unittest import mock
 
 import pytest
 from django.contrib.admin.utils import quote
@@ -21,16 +20,6 @@ IMPORT = reverse("admin:prompts_prompt_import")
 def admin_client(client, staff):
     client.force_login(staff)
     return client
-
-
-@pytest.fixture
-def no_workers():
-    """The queue's tasks, recorded instead of sent to a broker."""
-    with (
-        mock.patch("runs.tasks.stage_run.delay") as stage,
-        mock.patch("runs.tasks.schedule.delay") as schedule,
-    ):
-        yield {"stage": stage, "schedule": schedule}
 
 
 def act(client, action: str, prompts, **data):
@@ -137,7 +126,7 @@ def test_it_queues_a_run_of_each_prompt_and_reports_those_it_cannot(
     assert run.prompt == ready and run.status == RunStatus.PENDING and run.priority == 3
     assert run.execution_config["parameters"]["num_steps"] == 12
     assert "depth" not in run.execution_config["parameters"]["controls"]
-    no_workers["stage"].assert_called_once_with(run.id)
+    no_workers.stage_run.assert_called_once_with(run.id)
     shown = [str(message) for message in response.wsgi_request._messages]
     assert "Queued 1 run(s)." in shown
     assert any(no_inputs.id in message and "not queued" in message for message in shown)

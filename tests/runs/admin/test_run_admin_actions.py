@@ -1,5 +1,3 @@
-from unittest import mock
-
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -14,16 +12,6 @@ CHANGELIST = reverse("admin:runs_run_changelist")
 def admin_client(client, staff):
     client.force_login(staff)
     return client
-
-
-@pytest.fixture
-def no_workers():
-    with (
-        mock.patch("runs.tasks.stage_run.delay") as stage,
-        mock.patch("runs.tasks.schedule.delay"),
-        mock.patch("runs.tasks.cancel_run.delay") as cancel,
-    ):
-        yield {"stage": stage, "cancel": cancel}
 
 
 def act(client, action: str, runs, **data):
@@ -68,7 +56,7 @@ def test_it_retries_failed_runs(admin_client, staff, no_workers, django_capture_
         response = act(admin_client, "retry", [failed, ended()])
     retry = Run.objects.get(retry_of=failed)
     assert retry.status == RunStatus.PENDING and retry.owner == staff
-    no_workers["stage"].assert_called_once_with(retry.id)
+    no_workers.stage_run.assert_called_once_with(retry.id)
     assert any("Skipped 1" in message for message in messages_of(response))
 
 

@@ -1,6 +1,5 @@
 import json
 from io import StringIO
-from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -26,11 +25,10 @@ def test_it_shows_the_queue_in_launch_order(db, fast_sim):
     assert first.id in cosmos_queue()
 
 
-def test_it_pauses_and_resumes(db):
+def test_it_pauses_and_resumes(db, no_workers):
     assert "paused" in cosmos_queue("pause")
     assert QueueState.current().paused
-    with mock.patch("runs.tasks.schedule.delay"):
-        cosmos_queue("resume")
+    cosmos_queue("resume")
     assert not QueueState.current().paused
 
 
@@ -41,14 +39,10 @@ def test_it_moves_a_run_to_the_top(db, fast_sim):
     assert json.loads(cosmos_queue("show", "--json"))["queued"][0]["run_id"] == later.id
 
 
-def test_it_retries_a_failed_run(db, fast_sim, django_capture_on_commit_callbacks):
+def test_it_retries_a_failed_run(db, fast_sim, no_workers, django_capture_on_commit_callbacks):
     failed = RunFactory(node=fast_sim)
     failed.mark_failed(kind="crashed", message="boom")
-    with (
-        mock.patch("runs.tasks.stage_run.delay"),
-        mock.patch("runs.tasks.schedule.delay"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         retry_id = cosmos_queue("retry", failed.id).strip()
     assert failed.retries.get().id == retry_id
 

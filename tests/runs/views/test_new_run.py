@@ -11,12 +11,6 @@ from runs.models import Run, RunStatus
 
 
 @pytest.fixture
-def queue_calls():
-    with mock.patch("runs.tasks.stage_run.delay") as stage, mock.patch("runs.tasks.schedule.delay"):
-        yield stage
-
-
-@pytest.fixture
 def earlier_inputs(alice, render_dir, fast_sim):
     """An input folder a previous run used, so the form offers it."""
     from runs.services import run_create, run_plan
@@ -42,7 +36,7 @@ def test_it_shows_defaults_and_ranges(client, alice, fast_sim):
 
 
 def test_it_queues_a_run_from_an_earlier_folder(
-    client, alice, earlier_inputs, queue_calls, django_capture_on_commit_callbacks
+    client, alice, earlier_inputs, no_workers, django_capture_on_commit_callbacks
 ):
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
@@ -57,7 +51,7 @@ def test_it_queues_a_run_from_an_earlier_folder(
     parameters = run.execution_config["parameters"]
     assert parameters["num_steps"] == 20 and parameters["blur_strength"] == "high"
     assert parameters["controls"]["edge"] == 0.7
-    queue_calls.assert_called_once_with(run.id)
+    no_workers.stage_run.assert_called_once_with(run.id)
 
 
 def test_it_shows_errors_next_to_their_fields_and_creates_nothing(client, alice, earlier_inputs):
@@ -92,7 +86,7 @@ def test_it_asks_for_inputs(client, alice, fast_sim):
     assert 'id="id_input_folder-error"' in page and "upload the videos" in page
 
 
-def test_it_accepts_uploaded_videos(client, alice, fast_sim, render_dir, settings, queue_calls):
+def test_it_accepts_uploaded_videos(client, alice, fast_sim, render_dir, settings, no_workers):
     client.force_login(alice)
     files = [
         SimpleUploadedFile(name, (render_dir / name).read_bytes(), "video/mp4")
@@ -115,7 +109,7 @@ def test_it_accepts_uploaded_videos(client, alice, fast_sim, render_dir, setting
     assert set(run.prompt.inputs["videos"]) == {"color", "depth"}
 
 
-def test_it_accepts_a_zip_of_videos(client, alice, fast_sim, render_dir, queue_calls):
+def test_it_accepts_a_zip_of_videos(client, alice, fast_sim, render_dir, no_workers):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.write(render_dir / "color.mp4", "renders/color.mp4")  # folders inside the zip are fine
@@ -224,7 +218,7 @@ def test_it_stops_a_zip_whose_declared_sizes_lie(client, alice, fast_sim, settin
 
 
 def test_it_keeps_each_users_uploads_in_their_own_folder(
-    client, alice, fast_sim, render_dir, settings, queue_calls
+    client, alice, fast_sim, render_dir, settings, no_workers
 ):
     from inputs.uploads import uploads_folder_of
 
@@ -235,7 +229,7 @@ def test_it_keeps_each_users_uploads_in_their_own_folder(
     assert folder.startswith(str(uploads_folder_of(alice)) + "/")
 
 
-def test_it_keeps_priorities_above_ten_to_staff(client, alice, staff, earlier_inputs, queue_calls):
+def test_it_keeps_priorities_above_ten_to_staff(client, alice, staff, earlier_inputs, no_workers):
     client.force_login(alice)
     data = {"prompt_text": "urgent", "input_folder": str(earlier_inputs), "priority": "11", **FORM}
     page = post(client, data).content.decode()
