@@ -158,8 +158,9 @@ def runs_enqueue_for_prompts(
     a setting its model rejects, a disabled node) is skipped with the planner's reason; each
     queued run is created and handed to the workers in its own transaction.
     """
+    from runs.services.planning import RunRequestError, run_plan
     from runs.services.queue import run_enqueue
-    from runs.services.runs import RunRequestError, run_create, run_plan
+    from runs.services.runs import run_create
 
     outcome = BulkOutcome()
     for prompt in prompts:

@@ -13,6 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from runs.services import RunRequestError, run_create, run_plan
 from runs.services.curation import run_delete, run_rate, run_star
+from runs.services.planning import run_priority_within_reach
 from runs.services.queue import (
     queue_pause,
     queue_resume,
@@ -21,7 +22,6 @@ from runs.services.queue import (
     run_move_to_top,
     run_retry,
 )
-from runs.services.runs import run_priority_within_reach
 from runs.views.pages import get_run
 
 
