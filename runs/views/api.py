@@ -21,8 +21,8 @@ from ninja.security import APIKeyCookie, HttpBearer
 from cosmos_site.validators import unstorable_reason
 from prompts.models import Prompt
 from runs.models import ApiToken, Run
-from runs.services import RunRequestError, run_create, run_plan
-from runs.services.queue import run_cancel_soon, run_enqueue
+from runs.services import RunRequestError, run_plan, run_submit
+from runs.services.queue import run_cancel_soon
 from runs.summaries import run_detail, run_summary
 from runs.views.api_schemas import (
     CancelOut,
@@ -213,8 +213,7 @@ def runs_create(request: HttpRequest, payload: RunIn) -> Any:
                 "inputs is required: your input set, one of your runs (rs_…) or an input folder of yours",
                 field="inputs",
             )
-        run = run_create(plan=plan, owner=request.auth)  # its own short transaction, validated first
-        run_enqueue(run=run)
+        run = run_submit(plan=plan, owner=request.auth)  # its own short transaction, validated first
     except RunRequestError as exc:
         raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
     created = {
