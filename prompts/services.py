@@ -137,38 +137,30 @@ def prompt_tags_remove(*, prompts: Iterable[Prompt], tags: Iterable[str]) -> int
 # --- Export and import -------------------------------------------------------------------------
 
 EXPORT_FORMATS = ("json", "jsonl", "csv")
-# The columns of every format, in this order (CSV's header). Export then import into an empty
-# database gives the same prompts: ids, texts, settings, tags, times and lineage.
-EXPORT_FIELDS = (
-    "id",
-    "name",
-    "model_type",
-    "prompt_text",
-    "negative_prompt",
-    "inputs",
-    "parameters",
-    "tags",
-    "parent",
-    "owner",
-    "created_at",
-)
+# The columns of every format, in this order (CSV's header), each with the Prompt.to_dict key it
+# holds. Export then import into an empty database gives the same prompts: ids, texts, settings,
+# tags, times and lineage.
+EXPORT_COLUMNS = {
+    "id": "prompt_id",
+    "name": "name",
+    "model_type": "model_type",
+    "prompt_text": "prompt_text",
+    "negative_prompt": "negative_prompt",
+    "inputs": "inputs",
+    "parameters": "parameters",
+    "tags": "tags",
+    "parent": "parent_id",
+    "owner": "owner",
+    "created_at": "created_at",
+}
+EXPORT_FIELDS = tuple(EXPORT_COLUMNS)
 CONTENT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
 def _export_row(prompt: Prompt) -> dict[str, Any]:
-    return {
-        "id": prompt.id,
-        "name": prompt.name,
-        "model_type": prompt.model_type,
-        "prompt_text": prompt.prompt_text,
-        "negative_prompt": prompt.negative_prompt,
-        "inputs": prompt.inputs,
-        "parameters": prompt.parameters,
-        "tags": sorted(tag.name for tag in prompt.tags.all()),
-        "parent": prompt.parent_id or "",
-        "owner": prompt.owner.get_username() if prompt.owner else "",
-        "created_at": prompt.created_at.isoformat(),
-    }
+    """Prompt.to_dict under the export's column names; no parent or owner is "" (as CSV has it)."""
+    item = prompt.to_dict(detail=True, tags=True)
+    return {column: "" if item[key] is None else item[key] for column, key in EXPORT_COLUMNS.items()}
 
 
 def prompts_export(*, prompts: QuerySet, format: str) -> Iterator[str]:

@@ -16,6 +16,8 @@ from runs.services import RunRequestError, run_cancel, run_create, run_execute, 
 from runs.terminal import ProgressDisplay, follow_run
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+# What --json reports of a run that ended, as Run.to_dict has it (with its answer and new prompt).
+RESULT_KEYS = ("run_id", "prompt_id", "status", "output_path", "error", "failure_kind")
 
 # Command-line flag → Transfer1 parameter.
 PARAMETER_FLAGS = {
@@ -218,15 +220,11 @@ class Command(BaseCommand):
     def _report(self, run: Run, display: "ProgressDisplay") -> None:
         video = run.outputs.get("video")
         if self.as_json:
+            summary = run.to_dict()
             self._emit_json(
-                run_id=run.id,
-                prompt_id=run.prompt_id,
-                status=run.status,
-                output_path=video,
+                **{key: summary[key] for key in RESULT_KEYS},
                 answer=run.outputs.get("answer"),
                 new_prompt_id=run.outputs.get("prompt_id"),
-                error=run.error_message or None,
-                failure_kind=run.failure_kind or None,
             )
             return
         if run.status == RunStatus.COMPLETED:
