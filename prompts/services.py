@@ -404,6 +404,15 @@ def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | 
         errors.extend(row_errors)
         if item:
             parsed.append(item)
+    errors.extend(_conflicts(parsed))
+    if errors:
+        raise PromptImportError(sorted(errors, key=lambda error: error.row))
+    return _import_parsed(parsed)
+
+
+def _conflicts(parsed: list[_Parsed]) -> list[RowError]:
+    """What rows valid on their own get wrong together: an id used twice or already, an unknown parent."""
+    errors: list[RowError] = []
     seen: dict[str, int] = {}
     for item in parsed:
         if item.prompt.id in seen:
@@ -423,18 +432,21 @@ def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | 
         for item in parsed
         if item.parent and item.parent not in known
     )
-    if errors:
-        raise PromptImportError(sorted(errors, key=lambda error: error.row))
-    with transaction.atomic():
-        prompts = Prompt.objects.bulk_create([item.prompt for item in parsed], batch_size=500)
-        linked = [item for item in parsed if item.parent]
-        for item in linked:
-            item.prompt.parent_id = item.parent
-        Prompt.objects.bulk_update([item.prompt for item in linked], ["parent"], batch_size=500)
-        by_tag: dict[str, list[Prompt]] = {}
-        for item in parsed:
-            for tag in item.tags:
-                by_tag.setdefault(tag, []).append(item.prompt)
-        for tag, tagged in by_tag.items():
-            prompt_tags_add(prompts=tagged, tags=[tag])
+    return errors
+
+
+@transaction.atomic
+def _import_parsed(parsed: list[_Parsed]) -> list[Prompt]:
+    """Write the checked rows: the prompts, then their parents (maybe later in the file), then tags."""
+    prompts = Prompt.objects.bulk_create([item.prompt for item in parsed], batch_size=500)
+    linked = [item for item in parsed if item.parent]
+    for item in linked:
+        item.prompt.parent_id = item.parent
+    Prompt.objects.bulk_update([item.prompt for item in linked], ["parent"], batch_size=500)
+    by_tag: dict[str, list[Prompt]] = {}
+    for item in parsed:
+        for tag in item.tags:
+            by_tag.setdefault(tag, []).append(item.prompt)
+    for tag, tagged in by_tag.items():
+        prompt_tags_add(prompts=tagged, tags=[tag])
     return prompts
