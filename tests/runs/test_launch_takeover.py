@@ -31,19 +31,26 @@ TAKEOVER_DEADLINE = 10 * STALE_SECONDS
 
 CREATE_RUNS = """
 import json
+from django.db import transaction
 from nodes.models import GpuNode
-from runs.services import run_plan, run_submit
+from runs.services import run_create, run_plan
+from runs.services.queue import run_enqueue
 GpuNode.objects.filter(name="local-sim").update(gpu_count=1, batch_size=1, time_scale=0.004)
 ids = []
 for take in range(3):
-    run = run_submit(plan=run_plan(prompt_text=f"take {{take}}: a harbour at dawn", input_dir="{inputs}"))
+    with transaction.atomic():
+        run = run_create(plan=run_plan(prompt_text=f"take {{take}}: a harbour at dawn", input_dir="{inputs}"))
+        run_enqueue(run=run)
     ids.append(run.id)
 print(json.dumps(ids))
 """
 
 ENQUEUE_ON_GPU = """
-from runs.services import run_plan, run_submit
-run_submit(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gpu"))
+from django.db import transaction
+from runs.services import run_create, run_plan
+from runs.services.queue import run_enqueue
+with transaction.atomic():
+    run_enqueue(run=run_create(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gpu")))
 """
 
 
