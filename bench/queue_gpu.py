@@ -46,12 +46,10 @@ for index in range({runs}):
 
 ENQUEUE = """
 from django.db import transaction
-from runs.services import run_create, run_plan
-from runs.services.queue import run_enqueue
-with transaction.atomic():
+from runs.services import run_plan, run_submit
+with transaction.atomic():  # one commit: the workers hear of every run at once
     for index in range({runs}):
-        plan = run_plan(prompt_text=f"take {{index}}: a harbour at dawn", input_dir="{inputs}")
-        run_enqueue(run=run_create(plan=plan))
+        run_submit(plan=run_plan(prompt_text=f"take {{index}}: a harbour at dawn", input_dir="{inputs}"))
 """
 
 MEASURE = """

@@ -1,5 +1,6 @@
 import re
 import unicodedata
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -117,6 +118,32 @@ class Prompt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.id}"
+
+    def to_dict(self, *, detail: bool = False, tags: bool = False) -> dict[str, Any]:
+        """The prompt as JSON-safe values: its id, name, model, texts and creation time (the API's lists).
+
+        With ``detail`` (cosmos_show --json, the export) also its inputs, parameters, parent and
+        owner (None when it has none); with ``tags`` its tag names in order (cosmos_search --json,
+        the export: prefetch the tags for many). Its runs are the caller's to add.
+        """
+        data: dict[str, Any] = {
+            "prompt_id": self.id,
+            "name": self.name,
+            "model_type": self.model_type,
+            "prompt_text": self.prompt_text,
+            "negative_prompt": self.negative_prompt,
+        }
+        if detail:
+            data.update(
+                inputs=self.inputs,
+                parameters=self.parameters,
+                parent_id=self.parent_id,
+                owner=self.owner.get_username() if self.owner else None,
+            )
+        if tags:
+            data["tags"] = sorted(tag.name for tag in self.tags.all())
+        data["created_at"] = self.created_at.isoformat()
+        return data
 
     def clean(self) -> None:
         self.prompt_text = (self.prompt_text or "").strip()

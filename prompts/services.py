@@ -137,38 +137,30 @@ def prompt_tags_remove(*, prompts: Iterable[Prompt], tags: Iterable[str]) -> int
 # --- Export and import -------------------------------------------------------------------------
 
 EXPORT_FORMATS = ("json", "jsonl", "csv")
-# The columns of every format, in this order (CSV's header). Export then import into an empty
-# database gives the same prompts: ids, texts, settings, tags, times and lineage.
-EXPORT_FIELDS = (
-    "id",
-    "name",
-    "model_type",
-    "prompt_text",
-    "negative_prompt",
-    "inputs",
-    "parameters",
-    "tags",
-    "parent",
-    "owner",
-    "created_at",
-)
+# The columns of every format, in this order (CSV's header), each with the Prompt.to_dict key it
+# holds. Export then import into an empty database gives the same prompts: ids, texts, settings,
+# tags, times and lineage.
+EXPORT_COLUMNS = {
+    "id": "prompt_id",
+    "name": "name",
+    "model_type": "model_type",
+    "prompt_text": "prompt_text",
+    "negative_prompt": "negative_prompt",
+    "inputs": "inputs",
+    "parameters": "parameters",
+    "tags": "tags",
+    "parent": "parent_id",
+    "owner": "owner",
+    "created_at": "created_at",
+}
+EXPORT_FIELDS = tuple(EXPORT_COLUMNS)
 CONTENT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
 def _export_row(prompt: Prompt) -> dict[str, Any]:
-    return {
-        "id": prompt.id,
-        "name": prompt.name,
-        "model_type": prompt.model_type,
-        "prompt_text": prompt.prompt_text,
-        "negative_prompt": prompt.negative_prompt,
-        "inputs": prompt.inputs,
-        "parameters": prompt.parameters,
-        "tags": sorted(tag.name for tag in prompt.tags.all()),
-        "parent": prompt.parent_id or "",
-        "owner": prompt.owner.get_username() if prompt.owner else "",
-        "created_at": prompt.created_at.isoformat(),
-    }
+    """Prompt.to_dict under the export's column names; no parent or owner is "" (as CSV has it)."""
+    item = prompt.to_dict(detail=True, tags=True)
+    return {column: "" if item[key] is None else item[key] for column, key in EXPORT_COLUMNS.items()}
 
 
 def prompts_export(*, prompts: QuerySet, format: str) -> Iterator[str]:
@@ -412,6 +404,15 @@ def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | 
         errors.extend(row_errors)
         if item:
             parsed.append(item)
+    errors.extend(_conflicts(parsed))
+    if errors:
+        raise PromptImportError(sorted(errors, key=lambda error: error.row))
+    return _import_parsed(parsed)
+
+
+def _conflicts(parsed: list[_Parsed]) -> list[RowError]:
+    """What rows valid on their own get wrong together: an id used twice or already, an unknown parent."""
+    errors: list[RowError] = []
     seen: dict[str, int] = {}
     for item in parsed:
         if item.prompt.id in seen:
@@ -431,18 +432,21 @@ def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | 
         for item in parsed
         if item.parent and item.parent not in known
     )
-    if errors:
-        raise PromptImportError(sorted(errors, key=lambda error: error.row))
-    with transaction.atomic():
-        prompts = Prompt.objects.bulk_create([item.prompt for item in parsed], batch_size=500)
-        linked = [item for item in parsed if item.parent]
-        for item in linked:
-            item.prompt.parent_id = item.parent
-        Prompt.objects.bulk_update([item.prompt for item in linked], ["parent"], batch_size=500)
-        by_tag: dict[str, list[Prompt]] = {}
-        for item in parsed:
-            for tag in item.tags:
-                by_tag.setdefault(tag, []).append(item.prompt)
-        for tag, tagged in by_tag.items():
-            prompt_tags_add(prompts=tagged, tags=[tag])
+    return errors
+
+
+@transaction.atomic
+def _import_parsed(parsed: list[_Parsed]) -> list[Prompt]:
+    """Write the checked rows: the prompts, then their parents (maybe later in the file), then tags."""
+    prompts = Prompt.objects.bulk_create([item.prompt for item in parsed], batch_size=500)
+    linked = [item for item in parsed if item.parent]
+    for item in linked:
+        item.prompt.parent_id = item.parent
+    Prompt.objects.bulk_update([item.prompt for item in linked], ["parent"], batch_size=500)
+    by_tag: dict[str, list[Prompt]] = {}
+    for item in parsed:
+        for tag in item.tags:
+            by_tag.setdefault(tag, []).append(item.prompt)
+    for tag, tagged in by_tag.items():
+        prompt_tags_add(prompts=tagged, tags=[tag])
     return prompts

@@ -20,7 +20,8 @@ from inputs.uploads import UploadError, store_uploads
 from nodes.models import GpuNode
 from prompts.models import Prompt
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX
-from runs.services.runs import AUTOMATIC_NODE, RunPlan, RunRequestError, run_plan
+from runs.services.errors import RunRequestError
+from runs.services.planning import AUTOMATIC_NODE, RunPlan, run_plan
 
 LATEST_INPUT_FOLDERS = 50
 

@@ -1,6 +1,7 @@
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -255,6 +256,43 @@ class Run(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("run_detail", args=[self.id])
 
+    def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
+        """The run as JSON-safe values: the API's run lists, cosmos_list --json and the runs of a prompt.
+
+        With ``detail`` (the API's one run, cosmos_show --json) also its prompt's texts and inputs,
+        its settings, outputs, metadata and progress. Select the prompt and node with many runs.
+        """
+        duration = self.duration_seconds
+        summary = {
+            "run_id": self.id,
+            "prompt_id": self.prompt_id,
+            "prompt_name": self.prompt.name,
+            "model_type": self.model_type,
+            "status": self.status,
+            "failure_kind": self.failure_kind or None,
+            "error": self.error_message or None,
+            "node": self.node.name if self.node else self.execution_config.get("node"),
+            "created_at": _isoformat(self.created_at),
+            "started_at": _isoformat(self.started_at),
+            "completed_at": _isoformat(self.completed_at),
+            "duration_seconds": round(duration, 1) if duration is not None else None,
+            "output_path": self.outputs.get("video"),
+            "rating": self.rating,
+            "starred": self.starred,
+        }
+        if not detail:
+            return summary
+        return {
+            **summary,
+            "prompt_text": self.prompt.prompt_text,
+            "negative_prompt": self.prompt.negative_prompt,
+            "inputs": self.prompt.inputs,
+            "execution_config": self.execution_config,
+            "outputs": self.outputs,
+            "metadata": self.metadata,
+            "progress": [event.to_dict() for event in self.progress.all()],
+        }
+
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
@@ -414,6 +452,19 @@ class Progress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.stage} {self.percentage:.0f}%"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-safe values (a run's progress in Run.to_dict(detail=True))."""
+        return {
+            "timestamp": _isoformat(self.timestamp),
+            "stage": self.stage,
+            "percentage": self.percentage,
+            "message": self.message,
+        }
+
+
+def _isoformat(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 # How old an API key's recorded last use may get before a request records it again.

@@ -31,16 +31,12 @@ RUNS = 20
 
 CREATE_RUNS = """
 import json, sys
-from django.db import transaction
 from nodes.models import GpuNode
-from runs.services import run_create, run_plan
-from runs.services.queue import run_enqueue
+from runs.services import run_plan, run_submit
 GpuNode.objects.filter(name="local-sim").update(gpu_count=2, batch_size=3, time_scale={time_scale})
 ids = []
 for index in range({count}):
-    with transaction.atomic():
-        run = run_create(plan=run_plan(prompt_text=f"take {{index}}: a harbour at dawn", input_dir="{inputs}"))
-        run_enqueue(run=run)
+    run = run_submit(plan=run_plan(prompt_text=f"take {{index}}: a harbour at dawn", input_dir="{inputs}"))
     ids.append(run.id)
 print(json.dumps(ids))
 """

@@ -1,14 +1,14 @@
 """Operations that write several rows or reach a node: what views, commands, the admin and tasks call."""
 
+from runs.services.errors import RunRequestError
+from runs.services.planning import RunPlan, run_plan
 from runs.services.runs import (
-    RunPlan,
-    RunRequestError,
     run_cancel,
     run_create,
     run_execute,
     run_finalize,
     run_monitor,
-    run_plan,
+    run_submit,
 )
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "run_finalize",
     "run_monitor",
     "run_plan",
+    "run_submit",
 ]

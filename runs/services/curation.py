@@ -126,14 +126,12 @@ def runs_cancel(*, runs, reason: str) -> BulkOutcome:
 
 def runs_retry(*, runs, owner: AbstractBaseUser | None = None) -> BulkOutcome:
     """Queue a new run for each failed or cancelled run, linked to it; others are skipped."""
-    from runs.services.queue import run_enqueue, run_retry
+    from runs.services.runs import run_submit
 
     outcome = BulkOutcome()
     for run in runs:
         try:
-            with transaction.atomic():
-                retry = run_retry(run=run, owner=owner)
-                run_enqueue(run=retry)
+            retry = run_submit(retry_of=run, owner=owner)
         except ValueError as exc:
             outcome.skipped.append((run.id, str(exc)))
             continue
@@ -158,17 +156,15 @@ def runs_enqueue_for_prompts(
     a setting its model rejects, a disabled node) is skipped with the planner's reason; each
     queued run is created and handed to the workers in its own transaction.
     """
-    from runs.services.queue import run_enqueue
-    from runs.services.runs import RunRequestError, run_create, run_plan
+    from runs.services.planning import RunRequestError, run_plan
+    from runs.services.runs import run_submit
 
     outcome = BulkOutcome()
     for prompt in prompts:
         prompt: Prompt
         try:
             plan = run_plan(like=prompt.id, parameters=parameters, weights=weights, node=node or None)
-            with transaction.atomic():
-                run = run_create(plan=plan, owner=owner, priority=priority)
-                run_enqueue(run=run)
+            run = run_submit(plan=plan, owner=owner, priority=priority)
         except RunRequestError as exc:
             outcome.skipped.append((prompt.id, str(exc)))
             continue

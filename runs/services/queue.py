@@ -313,7 +313,7 @@ def run_move_to_top(*, run: Run, requester=None) -> bool:
     A ``requester`` who is not staff moves it only as high as a user's priorities go: to the top
     of what users may choose, never past runs staff placed higher.
     """
-    from runs.services.runs import run_priority_ceiling
+    from runs.services.planning import run_priority_ceiling
 
     if run.status != RunStatus.PENDING:
         return False
@@ -331,7 +331,7 @@ def run_retry(*, run: Run, owner=None, requester=None) -> Run:
 
     Its priority is the old run's, as far as ``requester`` (the web's user) may set one.
     """
-    from runs.services.runs import run_priority_within_reach
+    from runs.services.planning import run_priority_within_reach
 
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValueError(f"run {run.id} is {run.status}: only a failed or cancelled run can be retried")

@@ -11,17 +11,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from runs.services import RunRequestError, run_create, run_plan
+from runs.services import RunRequestError, run_plan, run_submit
 from runs.services.curation import run_delete, run_rate, run_star
+from runs.services.planning import run_priority_within_reach
 from runs.services.queue import (
     queue_pause,
     queue_resume,
     run_cancel_soon,
-    run_enqueue,
     run_move_to_top,
-    run_retry,
 )
-from runs.services.runs import run_priority_within_reach
 from runs.views.pages import get_run
 
 
@@ -52,9 +50,7 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
 def run_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
     run = get_run(request, run_id)
     try:
-        with transaction.atomic():
-            retry = run_retry(run=run, owner=request.user, requester=request.user)
-            run_enqueue(run=retry)
+        retry = run_submit(retry_of=run, owner=request.user, requester=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
         return _back(request, reverse("run_detail", args=[run.id]))
@@ -68,11 +64,9 @@ def run_again_view(request: HttpRequest, run_id: str) -> HttpResponse:
     """The same prompt and settings, as a new queued run."""
     run = get_run(request, run_id)
     try:
-        with transaction.atomic():
-            priority = run_priority_within_reach(priority=run.priority, requester=request.user)
-            plan = run_plan(like=run.id, priority=priority, requester=request.user)
-            again = run_create(plan=plan, owner=request.user)
-            run_enqueue(run=again)
+        priority = run_priority_within_reach(priority=run.priority, requester=request.user)
+        plan = run_plan(like=run.id, priority=priority, requester=request.user)
+        again = run_submit(plan=plan, owner=request.user)
     except RunRequestError as exc:
         messages.error(request, f"Could not run it again: {exc}")
         return _back(request, reverse("run_detail", args=[run.id]))

@@ -21,9 +21,8 @@ from ninja.security import APIKeyCookie, HttpBearer
 from cosmos_site.validators import unstorable_reason
 from prompts.models import Prompt
 from runs.models import ApiToken, Run
-from runs.services import RunRequestError, run_create, run_plan
-from runs.services.queue import run_cancel_soon, run_enqueue
-from runs.summaries import run_detail, run_summary
+from runs.services import RunRequestError, run_plan, run_submit
+from runs.services.queue import run_cancel_soon
 from runs.views.api_schemas import (
     CancelOut,
     ErrorOut,
@@ -176,7 +175,7 @@ def runs_list(request: HttpRequest, filters: Query[RunFilters]) -> Any:
     if filters.starred:
         runs = runs.filter(starred=filters.starred == "1")
     start = (filters.page - 1) * filters.page_size
-    results = [run_summary(run) for run in runs[start : start + filters.page_size]]
+    results = [run.to_dict() for run in runs[start : start + filters.page_size]]
     return {"page": filters.page, "page_size": filters.page_size, "count": runs.count(), "results": results}
 
 
@@ -213,8 +212,7 @@ def runs_create(request: HttpRequest, payload: RunIn) -> Any:
                 "inputs is required: your input set, one of your runs (rs_…) or an input folder of yours",
                 field="inputs",
             )
-        run = run_create(plan=plan, owner=request.auth)  # its own short transaction, validated first
-        run_enqueue(run=run)
+        run = run_submit(plan=plan, owner=request.auth)  # its own short transaction, validated first
     except RunRequestError as exc:
         raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
     created = {
@@ -228,16 +226,17 @@ def runs_create(request: HttpRequest, payload: RunIn) -> Any:
 
 @api.get("/runs/{run_id}", response={200: RunDetailOut, **ERRORS}, url_name="run", summary="One run in full")
 def run_item(request: HttpRequest, run_id: str) -> Any:
-    return run_detail(_visible_run(request, run_id))
+    return _visible_run(request, run_id).to_dict(detail=True)
 
 
 @api.post(
     "/runs/{run_id}/cancel",
     response={202: CancelOut, **ERRORS},
-    url_name="run_cancel",
+    url_name="run_cancel_request",
+    operation_id="runs_views_api_run_cancel",  # as the OpenAPI document has always named it
     summary="Cancel a run (a running job is stopped by a worker)",
 )
-def run_cancel(request: HttpRequest, run_id: str) -> Any:
+def run_cancel_request(request: HttpRequest, run_id: str) -> Any:
     run = _visible_run(request, run_id)
     if not run_cancel_soon(run=run, reason=f"Cancelled through the API by {request.auth.get_username()}"):
         raise ApiError(409, f"run {run.id} has already ended: {run.status}")
@@ -262,12 +261,4 @@ def prompts_list(request: HttpRequest, filters: Query[PromptFilters]) -> Any:
 
 
 def _prompt_json(prompt: Prompt, *, snippet: str = "") -> dict:
-    return PromptOut(
-        prompt_id=prompt.id,
-        name=prompt.name,
-        prompt_text=prompt.prompt_text,
-        negative_prompt=prompt.negative_prompt,
-        model_type=prompt.model_type,
-        created_at=prompt.created_at.isoformat(),
-        snippet=snippet,
-    ).model_dump()
+    return PromptOut(**prompt.to_dict(), snippet=snippet).model_dump()

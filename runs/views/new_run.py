@@ -6,8 +6,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from runs.forms import RunForm
 from runs.models import Run
-from runs.services import RunRequestError, run_create
-from runs.services.queue import run_enqueue
+from runs.services import RunRequestError, run_submit
 
 
 @require_http_methods(["GET", "POST"])
@@ -20,8 +19,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
         form = RunForm(request.POST, request.FILES, user=request.user)
         if form.is_valid() and form.plan is not None:
             try:
-                run = run_create(plan=form.plan, owner=request.user)  # its own short transaction
-                run_enqueue(run=run)
+                run = run_submit(plan=form.plan, owner=request.user)  # its own short transaction
             except RunRequestError as exc:
                 form.reject(exc)
             else:

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from prompts.models import Prompt
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, TagFactory
 
 
 def test_it_generates_prefixed_ids(db):
@@ -58,3 +58,54 @@ def test_it_links_an_enhanced_prompt_to_its_parent(db):
     parent = PromptFactory()
     child = PromptFactory(parent=parent)
     assert list(parent.children.all()) == [child]
+
+
+def test_it_serialises_itself_for_the_api_lists(db):
+    prompt = PromptFactory(name="harbour", negative_prompt="blur")
+    assert prompt.to_dict() == {
+        "prompt_id": prompt.id,
+        "name": "harbour",
+        "model_type": prompt.model_type,
+        "prompt_text": prompt.prompt_text,
+        "negative_prompt": "blur",
+        "created_at": prompt.created_at.isoformat(),
+    }
+
+
+def test_it_serialises_its_details_and_tags(db):
+    parent = PromptFactory()
+    prompt = PromptFactory(parent=parent, inputs={"dir": "/renders"}, parameters={"seed": 7})
+    prompt.tags.add(TagFactory(name="night"), TagFactory(name="client-x"))
+    detail = prompt.to_dict(detail=True, tags=True)
+    assert list(detail) == [
+        "prompt_id",
+        "name",
+        "model_type",
+        "prompt_text",
+        "negative_prompt",
+        "inputs",
+        "parameters",
+        "parent_id",
+        "owner",
+        "tags",
+        "created_at",
+    ]
+    assert detail["parent_id"] == parent.id and detail["owner"] == prompt.owner.username
+    assert detail["inputs"] == {"dir": "/renders"} and detail["parameters"] == {"seed": 7}
+    assert detail["tags"] == ["client-x", "night"]
+    orphan = PromptFactory(owner=None).to_dict(detail=True)
+    assert orphan["parent_id"] is None and orphan["owner"] is None and "tags" not in orphan
+
+
+def test_it_serialises_without_the_runs_app():
+    """Prompt.to_dict is the prompts app's own: nothing in prompts imports runs."""
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).parents[2] / "prompts").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                modules = (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                )
+                assert not any(m == "runs" or m.startswith("runs.") for m in modules), path

@@ -125,7 +125,10 @@ def test_it_returns_a_run_with_its_progress_and_outputs(client, alice, finished_
 def test_it_hides_other_users_runs(client, bob, finished_run):
     key = ApiToken.issue(user=bob)[1]
     assert api(client, "get", reverse("api:run", args=[finished_run.id]), key).status_code == 404
-    assert api(client, "post", reverse("api:run_cancel", args=[finished_run.id]), key, {}).status_code == 404
+    assert (
+        api(client, "post", reverse("api:run_cancel_request", args=[finished_run.id]), key, {}).status_code
+        == 404
+    )
 
 
 def test_it_searches_the_users_own_prompts_best_first(client, key, alice, bob):
@@ -146,15 +149,15 @@ def test_it_searches_the_users_own_prompts_best_first(client, key, alice, bob):
 
 def test_it_cancels_a_run(client, key, alice, no_workers):
     run = RunFactory(owner=alice)
-    response = api(client, "post", reverse("api:run_cancel", args=[run.id]), key, {})
+    response = api(client, "post", reverse("api:run_cancel_request", args=[run.id]), key, {})
     assert response.status_code == 202
     assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED
-    assert api(client, "post", reverse("api:run_cancel", args=[run.id]), key, {}).status_code == 409
+    assert api(client, "post", reverse("api:run_cancel_request", args=[run.id]), key, {}).status_code == 409
 
 
 def test_it_answers_wrong_methods_with_405(client, key, alice):
     run = RunFactory(owner=alice)
-    assert api(client, "get", reverse("api:run_cancel", args=[run.id]), key).status_code == 405
+    assert api(client, "get", reverse("api:run_cancel_request", args=[run.id]), key).status_code == 405
     assert api(client, "delete", reverse("api:runs"), key).status_code == 405
 
 

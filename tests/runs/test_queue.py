@@ -8,13 +8,12 @@ from django.utils import timezone
 from cosmos_site.celery import app as celery_app
 from nodes.models import GpuNode, JobStatus, QueueState, RemoteJob
 from runs.models import Run, RunStatus
-from runs.services import run_create, run_plan
+from runs.services import run_create, run_plan, run_submit
 from runs.services.queue import (
     job_recover_launch,
     queue_pause,
     queue_reconcile,
     queue_resume,
-    run_enqueue,
     run_move_to_top,
     run_retry,
 )
@@ -31,9 +30,7 @@ def eager():
 def enqueue(render_dir, django_capture_on_commit_callbacks, count: int = 1, **request) -> list[Run]:
     request.setdefault("prompt_text", "a foggy harbour")
     with django_capture_on_commit_callbacks(execute=True):
-        runs = [run_create(plan=run_plan(input_dir=render_dir, **request)) for _ in range(count)]
-        for run in runs:
-            run_enqueue(run=run)
+        runs = [run_submit(plan=run_plan(input_dir=render_dir, **request)) for _ in range(count)]
     for run in runs:
         run.refresh_from_db()
     return runs

@@ -164,3 +164,63 @@ def test_it_tells_when_every_run_was_cancelled(db):
     assert not both.all_cancelled()
     second.mark_cancelled(reason="stop")  # ended: no one waits for its inputs either
     assert both.all_cancelled()
+
+
+SUMMARY_KEYS = [
+    "run_id",
+    "prompt_id",
+    "prompt_name",
+    "model_type",
+    "status",
+    "failure_kind",
+    "error",
+    "node",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "duration_seconds",
+    "output_path",
+    "rating",
+    "starred",
+]
+DETAIL_KEYS = [
+    *SUMMARY_KEYS,
+    "prompt_text",
+    "negative_prompt",
+    "inputs",
+    "execution_config",
+    "outputs",
+    "metadata",
+    "progress",
+]
+
+
+def test_it_serialises_itself_for_the_api_and_the_commands(db):
+    run = RunFactory(node=GpuNodeFactory(name="gpu-1"), outputs={"video": "/o.mp4"}, rating=4)
+    summary = run.to_dict()
+    assert list(summary) == SUMMARY_KEYS
+    assert summary["node"] == "gpu-1" and summary["output_path"] == "/o.mp4" and summary["rating"] == 4
+    assert summary["failure_kind"] is None and summary["error"] is None and summary["started_at"] is None
+    assert summary["created_at"] == run.created_at.isoformat()
+
+
+def test_it_serialises_its_details_and_progress(db):
+    run = RunFactory(
+        status=RunStatus.FAILED,
+        failure_kind="oom",
+        error_message="out of memory",
+        completed_at=timezone.now(),
+    )
+    run.progress.create(stage="generating", percentage=40, message="step 14")
+    detail = run.to_dict(detail=True)
+    assert list(detail) == DETAIL_KEYS
+    assert detail["failure_kind"] == "oom" and detail["error"] == "out of memory"
+    assert detail["prompt_text"] == run.prompt.prompt_text
+    [event] = detail["progress"]
+    assert list(event) == ["timestamp", "stage", "percentage", "message"]
+    assert event["stage"] == "generating" and event["percentage"] == 40 and event["message"] == "step 14"
+
+
+def test_it_names_the_recorded_node_once_the_node_is_gone(db):
+    run = RunFactory(node=None, execution_config={"node": "retired"})
+    assert run.to_dict()["node"] == "retired"

@@ -5,7 +5,6 @@ from rich.console import Console
 from rich.table import Table
 
 from runs.models import Run, RunStatus
-from runs.summaries import run_summary
 
 STATUS_STYLE = {
     RunStatus.COMPLETED: "green",
@@ -26,7 +25,7 @@ class Command(BaseCommand):
         runs = Run.objects.select_related("prompt", "node").order_by("-created_at")
         if options["status"]:
             runs = runs.filter(status=options["status"])
-        summaries = [run_summary(run) for run in runs[: max(0, options["limit"])]]
+        summaries = [run.to_dict() for run in runs[: max(0, options["limit"])]]
         if options["json"]:
             self.stdout.write(json.dumps(summaries, indent=2))
             return

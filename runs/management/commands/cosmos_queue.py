@@ -8,7 +8,8 @@ from rich.table import Table
 
 from nodes.models import BUSY_JOB_STATUSES, QueueState, RemoteJob
 from runs.models import Run
-from runs.services.queue import queue_pause, queue_resume, run_enqueue, run_move_to_top, run_retry
+from runs.services import run_submit
+from runs.services.queue import queue_pause, queue_resume, run_move_to_top
 
 
 class Command(BaseCommand):
@@ -97,9 +98,7 @@ class Command(BaseCommand):
     def handle_retry(self, options) -> None:
         run = self._run(options["run_id"])
         try:
-            with transaction.atomic():
-                retry = run_retry(run=run)
-                run_enqueue(run=retry)
+            retry = run_submit(retry_of=run)
         except ValueError as exc:
             raise CommandError(str(exc), returncode=2) from None
         self.stdout.write(retry.id)

@@ -6,18 +6,18 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from django.utils import timezone
 
 from cosmos import transfer1
 from cosmos.profiles import PROFILES
 from nodes.remote import RemoteError
 from runs.models import Run, RunStatus
-from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan
-from runs.services.queue import run_enqueue
+from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan, run_submit
 from runs.terminal import ProgressDisplay, follow_run
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+# What --json reports of a run that ended, as Run.to_dict has it (with its answer and new prompt).
+RESULT_KEYS = ("run_id", "prompt_id", "status", "output_path", "error", "failure_kind")
 
 # Command-line flag → Transfer1 parameter.
 PARAMETER_FLAGS = {
@@ -161,18 +161,17 @@ class Command(BaseCommand):
         if run.status != RunStatus.COMPLETED:
             sys.exit(EXIT_FAILED)
 
-    def _create(self, *, plan, owner, priority: int, deadline) -> Run:
-        """The run, or exit 2 with the field that cannot be stored (a priority out of range, say)."""
+    def _create(self, *, plan, owner, priority: int, deadline, queue: bool = False) -> Run:
+        """The run (queued too, with ``queue``), or exit 2 with the field that cannot be stored."""
+        create = run_submit if queue else run_create
         try:
-            return run_create(plan=plan, owner=owner, priority=priority, deadline=deadline)
+            return create(plan=plan, owner=owner, priority=priority, deadline=deadline)
         except RunRequestError as exc:
             self._emit_json(error=str(exc), status="invalid")
             raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
 
     def _queue(self, plan, owner, display: ProgressDisplay, *, priority: int, deadline, follow: bool) -> None:
-        with transaction.atomic():
-            run = self._create(plan=plan, owner=owner, priority=priority, deadline=deadline)
-            run_enqueue(run=run)
+        run = self._create(plan=plan, owner=owner, priority=priority, deadline=deadline, queue=True)
         position = Run.objects.queued().filter(node=run.node).count()
         display.note(
             f"Queued {run.id} (prompt {run.prompt_id}) on {run.node.name}, number {position} in its queue"
@@ -221,15 +220,11 @@ class Command(BaseCommand):
     def _report(self, run: Run, display: "ProgressDisplay") -> None:
         video = run.outputs.get("video")
         if self.as_json:
+            summary = run.to_dict()
             self._emit_json(
-                run_id=run.id,
-                prompt_id=run.prompt_id,
-                status=run.status,
-                output_path=video,
+                **{key: summary[key] for key in RESULT_KEYS},
                 answer=run.outputs.get("answer"),
                 new_prompt_id=run.outputs.get("prompt_id"),
-                error=run.error_message or None,
-                failure_kind=run.failure_kind or None,
             )
             return
         if run.status == RunStatus.COMPLETED:

@@ -52,13 +52,15 @@ class Command(BaseCommand):
 
     @staticmethod
     def _item(prompt: Prompt) -> dict:
+        """A match: some of Prompt.to_dict's keys, and how well and where it matched."""
+        item = prompt.to_dict(tags=True)
         return {
-            "prompt_id": prompt.id,
-            "name": prompt.name,
+            "prompt_id": item["prompt_id"],
+            "name": item["name"],
             "rank": float(prompt.search_rank),
             "snippet": marked_text(prompt.search_snippet),
             "snippet_html": str(prompt.search_snippet),
             "name_html": str(prompt.search_name),
-            "tags": [tag.name for tag in prompt.tags.all()],
-            "created_at": prompt.created_at.isoformat(),
+            "tags": item["tags"],
+            "created_at": item["created_at"],
         }

@@ -5,7 +5,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from prompts.models import Prompt
 from runs.models import Run
-from runs.summaries import prompt_detail, run_detail
 from runs.terminal import ProgressDisplay, follow_run
 
 
@@ -31,7 +30,7 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 pass
             run.refresh_from_db()
-        detail = run_detail(run) if run else prompt_detail(prompt)
+        detail = run.to_dict(detail=True) if run else _prompt_with_runs(prompt)
         if options["json"]:
             self.stdout.write(json.dumps(detail, indent=2))
         elif run:
@@ -115,6 +114,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Runs ({len(prompt['runs'])}):")
         for item in prompt["runs"]:
             self.stdout.write(f"  {item['run_id']}  {item['status']:<11} {item['output_path'] or ''}")
+
+
+def _prompt_with_runs(prompt: Prompt) -> dict:
+    runs = prompt.runs.select_related("prompt", "node")
+    return {**prompt.to_dict(detail=True), "runs": [run.to_dict() for run in runs]}
 
 
 def _size(count: int) -> str:

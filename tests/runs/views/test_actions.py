@@ -8,7 +8,16 @@ from tests.factories import RunFactory
 
 
 @pytest.mark.parametrize(
-    "action", ["run_cancel", "run_retry", "run_again", "run_star", "run_rate", "run_delete", "run_top"]
+    "action",
+    [
+        "run_cancel_view",
+        "run_retry_view",
+        "run_again_view",
+        "run_star_view",
+        "run_rate_view",
+        "run_delete_view",
+        "run_top_view",
+    ],
 )
 def test_it_acts_only_on_post_and_only_for_the_owner(client, alice, bob, db, action):
     run = RunFactory(owner=alice)
@@ -21,7 +30,7 @@ def test_it_acts_only_on_post_and_only_for_the_owner(client, alice, bob, db, act
 def test_it_cancels_a_queued_run_at_once(client, alice, db, no_workers):
     run = RunFactory(owner=alice)
     client.force_login(alice)
-    response = client.post(reverse("run_cancel", args=[run.id]))
+    response = client.post(reverse("run_cancel_view", args=[run.id]))
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED and "alice" in run.error_message
@@ -33,7 +42,7 @@ def test_it_hands_a_running_job_to_a_worker_to_stop(
     running = RunFactory(owner=alice, status=RunStatus.RUNNING, job=finished_run.job)
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("run_cancel", args=[running.id]))
+        client.post(reverse("run_cancel_view", args=[running.id]))
     running.refresh_from_db()
     assert running.cancel_requested_at and running.status == RunStatus.RUNNING  # stopping takes a worker
     no_workers.cancel_run.assert_called_once_with(running.id, "Cancelled by alice")
@@ -42,10 +51,10 @@ def test_it_hands_a_running_job_to_a_worker_to_stop(
 def test_it_retries_and_runs_again_as_new_queued_runs(client, alice, finished_run, no_workers):
     client.force_login(alice)
     Run.objects.filter(pk=finished_run.pk).update(status=RunStatus.FAILED, failure_kind="oom")
-    response = client.post(reverse("run_retry", args=[finished_run.id]))
+    response = client.post(reverse("run_retry_view", args=[finished_run.id]))
     retry = finished_run.retries.get()
     assert response["Location"] == reverse("run_detail", args=[retry.id])
-    client.post(reverse("run_again", args=[finished_run.id]))
+    client.post(reverse("run_again_view", args=[finished_run.id]))
     again = Run.objects.exclude(pk__in=[finished_run.pk, retry.pk]).get()
     assert again.prompt == finished_run.prompt and again.status == RunStatus.PENDING
     assert again.execution_config["parameters"] == finished_run.execution_config["parameters"]
@@ -54,12 +63,12 @@ def test_it_retries_and_runs_again_as_new_queued_runs(client, alice, finished_ru
 def test_it_stars_and_rates(client, alice, db):
     run = RunFactory(owner=alice)
     client.force_login(alice)
-    client.post(reverse("run_star", args=[run.id]))
-    client.post(reverse("run_rate", args=[run.id]), {"rating": "4"})
+    client.post(reverse("run_star_view", args=[run.id]))
+    client.post(reverse("run_rate_view", args=[run.id]), {"rating": "4"})
     run.refresh_from_db()
     assert run.starred and run.rating == 4
-    assert client.post(reverse("run_rate", args=[run.id]), {"rating": "9"}).status_code == 400
-    client.post(reverse("run_rate", args=[run.id]), {"rating": ""})
+    assert client.post(reverse("run_rate_view", args=[run.id]), {"rating": "9"}).status_code == 400
+    client.post(reverse("run_rate_view", args=[run.id]), {"rating": ""})
     run.refresh_from_db()
     assert run.rating is None
 
@@ -69,7 +78,7 @@ def test_it_deletes_a_finished_run_with_its_files(client, alice, finished_run):
 
     folder = Path(finished_run.outputs["dir"])
     client.force_login(alice)
-    client.post(reverse("run_delete", args=[finished_run.id]))
+    client.post(reverse("run_delete_view", args=[finished_run.id]))
     assert not Run.objects.filter(pk=finished_run.pk).exists()
     assert not folder.exists()
 
@@ -77,7 +86,7 @@ def test_it_deletes_a_finished_run_with_its_files(client, alice, finished_run):
 def test_it_refuses_to_delete_an_active_run(client, alice, db):
     run = RunFactory(owner=alice, status=RunStatus.RUNNING, started_at=timezone.now())
     client.force_login(alice)
-    client.post(reverse("run_delete", args=[run.id]))
+    client.post(reverse("run_delete_view", args=[run.id]))
     assert Run.objects.filter(pk=run.pk).exists()
 
 
@@ -85,18 +94,18 @@ def test_it_moves_a_run_to_the_top_of_the_queue(client, alice, db, fast_sim):
     RunFactory(owner=alice, node=fast_sim)
     later = RunFactory(owner=alice, node=fast_sim)
     client.force_login(alice)
-    client.post(reverse("run_top", args=[later.id]))
+    client.post(reverse("run_top_view", args=[later.id]))
     assert Run.objects.queued().first() == later
 
 
 def test_it_lets_only_staff_pause_the_shared_queue(client, alice, staff, db, no_workers):
     client.force_login(alice)
-    client.post(reverse("queue_pause"))
+    client.post(reverse("queue_pause_view"))
     assert not QueueState.current().paused
     client.force_login(staff)
-    client.post(reverse("queue_pause"))
+    client.post(reverse("queue_pause_view"))
     assert QueueState.current().paused
-    client.post(reverse("queue_resume"))
+    client.post(reverse("queue_resume_view"))
     assert not QueueState.current().paused
 
 
@@ -104,9 +113,9 @@ def test_it_lets_only_staff_pause_the_shared_queue(client, alice, staff, db, no_
 def test_it_goes_back_only_to_a_page_of_this_site(client, alice, db, target):
     run = RunFactory(owner=alice)
     client.force_login(alice)
-    response = client.post(reverse("run_star", args=[run.id]), {"next": target})
+    response = client.post(reverse("run_star_view", args=[run.id]), {"next": target})
     assert response["Location"] == reverse("run_detail", args=[run.id])
-    response = client.post(reverse("run_star", args=[run.id]), {"next": "/runs/?status=failed"})
+    response = client.post(reverse("run_star_view", args=[run.id]), {"next": "/runs/?status=failed"})
     assert response["Location"] == "/runs/?status=failed"
 
 
@@ -114,17 +123,17 @@ def test_it_moves_a_users_run_up_only_as_far_as_users_may_go(client, alice, staf
     placed_by_staff = RunFactory(owner=staff, node=fast_sim, priority=500)
     mine = RunFactory(owner=alice, node=fast_sim)
     client.force_login(alice)
-    client.post(reverse("run_top", args=[mine.id]))
+    client.post(reverse("run_top_view", args=[mine.id]))
     mine.refresh_from_db()
     assert mine.priority == 10 and Run.objects.queued().first() == placed_by_staff
     client.force_login(staff)
-    client.post(reverse("run_top", args=[mine.id]))
+    client.post(reverse("run_top_view", args=[mine.id]))
     assert Run.objects.queued().first() == mine
 
 
 def test_it_runs_again_within_the_users_priorities(client, alice, finished_run, no_workers):
     Run.objects.filter(pk=finished_run.pk).update(priority=500)  # raised by staff earlier
     client.force_login(alice)
-    client.post(reverse("run_again", args=[finished_run.id]))
+    client.post(reverse("run_again_view", args=[finished_run.id]))
     again = Run.objects.exclude(pk=finished_run.pk).get()
     assert again.priority == 10
