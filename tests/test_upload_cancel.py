@@ -25,15 +25,11 @@ UNDER_WAY_BYTES = 64 << 20
 
 CREATE_RUN = """
 import json
-from django.db import transaction
 from nodes.models import GpuNode, QueueState
-from runs.services import run_create, run_plan
-from runs.services.queue import run_enqueue
+from runs.services import run_plan, run_submit
 node = GpuNode.objects.create(**json.loads({fields!r}))
 QueueState.set_paused({paused})
-with transaction.atomic():
-    run = run_create(plan=run_plan(prompt_text="a harbour at dawn", input_dir={inputs!r}, node=node.name))
-    run_enqueue(run=run)
+run = run_submit(plan=run_plan(prompt_text="a harbour at dawn", input_dir={inputs!r}, node=node.name))
 print(json.dumps(run.id))
 """
 

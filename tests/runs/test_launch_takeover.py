@@ -31,26 +31,19 @@ TAKEOVER_DEADLINE = 10 * STALE_SECONDS
 
 CREATE_RUNS = """
 import json
-from django.db import transaction
 from nodes.models import GpuNode
-from runs.services import run_create, run_plan
-from runs.services.queue import run_enqueue
+from runs.services import run_plan, run_submit
 GpuNode.objects.filter(name="local-sim").update(gpu_count=1, batch_size=1, time_scale=0.004)
 ids = []
 for take in range(3):
-    with transaction.atomic():
-        run = run_create(plan=run_plan(prompt_text=f"take {{take}}: a harbour at dawn", input_dir="{inputs}"))
-        run_enqueue(run=run)
+    run = run_submit(plan=run_plan(prompt_text=f"take {{take}}: a harbour at dawn", input_dir="{inputs}"))
     ids.append(run.id)
 print(json.dumps(ids))
 """
 
 ENQUEUE_ON_GPU = """
-from django.db import transaction
-from runs.services import run_create, run_plan
-from runs.services.queue import run_enqueue
-with transaction.atomic():
-    run_enqueue(run=run_create(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gpu")))
+from runs.services import run_plan, run_submit
+run_submit(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gpu"))
 """
 
 
