@@ -385,6 +385,31 @@ def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_
     return _Parsed(number, prompt, values["tags"], (record.get("parent") or "").strip()), []
 
 
+def _id_and_parent_errors(parsed: list[_Parsed]) -> list[RowError]:
+    """Ids used twice in the file or already here, and parents in neither the file nor the database."""
+    errors = []
+    seen: dict[str, int] = {}
+    for item in parsed:
+        if item.prompt.id in seen:
+            first = seen[item.prompt.id]
+            errors.append(RowError(item.row, "id", f"{item.prompt.id} is also the id of row {first}"))
+        seen.setdefault(item.prompt.id, item.row)
+    taken = set(Prompt.objects.filter(pk__in=list(seen)).values_list("pk", flat=True))
+    errors.extend(
+        RowError(item.row, "id", f"{item.prompt.id} exists already: blank the id to import a copy")
+        for item in parsed
+        if item.prompt.id in taken
+    )
+    parents = {item.parent for item in parsed if item.parent}
+    known = set(seen) | set(Prompt.objects.filter(pk__in=parents).values_list("pk", flat=True))
+    errors.extend(
+        RowError(item.row, "parent", f"{item.parent} is neither in the file nor in the database")
+        for item in parsed
+        if item.parent and item.parent not in known
+    )
+    return errors
+
+
 def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | None = None) -> list[Prompt]:
     """Create the prompts of an export file, all or none.
 
@@ -412,25 +437,7 @@ def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | 
         errors.extend(row_errors)
         if item:
             parsed.append(item)
-    seen: dict[str, int] = {}
-    for item in parsed:
-        if item.prompt.id in seen:
-            first = seen[item.prompt.id]
-            errors.append(RowError(item.row, "id", f"{item.prompt.id} is also the id of row {first}"))
-        seen.setdefault(item.prompt.id, item.row)
-    taken = set(Prompt.objects.filter(pk__in=list(seen)).values_list("pk", flat=True))
-    errors.extend(
-        RowError(item.row, "id", f"{item.prompt.id} exists already: blank the id to import a copy")
-        for item in parsed
-        if item.prompt.id in taken
-    )
-    parents = {item.parent for item in parsed if item.parent}
-    known = set(seen) | set(Prompt.objects.filter(pk__in=parents).values_list("pk", flat=True))
-    errors.extend(
-        RowError(item.row, "parent", f"{item.parent} is neither in the file nor in the database")
-        for item in parsed
-        if item.parent and item.parent not in known
-    )
+    errors.extend(_id_and_parent_errors(parsed))
     if errors:
         raise PromptImportError(sorted(errors, key=lambda error: error.row))
     with transaction.atomic():

@@ -5,6 +5,7 @@ detached job script, so a local run behaves exactly like a remote one and surviv
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -44,6 +45,25 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+@contextlib.contextmanager
+def _writing_errors(source: Path, destination: Path, *, saving: bool) -> Iterator[None]:
+    """A failed write: this machine's storage refusing a download, or an upload that failed."""
+    try:
+        yield
+    except OSError as exc:
+        if saving:
+            raise LocalStorageError(destination.parent, exc) from exc
+        raise TransferError(f"copying {source} to {destination} failed: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def _reading_errors(source: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise TransferError(f"reading {source} failed: {exc.strerror or exc}") from exc
+
+
 def _copy_atomically(
     source: Path,
     destination: Path,
@@ -58,23 +78,8 @@ def _copy_atomically(
     it is a LocalStorageError; otherwise (an upload to the node's folder) a TransferError.
     ``cancelled`` is asked between chunks. Returns the bytes copied.
     """
-
-    @contextlib.contextmanager
-    def writing() -> Iterator[None]:
-        try:
-            yield
-        except OSError as exc:
-            if saving:
-                raise LocalStorageError(destination.parent, exc) from exc
-            raise TransferError(f"copying {source} to {destination} failed: {exc.strerror or exc}") from exc
-
-    @contextlib.contextmanager
-    def reading() -> Iterator[None]:
-        try:
-            yield
-        except OSError as exc:
-            raise TransferError(f"reading {source} failed: {exc.strerror or exc}") from exc
-
+    writing = functools.partial(_writing_errors, source, destination, saving=saving)
+    reading = functools.partial(_reading_errors, source)
     with writing():
         destination.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(
