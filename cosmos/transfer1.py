@@ -214,10 +214,3 @@ def build_model_argv(
         if param.kind is bool and parameters[param.name]:
             argv.append(f"--{param.name}")
     return argv
-
-
-def expected_output_files(batch_index: int | None = None) -> tuple[str, str]:
-    """The video and prompt file of a run, relative to the save folder (batch items have their own folder)."""
-    if batch_index is None:
-        return f"{OUTPUT_NAME}.mp4", f"{OUTPUT_NAME}.txt"
-    return f"video_{batch_index}/output.mp4", f"video_{batch_index}/prompt.txt"

@@ -2,7 +2,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from cosmos_site.data_folders import create_data_folders
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cosmos_site.settings")
+# The web process writes logs and serves the static folder (WhiteNoise looks for it as it starts).
+create_data_folders()
 # Initialise Django (apps, models) before anything that imports models, such as consumers.
 django_asgi_app = get_asgi_application()
 

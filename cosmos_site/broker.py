@@ -40,6 +40,15 @@ _binding_lock = threading.Lock()
 
 
 class Channel(filesystem.Channel):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The folders are made when the broker is first used, not by importing the settings.
+        for folder in {self.data_folder_in, self.data_folder_out, self.processed_folder, self.control_folder}:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise ChannelError(f"Cannot create the broker folder {folder}: {exc.strerror}") from exc
+
     def _put(self, queue, payload, **kwargs):
         # The name kombu gives: readers take messages in the order of their names.
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"

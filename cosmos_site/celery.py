@@ -1,8 +1,9 @@
 """The Celery app (Celery's Django recipe): settings under CELERY_*, tasks from each app's tasks.py."""
 
 import os
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, beat
 from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cosmos_site.settings")
@@ -33,3 +34,11 @@ def fit_database_pool_to_threads(sender, **kwargs) -> None:
         return
     pool["max_size"] = needed  # for a pool made from now on (pools are made at the first query)
     default.pool.resize(min_size=pool["min_size"], max_size=needed)  # and the one made already, if any
+
+
+class PersistentScheduler(beat.PersistentScheduler):
+    """Celery beat's schedule file, in a folder it creates before opening the file (settings create none)."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()

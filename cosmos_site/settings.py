@@ -6,12 +6,14 @@ Setting DATABASE_URL (and, in later profiles, the broker and Redis URLs) scales 
 a code change. The README lists every variable read here.
 """
 
+import functools
 import secrets
 import zoneinfo
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import lazy
 
 from cosmos_site.env import (
     env_bool,
@@ -34,23 +36,16 @@ COSMOS_OUTPUTS_DIR = COSMOS_DATA_DIR / "outputs"
 COSMOS_LOGS_DIR = COSMOS_DATA_DIR / "logs"
 # Working roots of nodes whose transport is `local` and whose remote root is left blank.
 COSMOS_NODES_DIR = COSMOS_DATA_DIR / "nodes"
-
-try:
-    for folder in (COSMOS_LOGS_DIR, COSMOS_DATA_DIR / "static"):
-        folder.mkdir(parents=True, exist_ok=True)
-except OSError as exc:
-    raise ImproperlyConfigured(
-        f"COSMOS_DATA_DIR={str(COSMOS_DATA_DIR)!r} is not writable: {exc.strerror}"
-    ) from exc
+# Importing the settings creates no folder and no file: each is made where it is first needed
+# (cosmos_site/data_folders.py), and a system check reports one that cannot be (cosmos_site/checks.py).
 
 
-def _secret_key() -> str:
-    """COSMOS_SECRET_KEY if given, else a key generated once and kept in the data directory."""
-    configured = env_secret("COSMOS_SECRET_KEY")
-    if configured:
-        return configured
+@functools.cache
+def _kept_secret_key() -> str:
+    """A key generated once and kept in the data directory, read (or made) when first used."""
     key_file = COSMOS_DATA_DIR / "secret_key"
     if not key_file.exists():
+        COSMOS_DATA_DIR.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two processes starting at once must not each write a different key.
         try:
             with open(key_file, "x", encoding="utf-8") as handle:
@@ -61,7 +56,9 @@ def _secret_key() -> str:
     return key_file.read_text(encoding="utf-8").strip()
 
 
-SECRET_KEY = _secret_key()
+# COSMOS_SECRET_KEY if given, else the kept key: lazy, so only a process that signs something
+# (sessions, CSRF, password resets) reads or creates the file.
+SECRET_KEY = env_secret("COSMOS_SECRET_KEY") or lazy(_kept_secret_key, str)()
 DEBUG = env_bool("COSMOS_DEBUG", False)
 ALLOWED_HOSTS = env_list("COSMOS_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("COSMOS_CSRF_TRUSTED_ORIGINS", [])
@@ -271,8 +268,10 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": LOG_LEVEL},
         "file": {
-            "class": "logging.handlers.RotatingFileHandler",
+            # Opened at the first record, in a logs folder it creates then.
+            "class": "cosmos_site.log_files.RotatingFileHandler",
             "filename": COSMOS_LOGS_DIR / "cosmos.log",
+            "delay": True,
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
             "formatter": "plain",
@@ -326,9 +325,8 @@ CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     # Kombu's filesystem transport, with messages that readers only ever see whole.
     CELERY_BROKER_TRANSPORT = "cosmos_site.broker:Transport"
+    # Its folders are created by the transport when it first connects (cosmos_site/broker.py).
     _broker = COSMOS_DATA_DIR / "broker"
-    for _folder in ("queue", "processed", "control"):
-        (_broker / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),
         "data_folder_out": str(_broker / "queue"),
@@ -347,6 +345,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(COSMOS_DATA_DIR / "celerybeat-schedule")
+# Celery's file-backed scheduler, creating the data folder before it opens its file there.
+CELERY_BEAT_SCHEDULER = "cosmos_site.celery:PersistentScheduler"
 
 # Seconds between reconciliations (re-attach monitors, re-dispatch lost work, settle ended jobs).
 COSMOS_RECONCILE_SECONDS = env_float("COSMOS_RECONCILE_SECONDS", 60.0, minimum=0.5, maximum=3600)

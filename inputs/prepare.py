@@ -82,19 +82,6 @@ class PreparedInputs:
     notes: tuple[str, ...]
 
 
-def prepare_render_dir(
-    render_dir: Path,
-    *,
-    fps: int | None,
-    name: str | None,
-    output_dir: Path,
-    progress: ProgressCallback | None = None,
-) -> PreparedInputs:
-    """survey_render() then prepare_inputs(): a render folder made into an input folder in one call."""
-    survey = survey_render(render_dir, output_dir=output_dir)
-    return prepare_inputs(survey, fps=fps, name=name, output_dir=output_dir, progress=progress)
-
-
 def survey_render(render_dir: Path, *, output_dir: Path | None = None) -> RenderSurvey:
     """The passes of a render folder, checked for everything but damage after the first frame.
 

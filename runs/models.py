@@ -312,9 +312,6 @@ class Run(models.Model):
                 setattr(self, name, value)
         return bool(moved)
 
-    def mark_uploading(self) -> bool:
-        return self._move(RunStatus.UPLOADING, (RunStatus.PENDING,))
-
     def mark_running(self) -> bool:
         """Its job has been launched. Never for a run whose cancel was asked for."""
         moved = Run.objects.filter(

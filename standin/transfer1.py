@@ -161,36 +161,24 @@ def load_controlnet_specs(path):
     return control_inputs, json_args
 
 
-def validate_controlnet_specs(sim, cfg, control_inputs):
-    def invalid(line, message, context=None):
-        source = f'raise ValueError("{message}")' if line == 1237 else "raise ValueError("
-        site = (f"utils:{line}:validate_controlnet_specs", source)
-        return Crash([*MAIN_DEMO, VALIDATE, site], f"ValueError: {message}", context)
+def _invalid_spec(line, message, context=None):
+    """The ValueError validate_controlnet_specs raises at ``line`` of utils.py."""
+    source = f'raise ValueError("{message}")' if line == 1237 else "raise ValueError("
+    site = (f"utils:{line}:validate_controlnet_specs", source)
+    return Crash([*MAIN_DEMO, VALIDATE, site], f"ValueError: {message}", context)
 
+
+def validate_controlnet_specs(sim, cfg, control_inputs):
     for hint, config in control_inputs.items():
         if not cfg.input_video_path and cfg.sigma_max < 80:
-            raise invalid(1237, "Must have 'input_video' specified if sigma_max < 80")
+            raise _invalid_spec(1237, "Must have 'input_video' specified if sigma_max < 80")
         if not cfg.input_video_path and "input_control" not in config:
-            raise invalid(
+            raise _invalid_spec(
                 1240,
                 f"{hint} controlnet must have 'input_control' video specified if no 'input_video' specified.",
             )
         if "ckpt_path" not in config:
-            sim.info(
-                "utils:1245:validate_controlnet_specs",
-                f"No checkpoint path specified for {hint}. Using default.",
-            )
-            checkpoint = os.path.join(cfg.checkpoint_dir, CHECKPOINTS[hint])
-            if cfg.use_distilled:
-                if hint not in DISTILLED_CHECKPOINTS:
-                    raise invalid(
-                        1251,
-                        f"No default distilled checkpoint for {hint}. "
-                        "Users must specify ckpt_path in config.",
-                    )
-                checkpoint = os.path.join(cfg.checkpoint_dir, DISTILLED_CHECKPOINTS[hint])
-            config["ckpt_path"] = checkpoint
-            sim.info("utils:1256:validate_controlnet_specs", f"Using default checkpoint path: {checkpoint}")
+            config["ckpt_path"] = _default_checkpoint(sim, cfg, hint)
         if "control_weight" not in config:
             sim.log(
                 "WARNING",
@@ -199,29 +187,51 @@ def validate_controlnet_specs(sim, cfg, control_inputs):
             )
             config["control_weight"] = "0.5"
             continue
-        weight = config["control_weight"]
-        if isinstance(weight, str) and weight.endswith(".pt"):
-            continue
-        # The real check raises "must be non-negative" inside a try whose except re-raises the generic
-        # message, so a negative weight ends with the generic text, chained to the specific one.
-        generic = f"Control weight for {hint} must be a valid non-negative float or a path to a .pt file."
-        try:
-            value = float(weight)
-        except ValueError as exc:
-            cause = Crash(
-                [("utils:1269:validate_controlnet_specs", "scalar_value = float(weight)")], error_text(exc)
-            )
-            raise invalid(1273, generic, cause) from exc
-        except TypeError as exc:  # not caught by the real except either
-            site = ("utils:1269:validate_controlnet_specs", "scalar_value = float(weight)")
-            raise Crash([*MAIN_DEMO, VALIDATE, site], error_text(exc)) from exc
-        if value < 0:
-            source = 'raise ValueError(f"Control weight for {hint_key} must be non-negative.")'
-            site = ("utils:1271:validate_controlnet_specs", source)
-            raise invalid(
-                1273, generic, Crash([site], f"ValueError: Control weight for {hint} must be non-negative.")
-            )
+        _check_control_weight(hint, config["control_weight"])
     return control_inputs
+
+
+def _default_checkpoint(sim, cfg, hint):
+    """The checkpoint of a control that names none: the distilled one with --use_distilled."""
+    sim.info(
+        "utils:1245:validate_controlnet_specs",
+        f"No checkpoint path specified for {hint}. Using default.",
+    )
+    checkpoint = os.path.join(cfg.checkpoint_dir, CHECKPOINTS[hint])
+    if cfg.use_distilled:
+        if hint not in DISTILLED_CHECKPOINTS:
+            raise _invalid_spec(
+                1251,
+                f"No default distilled checkpoint for {hint}. Users must specify ckpt_path in config.",
+            )
+        checkpoint = os.path.join(cfg.checkpoint_dir, DISTILLED_CHECKPOINTS[hint])
+    sim.info("utils:1256:validate_controlnet_specs", f"Using default checkpoint path: {checkpoint}")
+    return checkpoint
+
+
+def _check_control_weight(hint, weight):
+    """A control weight is a non-negative number, or a .pt file of per-pixel weights."""
+    if isinstance(weight, str) and weight.endswith(".pt"):
+        return
+    # The real check raises "must be non-negative" inside a try whose except re-raises the generic
+    # message, so a negative weight ends with the generic text, chained to the specific one.
+    generic = f"Control weight for {hint} must be a valid non-negative float or a path to a .pt file."
+    try:
+        value = float(weight)
+    except ValueError as exc:
+        cause = Crash(
+            [("utils:1269:validate_controlnet_specs", "scalar_value = float(weight)")], error_text(exc)
+        )
+        raise _invalid_spec(1273, generic, cause) from exc
+    except TypeError as exc:  # not caught by the real except either
+        site = ("utils:1269:validate_controlnet_specs", "scalar_value = float(weight)")
+        raise Crash([*MAIN_DEMO, VALIDATE, site], error_text(exc)) from exc
+    if value < 0:
+        source = 'raise ValueError(f"Control weight for {hint_key} must be non-negative.")'
+        site = ("utils:1271:validate_controlnet_specs", source)
+        raise _invalid_spec(
+            1273, generic, Crash([site], f"ValueError: Control weight for {hint} must be non-negative.")
+        )
 
 
 def preprocess(sim, video, sample_prompt, controls, folder, cfg):

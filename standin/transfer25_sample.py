@@ -140,36 +140,9 @@ def generate(sim, cfg, sample, keys, negative, hidden):
         sim.spend(EMBEDDINGS / 2)
     sim.info("pipeline:513:generate_img2world", "Processing image context if available...", console=False)
     sim.info("pipeline:525:generate_img2world", "Loading control inputs...", console=False)
-    for key in keys:
-        block, given = sample[key], sample[key]["control_path"]
-        levels = {
-            "edge_level": block.get("preset_edge_threshold", "medium"),
-            "blur_level": block.get("preset_blur_strength", "medium"),
-        }
-        with sim.phase(0 if given else PREPROCESS.get(key, 0) * frames / 93):
-            write_control(
-                None if given else key, given or video, hidden[key], size=size, frames=frames, **levels
-            )
-    chunks = chunk_count(frames, sample["num_video_frames_per_chunk"], sample["num_conditional_frames"])
-    step = (
-        SECONDS_PER_STEP
-        * (1 + EXTRA_HINT_COST * (len(keys) - 1))
-        * RESOLUTION_COST.get(sample["resolution"], 1)
-    )
-    step /= max(1, cfg.context_parallel_size or cosmos25.world_size())
-    seed = sample["seed"]
-    for chunk in range(chunks):
-        sim.info("pipeline:554:generate_img2world", f"Generating chunk {chunk + 1}/{chunks}", console=False)
-        seed = (seed * 1103515245 + 12345) % 1000001
-        sim.info("pipeline:640:generate_img2world", f"Seed: {seed}", console=False)
-        cosmos25.generate_chunk(
-            sim,
-            sample["num_steps"],
-            step_seconds=step,
-            decode_seconds=ENCODE_DECODE,
-            oom_stack=OOM_STACK,
-            vae_stack=VAE_STACK,
-        )
+    write_controls(sim, sample, keys, hidden, size=size, frames=frames)
+    step = seconds_per_step(cfg, sample, keys)
+    generate_chunks(sim, sample, frames, step)
     reads = [(key, hidden[key], sample[key]["control_weight"]) for key in keys]
     with sim.phase(SAVE):
         render_restyled(
@@ -189,6 +162,49 @@ def generate(sim, cfg, sample, keys, negative, hidden):
         console=False,
     )
     return frames
+
+
+def write_controls(sim, sample, keys, hidden, *, size, frames):
+    """Each control video: the one given, resized, or one made from the input video (taking its time)."""
+    video = sample["video_path"]
+    for key in keys:
+        block, given = sample[key], sample[key]["control_path"]
+        levels = {
+            "edge_level": block.get("preset_edge_threshold", "medium"),
+            "blur_level": block.get("preset_blur_strength", "medium"),
+        }
+        with sim.phase(0 if given else PREPROCESS.get(key, 0) * frames / 93):
+            write_control(
+                None if given else key, given or video, hidden[key], size=size, frames=frames, **levels
+            )
+
+
+def seconds_per_step(cfg, sample, keys):
+    """One diffusion step: longer for each further control and a higher resolution, shared by the GPUs."""
+    step = (
+        SECONDS_PER_STEP
+        * (1 + EXTRA_HINT_COST * (len(keys) - 1))
+        * RESOLUTION_COST.get(sample["resolution"], 1)
+    )
+    return step / max(1, cfg.context_parallel_size or cosmos25.world_size())
+
+
+def generate_chunks(sim, sample, frames, step):
+    """The chunks of the video, each with its seed line and its diffusion steps."""
+    chunks = chunk_count(frames, sample["num_video_frames_per_chunk"], sample["num_conditional_frames"])
+    seed = sample["seed"]
+    for chunk in range(chunks):
+        sim.info("pipeline:554:generate_img2world", f"Generating chunk {chunk + 1}/{chunks}", console=False)
+        seed = (seed * 1103515245 + 12345) % 1000001
+        sim.info("pipeline:640:generate_img2world", f"Seed: {seed}", console=False)
+        cosmos25.generate_chunk(
+            sim,
+            sample["num_steps"],
+            step_seconds=step,
+            decode_seconds=ENCODE_DECODE,
+            oom_stack=OOM_STACK,
+            vae_stack=VAE_STACK,
+        )
 
 
 def finish(sim, cfg, sample, keys, hidden, base, frames):

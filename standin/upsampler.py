@@ -51,6 +51,7 @@ DIST_KEYS = (
 )
 STARTUP, ENGINE_LOAD, ENGINE_PROFILE, GENERATION, MAX_TOKENS = 10.0, 35.0, 45.0, 5.0, 300
 MAIN = [("pipeline:72:<module>", "main()")]
+ENGINE_CALL = ("upsampler:50:_load_upsampler_model", "self.upsampler_model = LLM(")
 
 
 def planned_output(args):
@@ -70,48 +71,12 @@ def run(sim, args):
     sim.files = FILES
     sim.spend(STARTUP)
     vllm_platform_line()  # importing the upsampler imports vLLM
-    if "RANK" not in os.environ:
-        raise Crash(
-            [("pipeline:48:<module>", 'rank = int(os.environ["RANK"])'), ("<frozen os>:714:__getitem__", "")],
-            "KeyError: 'RANK'",
-        )
-    rank = int(os.environ["RANK"])
-    for key in DIST_KEYS:
-        os.environ.pop(key, None)
-    if rank != 0:
+    if take_rank() != 0:
         return 0
     cfg = parse(args)
     model = os.path.join(cfg.checkpoint_dir, CHECKPOINT)
-    options = {
-        "model": model,
-        "tokenizer_mode": "mistral",
-        "gpu_memory_utilization": 0.98,
-        "max_model_len": 4096,
-        "max_num_seqs": 2,
-        "limit_mm_per_prompt": {"image": 2},
-        "enable_prefix_caching": True,
-    }
-    if cfg.offload_prompt_upsampler:  # loaded when used, then unloaded
-        caller = [
-            *MAIN,
-            (
-                "pipeline:41:main",
-                "upsampled_prompt = model._prompt_upsample_with_offload(args.prompt, frame_paths)",
-            ),
-            ("upsampler:78:_prompt_upsample_with_offload", "self._load_upsampler_model()"),
-        ]
-    else:
-        caller = [
-            *MAIN,
-            (
-                "pipeline:37:main",
-                "model = PixtralPromptUpsampler(args.checkpoint_dir, "
-                "offload_prompt_upsampler=args.offload_prompt_upsampler)",
-            ),
-            ("upsampler:39:__init__", "self._load_upsampler_model()"),
-        ]
-    caller.append(("upsampler:50:_load_upsampler_model", "self.upsampler_model = LLM("))
-    engine = vllm_engine.Engine(sim, model, "0.9.2", 4096, caller, options)
+    caller = [*loader_caller(cfg.offload_prompt_upsampler), ENGINE_CALL]
+    engine = vllm_engine.Engine(sim, model, "0.9.2", 4096, caller, engine_options(model))
     if not cfg.offload_prompt_upsampler:
         engine.start(ENGINE_LOAD, ENGINE_PROFILE)
     facts = None
@@ -131,3 +96,51 @@ def run(sim, args):
     )
     write_flush(sys.stdout, f"Upsampled prompt: {text}\n")
     return 0
+
+
+def take_rank():
+    """RANK, read first as the script does; torchrun's variables are cleared after it."""
+    if "RANK" not in os.environ:
+        raise Crash(
+            [("pipeline:48:<module>", 'rank = int(os.environ["RANK"])'), ("<frozen os>:714:__getitem__", "")],
+            "KeyError: 'RANK'",
+        )
+    rank = int(os.environ["RANK"])
+    for key in DIST_KEYS:
+        os.environ.pop(key, None)
+    return rank
+
+
+def engine_options(model):
+    """The vllm.LLM(...) arguments of PixtralPromptUpsampler."""
+    return {
+        "model": model,
+        "tokenizer_mode": "mistral",
+        "gpu_memory_utilization": 0.98,
+        "max_model_len": 4096,
+        "max_num_seqs": 2,
+        "limit_mm_per_prompt": {"image": 2},
+        "enable_prefix_caching": True,
+    }
+
+
+def loader_caller(offload):
+    """The frames down to _load_upsampler_model: at the first prompt when offloading, else at __init__."""
+    if offload:  # loaded when used, then unloaded
+        return [
+            *MAIN,
+            (
+                "pipeline:41:main",
+                "upsampled_prompt = model._prompt_upsample_with_offload(args.prompt, frame_paths)",
+            ),
+            ("upsampler:78:_prompt_upsample_with_offload", "self._load_upsampler_model()"),
+        ]
+    return [
+        *MAIN,
+        (
+            "pipeline:37:main",
+            "model = PixtralPromptUpsampler(args.checkpoint_dir, "
+            "offload_prompt_upsampler=args.offload_prompt_upsampler)",
+        ),
+        ("upsampler:39:__init__", "self._load_upsampler_model()"),
+    ]

@@ -54,6 +54,12 @@ class Engine:
         sim.spend(3)
         if sim.fail == "missing_checkpoint":
             raise self.missing()
+        self._log_engine_config()
+        self._load_weights(load_seconds)
+        self._profile_memory(profile_seconds)
+
+    def _log_engine_config(self):
+        """The task, the length and the engine's whole configuration, as vLLM logs them."""
         self.log(
             "config.py",
             717,
@@ -79,6 +85,10 @@ class Engine:
             1134,
             "rank 0 in world size 1 is assigned as DP rank 0, PP rank 0, TP rank 0, EP rank 0",
         )
+
+    def _load_weights(self, load_seconds):
+        """The weight shards' bar on stderr, then how long loading took."""
+        sim = self.sim
         self.log("gpu_model_runner.py", 1953, f"Starting to load model {self.model}...")
         self.log("cuda.py", 328, "Using Flash Attention backend on V1 engine.")
         self.log("weight_utils.py", 296, "Using model weights format ['*.safetensors']")
@@ -96,6 +106,10 @@ class Engine:
         self.log(
             "gpu_model_runner.py", 2007, f"Model loading took 15.6451 GiB and {load_seconds:.6f} seconds"
         )
+
+    def _profile_memory(self, profile_seconds):
+        """The memory profile (where --fail oom strikes), then the KV cache's size."""
+        sim = self.sim
         if "limit_mm_per_prompt" in self.options:
             self.log(
                 "gpu_model_runner.py",

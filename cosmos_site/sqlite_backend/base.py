@@ -9,13 +9,16 @@ wait in line, first come first served, and the next starts as soon as the one be
 SQLite's busy handler is left to arbitrate only between processes. A writer that cannot get its
 turn within the busy timeout fails as SQLite would, "database is locked".
 
-In-memory databases (the test suite's) are left alone.
+The database file's folder is created at the first connection. In-memory databases (the test
+suite's) are left alone.
 """
 
 import collections
 import threading
 import time
+from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.sqlite3 import base
 
 
@@ -73,6 +76,19 @@ def turns_for(name: str) -> WriteTurns:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _turn: WriteTurns | None = None
+
+    def get_new_connection(self, conn_params):
+        # SQLite creates the file but not its folder (the data folder, on a fresh deployment).
+        if not self.is_in_memory_db():
+            folder = Path(self.settings_dict["NAME"]).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ImproperlyConfigured(
+                    f"cannot create {folder} for the SQLite database: {exc.strerror}. Set COSMOS_DATA_DIR "
+                    "(or DATABASE_URL) to a folder this user can write, or create it with write access"
+                ) from exc
+        return super().get_new_connection(conn_params)
 
     def _start_transaction_under_autocommit(self) -> None:
         if not self.is_in_memory_db():

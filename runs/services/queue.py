@@ -9,11 +9,11 @@ import logging
 import uuid
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from cosmos.stages import Stage
-from nodes.models import BUSY_JOB_STATUSES, GpuNode, JobStatus, QueueState, RemoteJob
+from nodes.models import GpuNode, JobStatus, QueueState, RemoteJob
 from nodes.remote import RemoteError, TransferCancelled, transport_for
 from runs.models import FailureKind, Run, RunStatus
 from runs.progress_recorder import progress_append
@@ -351,18 +351,6 @@ def run_retry(*, run: Run, owner=None, requester=None) -> Run:
     )
     progress_append(run=retry, stage=Stage.QUEUED, percentage=0, message=f"Retry of {run.id}")
     return retry
-
-
-def queue_overview() -> dict:
-    """Counts for the queue's state line (pages and commands)."""
-    now = timezone.now()
-    pending = Run.objects.filter(status=RunStatus.PENDING)
-    return {
-        "paused": QueueState.current().paused,
-        "queued": pending.count(),
-        "deferred": pending.filter(Q(not_before__gt=now)).count(),
-        "running_jobs": RemoteJob.objects.filter(status__in=BUSY_JOB_STATUSES).count(),
-    }
 
 
 def run_cancel_soon(*, run: Run, reason: str = "Cancelled by the user") -> bool:

@@ -42,8 +42,3 @@ def filesize(count) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
     return f"{count:.1f} GB"
-
-
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None

@@ -106,3 +106,21 @@ def test_it_drops_an_unreadable_message_file_and_reads_on(tmp_path, caplog):
         queue.close()
     assert not list(folder.iterdir())
     assert "dropped an unreadable message file" in caplog.text
+
+
+def test_it_creates_its_folders_when_it_first_connects(tmp_path):
+    broker = tmp_path / "data" / "broker"
+    options = {
+        "data_folder_in": str(broker / "queue"),
+        "data_folder_out": str(broker / "queue"),
+        "processed_folder": str(broker / "processed"),
+        "control_folder": str(broker / "control"),
+    }
+    with Connection(
+        "filesystem://", transport="cosmos_site.broker:Transport", transport_options=options
+    ) as conn:
+        queue = conn.SimpleQueue("jobs")
+        queue.put({"id": "first"})
+        assert queue.get_nowait().payload == {"id": "first"}
+        queue.close()
+    assert sorted(path.name for path in broker.iterdir()) == ["control", "processed", "queue"]

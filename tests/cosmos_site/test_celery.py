@@ -54,3 +54,15 @@ def test_it_grows_a_pool_made_before_the_worker_started(tmp_path):
 
 def test_it_keeps_a_pool_that_is_already_large_enough(tmp_path):
     assert size_pool(tmp_path, threads=4, made_before=False, pool_size="30") == [30, 30]
+
+
+def test_it_uses_a_beat_scheduler_that_creates_the_folder_of_its_schedule_file(settings, tmp_path):
+    from cosmos_site.celery import PersistentScheduler, app
+
+    assert settings.CELERY_BEAT_SCHEDULER == "cosmos_site.celery:PersistentScheduler"
+    schedule = tmp_path / "data" / "celerybeat-schedule"
+    scheduler = PersistentScheduler(app=app, schedule_filename=str(schedule))
+    try:
+        assert schedule.parent.is_dir()
+    finally:
+        scheduler.close()

@@ -50,7 +50,32 @@ def test_it_defaults_to_sqlite_in_wal_mode_with_a_busy_timeout_and_immediate_tra
     assert database["cache_size"] == -64 * 1024  # KiB
     assert database["mmap_size"] > 0
     assert database["options"]["transaction_mode"] == "IMMEDIATE"
-    assert (tmp_path / "secret_key").exists() and (tmp_path / "logs").is_dir()
+
+
+def test_it_creates_nothing_when_the_settings_are_imported_or_django_is_set_up(tmp_path):
+    data = tmp_path / "missing" / "data"
+    code = "import cosmos_site.settings, django; django.setup()"
+    result = start(tmp_path, code, COSMOS_DATA_DIR=str(data))
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_it_keeps_the_secret_key_it_makes_at_its_first_use(tmp_path):
+    data = tmp_path / "data"
+    code = "import django; django.setup(); from django.conf import settings; print(str(settings.SECRET_KEY))"
+    first = start(tmp_path, code, COSMOS_DATA_DIR=str(data))
+    second = start(tmp_path, code, COSMOS_DATA_DIR=str(data))
+    assert first.returncode == 0, first.stderr
+    key = (data / "secret_key").read_text()
+    assert first.stdout.strip() == second.stdout.strip() == key and len(key) >= 50
+    assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_it_takes_the_secret_key_from_the_environment_and_writes_no_file(tmp_path):
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    result = start(tmp_path, code, COSMOS_SECRET_KEY="k" * 50)
+    assert result.stdout.strip() == "k" * 50
+    assert not (tmp_path / "secret_key").exists()
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cosmos.media import probe_video
-from inputs.prepare import prepare_render_dir
+from inputs.prepare import prepare_inputs, survey_render
 from inputs.render_frames import RenderError
 from tests.frames import encode_image, frame_pixels, write_sequence
 from tests.videos import write_test_video
@@ -27,8 +27,10 @@ def output(tmp_path):
     return tmp_path / "prepared" / "city"
 
 
-def prepare(render, output, *, fps=None):
-    return prepare_render_dir(render, fps=fps, name="city", output_dir=output)
+def prepare(render, output, *, fps=None, progress=None):
+    """Survey then prepare, as `cosmos_prepare` does."""
+    survey = survey_render(render, output_dir=output)
+    return prepare_inputs(survey, fps=fps, name="city", output_dir=output, progress=progress)
 
 
 def frames_of(path) -> list[np.ndarray]:
@@ -226,9 +228,7 @@ def test_it_reports_progress_up_to_every_frame_read(render, output):
         )
     calls = []
 
-    prepare_render_dir(
-        render, fps=None, name="city", output_dir=output, progress=lambda *call: calls.append(call)
-    )
+    prepare(render, output, progress=lambda *call: calls.append(call))
 
     # 16-bit depth is read twice (its range first), so 4 color + 8 depth reads.
     assert calls == [(done, 12) for done in (1, 2, 3, 4, 6, 8, 10, 12)]
@@ -439,6 +439,6 @@ def test_it_refuses_to_replace_inputs_prepared_from_another_render(render, outpu
     write_sequence(str(other / "color.{n:04d}.png"), range(1, 5))
 
     with pytest.raises(RenderError, match=f"holds inputs prepared from {render}, another render folder"):
-        prepare_render_dir(other, fps=None, name="city", output_dir=output)
+        prepare(other, output)
 
     assert probe_video(output / "color.mp4").frames == 2

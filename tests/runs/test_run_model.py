@@ -4,8 +4,17 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from nodes.models import RemoteJob
 from runs.models import Run, RunStatus
 from tests.factories import GpuNodeFactory, RunFactory
+
+
+def claim(run: Run) -> bool:
+    """Take the pending run into a job (uploading), as the scheduler does; whether it was taken."""
+    job = RemoteJob.objects.create(node=run.node or GpuNodeFactory())
+    taken = Run.objects.claim_for(job, [run])
+    run.refresh_from_db()
+    return taken == [run.pk]
 
 
 def test_it_generates_prefixed_ids(db):
@@ -15,7 +24,7 @@ def test_it_generates_prefixed_ids(db):
 def test_it_walks_the_happy_path(db):
     run = RunFactory()
     assert not run.mark_running()  # a run is launched only from uploading
-    assert run.mark_uploading()
+    assert claim(run)
     assert run.mark_running() and run.started_at
     assert run.mark_downloading()
     assert run.mark_completed(outputs={"video": "/x.mp4"})
@@ -27,11 +36,11 @@ def test_it_refuses_moves_the_state_machine_does_not_allow(db):
     run = RunFactory()
     assert not run.mark_downloading()  # pending cannot skip to downloading
     assert not run.mark_completed(outputs={})
-    run.mark_uploading()
-    assert not run.mark_uploading()  # no move to the state it is in
+    claim(run)
+    assert not claim(run)  # no move to the state it is in
     run.mark_failed(kind="oom", message="CUDA out of memory")
-    for move in (run.mark_uploading, run.mark_running, run.mark_downloading):
-        assert not move()
+    for move in (claim, Run.mark_running, Run.mark_downloading):
+        assert not move(run)
     assert not run.mark_cancelled(reason="late")
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and run.failure_kind == "oom"
@@ -40,16 +49,16 @@ def test_it_refuses_moves_the_state_machine_does_not_allow(db):
 def test_it_lets_only_one_of_two_processes_win(db):
     run = RunFactory()
     other_copy = Run.objects.get(pk=run.pk)
-    assert run.mark_uploading()
-    assert not other_copy.mark_uploading()
-    assert other_copy.status == RunStatus.PENDING  # the loser's object is left as it was
+    assert claim(run)
+    assert not claim(other_copy)
+    assert other_copy.job_id == run.job_id  # the loser's claim left the winner's job in place
 
 
 def test_it_cancels_from_any_active_state(db):
-    for moves in ((), ("mark_uploading",), ("mark_uploading", "mark_running")):
+    for moves in ((), (claim,), (claim, Run.mark_running)):
         run = RunFactory()
-        for name in moves:
-            getattr(run, name)()
+        for move in moves:
+            move(run)
         assert run.mark_cancelled(reason="stop")
         assert run.status == RunStatus.CANCELLED and run.error_message == "stop"
 
@@ -121,7 +130,7 @@ def test_it_lets_owners_see_their_own_runs_and_staff_see_all(alice, bob, staff):
 
 def test_it_never_launches_a_run_whose_cancel_was_requested(db):
     run = RunFactory()
-    run.mark_uploading()
+    claim(run)
     assert run.request_cancel() and run.cancel_requested_at
     first_request = run.cancel_requested_at
     assert run.request_cancel() and run.cancel_requested_at == first_request  # the first request is kept
@@ -137,7 +146,7 @@ def test_it_ignores_cancel_requests_for_finished_runs(db):
 
 def test_it_gives_a_run_back_to_the_queue_keeping_its_place(db):
     run = RunFactory(priority=3)
-    run.mark_uploading()
+    claim(run)
     assert run.release_to_queue(attempts=1)
     run.refresh_from_db()
     assert (run.status, run.job_id, run.priority, run.attempts) == (RunStatus.PENDING, None, 3, 1)
@@ -148,7 +157,7 @@ def test_it_counts_storage_failures_of_a_downloading_run_in_its_row(db):
     run = RunFactory()
     later = timezone.now() + timedelta(seconds=30)
     assert run.record_storage_failure(retry_at=later) == 0  # pending: nothing to save yet
-    assert run.mark_uploading() and run.mark_running() and run.mark_downloading()
+    assert claim(run) and run.mark_running() and run.mark_downloading()
     assert run.record_storage_failure(retry_at=later) == 1
     assert Run.objects.get(pk=run.pk).record_storage_failure(retry_at=later) == 2  # another worker's copy
     run.refresh_from_db()

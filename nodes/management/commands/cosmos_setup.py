@@ -4,16 +4,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from cosmos_site.data_folders import create_data_folders
 from nodes.models import GpuNode
 
 
 class Command(BaseCommand):
     help = (
-        "First-run set-up (run by `make run` after migrate): creates an admin account with a generated "
-        "password, shown once, when no superuser exists, and reports the GPU nodes."
+        "First-run set-up (run by `make run` after migrate): creates the data folders, an admin account "
+        "with a generated password, shown once, when no superuser exists, and reports the GPU nodes."
     )
 
     def handle(self, *args, **options) -> None:
+        create_data_folders()
         users = get_user_model()
         if not users.objects.filter(is_superuser=True).exists():
             username = settings.COSMOS_ADMIN_USERNAME

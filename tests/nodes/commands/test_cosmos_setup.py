@@ -1,7 +1,15 @@
 from io import StringIO
 
+import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+
+
+@pytest.fixture(autouse=True)
+def folders_under_the_data_folder(settings, data_dir):
+    """cosmos_setup creates the data folders: the test's, not the checkout's var/."""
+    settings.STATIC_ROOT = data_dir / "static"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(data_dir / "broker" / "queue")}
 
 
 def test_it_creates_an_admin_once_and_shows_the_password_once(db):
@@ -24,3 +32,8 @@ def test_it_leaves_an_existing_superuser_alone(db):
     call_command("cosmos_setup", stdout=out)
     assert "Created" not in out.getvalue()
     assert get_user_model().objects.count() == 1
+
+
+def test_it_creates_the_data_folders(db, data_dir):
+    call_command("cosmos_setup", stdout=StringIO())
+    assert all((data_dir / name).is_dir() for name in ("logs", "static", "broker/queue"))
