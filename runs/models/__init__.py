@@ -1,0 +1,32 @@
+"""The runs app's models: runs and their progress (runs.py), API keys (api_tokens.py)."""
+
+from runs.models.api_tokens import LAST_USED_RESOLUTION, ApiToken
+from runs.models.runs import (
+    ACTIVE_STATUSES,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    TERMINAL_STATUSES,
+    USER_PRIORITY_MAX,
+    FailureKind,
+    Progress,
+    Run,
+    RunQuerySet,
+    RunStatus,
+    prompts_with_run_count,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "LAST_USED_RESOLUTION",
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
+    "TERMINAL_STATUSES",
+    "USER_PRIORITY_MAX",
+    "ApiToken",
+    "FailureKind",
+    "Progress",
+    "Run",
+    "RunQuerySet",
+    "RunStatus",
+    "prompts_with_run_count",
+]
