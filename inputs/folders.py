@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cosmos.media import InvalidVideo, VideoInfo, probe_video
-from cosmos.transfer1 import CONTROL_FILES, INPUT_FILE
+from cosmos.profiles.transfer1_spec import CONTROL_FILES, INPUT_FILE
 
 # Modality → file name in an input folder: the input video and one per control hint.
 INPUT_FILES = {"color": INPUT_FILE, **CONTROL_FILES}

@@ -11,9 +11,8 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import pluralize
 
-from cosmos import transfer1
 from cosmos.params import Param
-from cosmos.profiles import profile_for
+from cosmos.profiles import profile_for, transfer1_spec
 from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
 from inputs.models import InputSet
 from inputs.uploads import UploadError, store_uploads
@@ -120,7 +119,7 @@ class RunForm(forms.Form):
         self.user = user
         self.fields["input_folder"].choices = input_folder_choices(user)
         self.fields["node"].choices = node_choices()
-        for hint in transfer1.HINTS:
+        for hint in transfer1_spec.HINTS:
             self.fields[f"weight_{hint}"] = forms.FloatField(
                 label=f"{hint} weight",
                 required=False,
@@ -129,7 +128,7 @@ class RunForm(forms.Form):
                 widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
                 help_text="0–1; blank: 0.5 when the folder has this control's video, else off (edge: on).",
             )
-        for param in transfer1.PARAMETERS:
+        for param in transfer1_spec.PARAMETERS:
             self.fields[param.name] = _parameter_field(param)
         if like_run is not None:
             self.initial.update(_initial_from(like_run))
@@ -138,11 +137,11 @@ class RunForm(forms.Form):
 
     @property
     def weight_fields(self):
-        return [self[f"weight_{hint}"] for hint in transfer1.HINTS]
+        return [self[f"weight_{hint}"] for hint in transfer1_spec.HINTS]
 
     @property
     def parameter_fields(self):
-        return [self[param.name] for param in transfer1.PARAMETERS]
+        return [self[param.name] for param in transfer1_spec.PARAMETERS]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -165,12 +164,12 @@ class RunForm(forms.Form):
         known = {param.name for param in profile.parameters}
         weights = {
             hint: data[f"weight_{hint}"]
-            for hint in transfer1.HINTS
+            for hint in transfer1_spec.HINTS
             if data.get(f"weight_{hint}") is not None and hint in profile.hints
         }
         parameters = {
             param.name: data[param.name]
-            for param in transfer1.PARAMETERS
+            for param in transfer1_spec.PARAMETERS
             if param.name in known
             and data.get(param.name) not in (None, "")
             and (param.kind is not bool or data[param.name] != param.default)
@@ -214,10 +213,14 @@ def _initial_from(run) -> dict:
         "node": run.node.name if run.node else AUTOMATIC_NODE,
         "priority": run.priority,
     }
-    for hint in transfer1.HINTS:
+    for hint in transfer1_spec.HINTS:
         initial[f"weight_{hint}"] = parameters.get("controls", {}).get(hint, 0)
     initial.update(
-        {param.name: parameters[param.name] for param in transfer1.PARAMETERS if param.name in parameters}
+        {
+            param.name: parameters[param.name]
+            for param in transfer1_spec.PARAMETERS
+            if param.name in parameters
+        }
     )
     return initial
 
@@ -264,7 +267,7 @@ class QueueRunsForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["node"].choices = [("", f"Default ({settings.COSMOS_DEFAULT_NODE})"), *node_choices()]
-        for hint in transfer1.HINTS:
+        for hint in transfer1_spec.HINTS:
             self.fields[f"weight_{hint}"] = forms.FloatField(
                 label=f"{hint} control weight",
                 required=False,
@@ -273,28 +276,28 @@ class QueueRunsForm(forms.Form):
                 widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "keep each prompt's"}),
                 help_text="0 to 1; 0 turns the control off.",
             )
-        for param in transfer1.PARAMETERS:
+        for param in transfer1_spec.PARAMETERS:
             self.fields[param.name] = _override_field(param)
 
     @property
     def weight_fields(self):
-        return [self[f"weight_{hint}"] for hint in transfer1.HINTS]
+        return [self[f"weight_{hint}"] for hint in transfer1_spec.HINTS]
 
     @property
     def parameter_fields(self):
-        return [self[param.name] for param in transfer1.PARAMETERS]
+        return [self[param.name] for param in transfer1_spec.PARAMETERS]
 
     def parameters(self) -> dict:
         """The parameters given (to override each prompt's)."""
         return {
             param.name: self.cleaned_data[param.name]
-            for param in transfer1.PARAMETERS
+            for param in transfer1_spec.PARAMETERS
             if self.cleaned_data.get(param.name) not in (None, "")
         }
 
     def weights(self) -> dict[str, float]:
         return {
             hint: self.cleaned_data[f"weight_{hint}"]
-            for hint in transfer1.HINTS
+            for hint in transfer1_spec.HINTS
             if self.cleaned_data.get(f"weight_{hint}") is not None
         }

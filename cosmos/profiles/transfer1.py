@@ -3,9 +3,9 @@
 from pathlib import PurePosixPath
 from typing import Any
 
-from cosmos import transfer1
+from cosmos.profiles import transfer1_spec
 from cosmos.profiles.base import JobFiles, JobItem, ModelProfile, VideoFacts, json_document, json_lines
-from cosmos.progress import Transfer1Progress
+from cosmos.profiles.transfer1_progress import Transfer1Progress
 
 # transfer.py's aspect buckets (§1.5): the output size for an input of each aspect ratio.
 BUCKETS = (
@@ -32,18 +32,18 @@ def input_fps(video: VideoFacts | None, param) -> int | None:
 class Transfer1Profile(ModelProfile):
     name = "transfer1"
     label = "Cosmos-Transfer1-7B"
-    script = transfer1.SCRIPT
-    parameters = transfer1.PARAMETERS
-    hints = transfer1.HINTS
+    script = transfer1_spec.SCRIPT
+    parameters = transfer1_spec.PARAMETERS
+    hints = transfer1_spec.HINTS
     batchable = True
-    optional_inputs = transfer1.HINTS
+    optional_inputs = transfer1_spec.HINTS
     reference_step_seconds = 12.0
 
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
-        return transfer1.default_controls(modalities)
+        return transfer1_spec.default_controls(modalities)
 
     def resolve(self, values, controls, *, video):
-        return transfer1.resolve_parameters(self._smart_defaults(values, video), controls)
+        return transfer1_spec.resolve_parameters(self._smart_defaults(values, video), controls)
 
     def _smart_defaults(self, values: dict[str, Any], video: VideoFacts | None) -> dict[str, Any]:
         values = dict(values)
@@ -59,33 +59,33 @@ class Transfer1Profile(ModelProfile):
         width, height = bucket_size(video.width, video.height)
         return {
             "frames": min(video.frames, 5000),
-            "clips": transfer1.clip_count(video.frames),
+            "clips": transfer1_spec.clip_count(video.frames),
             "width": width,
             "height": height,
             "fps": parameters["fps"],
         }
 
     def batch_key(self, *, parameters, negative_prompt):
-        return transfer1.batch_key(parameters=parameters, negative_prompt=negative_prompt)
+        return transfer1_spec.batch_key(parameters=parameters, negative_prompt=negative_prompt)
 
     def build_job(self, *, items: list[JobItem], parameters, job_dir: PurePosixPath, checkpoint_dir):
         files = {}
         if len(items) > 1:
-            spec, lines = transfer1.build_batch(
+            spec, lines = transfer1_spec.build_batch(
                 items=[{"prompt": item.prompt, "staged": item.staged} for item in items],
                 negative_prompt=items[0].negative_prompt,
                 parameters=parameters,
             )
             files["batch.jsonl"] = json_lines(lines)
         else:
-            spec = transfer1.build_spec(
+            spec = transfer1_spec.build_spec(
                 prompt_text=items[0].prompt,
                 negative_prompt=items[0].negative_prompt,
                 parameters=parameters,
                 staged=items[0].staged,
             )
         files["spec.json"] = json_document(spec)
-        argv = transfer1.build_model_argv(
+        argv = transfer1_spec.build_model_argv(
             parameters=parameters, job_dir=job_dir, checkpoint_dir=checkpoint_dir, batch=len(items) > 1
         )
         return JobFiles(files=files, argv=argv, spec=spec)
@@ -107,5 +107,5 @@ class Transfer1Profile(ModelProfile):
         prefix = f"video_{index}/" if index is not None else ""
         mine = [name for name in names if name.startswith(prefix) and (prefix or "/" not in name)]
         # Batch items name their prompt file prompt.txt; every run's folder uses the single-run names.
-        rename = {"prompt.txt": f"{transfer1.OUTPUT_NAME}.txt"}
+        rename = {"prompt.txt": f"{transfer1_spec.OUTPUT_NAME}.txt"}
         return {name: rename.get(name.removeprefix(prefix), name.removeprefix(prefix)) for name in mine}

@@ -7,11 +7,11 @@ clip, each a full diffusion, so it is about nine times as slow per step as a nor
 
 from typing import Any
 
-from cosmos import transfer1
 from cosmos.params import Param, ParameterError, clean_parameters
+from cosmos.profiles import transfer1_spec
 from cosmos.profiles.base import JobFiles, ModelProfile, json_document
 from cosmos.profiles.transfer1 import Transfer1Profile, bucket_size, input_fps
-from cosmos.progress import Transfer1Progress
+from cosmos.profiles.transfer1_progress import Transfer1Progress
 
 PATCHES = 9
 SCALE = 3
@@ -38,10 +38,10 @@ PARAMETERS: tuple[Param, ...] = (
 class Upscale4kProfile(ModelProfile):
     name = "upscale4k"
     label = "Cosmos-Transfer1 4K upscaler"
-    script = transfer1.SCRIPT
+    script = transfer1_spec.SCRIPT
     parameters = PARAMETERS
     prompt_required = False
-    default_prompt = transfer1.DEFAULT_PROMPT
+    default_prompt = transfer1_spec.DEFAULT_PROMPT
     reference_step_seconds = 12.0
 
     def resolve(self, values, controls, *, video):
@@ -83,13 +83,13 @@ class Upscale4kProfile(ModelProfile):
         if item.negative_prompt:
             spec["negative_prompt"] = item.negative_prompt
         argv = [
-            transfer1.SCRIPT,
+            transfer1_spec.SCRIPT,
             "--checkpoint_dir",
             str(checkpoint_dir),
             "--video_save_folder",
             str(job_dir / "out"),
             "--video_save_name",
-            transfer1.OUTPUT_NAME,
+            transfer1_spec.OUTPUT_NAME,
             "--controlnet_specs",
             str(job_dir / "spec.json"),
             "--num_gpus",
@@ -109,7 +109,7 @@ class Upscale4kProfile(ModelProfile):
     def progress(self, *, frames, parameters, step_seconds):
         # Each clip's silent diffusion is nine patch diffusions.
         return Transfer1Progress(
-            frames=frames or transfer1.CLIP_FRAMES,
+            frames=frames or transfer1_spec.CLIP_FRAMES,
             num_steps=parameters["num_steps"] * PATCHES,
             step_seconds=step_seconds,
         )

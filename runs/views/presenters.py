@@ -3,8 +3,8 @@ from a live event (which carries only primitives)."""
 
 from pathlib import Path
 
-from cosmos import transfer1
 from cosmos.failures import log_tail
+from cosmos.profiles import transfer1_spec
 from runs.models import ACTIVE_STATUSES, Run
 
 LOG_LINES = 40
@@ -45,7 +45,7 @@ def flat_parameters(run: Run) -> dict:
         "node": run.node.name if run.node else run.execution_config.get("node", "—"),
         "inputs": run.prompt.inputs.get("dir", "—"),
     }
-    for hint in transfer1.HINTS:
+    for hint in transfer1_spec.HINTS:
         flat[f"{hint} weight"] = controls.get(hint, 0)
     flat.update({name.replace("_", " "): value for name, value in sorted(parameters.items())})
     return flat

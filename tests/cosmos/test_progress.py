@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from cosmos.profiles import profile_for
-from cosmos.progress import BatchProgress, Transfer1Progress
+from cosmos.profiles.transfer1_progress import Transfer1Progress
+from cosmos.progress import BatchProgress
 from cosmos.stages import Stage
 
 TRANSFER1 = profile_for("transfer1")

@@ -8,8 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from cosmos import transfer1
-from cosmos.profiles import PROFILES
+from cosmos.profiles import PROFILES, transfer1_spec
 from nodes.remote import RemoteError
 from runs.models import Run, RunStatus
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan, run_submit
@@ -58,11 +57,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name", default="", help="Prompt name (default: made from the text).")
         parser.add_argument("--negative", help="Negative prompt (default: the model's).")
-        for hint in transfer1.HINTS:
+        for hint in transfer1_spec.HINTS:
             parser.add_argument(
                 f"--{hint}", type=float, metavar="WEIGHT", help=f"Weight of the {hint} control, 0–1."
             )
-        by_name = {param.name: param for param in transfer1.PARAMETERS}
+        by_name = {param.name: param for param in transfer1_spec.PARAMETERS}
         for flag, name in PARAMETER_FLAGS.items():
             param = by_name[name]
             parser.add_argument(
@@ -114,7 +113,7 @@ class Command(BaseCommand):
                 like=options["like"],
                 name=options["name"],
                 negative_prompt=options["negative"],
-                weights={hint: options[hint] for hint in transfer1.HINTS if options[hint] is not None},
+                weights={hint: options[hint] for hint in transfer1_spec.HINTS if options[hint] is not None},
                 parameters=self._parameters(options),
                 node=options["node"],
                 model=options["model"],

@@ -2,8 +2,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from cosmos import transfer1
 from cosmos.params import ParameterError
+from cosmos.profiles import transfer1_spec
 
 JOB = PurePosixPath("/srv/cosmos/runs/rs_test")
 STAGED = {
@@ -31,24 +31,24 @@ CHANGED = {
 
 
 def spec_and_argv(values: dict, controls: dict) -> tuple[dict, list[str]]:
-    parameters = transfer1.resolve_parameters(values, controls)
-    spec = transfer1.build_spec(
+    parameters = transfer1_spec.resolve_parameters(values, controls)
+    spec = transfer1_spec.build_spec(
         prompt_text="a city", negative_prompt="", parameters=parameters, staged=STAGED
     )
-    argv = transfer1.build_model_argv(parameters=parameters, job_dir=JOB, checkpoint_dir="/ckpt")
+    argv = transfer1_spec.build_model_argv(parameters=parameters, job_dir=JOB, checkpoint_dir="/ckpt")
     return spec, argv
 
 
 def test_it_covers_every_parameter_in_the_test():
-    assert set(CHANGED) == {param.name for param in transfer1.PARAMETERS}
+    assert set(CHANGED) == {param.name for param in transfer1_spec.PARAMETERS}
     assert all(
-        CHANGED[param.name] != param.default for param in transfer1.PARAMETERS if param.kind is not bool
+        CHANGED[param.name] != param.default for param in transfer1_spec.PARAMETERS if param.kind is not bool
     )
 
 
 def test_it_sends_every_parameter_to_the_spec_or_the_command_line():
     spec, argv = spec_and_argv(CHANGED, {"edge": 1.0})
-    for param in transfer1.PARAMETERS:
+    for param in transfer1_spec.PARAMETERS:
         value = CHANGED[param.name]
         flag = f"--{param.name}"
         if param.kind is bool:
@@ -64,7 +64,7 @@ def test_it_sends_every_parameter_to_the_spec_or_the_command_line():
 def test_it_writes_the_controlnet_spec():
     spec, _ = spec_and_argv({}, {"edge": 1.0, "depth": 0.3, "vis": 0})
     assert spec["prompt"] == "a city"
-    assert spec["negative_prompt"] == transfer1.DEFAULT_NEGATIVE_PROMPT
+    assert spec["negative_prompt"] == transfer1_spec.DEFAULT_NEGATIVE_PROMPT
     assert spec["input_video_path"] == STAGED["color"]
     assert spec["edge"] == {"control_weight": 1.0}  # no video: transfer.py makes it from the input
     assert spec["depth"] == {"control_weight": 0.3, "input_control": STAGED["depth"]}
@@ -101,8 +101,8 @@ def test_it_uses_the_real_defaults():
 
 
 def test_it_keeps_the_user_negative_prompt():
-    parameters = transfer1.resolve_parameters({}, {"edge": 1})
-    spec = transfer1.build_spec(
+    parameters = transfer1_spec.resolve_parameters({}, {"edge": 1})
+    spec = transfer1_spec.build_spec(
         prompt_text="x", negative_prompt="blurry", parameters=parameters, staged=STAGED
     )
     assert spec["negative_prompt"] == "blurry"
@@ -127,26 +127,26 @@ def test_it_keeps_the_user_negative_prompt():
 )
 def test_it_rejects_bad_parameters_with_a_clear_message(values, controls, message):
     with pytest.raises(ParameterError, match=message):
-        transfer1.resolve_parameters(values, controls)
+        transfer1_spec.resolve_parameters(values, controls)
 
 
 def test_it_defaults_controls_to_the_videos_present():
-    assert transfer1.default_controls({"color", "depth", "seg"}) == {"depth": 0.5, "seg": 0.5}
-    assert transfer1.default_controls({"color"}) == {"edge": 1.0}
+    assert transfer1_spec.default_controls({"color", "depth", "seg"}) == {"depth": 0.5, "seg": 0.5}
+    assert transfer1_spec.default_controls({"color"}) == {"edge": 1.0}
 
 
 @pytest.mark.parametrize(("frames", "clips"), [(1, 1), (121, 1), (122, 2), (241, 2), (242, 3), (5000, 42)])
 def test_it_counts_clips_like_transfer1(frames, clips):
-    assert transfer1.clip_count(frames) == clips
+    assert transfer1_spec.clip_count(frames) == clips
 
 
 def test_it_writes_a_batch_where_each_line_has_only_its_own_videos():
-    parameters = transfer1.resolve_parameters({"seed": 3}, {"edge": 1.0, "depth": 0.4})
+    parameters = transfer1_spec.resolve_parameters({"seed": 3}, {"edge": 1.0, "depth": 0.4})
     items = [
         {"prompt": "a city", "staged": {"color": "/n/a/color.mp4", "depth": "/n/a/depth.mp4"}},
         {"prompt": "a forest", "staged": {"color": "/n/b/color.mp4"}},
     ]
-    spec, lines = transfer1.build_batch(items=items, negative_prompt="", parameters=parameters)
+    spec, lines = transfer1_spec.build_batch(items=items, negative_prompt="", parameters=parameters)
     assert (
         spec["seed"] == 3
         and spec["edge"] == {"control_weight": 1.0}
@@ -173,17 +173,19 @@ def test_it_writes_a_batch_where_each_line_has_only_its_own_videos():
 
 
 def test_it_runs_a_batch_one_video_at_a_time():
-    parameters = transfer1.resolve_parameters({}, {"edge": 1})
-    argv = transfer1.build_model_argv(parameters=parameters, job_dir=JOB, checkpoint_dir="/c", batch=True)
+    parameters = transfer1_spec.resolve_parameters({}, {"edge": 1})
+    argv = transfer1_spec.build_model_argv(
+        parameters=parameters, job_dir=JOB, checkpoint_dir="/c", batch=True
+    )
     assert argv[argv.index("--batch_input_path") + 1] == "/srv/cosmos/runs/rs_test/batch.jsonl"
     assert argv[argv.index("--batch_size") + 1] == "1"
 
 
 def test_it_keys_batches_by_everything_but_prompt_and_videos():
-    parameters = transfer1.resolve_parameters({}, {"edge": 1})
-    key = transfer1.batch_key(parameters=parameters, negative_prompt="")
-    assert key == transfer1.batch_key(
-        parameters=dict(parameters), negative_prompt=transfer1.DEFAULT_NEGATIVE_PROMPT
+    parameters = transfer1_spec.resolve_parameters({}, {"edge": 1})
+    key = transfer1_spec.batch_key(parameters=parameters, negative_prompt="")
+    assert key == transfer1_spec.batch_key(
+        parameters=dict(parameters), negative_prompt=transfer1_spec.DEFAULT_NEGATIVE_PROMPT
     )
-    assert key != transfer1.batch_key(parameters={**parameters, "seed": 2}, negative_prompt="")
-    assert key != transfer1.batch_key(parameters=parameters, negative_prompt="blurry")
+    assert key != transfer1_spec.batch_key(parameters={**parameters, "seed": 2}, negative_prompt="")
+    assert key != transfer1_spec.batch_key(parameters=parameters, negative_prompt="blurry")
