@@ -186,3 +186,12 @@ def finished_run(fast_sim, render_dir, alice):
 
     plan = run_plan(prompt_text="a foggy harbour at dawn", input_dir=render_dir)
     return run_execute(run=run_create(plan=plan, owner=alice))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def static_folder():
+    """The static folder, made as a deployment's start makes it (cosmos_site.data_folders):
+    settings create no folders at import, and WhiteNoise warns on every request without it."""
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
