@@ -74,20 +74,30 @@ def turns_for(name: str) -> WriteTurns:
         return _turns.setdefault(name, WriteTurns())
 
 
+# Folders made by this process already: a connection opens per request, the folder once.
+_made_folders: set[Path] = set()
+
+
+def _ensure_folder(folder: Path) -> None:
+    """SQLite creates the file but not its folder (the data folder, on a fresh deployment)."""
+    if folder in _made_folders:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot create {folder} for the SQLite database: {exc.strerror}. Set COSMOS_DATA_DIR "
+            "(or DATABASE_URL) to a folder this user can write, or create it with write access"
+        ) from exc
+    _made_folders.add(folder)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _turn: WriteTurns | None = None
 
     def get_new_connection(self, conn_params):
-        # SQLite creates the file but not its folder (the data folder, on a fresh deployment).
         if not self.is_in_memory_db():
-            folder = Path(self.settings_dict["NAME"]).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ImproperlyConfigured(
-                    f"cannot create {folder} for the SQLite database: {exc.strerror}. Set COSMOS_DATA_DIR "
-                    "(or DATABASE_URL) to a folder this user can write, or create it with write access"
-                ) from exc
+            _ensure_folder(Path(self.settings_dict["NAME"]).parent)
         return super().get_new_connection(conn_params)
 
     def _start_transaction_under_autocommit(self) -> None:
