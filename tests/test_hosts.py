@@ -30,6 +30,10 @@ def client(ssh_host):
     client.close()
 
 
+# A job that would take about five minutes: it is killed long before, even on a machine so loaded
+# that the test's own steps take many seconds (at 0.05, thirty seconds, it could end on its own).
+UNTIL_KILLED = 0.5
+
 def run(client, command: str, *, timeout: float = 30) -> tuple[int, str, str]:
     _, stdout, stderr = client.exec_command(command, timeout=timeout)
     out, err = stdout.read().decode(), stderr.read().decode()
@@ -172,7 +176,7 @@ def test_docker_run_runs_the_stand_in_as_the_container(client, ssh_host, tmp_pat
 
 
 def test_a_running_container_is_listed_and_docker_kill_ends_it(client, ssh_host):
-    ssh_host.set_sim(time_scale=0.05)  # about 30 s to finish: it is killed long before
+    ssh_host.set_sim(time_scale=UNTIL_KILLED)
     argv, job = docker_job(ssh_host, "rs_kill")
     channel, cli_pid = start_job(client, argv, job)
     [container] = wait_for(ssh_host.containers, what="the container")
@@ -207,7 +211,7 @@ def test_a_running_container_is_listed_and_docker_kill_ends_it(client, ssh_host)
 
 
 def test_sigterm_to_the_docker_cli_is_passed_to_the_container(client, ssh_host):
-    ssh_host.set_sim(time_scale=0.05)
+    ssh_host.set_sim(time_scale=UNTIL_KILLED)
     argv, job = docker_job(ssh_host, "rs_term")
     channel, cli_pid = start_job(client, argv, job)
     [container] = wait_for(ssh_host.containers, what="the container")
@@ -220,7 +224,7 @@ def test_sigterm_to_the_docker_cli_is_passed_to_the_container(client, ssh_host):
 
 
 def test_sigkill_of_the_docker_cli_leaves_the_container_running_until_docker_kill(client, ssh_host):
-    ssh_host.set_sim(time_scale=0.05)
+    ssh_host.set_sim(time_scale=UNTIL_KILLED)
     argv, job = docker_job(ssh_host, "rs_orphan")
     channel, cli_pid = start_job(client, argv, job)
     [container] = wait_for(ssh_host.containers, what="the container")
