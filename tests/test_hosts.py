@@ -34,6 +34,7 @@ def client(ssh_host):
 # that the test's own steps take many seconds (at 0.05, thirty seconds, it could end on its own).
 UNTIL_KILLED = 0.5
 
+
 def run(client, command: str, *, timeout: float = 30) -> tuple[int, str, str]:
     _, stdout, stderr = client.exec_command(command, timeout=timeout)
     out, err = stdout.read().decode(), stderr.read().decode()
