@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from cosmos.launch import DOCKER_LAUNCHER, SIM_LAUNCHER
 from cosmos_site.ids import new_id
-from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+from cosmos_site.model_types import ModelType, default_model_type
 
 
 class Transport(models.TextChoices):
@@ -169,7 +169,7 @@ class RemoteJob(models.Model):
 
     id = models.CharField(primary_key=True, max_length=20, default=new_job_id, editable=False)
     node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="jobs")
-    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=DEFAULT_MODEL_TYPE)
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=default_model_type)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.STARTING)
     devices = models.JSONField(default=list, help_text="Indexes of the node's GPUs this job holds.")
     batched = models.BooleanField(default=False, help_text="Launched with a batch file (one line per run).")
