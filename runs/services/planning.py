@@ -259,10 +259,15 @@ def run_plan(
         profile, found.prompt, prompt_text, negative_prompt, name, input_dir, inputs.source_run
     )
     video = _probe(inputs)
-    resolved = _plan_parameters(profile, found.parameters, weights, parameters, inputs.modalities, video)
+    chosen_node = _choose_node(node, found.node)
+    # The node's own defaults for this model (a local checkpoint, guardrails offloaded…), under the run's.
+    node_defaults = chosen_node.model_defaults.get(profile.name, {})
+    resolved = _plan_parameters(
+        profile, {**node_defaults, **found.parameters}, weights, parameters, inputs.modalities, video
+    )
     notices = [*inputs.notices, *profile.notices(parameters or {}, resolved)]
     return RunPlan(
-        node=_choose_node(node, found.node),
+        node=chosen_node,
         input_set=inputs.input_set,
         parameters=resolved,
         profile=profile,
