@@ -127,53 +127,54 @@ PARAMETERS: tuple[Param, ...] = (
         "Width to height; auto follows the input (the mode's default without one).",
         choices=(AUTO, *ASPECTS),
     ),
+    # None: the model's own value for the mode (and hint), filled in by resolve_parameters.
     Param(
         "num_frames",
         int,
-        0,
-        "Frames to generate, rounded up to 4k+1 (0: the model's default, 189; a transfer follows its input).",
-        minimum=0,
+        None,
+        "Frames to generate, rounded up to 4k+1 (default 189; a transfer is as long as its input).",
+        minimum=1,
         maximum=MAX_FRAMES,
     ),
     Param(
         "fps",
         int,
-        0,
-        "Frames per second of the output (0: 24; a transfer keeps its input's).",
-        minimum=0,
+        None,
+        "Output frame rate (default 24; a transfer keeps its input's).",
+        minimum=1,
         maximum=60,
     ),
-    Param(
-        "num_steps",
-        int,
-        0,
-        "Diffusion steps (0: the mode's default, 35; text2image 50).",
-        minimum=0,
-        maximum=100,
-    ),
+    Param("num_steps", int, None, "Diffusion steps (default 35; text2image 50).", minimum=1, maximum=100),
     Param(
         "guidance",
         float,
-        -1.0,
-        "Classifier-free guidance, 0–7 (-1: the mode's default).",
-        minimum=-1,
+        None,
+        "Classifier-free guidance, 0–7 (default 6; text2image 4; a one-hint transfer 3, wsm 1).",
+        minimum=0,
         maximum=7,
     ),
     Param(
         "control_guidance",
         float,
-        -1.0,
-        "Transfer: guidance towards the control videos, 0–10 (-1: the hint's default).",
-        minimum=-1,
+        None,
+        "Transfer: guidance towards the control videos, 0–10 (default 1.5; seg 2, wsm 3).",
+        minimum=0,
         maximum=10,
     ),
-    Param("shift", float, 0.0, "Sampler time shift (0: the mode's default).", minimum=0, maximum=50),
+    Param(
+        "shift",
+        float,
+        None,
+        "Sampler time shift (default 10; text2image 3, image2image 5).",
+        minimum=0.1,
+        maximum=50,
+    ),
     Param(
         "num_video_frames_per_chunk",
         int,
-        0,
-        "Transfer: frames per chunk (0: 93; wsm 101).",
-        minimum=0,
+        None,
+        "Transfer: frames per chunk (default 93; wsm 101).",
+        minimum=9,
         maximum=MAX_FRAMES,
     ),
     Param(
@@ -336,19 +337,19 @@ def _fill_defaults(
         if mode in TRANSFER_MODES
         else None
     )
-    if parameters["num_steps"] == 0:
+    if parameters["num_steps"] is None:
         parameters["num_steps"] = base.num_steps
-    if parameters["guidance"] < 0:
+    if parameters["guidance"] is None:
         parameters["guidance"] = hint.guidance if hint else base.guidance
-    if parameters["shift"] == 0:
+    if parameters["shift"] is None:
         parameters["shift"] = hint.shift if hint and mode == "video2video" else base.shift
     if parameters["aspect_ratio"] == AUTO:
         # The input's own shape; without an input, the mode's default (text2image square, video 16:9).
         parameters["aspect_ratio"] = nearest_aspect(video.width, video.height) if video else base.aspect_ratio
     if hint:
-        if parameters["control_guidance"] < 0:
+        if parameters["control_guidance"] is None:
             parameters["control_guidance"] = hint.control_guidance
-        if parameters["num_video_frames_per_chunk"] == 0:
+        if parameters["num_video_frames_per_chunk"] is None:
             parameters["num_video_frames_per_chunk"] = hint.chunk or CHUNK_FRAMES
     else:
         parameters["control_guidance"] = None

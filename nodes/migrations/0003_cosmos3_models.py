@@ -5,15 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('nodes', '0002_rename_tables'),
+        ("nodes", "0002_rename_tables"),
     ]
 
+    # The new models' choices and a default read from settings (COSMOS_DEFAULT_MODEL): neither is in
+    # the database (Django applies defaults itself), so only the state changes. An AlterField would
+    # make SQLite rebuild the whole table for nothing (and drop the prompts' search triggers).
     operations = [
-        migrations.AlterField(
-            model_name='remotejob',
-            name='model_type',
-            field=models.CharField(choices=[('cosmos3_nano', 'Cosmos3-Nano'), ('cosmos3_super', 'Cosmos3-Super'), ('transfer1', 'Cosmos-Transfer1-7B'), ('transfer2_5', 'Cosmos-Transfer2.5-2B'), ('predict2_5', 'Cosmos-Predict2.5-2B'), ('reason1', 'Cosmos-Reason1-7B'), ('upscale4k', 'Cosmos-Transfer1 4K upscaler'), ('prompt_upsampler', 'Prompt upsampler (Pixtral-12B)')], default=cosmos_site.model_types.default_model_type, max_length=32),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="remotejob",
+                    name="model_type",
+                    field=models.CharField(
+                        choices=[
+                            ("cosmos3_nano", "Cosmos3-Nano"),
+                            ("cosmos3_super", "Cosmos3-Super"),
+                            ("transfer1", "Cosmos-Transfer1-7B"),
+                            ("transfer2_5", "Cosmos-Transfer2.5-2B"),
+                            ("predict2_5", "Cosmos-Predict2.5-2B"),
+                            ("reason1", "Cosmos-Reason1-7B"),
+                            ("upscale4k", "Cosmos-Transfer1 4K upscaler"),
+                            ("prompt_upsampler", "Prompt upsampler (Pixtral-12B)"),
+                        ],
+                        default=cosmos_site.model_types.default_model_type,
+                        max_length=32,
+                    ),
+                ),
+            ],
         ),
     ]
