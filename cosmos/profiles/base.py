@@ -156,6 +156,10 @@ class ModelProfile:
         """Whether a log message starts the next run of a batch job."""
         return False
 
+    def blamed_item(self, log_text: str, names: list[str]) -> int | None:
+        """The run (index in ``names``) that a batch's failure before any video names, if one is named."""
+        return None
+
     # --- results -----------------------------------------------------------------------------------
 
     def kept_files_of(self, *, run_id: str, index: int | None) -> dict[str, str]:

@@ -235,6 +235,14 @@ class Cosmos3Profile(ModelProfile):
     def starts_item(self, message: str) -> bool:
         return SAMPLE_START.search(message) is not None
 
+    def blamed_item(self, log_text: str, names: list[str]) -> int | None:
+        """The run whose spec the CLI rejected (its file is named in the error), before the model loads."""
+        match = VALIDATION_ERROR.search(log_text)
+        if not match:
+            return None
+        spec = Path(match["spec"]).name
+        return next((index for index, name in enumerate(names) if spec.endswith(f"_{name}.json")), None)
+
     # --- results -----------------------------------------------------------------------------------
 
     def kept_files_of(self, *, run_id: str, index: int | None) -> dict[str, str]:

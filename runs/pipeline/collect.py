@@ -43,6 +43,7 @@ class JobEnd:
     exit_code: int | None
     batched: bool
     stopped_for_cancel: bool  # stopped to cancel one of its runs: the others did nothing wrong
+    blamed: int | None = None  # the run that a failure before any video names (its rejected spec)
 
     @property
     def names(self) -> set[str]:
@@ -59,10 +60,22 @@ class JobEnd:
         return produced and (self.batched or self.exit_code == 0)
 
     def ended_before(self, index: int | None) -> bool:
-        """Whether the job ended early for a reason not the run's: a cancel, or its video never begun."""
+        """Whether the job ended early for a reason not the run's: a cancel, or its video never begun.
+
+        A batch that failed before any video began failed loading: a failure that names one run's
+        spec is that run's (the others go again without it); any other is every run's, as it would
+        be alone, since queuing them again would only repeat it. A job lost without an exit code
+        (a node restarted) gives its unbegun runs back.
+        """
         if self.exit_code == 0:
             return False
-        return self.stopped_for_cancel or (self.batched and index not in self.progress.started)
+        if self.stopped_for_cancel:
+            return True
+        if not self.batched or index in self.progress.started:
+            return False
+        if self.progress.started or self.exit_code is None:
+            return True
+        return self.blamed is not None and self.blamed != index
 
 
 class Collecting(Saving):
@@ -108,6 +121,7 @@ class Collecting(Saving):
             exit_code=self.job.exit_code,
             batched=self.job.batched,
             stopped_for_cancel=any(run.cancel_requested_at for run in self.runs),
+            blamed=self.profile.blamed_item(log_text, [run.id for run in self.runs]),
         )
 
     def _collect_run(self, run: Run, ended: JobEnd) -> Saved | None:
