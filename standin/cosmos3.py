@@ -194,8 +194,8 @@ def run(sim, args):
     ranks = cosmos25.world_size()
     if ranks > 1:
         for rank in range(ranks):
-            message = f"[RANK {rank}] Initialized distributed training with local rank {rank} using nccl with timeout 1800"
-            sim.critical("distributed:118:init", message)
+            message = f"Initialized distributed training with local rank {rank} using nccl with timeout 1800"
+            sim.critical("distributed:118:init", f"[RANK {rank}] {message}")
         sim.info("distributed:131:init", f"Training with {ranks} GPUs.")
         sim.spend(DISTRIBUTED_INIT)
     check_setup(cfg, ranks)
@@ -334,7 +334,8 @@ def incompatibility(checkpoint, sample):
     if sample.hints and values["vision_path"] is None:
         missing = [key for key in sample.hints if values[key]["control_path"] is None]
         if missing:
-            return f"transfer inference requires 'vision_path' or a pre-computed 'control_path' (hint: {missing[0]})"
+            needed = "'vision_path' or a pre-computed 'control_path'"
+            return f"transfer inference requires {needed} (hint: {missing[0]})"
     return None
 
 

@@ -204,17 +204,20 @@ def watchdog_abort(ranks):
     lines = []
     for rank in range(ranks):
         group = f"[PG ID 0 PG GUID 0(default_pg) Rank {rank}]"
-        timeout = f"[Rank {rank}] Watchdog caught collective operation timeout: {work} ran for 1800088 milliseconds before timing out."
+        timeout = (
+            f"[Rank {rank}] Watchdog caught collective operation timeout: {work} ran for 1800088 "
+            "milliseconds before timing out."
+        )
         lines += [
             f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:632] {timeout}",
-            f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:2271] {group} failure detected by watchdog at work "
-            "sequence id: 4187 PG status: last enqueued work: 4187, last completed work: 4186",
-            f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:670] Stack trace of the failed collective not found, "
-            "potentially because FlightRecorder is disabled. You can enable it by setting "
+            f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:2271] {group} failure detected by watchdog at "
+            "work sequence id: 4187 PG status: last enqueued work: 4187, last completed work: 4186",
+            f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:670] Stack trace of the failed collective not "
+            "found, potentially because FlightRecorder is disabled. You can enable it by setting "
             "TORCH_NCCL_TRACE_BUFFER_SIZE to a non-zero value.",
-            f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:684] [Rank {rank}] Some NCCL operations have failed "
-            "or timed out. Due to the asynchronous nature of CUDA kernels, subsequent GPU operations might run "
-            "on corrupted/incomplete data.",
+            f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:684] [Rank {rank}] Some NCCL operations have "
+            "failed or timed out. Due to the asynchronous nature of CUDA kernels, subsequent GPU operations "
+            "might run on corrupted/incomplete data.",
             f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:698] [Rank {rank}] To avoid data inconsistency, we "
             "are taking the entire process down.",
             f"[rank{rank}]:[{stamp} ProcessGroupNCCL.cpp:2106] {group} Process group watchdog thread "
@@ -360,7 +363,8 @@ def generate_transfer(context, sample, args, folder, number):
     sim.spend(0.05 * frames * sum(1 for key in hints if not args[key]["control_path"]))  # on-the-fly controls
     prompt = args["prompt"]
     if args["emphasize_control_in_prompt"]:
-        prompt = f"{prompt} Follow the {' and '.join(hints)} control video{'s' if len(hints) > 1 else ''} precisely."
+        videos = "control videos" if len(hints) > 1 else "control video"
+        prompt = f"{prompt} Follow the {' and '.join(hints)} {videos} precisely."
     sim.info("transfer:214:_generate_transfer_batch", f"[transfer] final user prompt: {prompt}")
     per_chunk = args["num_video_frames_per_chunk"]
     chunks = chunk_count(frames, per_chunk, args["num_conditional_frames"])
