@@ -70,14 +70,29 @@ def _text(log_text: str) -> str:
     return RANK_TAG.sub("", log_text)
 
 
+# Lines of every generate call: a transfer makes one call per chunk (num_outputs, one per output).
+BETWEEN_BARS = re.compile(r"^(?:Using sampler: |\[Diffusion Cache\] sample done)")
+
+
 class Cosmos3Progress(PhaseProgress):
-    """The shared anchors and `Sampling` bar, read after the `[RANK n] ` tags are dropped."""
+    """The shared anchors and `Sampling` bar, read after the `[RANK n] ` tags are dropped.
+
+    A sample with several bars (transfer chunks, num_outputs) logs its sampler line and its
+    diffusion-cache summary around every bar: between two bars they neither send the run back
+    to preparing nor on to decoding (which would hold the bar at 93 % for the later chunks).
+    """
 
     def _handle(self, event, now):
         message = getattr(event, "message", None)
         if message is not None and RANK_TAG.search(message):
-            event = type(event)(**{**event.__dict__, "message": RANK_TAG.sub("", message)})
+            message = RANK_TAG.sub("", message)
+            event = type(event)(**{**event.__dict__, "message": message})
+        if message is not None and self._between_bars() and BETWEEN_BARS.search(message):
+            return
         super()._handle(event, now)
+
+    def _between_bars(self) -> bool:
+        return self._bar_started is not None and self._chunk < self.chunks - 1
 
 
 class Cosmos3Profile(ModelProfile):
