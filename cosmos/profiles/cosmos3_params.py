@@ -245,7 +245,11 @@ def nearest_aspect(width: int, height: int) -> str:
 
 
 def chunk_count(frames: int, chunk: int, conditional: int) -> int:
-    """Transfer chunks (§3.5): 1 if T ≤ chunk, else 1 + ceil((T − chunk)/(chunk − cond))."""
+    """Transfer chunks (§3.5): 1 if T ≤ chunk, else 1 + ceil((T − chunk)/(chunk − cond)).
+
+    The model rounds the chunk up to 4k+1 frames first (inference/transfer.py at @5eee9ed).
+    """
+    chunk = round_frames(chunk)
     if frames <= chunk:
         return 1
     return 1 + math.ceil((frames - chunk) / max(1, chunk - conditional))

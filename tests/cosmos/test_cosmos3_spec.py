@@ -311,6 +311,13 @@ def test_it_counts_a_transfers_chunks():
     }
 
 
+def test_it_counts_chunks_of_the_length_the_model_rounds_them_to():
+    video = VideoFacts(frames=181, fps=24.0, width=1280, height=720)
+    parameters = NANO.resolve({"num_video_frames_per_chunk": 90}, {"edge": 1.0}, video=video)
+    assert NANO.expected_output(parameters, video)["chunks"] == 2  # chunks of 93: 1 + ceil(88 / 92)
+    assert NANO.progress(frames=181, parameters=parameters, step_seconds=1.0).chunks == 2
+
+
 # --- schema, seeds, frames, aspect ------------------------------------------------------------------
 
 ALL_SPECS = [
