@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cosmos.failures import Failure, classify_failure
+from cosmos.failures import Failure, classify_failure, clean_log
 from cosmos.media import sha256_file, write_first_frame
 from cosmos.params import ParameterError
 from cosmos.phases import Anchor, PhaseProgress
@@ -67,7 +67,8 @@ VALIDATION_ITEM = re.compile(
 
 
 def _text(log_text: str) -> str:
-    return RANK_TAG.sub("", log_text)
+    """The log without colours, bar redraws, torchrun's `[rankN]: ` prefixes and the `[RANK n] ` tags."""
+    return RANK_TAG.sub("", clean_log(log_text))
 
 
 # Lines of every generate call: a transfer makes one call per chunk (num_outputs, one per output).
@@ -341,7 +342,8 @@ def _incompatible(text: str) -> Failure | None:
 
 
 def _download(text: str) -> Failure | None:
-    if not re.search(r"CalledProcessError[^\n]*hf download|Failed to download ", text):
+    # The downloader runs an argument list: Python prints it as `Command '['uv', …, 'hf', 'download', …]'`.
+    if not re.search(r"CalledProcessError[^\n]*\bhf\b[^\n]*\bdownload\b|Failed to download ", text):
         return None
     gated = re.search(r"[^\n]*(?:401|403|gated|GatedRepo|Access to model)[^\n]*", text)
     line = (
