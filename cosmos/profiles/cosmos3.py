@@ -25,8 +25,9 @@ from cosmos.profiles.cosmos3_params import (
     PARAMETERS,
     SIZES,
     TRANSFER_MODES,
+    carried_over,
     chunk_count,
-    frames_notice,
+    frames_notices,
     infer_mode,
     resolve_parameters,
 )
@@ -150,8 +151,10 @@ class Cosmos3Profile(ModelProfile):
             )
 
     def notices(self, given: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
-        notice = frames_notice(given, parameters)
-        return [notice] if notice else []
+        return frames_notices(given, parameters)
+
+    def carried_over(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        return carried_over(parameters)
 
     def expected_output(self, parameters, video):
         mode = parameters["model_mode"]

@@ -363,31 +363,40 @@ def _fill_defaults(
         parameters["num_frames"], parameters["fps"] = 1, parameters["fps"] or DEFAULT_FPS
         return
     if mode == "video2video":
-        # A transfer's length and rate are its input's (§3.5): max_frames shortens it.
+        # A transfer's length and rate are its input's (§3.5): the model reads neither num_frames nor
+        # fps, so frames asked for shorten it (as max_frames, which it does read) and fps is the input's.
         if parameters["num_frames"]:
-            raise ParameterError(
-                "num_frames", "a transfer is as long as its input video: use max_frames to shorten it"
-            )
-        own_fps = round(video.fps) or (hint.fps if hint and hint.fps else DEFAULT_FPS)
-        if parameters["fps"] and parameters["fps"] != own_fps:
-            raise ParameterError("fps", f"a transfer keeps its input's frame rate ({own_fps} fps)")
+            parameters["max_frames"] = min(parameters["max_frames"], parameters["num_frames"])
         parameters["num_frames"] = min(video.frames, parameters["max_frames"])
-        parameters["fps"] = own_fps
+        parameters["fps"] = round(video.fps) or (hint.fps if hint and hint.fps else DEFAULT_FPS)
         return
     parameters["num_frames"] = round_frames(parameters["num_frames"] or base.num_frames)
     parameters["fps"] = parameters["fps"] or DEFAULT_FPS
 
 
-def frames_notice(given: dict[str, Any], parameters: dict[str, Any]) -> str | None:
-    """What the run says when the frames asked for are not a length the model makes (4k+1)."""
-    asked = given.get("num_frames")
+def frames_notices(given: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
+    """What the run says when the frames or rate asked for are not what the model will make."""
+    mode, frames, notices = parameters["model_mode"], parameters["num_frames"], []
+    asked, asked_fps = _number(given.get("num_frames")), _number(given.get("fps"))
+    if mode == "video2video":
+        if asked and asked > frames:
+            notices.append(f"num_frames {asked}: a transfer is as long as its input, {frames} frames")
+        if asked_fps and asked_fps != parameters["fps"]:
+            notices.append(f"fps {asked_fps}: a transfer keeps its input's rate, {parameters['fps']} fps")
+    elif asked and asked > 1 and frames != asked and mode not in IMAGE_MODES:
+        notices.append(f"num_frames {asked} is rounded up to {frames}: Cosmos 3 makes videos of 4k+1 frames")
+    return notices
+
+
+def _number(value: Any) -> int | None:
     try:
-        asked = int(asked)
+        return int(value)
     except (TypeError, ValueError):
         return None
-    if asked > 1 and parameters["num_frames"] != asked and parameters["model_mode"] not in IMAGE_MODES:
-        return (
-            f"num_frames {asked} is rounded up to {parameters['num_frames']}: Cosmos 3 makes videos of "
-            "4k+1 frames"
-        )
-    return None
+
+
+def carried_over(parameters: dict[str, Any]) -> dict[str, Any]:
+    """An earlier run's settings for a new one: a transfer's length and rate were its input's, not chosen."""
+    if parameters.get("model_mode") != "video2video":
+        return dict(parameters)
+    return {name: value for name, value in parameters.items() if name not in ("num_frames", "fps")}

@@ -292,12 +292,24 @@ def test_it_starts_a_transfer_when_a_video_is_given_without_a_mode():
 def test_it_takes_a_transfers_length_from_its_input_up_to_max_frames():
     assert NANO.resolve({}, {"edge": 1.0}, video=HD)["num_frames"] == 121
     assert NANO.resolve({"max_frames": 93}, {"edge": 1.0}, video=HD)["num_frames"] == 93
-    with pytest.raises(ParameterError) as error:
-        NANO.resolve({"num_frames": 61}, {"edge": 1.0}, video=HD)
-    assert error.value.name == "num_frames"
-    with pytest.raises(ParameterError) as error:
-        NANO.resolve({"fps": 24}, {"edge": 1.0}, video=HD)
-    assert error.value.name == "fps"
+    # The model reads neither num_frames nor fps in a transfer: frames asked for shorten it (as
+    # max_frames, which it reads), the rate stays the input's, and the run says so.
+    shortened = NANO.resolve({"num_frames": 61}, {"edge": 1.0}, video=HD)
+    assert (shortened["num_frames"], shortened["max_frames"]) == (61, 61)
+    longer = NANO.resolve({"num_frames": 200, "fps": 24}, {"edge": 1.0}, video=HD)
+    assert (longer["num_frames"], longer["fps"]) == (121, 30)
+    assert NANO.notices({"num_frames": 200, "fps": 24}, longer) == [
+        "num_frames 200: a transfer is as long as its input, 121 frames",
+        "fps 24: a transfer keeps its input's rate, 30 fps",
+    ]
+
+
+def test_it_runs_a_transfer_again_on_a_new_input_at_that_inputs_length():
+    earlier = NANO.resolve({}, {"edge": 1.0}, video=HD)
+    del earlier["controls"]  # planning carries the controls apart
+    short = VideoFacts(frames=33, fps=24, width=1920, height=1080)
+    again = NANO.resolve(NANO.carried_over(earlier), {"edge": 1.0}, video=short)
+    assert (again["num_frames"], again["fps"]) == (33, 24)
 
 
 def test_it_counts_a_transfers_chunks():
