@@ -105,6 +105,7 @@ PARAMETERS: tuple[Param, ...] = (
         "What to generate from what: auto follows the inputs (none: text2video, an image: "
         "image2video, a video: video2video transfer).",
         choices=(AUTO, *MODES),
+        label="Mode",
     ),
     Param(
         "seed",
@@ -136,6 +137,7 @@ PARAMETERS: tuple[Param, ...] = (
         "Frames to generate, rounded up to 4k+1 (default 189; a transfer is as long as its input).",
         minimum=1,
         maximum=MAX_FRAMES,
+        label="Frames",
     ),
     Param(
         "fps",
@@ -144,8 +146,17 @@ PARAMETERS: tuple[Param, ...] = (
         "Output frame rate (default 24; a transfer keeps its input's).",
         minimum=1,
         maximum=60,
+        label="Frame rate (fps)",
     ),
-    Param("num_steps", int, None, "Diffusion steps (default 35; text2image 50).", minimum=1, maximum=100),
+    Param(
+        "num_steps",
+        int,
+        None,
+        "Diffusion steps (default 35; text2image 50).",
+        minimum=1,
+        maximum=100,
+        label="Steps",
+    ),
     Param(
         "guidance",
         float,
@@ -177,6 +188,7 @@ PARAMETERS: tuple[Param, ...] = (
         "Transfer: frames per chunk (default 93; wsm 101).",
         minimum=9,
         maximum=MAX_FRAMES,
+        label="Frames per chunk",
     ),
     Param(
         "num_conditional_frames",
@@ -185,6 +197,7 @@ PARAMETERS: tuple[Param, ...] = (
         "Transfer: frames each chunk continues from the previous one.",
         minimum=0,
         maximum=16,
+        label="Conditional frames",
     ),
     Param(
         "max_frames", int, MAX_FRAMES, "Transfer: longest output, in frames.", minimum=1, maximum=MAX_FRAMES
@@ -195,6 +208,7 @@ PARAMETERS: tuple[Param, ...] = (
         "medium",
         "Edge control: threshold of edges made from the input.",
         choices=LEVELS,
+        label="Edge threshold",
     ),
     Param(
         "preset_blur_strength",
@@ -202,15 +216,33 @@ PARAMETERS: tuple[Param, ...] = (
         "medium",
         "Blur control: strength of the blur made from the input.",
         choices=("none", *LEVELS),
+        label="Blur strength",
     ),
-    Param("enable_sound", bool, False, "text2video and image2video: generate a sound track too (Nano only)."),
-    Param("num_outputs", int, 1, "Videos per prompt (each with seed + i).", minimum=1, maximum=8),
-    Param("num_gpus", int, 1, "GPUs for one invocation (several: torchrun).", minimum=1, maximum=8),
+    Param(
+        "enable_sound",
+        bool,
+        False,
+        "text2video and image2video: generate a sound track too (Nano only).",
+        label="Generate sound",
+    ),
+    Param(
+        "num_outputs",
+        int,
+        1,
+        "Videos per prompt (each with seed + i).",
+        minimum=1,
+        maximum=8,
+        label="Outputs per prompt",
+    ),
+    Param(
+        "num_gpus", int, 1, "GPUs for one invocation (several: torchrun).", minimum=1, maximum=8, label="GPUs"
+    ),
     Param(
         "checkpoint_path",
         str,
         "",
         "Checkpoint: a registry name, a folder on the node or s3:// (empty: the model's own).",
+        label="Checkpoint",
     ),
     Param("disable_guardrails", bool, False, "Skip the prompt guardrail and face blur (--no-guardrails)."),
     Param(
