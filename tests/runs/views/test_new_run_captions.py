@@ -53,7 +53,9 @@ def test_it_shows_invalid_caption_json_beside_the_field_and_creates_nothing(clie
     before = Prompt.objects.count()
     # No inputs chosen either: the prompt's error is shown all the same.
     response = post(
-        client, {"prompt_text": '{"subjects": [', "negative_prompt": "{blurry"}, HX_Request="true"
+        client,
+        {"prompt_text": '{"subjects": [', "negative_prompt": "{blurry"},
+        headers={"HX-Request": "true"},
     )
     page = unescape(response.content.decode())
     assert response.status_code == 200 and "<html" not in page
