@@ -15,6 +15,7 @@ from cosmos_site.querysets import OwnedQuerySet
 from cosmos_site.validators import first_unstorable, validate_storable_text
 from prompts.naming import generate_prompt_name
 from prompts.search import RANK_WINDOW, FTS5Column, search
+from prompts.structured import Caption, PromptError, PromptText, caption_of, parse_prompt, prompt_text_of
 
 TAG_MAX_LENGTH = 50
 
@@ -50,6 +51,15 @@ class PromptQuerySet(OwnedQuerySet):
         """Prompts whose inputs name an input folder (the ones a new run can reuse)."""
         return self.filter(inputs__has_key="dir")
 
+    def structured(self, structured: bool = True) -> "PromptQuerySet":
+        """Prompts whose text is a structured caption (or, with False, plain text).
+
+        Every caption is stored as JSON starting with "{", and a plain text that starts with one is
+        refused since captions exist (prompts/structured.py).
+        """
+        captions = models.Q(prompt_text__startswith="{")
+        return self.filter(captions if structured else ~captions)
+
     def tagged(self, name: str) -> "PromptQuerySet":
         return self.filter(tags__name=normalize_tag_name(name))
 
@@ -70,6 +80,9 @@ class Prompt(models.Model):
 
     A prompt is reused by every run made from it (`cosmos_run --like`). An enhanced prompt keeps
     its original as ``parent``.
+
+    The text (and the negative text) is plain, or a structured caption stored as its compact JSON,
+    exactly what the model's spec gets (prompts/structured.py); ``caption`` is that JSON object.
     """
 
     id = models.CharField(primary_key=True, max_length=20, default=new_prompt_id, editable=False)
@@ -119,8 +132,39 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return f"{self.name or self.id}"
 
+    @property
+    def parsed_text(self) -> PromptText:
+        """The text with its caption (if structured): what pages show readably."""
+        return prompt_text_of(self.prompt_text)
+
+    @property
+    def parsed_negative_prompt(self) -> PromptText:
+        return prompt_text_of(self.negative_prompt)
+
+    @property
+    def caption(self) -> Caption | None:
+        """The structured caption the text holds, or None for plain text."""
+        return caption_of(self.prompt_text)
+
+    @property
+    def negative_caption(self) -> Caption | None:
+        return caption_of(self.negative_prompt)
+
+    @property
+    def is_structured(self) -> bool:
+        return self.caption is not None
+
+    @property
+    def summary(self) -> str:
+        """One line for lists: the plain text shortened, or what the caption says most briefly."""
+        return self.parsed_text.summary
+
     def to_dict(self, *, detail: bool = False, tags: bool = False) -> dict[str, Any]:
         """The prompt as JSON-safe values: its id, name, model, texts and creation time (the API's lists).
+
+        A structured text is also given decoded: ``prompt_caption`` (and ``negative_prompt_caption``)
+        is the caption as a JSON object, beside the text that holds its compact JSON; plain texts
+        have neither key.
 
         With ``detail`` (cosmos_show --json, the export) also its inputs, parameters, parent and
         owner (None when it has none); with ``tags`` its tag names in order (cosmos_search --json,
@@ -133,6 +177,10 @@ class Prompt(models.Model):
             "prompt_text": self.prompt_text,
             "negative_prompt": self.negative_prompt,
         }
+        if (caption := self.caption) is not None:
+            data["prompt_caption"] = caption
+        if (negative_caption := self.negative_caption) is not None:
+            data["negative_prompt_caption"] = negative_caption
         if detail:
             data.update(
                 inputs=self.inputs,
@@ -146,10 +194,16 @@ class Prompt(models.Model):
         return data
 
     def clean(self) -> None:
-        self.prompt_text = (self.prompt_text or "").strip()
+        errors = {}
+        for field, label in (("prompt_text", "the prompt"), ("negative_prompt", "the negative prompt")):
+            try:
+                setattr(self, field, parse_prompt(getattr(self, field), label=label).text)
+            except PromptError as exc:
+                errors[field] = str(exc)[:1].upper() + str(exc)[1:] + "."
+        if errors:
+            raise ValidationError(errors)
         if not self.prompt_text:
             raise ValidationError({"prompt_text": "The prompt text is blank: describe what to generate."})
-        self.negative_prompt = (self.negative_prompt or "").strip()
         self.name = (self.name or "").strip() or generate_prompt_name(self.prompt_text)
         for field in ("inputs", "parameters"):
             if found := first_unstorable(getattr(self, field)):

@@ -2,12 +2,15 @@
 
 The old tool needed KeyBERT (and a model fetch) just to name a prompt. A name only has to be
 recognisable in a list, so the first few content words do, and the same text always gives the
-same name.
+same name. A structured caption is named from its summary (its first subject, say), not from
+its JSON.
 """
 
 import hashlib
 import re
 import unicodedata
+
+from prompts.structured import caption_of, prompt_summary
 
 MAX_WORDS = 4
 MAX_LENGTH = 60
@@ -97,6 +100,9 @@ def generate_prompt_name(text: str) -> str:
     >>> generate_prompt_name("A cyberpunk city at night, neon rain")
     'cyberpunk-city-night-neon'
     """
+    caption = caption_of(text)
+    if caption is not None:
+        text = prompt_summary(caption) or text
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     words = re.findall(r"[a-z0-9]+", ascii_text)
     content = [word for word in words if word not in STOPWORDS and len(word) > 1]

@@ -318,10 +318,18 @@ class _Headline(Func):
     output_field = HighlightField()
 
 
-def _headline(field: str, tsquery, options: str) -> _Headline:
+class _CaptionText(Func):
+    """A prompt text as the index has it: a caption's text values (migration 0006), else the text."""
+
+    function = "prompts_caption_text"
+    output_field = models.TextField()
+
+
+def _headline(field: str, tsquery, options: str, *, caption: bool = False) -> _Headline:
     from django.contrib.postgres.search import SearchConfig
 
-    text = Replace(Replace(F(field), Value("<"), Value(LESS_THAN)), Value(">"), Value(GREATER_THAN))
+    source = _CaptionText(F(field)) if caption else F(field)
+    text = Replace(Replace(source, Value("<"), Value(LESS_THAN)), Value(">"), Value(GREATER_THAN))
     return _Headline(SearchConfig(TSEARCH_CONFIG), text, tsquery, Value(options))
 
 
@@ -344,6 +352,6 @@ def _search_postgresql(queryset, query: ParsedQuery, *, rank_window: int | None,
     if highlight:
         # ts_headline costs more than PostgreSQL's threshold for postponing a select-list
         # expression, so it runs after ORDER BY … LIMIT, for the returned rows only.
-        annotations["search_snippet"] = _headline("prompt_text", tsquery, _SNIPPET_OPTIONS)
+        annotations["search_snippet"] = _headline("prompt_text", tsquery, _SNIPPET_OPTIONS, caption=True)
         annotations["search_name"] = _headline("name", tsquery, _NAME_OPTIONS)
     return results.annotate(**annotations).order_by("-search_rank", "-created_at")

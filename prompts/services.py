@@ -320,6 +320,11 @@ class _Parsed:
     parent: str = ""
 
 
+def _prompt_text(value: str | dict | None) -> str:
+    """A prompt text of an import: text as it is; a caption object as JSON (Prompt.clean checks it)."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value or ""
+
+
 def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_Parsed | None, list]:
     errors: list[RowError] = []
     if not isinstance(record, dict):
@@ -345,6 +350,8 @@ def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_
     text_fields = ("id", "name", "model_type", "prompt_text", "negative_prompt", "parent", "owner")
     for name in text_fields:
         value = record.get(name)
+        if name in ("prompt_text", "negative_prompt") and isinstance(value, dict):
+            continue  # a structured caption written as an object (Prompt.clean checks and stores it)
         if value is not None and not isinstance(value, str):
             errors.append(RowError(number, name, "must be text"))
     prompt_id = str(record.get("id") or "").strip()
@@ -356,8 +363,8 @@ def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_
     prompt = Prompt(
         name=record.get("name") or "",
         model_type=record.get("model_type") or default_model_type(),
-        prompt_text=record.get("prompt_text") or "",
-        negative_prompt=record.get("negative_prompt") or "",
+        prompt_text=_prompt_text(record.get("prompt_text")),
+        negative_prompt=_prompt_text(record.get("negative_prompt")),
         inputs=values["inputs"],
         parameters=values["parameters"],
         owner=owners.get(owner_name, default_owner),
@@ -380,7 +387,8 @@ def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_
 def prompts_import(*, data: str | bytes, format: str, owner: AbstractBaseUser | None = None) -> list[Prompt]:
     """Create the prompts of an export file, all or none.
 
-    Ids, texts, settings, tags, creation times and parents are kept. A prompt whose owner (a
+    Ids, texts, settings, tags, creation times and parents are kept. A structured caption may be
+    written as its JSON text (as exported) or, in JSON and JSONL, as an object. A prompt whose owner (a
     username) exists here keeps it; others belong to ``owner``. A blank id gets a new one. Any
     problem (bad JSON, a blank text, an id already used here or twice in the file, a parent in
     neither the file nor the database…) raises PromptImportError naming every bad row and field,

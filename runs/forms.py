@@ -20,6 +20,7 @@ from inputs.models import InputSet
 from inputs.uploads import UploadError, store_uploads
 from nodes.models import GpuNode
 from prompts.models import Prompt
+from prompts.structured import PromptError, parse_prompt, prompt_text_of
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX
 from runs.services.errors import RunRequestError
 from runs.services.planning import AUTOMATIC_NODE, RunPlan, run_plan
@@ -179,11 +180,18 @@ def input_folder_choices(user=None) -> list[tuple[str, str]]:
 
 
 class RunForm(forms.Form):
-    prompt_text = forms.CharField(label="Prompt", widget=forms.Textarea(attrs={"rows": 3}), strip=True)
+    prompt_text = forms.CharField(
+        label="Prompt",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        strip=True,
+        help_text='Plain text, or a structured caption: a JSON object such as {"subjects": [{"description": '
+        '"…"}], "background_setting": "…", "lighting": {…}}.',
+    )
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "The model's default"}),
+        help_text="Plain text or a structured caption, as the prompt.",
     )
     name = forms.CharField(required=False, max_length=120, help_text="Blank: made from the prompt.")
     model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=default_model_type)
@@ -309,6 +317,12 @@ class RunForm(forms.Form):
         rest = [field for field in self.parameter_fields if field.name not in grouped]
         return [(legend, fields) for legend, fields in [*groups, ("Other", rest)] if fields]
 
+    def clean_prompt_text(self) -> str:
+        return _prompt_text_field(self.cleaned_data["prompt_text"], "the prompt")
+
+    def clean_negative_prompt(self) -> str:
+        return _prompt_text_field(self.cleaned_data["negative_prompt"], "the negative prompt")
+
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:
@@ -391,12 +405,29 @@ class RunForm(forms.Form):
         self.plan = None
 
 
+def _prompt_text_field(text: str, label: str) -> str:
+    """A prompt field's text as stored (a caption as compact JSON); an invalid caption is the field's error.
+
+    run_plan checks it again (it is the rule's one home for every way in); checking here too
+    shows the error beside the field even when the form has others.
+    """
+    try:
+        return parse_prompt(text, label=label).text
+    except PromptError as exc:
+        raise forms.ValidationError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+
+
+def _editable(text: str) -> str:
+    """A stored prompt text to edit: a caption indented, plain text as it is."""
+    return prompt_text_of(text).pretty_json or text
+
+
 def _initial_from(run) -> dict:
     """Form values that reproduce a run (edit and run again)."""
     parameters = run.execution_config.get("parameters") or run.prompt.parameters
     initial = {
-        "prompt_text": run.prompt.prompt_text,
-        "negative_prompt": run.prompt.negative_prompt,
+        "prompt_text": _editable(run.prompt.prompt_text),
+        "negative_prompt": _editable(run.prompt.negative_prompt),
         "model_type": run.model_type,
         "input_folder": run.prompt.inputs.get("dir", ""),
         "node": run.node.name if run.node else AUTOMATIC_NODE,

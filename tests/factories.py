@@ -4,6 +4,7 @@ from factory.django import DjangoModelFactory
 
 from nodes.models import GpuNode
 from prompts.models import Prompt
+from prompts.structured import compact_json
 from runs.models import Progress, Run
 
 
@@ -53,6 +54,38 @@ class PromptFactory(DjangoModelFactory):
     # Stored rows of the model most fixtures describe (their parameters are Transfer1's); a test
     # of another model names it.
     model_type = "transfer1"
+
+
+def sample_caption(subject: str = "A red fox with a bushy tail", **fields) -> dict:
+    """A small Cosmos 3 structured caption (the shape of cosmos_framework's inputs/omni/*.json)."""
+    return {
+        "subjects": [
+            {
+                "description": subject,
+                "appearance_details": "thick winter coat, amber eyes",
+                "action": "trots across the snow",
+                "number_of_subjects": 1,
+            }
+        ],
+        "background_setting": "a birch forest after fresh snowfall",
+        "lighting": {"conditions": "overcast daylight", "direction": "diffuse", "shadows": "soft"},
+        "cinematography": {
+            "camera_motion": "slow pan left",
+            "framing": "wide shot",
+            "camera_angle": "eye level",
+        },
+        "actions": [{"time": "0-3s", "description": "the fox stops and sniffs the air"}],
+        "style_medium": "photorealistic video",
+        **fields,
+    }
+
+
+class StructuredPromptFactory(PromptFactory):
+    """A prompt whose text is a structured caption, stored as its compact JSON."""
+
+    prompt_text = factory.Sequence(
+        lambda n: compact_json(sample_caption(f"A red fox with a bushy tail, take {n}"))
+    )
 
 
 class RunFactory(DjangoModelFactory):

@@ -15,7 +15,8 @@ with unaccent), so a query finds the same prompts on both.
 Careful: Django rebuilds a SQLite table for some later AlterField/RemoveField operations on
 prompts_prompt, prompts_tag or prompts_prompt_tags, and a rebuild drops that table's
 triggers. tests/prompts/test_search.py checks they exist after every migration; a migration
-that drops them must create them again (copy FORWARD_SQLITE's triggers).
+that drops them must create them again (copy FORWARD_SQLITE's triggers; those on prompts_prompt
+as migration 0006 makes them, which index a structured caption's text values).
 """
 
 from django.db import migrations, models, transaction

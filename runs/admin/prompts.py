@@ -6,6 +6,7 @@ the pages and commands use. Actions that need settings or could destroy work sho
 intermediate page first and run when that page is posted back with "apply".
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
@@ -17,6 +18,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from cosmos_site.admin_helpers import ActionPageMixin, LargeTablePaginator, PrettyJSONWidget
@@ -32,6 +34,7 @@ from prompts.services import (
     prompts_export,
     prompts_import,
 )
+from prompts.structured import prompt_summary, prompt_text_of
 from runs.forms import QueueRunsForm
 from runs.models import ACTIVE_STATUSES, Run, prompts_with_run_count
 from runs.services.curation import (
@@ -72,6 +75,19 @@ class HasRunsFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StructuredFilter(admin.SimpleListFilter):
+    title = "prompt kind"
+    parameter_name = "structured"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Structured caption"), ("no", "Plain text"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.structured(self.value() == "yes")
+        return queryset
+
+
 class SearchRankedChangeList(ChangeList):
     """A list searched with full text is ordered by relevance unless a column header is clicked."""
 
@@ -97,14 +113,40 @@ def full_text_results(queryset, search_term: str):
     return queryset.search(term, rank_window=None, highlight=False)
 
 
+class PromptAdminForm(forms.ModelForm):
+    """A structured caption is edited indented; saving stores it as compact JSON again (Prompt.clean)."""
+
+    class Meta:
+        model = Prompt
+        fields = (
+            "name",
+            "model_type",
+            "prompt_text",
+            "negative_prompt",
+            "tags",
+            "owner",
+            "inputs",
+            "parameters",
+            "parent",
+        )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in ("prompt_text", "negative_prompt"):
+            text = prompt_text_of(self.initial.get(field))
+            if text.structured:
+                self.initial[field] = text.pretty_json
+
+
 @admin.register(Prompt)
 class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
+    form = PromptAdminForm
     list_display = ("id", "name", "model_type", "short_text", "tag_list", "owner", "run_count", "created_at")
-    list_filter = ("model_type", HasRunsFilter, "tags", "created_at", "owner")
+    list_filter = ("model_type", StructuredFilter, HasRunsFilter, "tags", "created_at", "owner")
     search_fields = ("id",)  # shows the search box; get_search_results does the full-text search
     search_help_text = 'Words (all must match), "a phrase", prefix*, -excluded; or an id.'
     list_select_related = ("owner",)
-    readonly_fields = ("id", "created_at")
+    readonly_fields = ("id", "created_at", "caption")
     raw_id_fields = ("parent",)
     filter_horizontal = ("tags",)
     date_hierarchy = "created_at"
@@ -121,6 +163,7 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
                     "name",
                     "model_type",
                     "prompt_text",
+                    "caption",
                     "negative_prompt",
                     "tags",
                     "owner",
@@ -174,7 +217,18 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
 
     @admin.display(description="Text")
     def short_text(self, prompt: Prompt) -> str:
+        if prompt.is_structured:
+            return f"[caption] {prompt_summary(prompt.prompt_text, 80)}"
         return Truncator(prompt.prompt_text).chars(80)
+
+    @admin.display(description="Caption")
+    def caption(self, prompt: Prompt) -> str:
+        """A structured prompt's values, readably (edit its JSON above); "—" for plain text."""
+        lines = prompt.parsed_text.lines if prompt.pk else []
+        if not lines:
+            return "—"
+        rows = format_html_join("", "<dt>{}</dt><dd>{}</dd>", ((line.label, line.value) for line in lines))
+        return format_html('<dl class="caption">{}</dl>', rows)
 
     @admin.display(description="Tags")
     def tag_list(self, prompt: Prompt) -> str:

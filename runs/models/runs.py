@@ -280,10 +280,11 @@ class Run(models.Model):
         }
         if not detail:
             return summary
+        prompt = self.prompt.to_dict()  # its texts, and their captions when structured
+        texts = ("prompt_text", "prompt_caption", "negative_prompt", "negative_prompt_caption")
         return {
             **summary,
-            "prompt_text": self.prompt.prompt_text,
-            "negative_prompt": self.prompt.negative_prompt,
+            **{key: prompt[key] for key in texts if key in prompt},
             "inputs": self.prompt.inputs,
             "execution_config": self.execution_config,
             "outputs": self.outputs,

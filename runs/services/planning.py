@@ -19,6 +19,7 @@ from inputs.folders import InputError, InputSet, input_set_from_json, read_input
 from inputs.models import InputSet as RegisteredInputSet
 from nodes.models import GpuNode
 from prompts.models import Prompt
+from prompts.structured import Caption, PromptError, parse_prompt
 from runs.models import USER_PRIORITY_MAX, Run, RunStatus
 from runs.services.errors import RunRequestError
 from runs.services.inputs import inputs_reference_for
@@ -225,11 +226,11 @@ def _read_inputs(
 
 def run_plan(
     *,
-    prompt_text: str | None = None,
+    prompt_text: str | Caption | None = None,
     input_dir: Path | None = None,
     like: str | None = None,
     name: str = "",
-    negative_prompt: str | None = None,
+    negative_prompt: str | Caption | None = None,
     weights: dict[str, float] | None = None,
     parameters: dict[str, Any] | None = None,
     node: str | None = None,
@@ -239,6 +240,9 @@ def run_plan(
     requester: AbstractBaseUser | None = None,
 ) -> RunPlan:
     """Resolve a request for a run (the command line's arguments, a form, an API body).
+
+    ``prompt_text`` and ``negative_prompt`` are plain text or a structured caption (its JSON text,
+    or the object); a caption is planned as its compact JSON (prompts/structured.py).
 
     ``input_dir`` is an input folder; ``source`` (or an ``input_dir`` that is a video file or a
     run id) is one video to work on, such as a run's output to upscale.
@@ -254,6 +258,7 @@ def run_plan(
     if found.model and profile.name != found.model:
         found = found._replace(parameters={}, config={})  # another model's settings do not carry over
     prompt_text = _stripped_prompt_text(prompt_text)
+    negative_prompt = _negative_prompt_text(negative_prompt)
     inputs = _plan_inputs(profile, input_dir, source, found, requester)
     reused, prompt_text, negative_prompt = _plan_prompt(
         profile, found.prompt, prompt_text, negative_prompt, name, input_dir, inputs.source_run
@@ -303,14 +308,28 @@ def _profile_of(model: str) -> ModelProfile:
         raise RunRequestError(str(exc), field="model_type") from None
 
 
-def _stripped_prompt_text(prompt_text: str | None) -> str | None:
-    """The text without surrounding spaces (None: not given); a RunRequestError if it is blank."""
+def _stripped_prompt_text(prompt_text: str | Caption | None) -> str | None:
+    """The text as stored (None: not given): plain text stripped, a structured caption as compact
+    JSON; a RunRequestError if it is blank or a caption that is not valid."""
     if prompt_text is None:
         return None
-    prompt_text = prompt_text.strip()
+    try:
+        prompt_text = parse_prompt(prompt_text).text
+    except PromptError as exc:
+        raise RunRequestError(str(exc), field="prompt_text") from None
     if not prompt_text:
         raise RunRequestError("the prompt text is blank: describe what to generate", field="prompt_text")
     return prompt_text
+
+
+def _negative_prompt_text(negative_prompt: str | Caption | None) -> str | None:
+    """The negative text as stored (None: not given, "": the model's default), as _stripped_prompt_text."""
+    if negative_prompt is None:
+        return None
+    try:
+        return parse_prompt(negative_prompt, label="the negative prompt").text
+    except PromptError as exc:
+        raise RunRequestError(str(exc), field="negative_prompt") from None
 
 
 def _plan_inputs(

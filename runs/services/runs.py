@@ -267,21 +267,27 @@ def run_record_results(*, run: Run, outputs: dict, results: dict) -> bool:
     """Complete a run with what its model wrote and printed.
 
     An enhanced prompt becomes a new prompt whose parent is the run's: the original is kept,
-    and the new one is ready to run with Transfer1, the model whose upsampler wrote it.
+    and the new one is ready to run with Transfer1, the model whose upsampler wrote it. One that
+    cannot be a prompt (a structured caption that is not valid JSON) is kept in the outputs
+    only, with the reason as ``upsampled_prompt_error``.
     """
     outputs = {**outputs, **{key: value for key, value in results.items() if key != "files"}}
     upsampled = results.get("upsampled_prompt")
     if upsampled:
         parent = run.prompt
-        child = prompt_create(
-            prompt_text=upsampled,
-            negative_prompt=parent.negative_prompt,
-            model_type="transfer1",
-            inputs=parent.inputs,
-            owner=run.owner,
-            parent=parent,
-        )
-        outputs["prompt_id"] = child.id
+        try:
+            child = prompt_create(
+                prompt_text=upsampled,
+                negative_prompt=parent.negative_prompt,
+                model_type="transfer1",
+                inputs=parent.inputs,
+                owner=run.owner,
+                parent=parent,
+            )
+        except ValidationError as exc:  # raised before anything is written
+            outputs["upsampled_prompt_error"] = "; ".join(exc.messages)
+        else:
+            outputs["prompt_id"] = child.id
     return run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
 
 

@@ -1,6 +1,7 @@
 from django import template
 
 from cosmos.stages import Stage
+from prompts.structured import PromptText, prompt_text_of
 from runs.models import ACTIVE_STATUSES
 
 register = template.Library()
@@ -27,6 +28,13 @@ def stage_label(stage: str) -> str:
         return Stage(stage).label
     except ValueError:
         return str(stage).replace("_", " ").capitalize()
+
+
+@register.filter
+def as_prompt(text) -> PromptText:
+    """A stored prompt text (or one a run wrote, such as an upsampled prompt) with its caption, if any:
+    for templates/prompts/_prompt_text.html."""
+    return text if isinstance(text, PromptText) else prompt_text_of(str(text or ""))
 
 
 @register.filter

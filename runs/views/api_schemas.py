@@ -8,12 +8,13 @@ document at /api/openapi.json is generated from them.
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from cosmos.profiles import ALIASES
 from cosmos_site.model_types import ModelType
 from cosmos_site.validators import first_unstorable, unstorable_reason
 from prompts.models import Prompt
+from prompts.structured import compact_json
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, RunStatus
 
 MAX_PAGE_SIZE = 200
@@ -35,6 +36,13 @@ def _storable_json(value: Any) -> Any:
     return value
 
 
+def _caption_size(value: dict[str, Any]) -> dict[str, Any]:
+    # The caption is stored as its compact JSON: the same limit as a prompt given as text.
+    if len(compact_json(value)) > PROMPT_MAX_CHARS:
+        raise ValueError(f"a structured caption is at most {PROMPT_MAX_CHARS} characters as compact JSON")
+    return value
+
+
 def _text(max_length: int, *, min_length: int = 0) -> Any:
     """A string of at most ``max_length`` characters that every database can store."""
     return Annotated[
@@ -52,6 +60,17 @@ SearchQuery = _text(500)
 ModelName = Literal[tuple([*ModelType.values, *ALIASES])]
 Weight = Annotated[float, Field(ge=0, le=1)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+# A structured caption sent as an object (prompts/structured.py checks what it holds).
+CaptionObject = Annotated[dict[str, Any], AfterValidator(_storable_json), AfterValidator(_caption_size)]
+# Text or an object: the value's own type picks which to check, so an error is about that one.
+PromptInput = Annotated[
+    Annotated[PromptText, Tag("text")] | Annotated[CaptionObject, Tag("caption")],
+    Discriminator(lambda value: "caption" if isinstance(value, dict) else "text"),
+]
+CAPTION_HELP = (
+    " Plain text, or a structured caption (Cosmos 3's native prompt): a JSON object, or its JSON as a "
+    "string; it is stored and sent to the model as compact JSON."
+)
 
 
 class Strict(Schema):
@@ -66,7 +85,9 @@ class InputsFolder(Strict):
 class RunIn(Strict):
     """A new run. Give the prompt text, or an earlier prompt's id to run again."""
 
-    prompt: PromptText | None = Field(None, description="What to generate (for Reason1, the question).")
+    prompt: PromptInput | None = Field(
+        None, description="What to generate (for Reason1, the question)." + CAPTION_HELP
+    )
     prompt_id: Identifier | None = Field(
         None, description="An earlier prompt of yours (ps_…) whose text, inputs and settings to reuse."
     )
@@ -81,7 +102,9 @@ class RunIn(Strict):
         ),
     )
     name: PromptName | None = None
-    negative_prompt: PromptText | None = None
+    negative_prompt: PromptInput | None = Field(
+        None, description="What to avoid; blank: the model's default." + CAPTION_HELP
+    )
     parameters: JsonObject | None = Field(
         None, description="The model's parameters by name (see cosmos_run --param); weights may sit here too."
     )
@@ -104,6 +127,10 @@ class RunCreatedOut(Schema):
 class ErrorOut(Schema):
     error: str
     field: str | None = None
+
+
+PROMPT_TEXT_HELP = "The prompt as the model gets it: plain text, or a structured caption's compact JSON."
+PROMPT_CAPTION_HELP = "The structured caption (the text decoded), or null when the text is plain."
 
 
 class RunSummaryOut(Schema):
@@ -140,8 +167,10 @@ class ProgressOut(Schema):
 
 
 class RunDetailOut(RunSummaryOut):
-    prompt_text: str
+    prompt_text: str = Field(description=PROMPT_TEXT_HELP)
+    prompt_caption: dict[str, Any] | None = Field(None, description=PROMPT_CAPTION_HELP)
     negative_prompt: str
+    negative_prompt_caption: dict[str, Any] | None = Field(None, description=PROMPT_CAPTION_HELP)
     inputs: dict[str, Any]
     execution_config: dict[str, Any]
     outputs: dict[str, Any]
@@ -158,8 +187,10 @@ class CancelOut(Schema):
 class PromptOut(Schema):
     prompt_id: str
     name: str
-    prompt_text: str
+    prompt_text: str = Field(description=PROMPT_TEXT_HELP)
+    prompt_caption: dict[str, Any] | None = Field(None, description=PROMPT_CAPTION_HELP)
     negative_prompt: str
+    negative_prompt_caption: dict[str, Any] | None = Field(None, description=PROMPT_CAPTION_HELP)
     model_type: str
     created_at: str
     snippet: str

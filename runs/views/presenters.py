@@ -38,9 +38,11 @@ def flat_parameters(run: Run) -> dict:
     """Everything that shaped the result, one level deep: for the detail page and compare's diff."""
     parameters = dict(run.execution_config.get("parameters") or run.prompt.parameters)
     controls = parameters.pop("controls", {})
+    # A structured caption stays a PromptText: the pages show it readably, and it compares as its JSON.
+    prompt, negative = run.prompt.parsed_text, run.prompt.parsed_negative_prompt
     flat = {
-        "prompt": run.prompt.prompt_text,
-        "negative prompt": run.prompt.negative_prompt or "(default)",
+        "prompt": prompt if prompt.structured else prompt.text,
+        "negative prompt": negative if negative.structured else negative.text or "(default)",
         "model": run.get_model_type_display(),
         "node": run.node.name if run.node else run.execution_config.get("node", "—"),
         "inputs": run.prompt.inputs.get("dir", "—"),

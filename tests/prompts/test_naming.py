@@ -1,6 +1,8 @@
 import pytest
 
 from prompts.naming import generate_prompt_name
+from prompts.structured import compact_json
+from tests.factories import sample_caption
 
 
 @pytest.mark.parametrize(
@@ -24,3 +26,10 @@ def test_it_is_deterministic_for_unreadable_text():
 
 def test_it_limits_the_length():
     assert len(generate_prompt_name("supercalifragilisticexpialidocious " * 10)) <= 60
+
+
+def test_it_names_a_structured_caption_from_its_summary_not_its_json():
+    assert generate_prompt_name(compact_json(sample_caption("A lighthouse keeper in oilskins"))) == (
+        "lighthouse-keeper-oilskins"
+    )
+    assert generate_prompt_name('{"background_setting":"a harbour at dawn"}') == "harbour-dawn"

@@ -1,9 +1,12 @@
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from prompts.models import Prompt
-from tests.factories import PromptFactory, TagFactory
+from prompts.structured import compact_json
+from tests.factories import PromptFactory, StructuredPromptFactory, TagFactory, sample_caption
 
 
 def test_it_generates_prefixed_ids(db):
@@ -109,3 +112,64 @@ def test_it_serialises_without_the_runs_app():
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 )
                 assert not any(m == "runs" or m.startswith("runs.") for m in modules), path
+
+
+# --- Structured captions -----------------------------------------------------------------------
+
+
+def test_it_stores_a_structured_caption_as_compact_json(db):
+    caption = sample_caption()
+    prompt = Prompt(prompt_text=json.dumps(caption, indent=2))
+    prompt.full_clean()
+    prompt.save()
+    prompt.refresh_from_db()
+    assert prompt.prompt_text == compact_json(caption)
+    assert prompt.caption == caption and prompt.is_structured
+    assert prompt.summary == "A red fox with a bushy tail"
+
+
+def test_it_names_a_structured_prompt_from_its_summary(db):
+    prompt = Prompt(prompt_text=compact_json(sample_caption()))
+    prompt.full_clean()
+    assert prompt.name == "red-fox-bushy-tail"
+
+
+def test_it_explains_invalid_caption_json_beside_the_field(db):
+    prompt = Prompt(prompt_text='{"subjects": [', negative_prompt="{blurry")
+    with pytest.raises(ValidationError) as raised:
+        prompt.full_clean()
+    errors = raised.value.message_dict
+    assert errors["prompt_text"] == [
+        "The prompt looks like a structured caption (it starts with {) but is not valid JSON: "
+        "Expecting value at line 1 column 15."
+    ]
+    assert errors["negative_prompt"][0].startswith("The negative prompt looks like a structured caption")
+
+
+def test_it_accepts_a_structured_negative_prompt(db):
+    prompt = Prompt(prompt_text="a fox", negative_prompt='{ "style_medium": "cartoon, blurry" }')
+    prompt.full_clean()
+    assert prompt.negative_prompt == '{"style_medium":"cartoon, blurry"}'
+    assert prompt.negative_caption == {"style_medium": "cartoon, blurry"}
+    assert not prompt.is_structured
+
+
+def test_it_treats_old_text_that_only_starts_with_a_brace_as_plain(db):
+    prompt = PromptFactory(prompt_text="{draft} a harbour")
+    assert prompt.caption is None and not prompt.is_structured
+    assert prompt.parsed_text.text == "{draft} a harbour"
+
+
+def test_it_gives_a_structured_prompt_its_caption_in_to_dict(db):
+    prompt = StructuredPromptFactory(negative_prompt='{"style_medium":"cartoon"}')
+    data = prompt.to_dict()
+    assert data["prompt_text"] == prompt.prompt_text
+    assert data["prompt_caption"] == json.loads(prompt.prompt_text)
+    assert data["negative_prompt_caption"] == {"style_medium": "cartoon"}
+    assert "prompt_caption" not in PromptFactory().to_dict()
+
+
+def test_it_filters_structured_prompts(db):
+    structured, plain = StructuredPromptFactory(), PromptFactory()
+    assert list(Prompt.objects.structured()) == [structured]
+    assert list(Prompt.objects.structured(False)) == [plain]

@@ -17,7 +17,8 @@ from prompts.services import (
     prompts_import,
     tags_parse,
 )
-from tests.factories import PromptFactory, TagFactory
+from prompts.structured import compact_json
+from tests.factories import PromptFactory, StructuredPromptFactory, TagFactory, sample_caption
 
 
 def export(prompts, format: str) -> str:
@@ -233,3 +234,41 @@ def test_it_gives_new_ids_to_rows_without_one_and_resolves_parents_in_the_file(a
     assert created[0].id.startswith("ps_") and created[0].owner == bob
     child = Prompt.objects.get(pk="ps_child")
     assert child.parent_id == "ps_parent" and child.owner == alice
+
+
+# --- Structured captions -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["json", "jsonl", "csv"])
+def test_it_reproduces_structured_prompts_through_export_and_import(alice, format):
+    StructuredPromptFactory(owner=alice, negative_prompt='{"style_medium":"cartoon, 100% \\"flat\\""}')
+    before = snapshot()
+    exported = export(Prompt.objects.all(), format)
+    Prompt.objects.all().delete()
+    prompts_import(data=exported, format=format)
+    assert snapshot() == before
+    prompt = Prompt.objects.get()
+    assert prompt.caption["subjects"][0]["action"] == "trots across the snow"
+    assert Prompt.objects.search("sniffs").get() == prompt
+
+
+def test_it_imports_a_caption_written_as_an_object(db):
+    caption = sample_caption()
+    row = {"prompt_text": caption, "negative_prompt": {"style_medium": "cartoon"}}
+    prompt = prompts_import(data=json.dumps([row]), format="json")[0]
+    prompt.refresh_from_db()
+    assert prompt.prompt_text == compact_json(caption) and prompt.name == "red-fox-bushy-tail"
+    assert prompt.negative_prompt == '{"style_medium":"cartoon"}'
+
+
+def test_it_names_the_row_of_an_invalid_caption_and_imports_nothing(db):
+    rows = [{"prompt_text": "a harbour"}, {"prompt_text": '{"subjects": ['}, {"prompt_text": {}}]
+    with pytest.raises(PromptImportError) as raised:
+        prompts_import(data=json.dumps(rows), format="json")
+    assert [(error.row, error.field) for error in raised.value.errors] == [
+        (2, "prompt_text"),
+        (3, "prompt_text"),
+    ]
+    assert "not valid JSON: Expecting value at line 1 column 15" in raised.value.errors[0].message
+    assert "empty structured caption" in raised.value.errors[1].message
+    assert not Prompt.objects.exists()

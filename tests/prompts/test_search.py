@@ -17,7 +17,7 @@ from prompts.search import (
     parse_query,
 )
 from prompts.services import prompt_tags_add, prompt_tags_remove
-from tests.factories import PromptFactory, TagFactory
+from tests.factories import PromptFactory, StructuredPromptFactory, TagFactory
 
 # --- The parser --------------------------------------------------------------------------------
 
@@ -361,3 +361,49 @@ def test_it_has_its_triggers_after_every_migration(db):
         },
     }[connection.vendor]
     assert expected <= names
+
+
+# --- Structured captions -----------------------------------------------------------------------
+
+
+def test_it_finds_a_structured_caption_by_a_word_in_its_values(db):
+    fox = StructuredPromptFactory(name="winter scene")
+    PromptFactory(prompt_text="A harbour at dawn")
+    assert ids(Prompt.objects.search("bushy")) == [fox.id]  # in subjects[0].description
+    assert ids(Prompt.objects.search('"slow pan left"')) == [fox.id]  # cinematography.camera_motion
+    assert ids(Prompt.objects.search("sniffs")) == [fox.id]  # actions[0].description
+
+
+def test_it_does_not_find_a_caption_by_its_keys(db):
+    StructuredPromptFactory(name="winter scene")
+    assert ids(Prompt.objects.search("subjects")) == []
+    assert ids(Prompt.objects.search("background_setting")) == []
+    assert ids(Prompt.objects.search("description")) == []
+
+
+def test_it_shows_a_caption_snippet_as_text(db):
+    StructuredPromptFactory(name="winter scene")
+    snippet = str(Prompt.objects.search("bushy").get().search_snippet)
+    assert "<mark>bushy</mark>" in snippet
+    assert "{" not in snippet and "&quot;" not in snippet and "subjects" not in snippet
+
+
+def test_it_finds_a_structured_negative_prompt_by_its_values(db):
+    prompt = PromptFactory(negative_prompt='{"style_medium":"cartoonish, oversaturated"}')
+    assert ids(Prompt.objects.search("oversaturated")) == [prompt.id]
+    assert ids(Prompt.objects.search("style")) == []
+
+
+def test_it_indexes_a_prompt_that_becomes_structured_and_back(db):
+    prompt = PromptFactory(prompt_text="a lighthouse in a storm")
+    Prompt.objects.filter(pk=prompt.pk).update(prompt_text='{"context":"a lighthouse keeper","mood":"grim"}')
+    assert ids(Prompt.objects.search("keeper grim")) == [prompt.id]
+    assert ids(Prompt.objects.search("context")) == []
+    Prompt.objects.filter(pk=prompt.pk).update(prompt_text="a lighthouse in a storm")
+    assert ids(Prompt.objects.search("keeper")) == []
+    assert ids(Prompt.objects.search("storm")) == [prompt.id]
+
+
+def test_it_indexes_old_text_that_only_starts_with_a_brace_as_text(db):
+    prompt = PromptFactory(prompt_text='{draft} "subjects" of a harbour')
+    assert ids(Prompt.objects.search("draft subjects")) == [prompt.id]

@@ -33,6 +33,34 @@ PARAMETER_FLAGS = {
 }
 
 
+def read_prompt_file(path: Path) -> str:
+    """The prompt text of a --prompt-file: a .json file holds a structured caption (or the prompt
+    upsampler's record of one, {"prompt": "<caption JSON>"}); any other file is the text itself."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise RunRequestError(f"--prompt-file {path}: not UTF-8 text", field="prompt_text") from None
+    except OSError as exc:
+        raise RunRequestError(
+            f"--prompt-file {path}: cannot read it ({exc.strerror})", field="prompt_text"
+        ) from None
+    if path.suffix.lower() != ".json":
+        return text
+    if not text.lstrip().startswith("{"):
+        raise RunRequestError(
+            f"--prompt-file {path}: a .json prompt file holds a structured caption, a JSON object "
+            "starting with {",
+            field="prompt_text",
+        )
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return text  # run_plan explains what is wrong with it, line and column
+    if isinstance(record, dict) and list(record) == ["prompt"] and isinstance(record["prompt"], str):
+        return record["prompt"]
+    return text
+
+
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
@@ -47,7 +75,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("prompt_text", nargs="?", help="What to generate. Optional with --like.")
+        parser.add_argument(
+            "prompt_text",
+            nargs="?",
+            help="What to generate: plain text, or a structured caption (a JSON object, in quotes). "
+            "Optional with --like or --prompt-file.",
+        )
         parser.add_argument(
             "input_dir", nargs="?", type=Path, help="Folder with color.mp4 and control videos."
         )
@@ -59,6 +92,13 @@ class Command(BaseCommand):
             help=f"Model: {', '.join(PROFILES)} (default: COSMOS_DEFAULT_MODEL, cosmos3_nano, or that "
             "of --like). Aliases: cosmos3, cosmos3-super, transfer2.5, predict2.5, reason, upscaler, "
             "upsampler.",
+        )
+        parser.add_argument(
+            "--prompt-file",
+            type=Path,
+            metavar="PATH",
+            help="Read the prompt from a file instead: a .json structured caption (or an upsampler "
+            'record {"prompt": …}), or a text file. Then a single positional argument is INPUT_DIR.',
         )
         parser.add_argument("--name", default="", help="Prompt name (default: made from the text).")
         parser.add_argument("--negative", help="Negative prompt (default: the model's).")
@@ -112,9 +152,10 @@ class Command(BaseCommand):
         self.as_json = options["json"]
         try:
             owner = self._owner(options["user"])
+            prompt_text, input_dir = self._prompt_and_inputs(options)
             plan = run_plan(
-                prompt_text=options["prompt_text"],
-                input_dir=options["input_dir"] or options["inputs"],
+                prompt_text=prompt_text,
+                input_dir=input_dir or options["inputs"],
                 like=options["like"],
                 name=options["name"],
                 negative_prompt=options["negative"],
@@ -207,6 +248,20 @@ class Command(BaseCommand):
         if user is None:
             raise RunRequestError(f"--user {username}: no such user")
         return user
+
+    def _prompt_and_inputs(self, options: dict) -> tuple[str | None, Path | None]:
+        """The prompt (given, or read from --prompt-file) and the input folder given by position."""
+        prompt_text, input_dir, path = options["prompt_text"], options["input_dir"], options["prompt_file"]
+        if path is None:
+            return prompt_text, input_dir
+        if input_dir is not None or (prompt_text is not None and options["inputs"] is not None):
+            raise RunRequestError(
+                f"--prompt-file {path} gives the prompt, and so does PROMPT_TEXT ({prompt_text[:40]!r}): "
+                "give one of them",
+                field="prompt_text",
+            )
+        # With --prompt-file, the one positional argument there is the input folder.
+        return read_prompt_file(path), Path(prompt_text) if prompt_text is not None else None
 
     def _parameters(self, options: dict) -> dict:
         values = {name: options[flag] for flag, name in PARAMETER_FLAGS.items() if options[flag] is not None}

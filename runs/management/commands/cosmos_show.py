@@ -4,6 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from prompts.models import Prompt
+from prompts.structured import prompt_text_of
 from runs.models import Run
 from runs.terminal import ProgressDisplay, follow_run
 
@@ -51,6 +52,18 @@ class Command(BaseCommand):
         for line in rest:
             self.stdout.write(f"{'':<14}{line}")
 
+    def _text(self, label: str, text: str | None) -> None:
+        """A prompt text: a structured caption as its labelled values, one a line; else as it is."""
+        parsed = prompt_text_of(text)
+        if parsed.structured:
+            self._block(label, "\n".join(str(line) for line in parsed.lines))
+        else:
+            self._block(label, text)
+
+    def _prompt_texts(self, item: dict) -> None:
+        self._text("Text", item["prompt_text"])
+        self._text("Negative", item["negative_prompt"])
+
     def _show_run(self, run: dict) -> None:
         self._line("Run", run["run_id"])
         status = run["status"] + (f" ({run['failure_kind']})" if run["failure_kind"] else "")
@@ -58,8 +71,7 @@ class Command(BaseCommand):
         self._line("Error", run["error"])
         self._line("Hint", run["metadata"].get("failure_hint"))
         self._line("Prompt", f"{run['prompt_id']} {run['prompt_name']}")
-        self._line("Text", run["prompt_text"])
-        self._line("Negative", run["negative_prompt"])
+        self._prompt_texts(run)
         self._line("Model", run["model_type"])
         self._line("Node", run["node"])
         self._line("Inputs", run["inputs"].get("dir"))
@@ -89,7 +101,7 @@ class Command(BaseCommand):
         self._block("Reasoning", run["outputs"].get("reasoning"))
         if run["outputs"].get("prompt_id"):
             self._line("New prompt", run["outputs"]["prompt_id"])
-            self._block("Rewritten", run["outputs"].get("upsampled_prompt"))
+            self._text("Rewritten", run["outputs"].get("upsampled_prompt"))
         self._line("Log", run["outputs"].get("log"))
         stages = []
         for event in run["progress"]:
@@ -104,8 +116,7 @@ class Command(BaseCommand):
 
     def _show_prompt(self, prompt: dict) -> None:
         self._line("Prompt", f"{prompt['prompt_id']} {prompt['name']}")
-        self._line("Text", prompt["prompt_text"])
-        self._line("Negative", prompt["negative_prompt"])
+        self._prompt_texts(prompt)
         self._line("Model", prompt["model_type"])
         self._line("Inputs", prompt["inputs"].get("dir"))
         self._line("Parent", prompt["parent_id"])

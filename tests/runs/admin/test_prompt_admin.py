@@ -1,4 +1,5 @@
 import json
+from html import unescape
 
 import pytest
 from django.contrib.admin.utils import quote
@@ -9,8 +10,9 @@ from django.utils import timezone
 from inputs.folders import read_input_dir
 from prompts.models import Prompt, Tag
 from prompts.services import prompt_create
+from prompts.structured import compact_json
 from runs.models import Run, RunStatus
-from tests.factories import PromptFactory, RunFactory, TagFactory
+from tests.factories import PromptFactory, RunFactory, StructuredPromptFactory, TagFactory
 
 CHANGELIST = reverse("admin:prompts_prompt_changelist")
 IMPORT = reverse("admin:prompts_prompt_import")
@@ -275,3 +277,46 @@ def test_it_combines_search_with_filters(admin_client):
         {"q": "lantern", "tags__id__exact": tag.pk, "has_runs": "yes", "model_type__exact": "transfer1"},
     )
     assert response.status_code == 200 and list(response.context["cl"].result_list) == [kept]
+
+
+# --- Structured captions -----------------------------------------------------------------------
+
+
+def test_it_lists_a_structured_prompt_by_its_summary_and_filters_by_kind(admin_client):
+    structured = StructuredPromptFactory(name="winter")
+    plain = PromptFactory(name="harbour", prompt_text="a foggy harbour")
+    content = admin_client.get(CHANGELIST).content.decode()
+    assert "[caption] A red fox with a bushy tail, take" in content and "&quot;subjects&quot;" not in content
+    only = admin_client.get(CHANGELIST, {"structured": "yes"}).content.decode()
+    assert structured.id in only and plain.id not in only
+    found = admin_client.get(CHANGELIST, {"q": "sniffs"}).content.decode()
+    assert structured.id in found and plain.id not in found
+
+
+def test_it_edits_a_caption_indented_and_stores_it_compact(admin_client):
+    prompt = StructuredPromptFactory(name="winter")
+    url = reverse("admin:prompts_prompt_change", args=[quote(prompt.pk)])
+    page = unescape(admin_client.get(url).content.decode())
+    assert json.dumps(prompt.caption, indent=2) in page  # in the textarea, to edit
+    assert "<dt>Subjects 1 · Description</dt>" in page  # and readably beside it
+    caption = {**prompt.caption, "background_setting": "a frozen lake"}
+    form = {"name": "winter", "model_type": prompt.model_type, "prompt_text": json.dumps(caption, indent=2),
+            "negative_prompt": "", "inputs": "{}", "parameters": "{}", "owner": prompt.owner_id,
+            "runs-TOTAL_FORMS": "0", "runs-INITIAL_FORMS": "0"}  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    prompt.refresh_from_db()
+    assert prompt.prompt_text == compact_json(caption)
+
+
+def test_it_shows_invalid_caption_json_beside_the_field(admin_client):
+    prompt = StructuredPromptFactory(name="winter")
+    url = reverse("admin:prompts_prompt_change", args=[quote(prompt.pk)])
+    form = {"name": "winter", "model_type": prompt.model_type, "prompt_text": '{"subjects": [',
+            "negative_prompt": "", "inputs": "{}", "parameters": "{}", "owner": prompt.owner_id,
+            "runs-TOTAL_FORMS": "0", "runs-INITIAL_FORMS": "0"}  # fmt: skip
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "not valid JSON: Expecting value at line 1 column 15" in unescape(response.content.decode())
+    prompt.refresh_from_db()
+    assert prompt.is_structured and "bushy" in prompt.prompt_text

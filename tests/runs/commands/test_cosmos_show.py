@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from runs.models import Progress, RunStatus
-from tests.factories import RunFactory
+from tests.factories import RunFactory, StructuredPromptFactory
 
 
 def cosmos_show(*args: str) -> str:
@@ -55,3 +55,16 @@ def test_it_rejects_an_unknown_id(db):
     with pytest.raises(CommandError, match="no run or prompt with id 'rs_unknown'") as raised:
         cosmos_show("rs_unknown")
     assert raised.value.returncode == 2
+
+
+def test_it_shows_a_structured_prompt_as_labelled_lines(db):
+    run = RunFactory(prompt=StructuredPromptFactory(negative_prompt='{"style_medium":"cartoon"}'))
+    text = cosmos_show(run.id)
+    assert "Text          Subjects 1 · Description: A red fox with a bushy tail, take" in text
+    assert "              Lighting · Conditions: overcast daylight" in text
+    assert "Negative      Style medium: cartoon" in text
+    assert '"subjects"' not in text
+    prompt_text = cosmos_show(run.prompt_id)
+    assert "Subjects 1 · Action: trots across the snow" in prompt_text
+    detail = json.loads(cosmos_show(run.id, "--json"))
+    assert detail["prompt_caption"] == run.prompt.caption
