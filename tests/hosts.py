@@ -840,7 +840,7 @@ def _docker_run(config: dict, args: list[str]) -> int:
     if not rest:
         raise ShimExit("docker: 'docker run' requires at least 1 argument.\nSee 'docker run --help'.", 125)
     image, command = rest[0], rest[1:]
-    options: dict = {"rm": False, "name": None, "labels": {}, "devices": [], "environment": {}}
+    options: dict = {"rm": False, "name": None, "labels": {}, "devices": [], "environment": {}, "mounts": []}
     for flag, value in flags:
         if flag == "--rm":
             options["rm"] = True
@@ -870,6 +870,7 @@ def _docker_run(config: dict, args: list[str]) -> int:
                 )
             if parts[0].startswith("/"):
                 Path(parts[0]).mkdir(parents=True, exist_ok=True)  # docker creates a missing bind source
+                options["mounts"].append((parts[0], parts[1]))
         elif flag == "-w":
             if not value.startswith("/"):
                 raise ShimExit(
@@ -893,6 +894,9 @@ def _docker_run(config: dict, args: list[str]) -> int:
         )
     if not command:
         raise ShimExit("docker: Error response from daemon: No command specified.", 125)
+    if command[0] in ("python", "python3"):
+        # A one-process model (Cosmos 3 Nano on one GPU: python -m cosmos_framework.scripts.inference).
+        return _run_container(config, options, image, None, command[1:])
     if command[0] != "torchrun":
         raise ShimExit(
             "docker: Error response from daemon: failed to create task for container: failed to create shim "
@@ -911,7 +915,19 @@ def _docker_run(config: dict, args: list[str]) -> int:
     return _run_container(config, options, image, torchrun, script)
 
 
-def _run_container(config: dict, options: dict, image: str, torchrun: dict, script: list[str]) -> int:
+def _host_path(value: str, mounts: list[tuple[str, str]]) -> str:
+    """A container path in an environment variable (HF_HOME=/workspace/checkpoints/…) as the host's.
+
+    The shim runs the "container" on the host, where only the job's own folder is at the same
+    path; without this, a model would write into /workspace on the test machine.
+    """
+    for source, target in mounts:
+        if source != target and (value == target or value.startswith(target.rstrip("/") + "/")):
+            return source + value[len(target.rstrip("/")) :]
+    return value
+
+
+def _run_container(config: dict, options: dict, image: str, torchrun: dict | None, script: list[str]) -> int:
     state_dir = Path(config["state_dir"])
     container_id = secrets.token_hex(32)
     name = options["name"] or f"shim_{container_id[:8]}"
@@ -948,13 +964,19 @@ def _run_container(config: dict, options: dict, image: str, torchrun: dict, scri
         "LANG": "C.UTF-8",
         "NVIDIA_VISIBLE_DEVICES": ",".join(options["devices"]),
         MARKER_VARIABLE: config["marker"],  # lets the test host find and kill it
-        "LOCAL_RANK": "0",
-        "RANK": "0",
-        "LOCAL_WORLD_SIZE": torchrun["--nproc_per_node"],
-        "WORLD_SIZE": torchrun["--nproc_per_node"],
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": torchrun["--master_port"],
-        **options["environment"],
+        **(
+            {
+                "LOCAL_RANK": "0",
+                "RANK": "0",
+                "LOCAL_WORLD_SIZE": torchrun["--nproc_per_node"],
+                "WORLD_SIZE": torchrun["--nproc_per_node"],
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": torchrun["--master_port"],
+            }
+            if torchrun
+            else {}
+        ),
+        **{key: _host_path(value, options["mounts"]) for key, value in options["environment"].items()},
     }
     if config.get("launch_log"):
         environment["COSMOS_SIM_LAUNCH_LOG"] = config["launch_log"]
