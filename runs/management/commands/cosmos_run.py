@@ -34,8 +34,8 @@ PARAMETER_FLAGS = {
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
-        "progress bar, download the result and print the output video's path (Reason1: its answer; the "
-        "prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 and optionally depth.mp4, "
+        "progress bar, download the result and print the output video's (or image's) path (Reason1: its "
+        "answer; the prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 and optionally depth.mp4, "
         "segmentation.mp4, edge.mp4 and vis.mp4, each used as that control's input; it may also be one "
         "video file or a completed run's id (rs_…), e.g. to upscale that run's output. Controls default "
         "to the control videos present, or to edges made from color.mp4 when there are none; a weight "
@@ -217,7 +217,7 @@ class Command(BaseCommand):
         return values
 
     def _report(self, run: Run, display: "ProgressDisplay") -> None:
-        video = run.outputs.get("video")
+        media = run.output_file
         if self.as_json:
             summary = run.to_dict()
             self._emit_json(
@@ -228,8 +228,8 @@ class Command(BaseCommand):
             return
         if run.status == RunStatus.COMPLETED:
             display.note(f"Completed in {run.duration_seconds:.1f} s")
-            if video:
-                self.stdout.write(video)
+            if media:
+                self.stdout.write(media)
             elif run.outputs.get("answer"):
                 self.stdout.write(run.outputs["answer"])
             elif run.outputs.get("prompt_id"):
