@@ -12,7 +12,7 @@ from cosmos.logs import ANSI_ESCAPE
 
 # torchrun prefixes every line of a rank's traceback with `[rank0]: `.
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.MULTILINE)
-LOG_PREFIX = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|[A-Z]+\|[^\]]*\] ", re.MULTILINE)
+LOG_PREFIX = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|(?:job=[^|\]]*\|)?[A-Z]+\|[^\]]*\] ", re.MULTILINE)
 EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b:?.*$", re.MULTILINE
 )

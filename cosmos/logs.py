@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # `[07-01 11:26:49|INFO|cosmos_transfer1/.../pipeline.py:637:_run_model] Starting diffusion sampling`,
-# optionally with loguru's multi-node machine prefix `[Node0 /1 ][RANK0 /2 ][MainProcess]| ` after the time.
+# optionally with loguru's multi-node machine prefix `[Node0 /1 ][RANK0 /2 ][MainProcess]| ` after the time,
+# or Cosmos 3's job segment `|job=|` (cosmos-framework names no job from its CLI: reference/cosmos3.md §0).
 LOG_LINE = re.compile(
-    r"^\[(?P<time>\d\d-\d\d \d\d:\d\d:\d\d)\|(?:\[Node[^|]*\|\s*)?(?P<level>[A-Z]+)\|"
+    r"^\[(?P<time>\d\d-\d\d \d\d:\d\d:\d\d)\|(?:\[Node[^|]*\|\s*)?(?:job=[^|\]]*\|)?(?P<level>[A-Z]+)\|"
     r"(?P<path>[^:\]]+):(?P<line>\d+):(?P<function>[^\]]+)\] ?(?P<message>.*)$"
 )
 LOG_LINE_START = re.compile(r"\[\d\d-\d\d \d\d:\d\d:\d\d\|")

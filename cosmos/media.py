@@ -446,3 +446,34 @@ def _replace_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+# Stills a model reads as an input image (Cosmos 3's vision_path, reference/cosmos3.md §3.1).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def probe_still(path: Path) -> VideoInfo:
+    """An input image's size, as the facts of a one-frame video (planning treats both alike)."""
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidVideo(f"{path} is not a readable image: {_reason(exc)}") from exc
+    with container:
+        streams = list(container.streams.video)
+        if not streams or not streams[0].width or not streams[0].height:
+            raise InvalidVideo(f"{path} is not a readable image")
+        stream = streams[0]
+        return VideoInfo(
+            frames=1,
+            fps=0.0,
+            width=stream.width,
+            height=stream.height,
+            duration_seconds=0.0,
+            codec=stream.codec_context.name,
+        )
+
+
+def probe_input(path: Path) -> VideoInfo:
+    """A video's facts, or an input image's (by its suffix) as a one-frame video."""
+    return probe_still(path) if Path(path).suffix.lower() in IMAGE_SUFFIXES else probe_video(path)

@@ -91,10 +91,16 @@ class BatchProgress:
     the log is kept, so a failure is blamed on the run it happened in.
     """
 
-    def __init__(self, parsers: list, *, starts_item: Callable[[str], bool]) -> None:
+    def __init__(
+        self, parsers: list, *, starts_item: Callable[[str], bool], names: list[str] | None = None
+    ) -> None:
         self.parsers = parsers
         self.starts_item = starts_item
+        # The runs' sample names: a start line that names one (Cosmos 3's `Saved sample args to
+        # '…/<name>/…'`) goes to that run, whatever the order the model takes them in.
+        self.names = names or []
         self.current = -1  # index of the video being made; -1 while models load
+        self._started: set[int] = set()
         self._stream = LogStream()
         self.shared_lines: list[str] = []
         self.item_lines: list[list[str]] = [[] for _ in parsers]
@@ -102,7 +108,13 @@ class BatchProgress:
     @property
     def started(self) -> set[int]:
         """Indexes of the videos the job has begun."""
-        return set(range(self.current + 1))
+        return set(self._started)
+
+    def _next_item(self, message: str) -> int:
+        for index, name in enumerate(self.names):
+            if f"/{name}/" in message or f"'{name}'" in message:
+                return index
+        return min(self.current + 1, len(self.parsers) - 1)
 
     def feed(self, data: bytes, now: float) -> dict[int, list[JobProgress]]:
         return self._route(self._stream.feed(data), now)
@@ -134,11 +146,12 @@ class BatchProgress:
 
         for event in events:
             if isinstance(event, LogRecord) and self.starts_item(event.message):
-                following = min(self.current + 1, len(self.parsers) - 1)
+                following = self._next_item(event.message)
                 # Only where the lines change hands: a batch of one feeds its parser as one job would.
                 if self._targets(following) != self._targets(self.current):
                     flush()
                 self.current = following
+                self._started.add(following)
             text = _event_text(event)
             if text is not None:
                 (self.shared_lines if self.current < 0 else self.item_lines[self.current]).append(text)

@@ -299,6 +299,19 @@ COSMOS_ADMIN_USERNAME = env_str("COSMOS_ADMIN_USERNAME", "admin")
 # Node used when a run names none (and the run it is `--like` has none enabled).
 COSMOS_DEFAULT_NODE = env_str("COSMOS_DEFAULT_NODE", "local-sim")
 
+
+def _default_model(name: str) -> str:
+    from cosmos.profiles import UnknownModel, profile_for
+
+    try:
+        return profile_for(name).name
+    except UnknownModel as exc:
+        raise ImproperlyConfigured(f"COSMOS_DEFAULT_MODEL: {exc}") from None
+
+
+# Model used when a run or prompt names none (a model type or alias: cosmos3, transfer1, …).
+COSMOS_DEFAULT_MODEL = _default_model(env_str("COSMOS_DEFAULT_MODEL", "cosmos3_nano"))
+
 # --- GPU nodes over SSH ---------------------------------------------------------------------------
 
 COSMOS_SSH_CONNECT_TIMEOUT = env_float("COSMOS_SSH_CONNECT_TIMEOUT", 10.0, minimum=0.5, maximum=300)

@@ -1,13 +1,17 @@
-"""Input folders: `color.mp4` plus optional control videos, checked before anything is written."""
+"""Input folders: `color.mp4` (or an image) and optional control videos, checked before anything is used."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosmos.media import InvalidVideo, VideoInfo, probe_video
+from cosmos.media import InvalidVideo, VideoInfo, probe_still, probe_video
 from cosmos.profiles.transfer1_spec import CONTROL_FILES, INPUT_FILE
 
-# Modality → file name in an input folder: the input video and one per control hint.
-INPUT_FILES = {"color": INPUT_FILE, **CONTROL_FILES}
+# Modality → file name in an input folder: the input video and one per control hint (Cosmos 3 adds
+# wsm, its world-surface-map control, and calls vis "blur": a folder's vis.mp4 serves as either).
+INPUT_FILES = {"color": INPUT_FILE, **CONTROL_FILES, "wsm": "wsm.mp4", "blur": "blur.mp4"}
+# An input image (Cosmos 3's image2video and image2image), instead of or beside color.mp4; the
+# extensions the model reads (reference/cosmos3.md §3.1).
+IMAGE_FILES = ("image.png", "image.jpg", "image.jpeg", "image.webp")
 
 
 class InputError(ValueError):
@@ -51,10 +55,20 @@ def _read_input_dir(directory: Path) -> InputSet:
     if not directory.is_dir():
         raise InputError(f"{directory} is not a folder: give the folder that holds {INPUT_FILE}")
     directory = directory.resolve()
-    if not (directory / INPUT_FILE).exists():
-        controls = ", ".join(CONTROL_FILES.values())
-        raise InputError(f"{directory} has no {INPUT_FILE} (the input video); it may also hold {controls}")
+    image = next((directory / name for name in IMAGE_FILES if (directory / name).is_file()), None)
+    if not (directory / INPUT_FILE).exists() and image is None:
+        controls = ", ".join(name for modality, name in INPUT_FILES.items() if modality != "color")
+        raise InputError(
+            f"{directory} has no {INPUT_FILE} (the input video) or image.png/.jpg (an input image); "
+            f"it may also hold {controls}"
+        )
     videos, info = {}, {}
+    if image is not None:
+        try:
+            info["image"] = probe_still(image)
+        except InvalidVideo as exc:
+            raise InputError(str(exc)) from None
+        videos["image"] = image
     for modality, file_name in INPUT_FILES.items():
         path = directory / file_name
         if not path.exists():

@@ -33,7 +33,7 @@ def input_set_register(*, directory: Path, name: str, owner: AbstractBaseUser | 
     inputs = read_input_dir(directory)
     name = name.strip()
     thumbnail = inputs.directory / THUMBNAIL_FILE
-    color = inputs.info["color"]
+    color = inputs.info.get("color") or inputs.info["image"]
     with transaction.atomic():
         clash = InputSet.objects.name_clash(name=name, directory=str(inputs.directory))
         if clash is not None:
@@ -49,7 +49,7 @@ def input_set_register(*, directory: Path, name: str, owner: AbstractBaseUser | 
         input_set.frames = inputs.frames()
         input_set.fps = color.fps
         input_set.width, input_set.height = color.width, color.height
-        input_set.modalities = [modality for modality in INPUT_FILES if modality in inputs.videos]
+        input_set.modalities = [modality for modality in (*INPUT_FILES, "image") if modality in inputs.videos]
         input_set.thumbnail = str(thumbnail) if thumbnail.exists() else ""
         input_set.metadata = read_metadata(inputs.directory) or {}
         input_set.updated_at = timezone.now()

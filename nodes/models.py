@@ -9,8 +9,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cosmos.launch import DOCKER_LAUNCHER, SIM_LAUNCHER
+from cosmos.params import ParameterError
+from cosmos.profiles import UnknownModel, profile_for
 from cosmos_site.ids import new_id
-from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+from cosmos_site.model_types import ModelType, default_model_type
 
 
 class Transport(models.TextChoices):
@@ -21,6 +23,28 @@ class Transport(models.TextChoices):
 class Launcher(models.TextChoices):
     DOCKER = DOCKER_LAUNCHER, "Docker (real Cosmos)"
     SIM = SIM_LAUNCHER, "Simulated (Cosmos stand-in)"
+
+
+def model_defaults_problem(value) -> str | None:
+    """What is wrong with a node's per-model defaults (None: nothing): known models and parameters only."""
+    if not isinstance(value, dict):
+        return 'Give an object of models, such as {"cosmos3_nano": {"offload_guardrail_models": true}}.'
+    for model, settings_ in value.items():
+        try:
+            profile = profile_for(str(model))
+        except UnknownModel as exc:
+            return str(exc)
+        if not isinstance(settings_, dict):
+            return f"{model}: give an object of parameters"
+        known = {param.name: param for param in profile.parameters}
+        for name, setting in settings_.items():
+            if name not in known:
+                return f"{model}: unknown parameter {name!r}; known: {', '.join(sorted(known))}"
+            try:
+                known[name].clean(setting)
+            except ParameterError as exc:
+                return f"{model}: {exc}"
+    return None
 
 
 class GpuNode(models.Model):
@@ -73,6 +97,13 @@ class GpuNode(models.Model):
         default=1.0,
         help_text="Stand-in speed: 1.0 is as slow as a real H100; 0.03 turns ten minutes into 20 seconds.",
     )
+    model_defaults = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Settings every run of a model on this node starts from, by model: for example '
+        '{"cosmos3_nano": {"checkpoint_path": "/models/Cosmos3-Nano", "offload_guardrail_models": true}}. '
+        "A run's own settings win.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -106,6 +137,9 @@ class GpuNode(models.Model):
                 raise ValidationError(missing)
         if self.launcher == Launcher.DOCKER and not self.docker_image:
             raise ValidationError({"docker_image": "The docker launcher needs the image that holds Cosmos."})
+        problem = model_defaults_problem(self.model_defaults)
+        if problem:
+            raise ValidationError({"model_defaults": problem})
 
     @property
     def root(self) -> PurePosixPath:
@@ -169,7 +203,7 @@ class RemoteJob(models.Model):
 
     id = models.CharField(primary_key=True, max_length=20, default=new_job_id, editable=False)
     node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="jobs")
-    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=DEFAULT_MODEL_TYPE)
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=default_model_type)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.STARTING)
     devices = models.JSONField(default=list, help_text="Indexes of the node's GPUs this job holds.")
     batched = models.BooleanField(default=False, help_text="Launched with a batch file (one line per run).")

@@ -10,7 +10,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from cosmos_site.ids import new_prompt_id
-from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+from cosmos_site.model_types import ModelType, default_model_type
 from cosmos_site.querysets import OwnedQuerySet
 from cosmos_site.validators import first_unstorable, validate_storable_text
 from prompts.naming import generate_prompt_name
@@ -79,7 +79,7 @@ class Prompt(models.Model):
         validators=[validate_storable_text],
         help_text="Generated from the text when left blank.",
     )
-    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=DEFAULT_MODEL_TYPE)
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=default_model_type)
     prompt_text = models.TextField(validators=[validate_storable_text])
     negative_prompt = models.TextField(
         blank=True,

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from cosmos_site.model_types import DEFAULT_MODEL_TYPE
+from cosmos_site.model_types import default_model_type
 from prompts.models import Prompt, Tag, normalize_tag_name
 
 
@@ -25,7 +25,7 @@ def prompt_build(
     prompt_text: str,
     negative_prompt: str = "",
     name: str = "",
-    model_type: str = DEFAULT_MODEL_TYPE,
+    model_type: str = "",
     inputs: dict | None = None,
     parameters: dict | None = None,
     owner: AbstractBaseUser | None = None,
@@ -40,7 +40,7 @@ def prompt_build(
         prompt_text=prompt_text,
         negative_prompt=negative_prompt,
         name=name,
-        model_type=model_type,
+        model_type=model_type or default_model_type(),
         inputs=inputs or {},
         parameters=parameters or {},
         owner=owner,
@@ -355,7 +355,7 @@ def _parse_row(number: int, record: Any, owners: dict, default_owner) -> tuple[_
     owner_name = (record.get("owner") or "").strip()
     prompt = Prompt(
         name=record.get("name") or "",
-        model_type=record.get("model_type") or DEFAULT_MODEL_TYPE,
+        model_type=record.get("model_type") or default_model_type(),
         prompt_text=record.get("prompt_text") or "",
         negative_prompt=record.get("negative_prompt") or "",
         inputs=values["inputs"],

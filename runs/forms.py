@@ -13,7 +13,7 @@ from django.template.defaultfilters import pluralize
 
 from cosmos.params import Param
 from cosmos.profiles import profile_for, transfer1_spec
-from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+from cosmos_site.model_types import ModelType, default_model_type
 from inputs.models import InputSet
 from inputs.uploads import UploadError, store_uploads
 from nodes.models import GpuNode
@@ -96,7 +96,7 @@ class RunForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "The model's default"}),
     )
     name = forms.CharField(required=False, max_length=120, help_text="Blank: made from the prompt.")
-    model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=DEFAULT_MODEL_TYPE)
+    model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=default_model_type)
     input_folder = forms.ChoiceField(
         label="Inputs from an earlier folder", required=False, help_text="Or upload videos below."
     )

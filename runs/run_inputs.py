@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from cosmos.media import InvalidVideo, probe_video
+from cosmos.media import InvalidVideo, probe_input
 from cosmos.profiles import ModelProfile
 from inputs.folders import InputError, input_set_from_json
 from runs.models import Run
@@ -23,7 +23,7 @@ def run_input_files(run: Run, profile: ModelProfile) -> RunInputs:
     source = run.execution_config.get("source_video")
     if source:
         try:
-            info = probe_video(Path(source))
+            info = probe_input(Path(source))
         except InvalidVideo as exc:
             raise InputError(str(exc)) from None
         files, frames = {"color": Path(source)}, info.frames

@@ -1,4 +1,5 @@
-"""The stand-in's own options, the launch log, and the dispatch to a model by its script path."""
+"""The stand-in's own options, the launch log, and the dispatch to a model by its script path (or, for
+Cosmos 3, by ``-m <module>``)."""
 
 import contextlib
 import json
@@ -9,19 +10,26 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import predict25, reason1, transfer1, transfer25, upsampler
+from . import cosmos3, predict25, reason1, transfer1, transfer25, upsampler
 from .common import Crash, Sim, torchrun_report, traceback_lines, write_flush
+from .cosmos25 import world_size
 
-FAIL_MODES = ("none", "oom", "crash", "missing_checkpoint", "video_guardrail", "gated")
-USAGE = "usage: standin [--time-scale X] [--resolution-scale Y] [--fail MODE] <script path> <args...>"
+FAIL_MODES = ("none", "oom", "crash", "missing_checkpoint", "video_guardrail", "gated", "nccl_timeout")
+USAGE = (
+    "usage: standin [--time-scale X] [--resolution-scale Y] [--fail MODE] "
+    "(<script path> | -m <module>) <args...>"
+)
 
 
 @dataclass(frozen=True)
 class Mode:
-    script: str
+    script: str  # a script path, or a module name for python_m modes
     module: object  # run(sim, args) -> exit code; planned_output(args) -> folder or None
-    torchrun: bool  # launched by torchrun: tracebacks get "[rank0]: " and torchrun's failure report
+    # Launched by torchrun: tracebacks get "[rank0]: " and torchrun's failure report. None: only when
+    # WORLD_SIZE > 1, one process playing every rank (Cosmos 3 runs on one GPU with plain python -m).
+    torchrun: bool | None
     report_exits: bool = True  # torchrun also reports a plain non-zero exit (transfer.py's keep their own)
+    python_m: bool = False  # started as python -m <script>
 
 
 MODES = (
@@ -30,16 +38,23 @@ MODES = (
     Mode(predict25.SCRIPT, predict25, torchrun=True),  # the same script, with --inference-type
     Mode(reason1.SCRIPT, reason1, torchrun=False),
     Mode(upsampler.SCRIPT, upsampler, torchrun=False),
+    Mode(cosmos3.SCRIPT, cosmos3, torchrun=None, python_m=True),
 )
 
 
 def known_scripts():
-    return sorted({mode.script for mode in MODES})
+    return sorted({f"-m {mode.script}" if mode.python_m else mode.script for mode in MODES})
 
 
-def find_mode(script, args):
+def find_mode(script, args, python_m=False):
+    if python_m:
+        return next((mode for mode in MODES if mode.python_m and mode.script == script), None)
     normalized = os.path.normpath(script).replace(os.sep, "/")
-    found = [mode for mode in MODES if normalized == mode.script or normalized.endswith("/" + mode.script)]
+    found = [
+        mode
+        for mode in MODES
+        if not mode.python_m and (normalized == mode.script or normalized.endswith("/" + mode.script))
+    ]
     if len(found) > 1:  # examples/inference.py: Predict2.5 takes --inference-type, Transfer2.5 does not
         typed = any(arg.replace("_", "-").split("=")[0] == "--inference-type" for arg in args)
         found = [mode for mode in found if (mode.module is predict25) == typed]
@@ -47,7 +62,8 @@ def find_mode(script, args):
 
 
 def parse_standin_options(argv):
-    """Leading --time-scale/--resolution-scale/--fail (else the env fallbacks), then the script + its args."""
+    """Leading --time-scale/--resolution-scale/--fail (else the env fallbacks), then the script (or
+    ``-m <module>``) + its args; returns (sim, args, python_m)."""
     values = {
         "time-scale": os.environ.get("COSMOS_SIM_TIME_SCALE", "1.0"),
         "resolution-scale": os.environ.get("COSMOS_SIM_RESOLUTION_SCALE", "1.0"),
@@ -65,8 +81,10 @@ def parse_standin_options(argv):
             value = argv[index]
         values[name] = value
         index += 1
+    python_m = index < len(argv) and argv[index] == "-m"
+    index += python_m
     if index >= len(argv):
-        usage_error("missing the script path")
+        usage_error("-m needs a module name" if python_m else "missing the script path")
     try:
         time_scale, resolution_scale = float(values["time-scale"]), float(values["resolution-scale"])
     except ValueError:
@@ -75,7 +93,7 @@ def parse_standin_options(argv):
         usage_error("--time-scale must be >= 0 and --resolution-scale > 0")
     if values["fail"] not in FAIL_MODES:
         usage_error(f"unknown --fail mode {values['fail']!r}; one of {', '.join(FAIL_MODES)}")
-    return Sim(time_scale, resolution_scale, values["fail"], argv[index]), argv[index + 1 :]
+    return Sim(time_scale, resolution_scale, values["fail"], argv[index]), argv[index + 1 :], python_m
 
 
 def usage_error(message):
@@ -101,33 +119,48 @@ def record_launch(argv, script, mode, script_args):
 def main(argv):
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(encoding="utf-8", errors="backslashreplace")
-    sim, script_args = parse_standin_options(argv[1:])
-    mode = find_mode(sim.script, script_args)
+    sim, script_args, python_m = parse_standin_options(argv[1:])
+    mode = find_mode(sim.script, script_args, python_m)
     record_launch(argv, sim.script, mode, script_args)
     if mode is None:
         write_flush(
             sys.stderr,
-            f"standin: unknown Cosmos script {sim.script!r}; known: {', '.join(known_scripts())} "
+            f"standin: unknown Cosmos {'module' if python_m else 'script'} {sim.script!r}; known: "
+            f"{', '.join(known_scripts())} "
             "(examples/inference.py is Predict2.5 with --inference-type, Transfer2.5 without)\n",
         )
         return 2
+    ranks = world_size() if mode.torchrun is None else 1
+    torchrun = ranks > 1 if mode.torchrun is None else mode.torchrun
     # A killed job unwinds normally, so no half-written video survives under its final name.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    others = None  # what the other ranks print, for a mode that plays several
     try:
         return mode.module.run(sim, script_args)
     except Crash as crash:
+        if crash.signal is not None:  # killed: no traceback, its own (already rank-prefixed) text
+            write_flush(sys.stderr, crash.prelude + "\n")
+            torchrun_report(mode.script, ranks=ranks, signal=crash.signal)
+            return 1
         lines = crash.prelude.splitlines() + traceback_lines(crash, sim.files)
+        if ranks > 1:
+            other = crash if crash.every_rank else mode.module.OTHER_RANK_FAILURE
+            others = other.prelude.splitlines() + traceback_lines(other, sim.files)
     except SystemExit as exit:
         code = 0 if exit.code is None else exit.code if isinstance(exit.code, int) else 1
-        if code and code != 143 and mode.torchrun and mode.report_exits:
-            torchrun_report(mode.script, code)
+        if code and code != 143 and torchrun and mode.report_exits:
+            torchrun_report(mode.script, code, ranks=ranks)
         return code
     except Exception as exc:  # anything unforeseen dies the way an unexpected error in the real script would
         lines = "".join(traceback.format_exception(exc)).splitlines()
     finally:
         sim.close_sinks()
-    prefix = "[rank0]: " if mode.torchrun else ""  # torchrun's workers prefix what they print on stderr
+    prefix = "[rank0]: " if torchrun else ""  # torchrun's workers prefix what they print on stderr
     write_flush(sys.stderr, "".join(f"{prefix}{line}\n" for line in lines))
-    if mode.torchrun:
-        torchrun_report(mode.script)
+    if others is not None:
+        sim.spend(mode.module.OTHER_RANK_DELAY)
+        for rank in range(1, ranks):
+            write_flush(sys.stderr, "".join(f"[rank{rank}]: {line}\n" for line in others))
+    if torchrun:
+        torchrun_report(mode.script, ranks=ranks)
     return 1

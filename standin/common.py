@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 TORCH = "/usr/local/lib/python3.12/dist-packages/torch"
+SIGNAL_NAMES = {6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
 LEVELS = ("DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 
 # The stand-in's prompt blocklist (whole words, case-insensitive); the real Cosmos list is far longer.
@@ -42,11 +43,15 @@ class Crash(Exception):
 
     ``frames`` are ``(call site, source line)`` pairs, call sites as in ``Sim.log``; ``prelude`` is text
     the process writes to stderr before its traceback (a child process's own error, say).
+    Under torchrun with several ranks: ``every_rank`` says each rank hits the same error itself (a bad
+    spec), else the other ranks only learn that one failed; ``signal`` is a process killed by a signal
+    (an NCCL watchdog's abort), which prints no traceback, only its prelude.
     """
 
-    def __init__(self, frames, error, context=None, prelude=""):
+    def __init__(self, frames, error, context=None, prelude="", *, every_rank=False, signal=None):
         super().__init__(error)
         self.frames, self.error, self.context, self.prelude = frames, error, context, prelude
+        self.every_rank, self.signal = every_rank, signal
 
 
 def error_text(exc):
@@ -79,19 +84,23 @@ class Sim:
     script: str
     files: dict = field(default_factory=dict)  # short name -> path printed in call sites
     sinks: list = field(default_factory=list)
+    job: str | None = None  # loguru's "job=<name>|" segment, for the models whose format has one
 
     def path(self, name):
         return self.files.get(name, name)
 
-    def log(self, level, site, message, *, console=True):
-        """loguru's sink: ``[MM-DD HH:mm:ss|LEVEL|path:line:function] message``; multi-line messages
-        continue without a prefix. ``console=False``: a message the console filter hides (debug.log only)."""
+    def log(self, level, site, message, *, console=True, files=True):
+        """loguru's sink: ``[MM-DD HH:mm:ss|LEVEL|path:line:function] message`` (with ``job=<name>|``
+        before the level when ``job`` is set); multi-line messages continue without a prefix.
+        ``console=False``: a message the console filter hides (debug.log only); ``files=False``: one
+        another rank prints, which rank 0's log files never see."""
         name, _, rest = site.partition(":")
-        line = f"[{time.strftime('%m-%d %H:%M:%S')}|{level}|{self.path(name)}:{rest}] {message}\n"
+        job = "" if self.job is None else f"job={self.job}|"
+        line = f"[{time.strftime('%m-%d %H:%M:%S')}|{job}{level}|{self.path(name)}:{rest}] {message}\n"
         shown = console and level != "DEBUG"
         if shown:
             write_flush(sys.stdout, line)
-        for sink in self.sinks:
+        for sink in self.sinks if files else ():
             if sink.everything or shown:
                 write_flush(sink.handle, line)
 
@@ -202,9 +211,12 @@ def traceback_lines(crash, files):
     return lines + crash.error.split("\n")
 
 
-def torchrun_report(script, exitcode=1):
-    """What torchrun prints after its only worker exited with ``exitcode``."""
+def torchrun_report(script, exitcode=1, *, ranks=1, signal=None):
+    """What torchrun prints after its workers exited with ``exitcode`` (rank 0 first; with several
+    ``ranks`` the others are listed as further failures; ``signal``: rank 0 was killed by it)."""
     now, pid = datetime.datetime.now(), os.getpid()
+    if signal is not None:
+        exitcode = -signal
     lines = [
         f"E{now:%m%d %H:%M:%S.%f} {os.getppid()} torch/distributed/elastic/multiprocessing/api.py:874] "
         f"failed (exitcode: {exitcode}) local_rank: 0 (pid: {pid}) of binary: {sys.executable}",
@@ -229,19 +241,32 @@ def torchrun_report(script, exitcode=1):
         f"{script} FAILED",
         "-" * 60,
         "Failures:",
-        "  <NO_OTHER_FAILURES>",
+        *(failure_entry(rank, now, pid + rank, 1) for rank in range(1, ranks)),
+        *(["  <NO_OTHER_FAILURES>"] if ranks == 1 else []),
         "-" * 60,
         "Root Cause (first observed failure):",
-        "[0]:",
-        f"  time      : {now:%Y-%m-%d_%H:%M:%S}",
-        f"  host      : {socket.gethostname()}",
-        "  rank      : 0 (local_rank: 0)",
-        f"  exitcode  : {exitcode} (pid: {pid})",
-        "  error_file: <N/A>",
-        "  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html",
+        failure_entry(0, now, pid, exitcode, signal),
         "=" * 60,
     ]
     write_flush(sys.stderr, "\n".join(lines) + "\n")
+
+
+def failure_entry(rank, now, pid, exitcode, signal=None):
+    if signal is None:
+        cause = "To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html"
+    else:
+        cause = f"Signal {signal} ({SIGNAL_NAMES.get(signal, 'SIG?')}) received by PID {pid}"
+    return "\n".join(
+        [
+            f"[{rank}]:",
+            f"  time      : {now:%Y-%m-%d_%H:%M:%S}",
+            f"  host      : {socket.gethostname()}",
+            f"  rank      : {rank} (local_rank: {rank})",
+            f"  exitcode  : {exitcode} (pid: {pid})",
+            "  error_file: <N/A>",
+            f"  traceback : {cause}",
+        ]
+    )
 
 
 def vllm_platform_line():

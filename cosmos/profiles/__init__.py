@@ -1,6 +1,7 @@
 """One profile per Cosmos model; `profile_for(name)` finds it by its model type or a common alias."""
 
 from cosmos.profiles.base import JobFiles, JobItem, ModelProfile, VideoFacts
+from cosmos.profiles.cosmos3 import Cosmos3NanoProfile, Cosmos3SuperProfile
 from cosmos.profiles.predict2_5 import Predict25Profile
 from cosmos.profiles.prompt_upsampler import PromptUpsamplerProfile
 from cosmos.profiles.reason1 import Reason1Profile
@@ -11,6 +12,8 @@ from cosmos.profiles.upscale4k import Upscale4kProfile
 PROFILES: dict[str, ModelProfile] = {
     profile.name: profile
     for profile in (
+        Cosmos3NanoProfile(),
+        Cosmos3SuperProfile(),
         Transfer1Profile(),
         Transfer25Profile(),
         Predict25Profile(),
@@ -20,11 +23,17 @@ PROFILES: dict[str, ModelProfile] = {
     )
 }
 
-# What a prompt or run uses when nobody names a model.
-DEFAULT_MODEL = "transfer1"
+# What a prompt or run uses when nobody names a model (settings.COSMOS_DEFAULT_MODEL overrides it):
+# Cosmos 3 superseded the 2.5 generation and Transfer1 on 2026-05-31 (reference/cosmos3.md).
+DEFAULT_MODEL = "cosmos3_nano"
 
 # Names people type for the models (the repositories' own spellings).
 ALIASES = {
+    "cosmos3": "cosmos3_nano",
+    "cosmos3-nano": "cosmos3_nano",
+    "nano": "cosmos3_nano",
+    "cosmos3-super": "cosmos3_super",
+    "super": "cosmos3_super",
     "transfer": "transfer1",
     "transfer2.5": "transfer2_5",
     "transfer25": "transfer2_5",

@@ -38,6 +38,8 @@ class JobItem:
     prompt: str
     negative_prompt: str
     staged: dict[str, str]  # modality → path on the node
+    # The run's own settings, for models that write one spec per run (None: the job's shared ones).
+    parameters: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,17 @@ class ModelProfile:
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
         return {}
 
+    def wants_controls(self, values: dict[str, Any], video: "VideoFacts | None") -> bool:
+        """Whether a run with these settings reads control weights (defaults apply only then)."""
+        return True
+
+    def check_inputs(self, parameters: dict[str, Any], modalities: set[str]) -> None:
+        """ParameterError when the input folder lacks a file these settings need."""
+
+    def notices(self, given: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
+        """What a run should say about how its settings were read (a value rounded, say)."""
+        return []
+
     def resolve(
         self, values: dict[str, Any], controls: dict[str, Any], *, video: VideoFacts | None
     ) -> dict[str, Any]:
@@ -102,6 +115,10 @@ class ModelProfile:
 
     def gpus(self, parameters: dict[str, Any]) -> int:
         return int(parameters.get("num_gpus", 1))
+
+    def launched_by_torchrun(self, parameters: dict[str, Any]) -> bool:
+        """torchrun (one process per GPU) or plain python starts the model's script."""
+        return self.torchrun
 
     def needed_inputs(self, parameters: dict[str, Any], available: set[str]) -> set[str]:
         """Modalities of the input folder to stage: the input video and the videos of controls that are on."""
@@ -142,7 +159,23 @@ class ModelProfile:
         """Whether a log message starts the next run of a batch job."""
         return False
 
+    def blamed_item(self, log_text: str, names: list[str]) -> int | None:
+        """The run (index in ``names``) that a batch's failure before any video names, if one is named."""
+        return None
+
     # --- results -----------------------------------------------------------------------------------
+
+    def kept_files_of(self, *, run_id: str, index: int | None) -> dict[str, str]:
+        """Files of the job folder kept with a run's outputs: path in the job folder → name in the run's."""
+        return {name: name for name in self.kept_files}
+
+    def outcome_file(self, *, run_id: str, index: int | None) -> str | None:
+        """A file under out/ where the model writes how this run's sample ended (None: only the log says)."""
+        return None
+
+    def failure_from_outcome(self, outcome: dict[str, Any]) -> Failure | None:
+        """The failure an outcome file reports (None: it reports success)."""
+        return None
 
     def output_files(self, names: set[str], *, run_id: str, index: int | None) -> dict[str, str]:
         """This run's files among the job's outputs: path under out/ → name in the run's folder.

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cosmos_site.ids import new_run_id
-from cosmos_site.model_types import DEFAULT_MODEL_TYPE, ModelType
+from cosmos_site.model_types import ModelType, default_model_type
 from cosmos_site.querysets import OwnedQuerySet
 from nodes.models import GpuNode, JobStatus, RemoteJob
 from prompts.models import Prompt
@@ -152,7 +152,7 @@ class Run(models.Model):
 
     id = models.CharField(primary_key=True, max_length=20, default=new_run_id, editable=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="runs")
-    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=DEFAULT_MODEL_TYPE)
+    model_type = models.CharField(max_length=32, choices=ModelType.choices, default=default_model_type)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
     failure_kind = models.CharField(max_length=32, choices=FailureKind.choices, blank=True)
     node = models.ForeignKey(GpuNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")

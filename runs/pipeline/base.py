@@ -89,7 +89,9 @@ class PipelineBase:
         video being made; with a single run every line is its own.
         """
         parsers = [self._parser(run) for run in self.runs]
-        return BatchProgress(parsers, starts_item=self.profile.starts_item)
+        return BatchProgress(
+            parsers, starts_item=self.profile.starts_item, names=[run.id for run in self.runs]
+        )
 
     def _parser(self, run: Run):
         learned = Run.objects.recent_diffusion_step_seconds(node=self.node, model_type=run.model_type)

@@ -4,13 +4,14 @@ Collecting picks up where a collector that died stopped: a run already downloadi
 Only the collector holding the job's claim finishes the job and deletes its folder on the node.
 """
 
+import json
 import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from cosmos.failures import Failure, log_tail
+from cosmos.failures import CRASH_HINT, Failure, log_tail
 from cosmos.progress import BatchProgress
 from cosmos.stages import Stage
 from nodes.models import JobStatus
@@ -42,6 +43,7 @@ class JobEnd:
     exit_code: int | None
     batched: bool
     stopped_for_cancel: bool  # stopped to cancel one of its runs: the others did nothing wrong
+    blamed: int | None = None  # the run that a failure before any video names (its rejected spec)
 
     @property
     def names(self) -> set[str]:
@@ -58,10 +60,22 @@ class JobEnd:
         return produced and (self.batched or self.exit_code == 0)
 
     def ended_before(self, index: int | None) -> bool:
-        """Whether the job ended early for a reason not the run's: a cancel, or its video never begun."""
+        """Whether the job ended early for a reason not the run's: a cancel, or its video never begun.
+
+        A batch that failed before any video began failed loading: a failure that names one run's
+        spec is that run's (the others go again without it); any other is every run's, as it would
+        be alone, since queuing them again would only repeat it. A job lost without an exit code
+        (a node restarted) gives its unbegun runs back.
+        """
         if self.exit_code == 0:
             return False
-        return self.stopped_for_cancel or (self.batched and index not in self.progress.started)
+        if self.stopped_for_cancel:
+            return True
+        if not self.batched or index in self.progress.started:
+            return False
+        if self.progress.started or self.exit_code is None:
+            return True
+        return self.blamed is not None and self.blamed != index
 
 
 class Collecting(Saving):
@@ -107,6 +121,7 @@ class Collecting(Saving):
             exit_code=self.job.exit_code,
             batched=self.job.batched,
             stopped_for_cancel=any(run.cancel_requested_at for run in self.runs),
+            blamed=self.profile.blamed_item(log_text, [run.id for run in self.runs]),
         )
 
     def _collect_run(self, run: Run, ended: JobEnd) -> Saved | None:
@@ -114,11 +129,15 @@ class Collecting(Saving):
         if run.status == RunStatus.UPLOADING and not run.cancel_requested_at:
             run.mark_running()  # a launch recorded by older code, which moved its runs one by one
         index, item_log = ended.share_of(run)
-        produced = ended.counts(
+        reported = self._reported_failure(run, index, ended)
+        produced = reported is None and ended.counts(
             self.profile.produced(ended.names, run_id=run.id, index=index, log_text=item_log)
         )
         logger.info("job %s: %s was %s; output %s", self.job.id, run.id, run.status, produced)
-        if run.cancel_requested_at and (not produced or run.status == RunStatus.UPLOADING):
+        if reported is not None and not run.cancel_requested_at:
+            run.update_metadata(exit_code=ended.exit_code, log_tail=log_tail(item_log))
+            self._fail(run, reported, self._download_log(run, index))
+        elif run.cancel_requested_at and (not produced or run.status == RunStatus.UPLOADING):
             # Not made, or its cancel came during the launch (it never counted as running).
             self._end_cancelled(run)
         elif produced and (run.status == RunStatus.DOWNLOADING or run.mark_downloading()):
@@ -131,6 +150,18 @@ class Collecting(Saving):
         else:
             self._fail_from_log(run, ended.exit_code, item_log, index)
         return None
+
+    def _reported_failure(self, run: Run, index: int | None, ended: JobEnd) -> Failure | None:
+        """The failure the model wrote in the run's outcome file (Cosmos 3's sample_outputs.json), if any."""
+        name = self.profile.outcome_file(run_id=run.id, index=index)
+        if name is None or name not in ended.names:
+            return None
+        raw = self.transport.read_bytes(self.job_dir / "out" / name, 0, 1 << 20)
+        try:
+            outcome = json.loads(raw.decode("utf-8", errors="replace"))
+        except ValueError:
+            return Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable {name}", CRASH_HINT)
+        return self.profile.failure_from_outcome(outcome) if isinstance(outcome, dict) else None
 
     def _fail_from_log(self, run: Run, exit_code: int | None, text: str, index: int | None) -> None:
         if exit_code is None:

@@ -170,6 +170,7 @@ class Launching(PipelineBase):
                 prompt=run.prompt.prompt_text,
                 negative_prompt=run.prompt.negative_prompt,
                 staged=staged[run.id],
+                parameters=run.execution_config["parameters"],
             )
             for run in runs
         ]
@@ -190,13 +191,16 @@ class Launching(PipelineBase):
             argv = sim_argv(node=self.node, sim_command=self.transport.sim_command(), model_argv=job.argv)
             # Failure injection and output scale for the stand-in travel with the job.
             env = {name: value for name, value in os.environ.items() if name.startswith("COSMOS_SIM_")}
+            if self.profile.launched_by_torchrun(parameters) and len(self.job.devices) > 1:
+                # What torchrun tells its workers: the stand-in then speaks as one of several ranks.
+                env["WORLD_SIZE"] = str(len(self.job.devices))
             return argv, {**env, **job.env, "PYTHONUNBUFFERED": "1"}
         argv = docker_argv(
             node=self.node,
             job_id=self.job.id,
             model_argv=job.argv,
             devices=self.job.devices,
-            torchrun=self.profile.torchrun,
+            torchrun=self.profile.launched_by_torchrun(parameters),
             env=job.env,
         )
         return argv, {}

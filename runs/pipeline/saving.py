@@ -158,8 +158,9 @@ class Saving(PipelineBase):
             partial.mkdir(parents=True)
         mine = self.profile.output_files({item.path for item in files}, run_id=run.id, index=index)
         wanted = {self.job_dir / "out" / path: partial / name for path, name in mine.items()}
-        for name in ("job.log", *self.profile.kept_files):
-            wanted[self.job_dir / name] = partial / name
+        wanted[self.job_dir / "job.log"] = partial / "job.log"
+        for path, name in self.profile.kept_files_of(run_id=run.id, index=index).items():
+            wanted[self.job_dir / path] = partial / name
         digests = self.transport.sha256_many(list(wanted))
         received = 0
         for remote, local in wanted.items():

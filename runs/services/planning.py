@@ -11,9 +11,10 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from cosmos.media import InvalidVideo, VideoInfo, probe_video
+from cosmos.media import InvalidVideo, VideoInfo, probe_input
 from cosmos.params import ParameterError
 from cosmos.profiles import ModelProfile, UnknownModel, VideoFacts, profile_for
+from cosmos_site.model_types import default_model_type
 from inputs.folders import InputError, InputSet, input_set_from_json, read_input_dir
 from inputs.models import InputSet as RegisteredInputSet
 from nodes.models import GpuNode
@@ -30,7 +31,7 @@ class RunPlan:
     node: GpuNode
     input_set: InputSet | None
     parameters: dict[str, Any]
-    profile: ModelProfile = field(default_factory=lambda: profile_for("transfer1"))
+    profile: ModelProfile = field(default_factory=lambda: profile_for(default_model_type()))
     source_video: str = ""  # a single video to work on (upscaling a run's output), instead of a folder
     source_run: str = ""
     expected: dict[str, Any] = field(default_factory=dict)
@@ -152,7 +153,8 @@ def _source_video(source: str) -> tuple[str, str]:
     path = Path(source).expanduser()
     if not _is_file(path):
         raise RunRequestError(
-            f"{source}: not a run id or a video file; give a completed run's id (rs_…) or an .mp4",
+            f"{source}: not a run id or a video or image file; give a completed run's id (rs_…), an .mp4 "
+            "or an image",
             field="inputs",
         )
     return str(path.resolve()), ""
@@ -252,7 +254,7 @@ def run_plan(
     found = _find_like(like, requester) if like else _Like(None, {}, None, "", {})
     if requester is not None:
         input_dir, source = _requester_may_use(input_dir, source, priority, requester)
-    profile = _profile_of(model or found.model or "transfer1")
+    profile = _profile_of(model or found.model or default_model_type())
     if found.model and profile.name != found.model:
         found = found._replace(parameters={}, config={})  # another model's settings do not carry over
     prompt_text = _stripped_prompt_text(prompt_text)
@@ -261,9 +263,15 @@ def run_plan(
         profile, found.prompt, prompt_text, negative_prompt, name, input_dir, inputs.source_run
     )
     video = _probe(inputs)
-    resolved = _plan_parameters(profile, found.parameters, weights, parameters, inputs.modalities, video)
+    chosen_node = _choose_node(node, found.node)
+    # The node's own defaults for this model (a local checkpoint, guardrails offloaded…), under the run's.
+    node_defaults = chosen_node.model_defaults.get(profile.name, {})
+    resolved = _plan_parameters(
+        profile, {**node_defaults, **found.parameters}, weights, parameters, inputs.modalities, video
+    )
+    notices = [*inputs.notices, *profile.notices(parameters or {}, resolved)]
     return RunPlan(
-        node=_choose_node(node, found.node),
+        node=chosen_node,
         input_set=inputs.input_set,
         parameters=resolved,
         profile=profile,
@@ -276,7 +284,7 @@ def run_plan(
         name=name,
         like=like,
         priority=priority,
-        notices=inputs.notices,
+        notices=notices,
     )
 
 
@@ -365,9 +373,11 @@ def _probe(inputs: _PlanInputs) -> VideoFacts | None:
     """The facts of the video the run works on (a single source video, or the inputs' color video)."""
     try:
         if inputs.source_video:
-            info = probe_video(Path(inputs.source_video))
+            info = probe_input(Path(inputs.source_video))
+        elif inputs.input_set:
+            info = inputs.input_set.info.get("color") or inputs.input_set.info.get("image")
         else:
-            info = inputs.input_set.info.get("color") if inputs.input_set else None
+            info = None
     except InvalidVideo as exc:
         raise RunRequestError(str(exc), field="inputs") from None
     return _video_facts(info)
@@ -383,9 +393,17 @@ def _plan_parameters(
 ) -> dict[str, Any]:
     """The model's parameters: the reused run's or prompt's, then the weights and parameters given."""
     base = {key: value for key, value in like_parameters.items() if key != "controls"}
-    controls = dict(like_parameters.get("controls") or profile.default_controls(modalities))
+    controls = {}
+    if profile.wants_controls({**base, **(parameters or {})}, video):
+        controls = dict(like_parameters.get("controls") or profile.default_controls(modalities))
     controls.update(weights or {})
-    return _resolve(profile, base, controls, parameters, video)
+    resolved = _resolve(profile, base, controls, parameters, video)
+    try:
+        profile.check_inputs(resolved, modalities)
+    except ParameterError as exc:
+        field = f"weight_{exc.name}" if exc.name in profile.hints else exc.name
+        raise RunRequestError(str(exc), field=field) from None
+    return resolved
 
 
 def run_priority_ceiling(requester: AbstractBaseUser | None) -> int | None:

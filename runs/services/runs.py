@@ -128,6 +128,10 @@ def _build(
         config.update(source_video=plan.source_video, source_run=plan.source_run)
     if plan.expected:
         config["expected"] = plan.expected
+    if plan.notices:
+        # How the request was read (frames rounded to what the model makes, inputs chosen): the
+        # run keeps it, so the page and the API say it as the command line does.
+        config["notices"] = plan.notices
     run = Run(
         prompt=prompt,
         model_type=plan.profile.name,

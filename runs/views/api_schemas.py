@@ -70,7 +70,9 @@ class RunIn(Strict):
     prompt_id: Identifier | None = Field(
         None, description="An earlier prompt of yours (ps_…) whose text, inputs and settings to reuse."
     )
-    model_type: ModelName | None = Field(None, description="The model; transfer1 by default.")
+    model_type: ModelName | None = Field(
+        None, description="The model; COSMOS_DEFAULT_MODEL (cosmos3_nano) by default."
+    )
     inputs: InputsReference | InputsFolder | None = Field(
         None,
         description=(

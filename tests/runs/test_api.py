@@ -56,7 +56,7 @@ def test_it_creates_a_queued_run(
 BAD_BODIES = [
     ({"inputs": "/x"}, "prompt"),
     ({"prompt_id": "ps_nosuchprompt0", "inputs": "/x"}, "prompt_id"),
-    ({"prompt": "x"}, "inputs"),
+    ({"prompt": "x", "model_type": "transfer1"}, "inputs"),  # Cosmos 3 would make a text2video
     ({"prompt": "x", "inputs": 5}, "inputs"),
     ({"prompt": "x", "inputs": "/no/such/folder"}, "inputs"),
     ({"prompt": 7, "inputs": "RENDER"}, "prompt"),

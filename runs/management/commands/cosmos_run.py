@@ -18,6 +18,8 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 # What --json reports of a run that ended, as Run.to_dict has it (with its answer and new prompt).
 RESULT_KEYS = ("run_id", "prompt_id", "status", "output_path", "error", "failure_kind")
 
+# Weight flags: every model's control hints (Transfer1's vis is Cosmos 3's blur).
+HINT_FLAGS = ("edge", "depth", "seg", "vis", "blur", "wsm")
 # Command-line flag → Transfer1 parameter.
 PARAMETER_FLAGS = {
     "steps": "num_steps",
@@ -34,12 +36,14 @@ PARAMETER_FLAGS = {
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
-        "progress bar, download the result and print the output video's (or image's) path (Reason1: its "
-        "answer; the prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 and optionally depth.mp4, "
-        "segmentation.mp4, edge.mp4 and vis.mp4, each used as that control's input; it may also be one "
-        "video file or a completed run's id (rs_…), e.g. to upscale that run's output. Controls default "
-        "to the control videos present, or to edges made from color.mp4 when there are none; a weight "
-        "flag turns a control on and 0 turns it off. Exit status: 0 completed, 1 failed, 2 bad input."
+        "progress bar, download the result and print the output video's path (Reason1: its answer; the "
+        "prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 (or an image, image.png/.jpg) and "
+        "optionally depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 (blur) and wsm.mp4, each used as that "
+        "control's input; it may also be one video or image file or a completed run's id (rs_…), e.g. to "
+        "upscale that run's output. Without a model, Cosmos3-Nano runs: no inputs make a text2video, an "
+        "image an image2video, a video an edge transfer (or one with the folder's controls); choose with "
+        "--param model_mode=text2image|text2video|image2video|video2video|image2image. A weight flag "
+        "turns a control on and 0 turns it off. Exit status: 0 completed, 1 failed, 2 bad input."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,12 +56,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--model",
-            help=f"Model: {', '.join(PROFILES)} (default: transfer1, or that of --like). "
-            "Aliases: transfer2.5, predict2.5, reason, upscaler, upsampler.",
+            help=f"Model: {', '.join(PROFILES)} (default: COSMOS_DEFAULT_MODEL, cosmos3_nano, or that "
+            "of --like). Aliases: cosmos3, cosmos3-super, transfer2.5, predict2.5, reason, upscaler, "
+            "upsampler.",
         )
         parser.add_argument("--name", default="", help="Prompt name (default: made from the text).")
         parser.add_argument("--negative", help="Negative prompt (default: the model's).")
-        for hint in transfer1_spec.HINTS:
+        for hint in HINT_FLAGS:
             parser.add_argument(
                 f"--{hint}", type=float, metavar="WEIGHT", help=f"Weight of the {hint} control, 0–1."
             )
@@ -113,7 +118,7 @@ class Command(BaseCommand):
                 like=options["like"],
                 name=options["name"],
                 negative_prompt=options["negative"],
-                weights={hint: options[hint] for hint in transfer1_spec.HINTS if options[hint] is not None},
+                weights={hint: options[hint] for hint in HINT_FLAGS if options[hint] is not None},
                 parameters=self._parameters(options),
                 node=options["node"],
                 model=options["model"],

@@ -109,7 +109,7 @@ def test_it_upscales_a_runs_output_to_three_times_its_size(fast_sim, render_dir)
 
 
 def test_it_names_the_unknown_model_and_writes_nothing(fast_sim, render_dir):
-    with pytest.raises(CommandError, match="unknown model 'sora'; use one of transfer1") as raised:
+    with pytest.raises(CommandError, match="unknown model 'sora'; use one of cosmos3_nano") as raised:
         cosmos("cosmos_run", "x", str(render_dir), "--model", "sora")
     assert raised.value.returncode == 2
     assert not Run.objects.exists() and not Prompt.objects.exists()

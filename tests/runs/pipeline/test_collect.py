@@ -1,5 +1,6 @@
 """What a collect reads from an ended job, for a batch and for a job of one run (a batch of one)."""
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -47,9 +48,20 @@ def test_it_counts_outputs_of_a_run_alone_only_when_the_job_exited_0():
 
 
 def test_it_queues_again_only_batch_runs_whose_video_never_began():
+    first_video = LOG.split(b"running preprocessor")[0] + b"running preprocessor\n"
+    batch = job_end(runs=2, exit_code=1, batched=True, log=first_video)
+    assert not batch.ended_before(0) and batch.ended_before(1)  # run 0's failure ended the job
     start_up = LOG.split(b"running preprocessor")[0]
-    batch = job_end(runs=2, exit_code=1, batched=True, log=start_up)
-    assert batch.ended_before(0) and batch.ended_before(1)
     alone = job_end(runs=1, exit_code=1, batched=False, log=start_up)
     assert not alone.ended_before(None)  # a model load that failed is the run's own failure
     assert not job_end(runs=2, exit_code=0, batched=True, log=start_up).ended_before(1)
+
+
+def test_it_fails_every_run_of_a_batch_that_failed_loading_unless_one_is_named():
+    start_up = LOG.split(b"running preprocessor")[0]
+    shared = job_end(runs=2, exit_code=1, batched=True, log=start_up)
+    assert not shared.ended_before(0) and not shared.ended_before(1)  # again would fail again
+    named = replace(shared, blamed=1)
+    assert named.ended_before(0) and not named.ended_before(1)
+    lost = job_end(runs=2, exit_code=None, batched=True, log=start_up)
+    assert lost.ended_before(0) and lost.ended_before(1)  # a node that restarted: given back
