@@ -41,7 +41,9 @@ def image_profile(monkeypatch):
 def exited_run(render_dir: Path) -> tuple[Run, Path]:
     """A run whose job has ended on the local node, and the job's out/ folder there."""
     run = run_create(
-        plan=run_plan(prompt_text="a foggy harbour", input_dir=render_dir, weights={"edge": 0.7})
+        plan=run_plan(
+            prompt_text="a foggy harbour", input_dir=render_dir, model="transfer1", weights={"edge": 0.7}
+        )
     )
     pipeline = JobPipeline(claim_job_for(run).job)
     try:
