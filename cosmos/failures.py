@@ -96,7 +96,8 @@ RULES: tuple[_Rule, ...] = (
 CRASH_HINT = "Cosmos stopped with an error. The full log is kept with the run; its last lines show where."
 
 
-def _clean(log_text: str) -> str:
+def clean_log(log_text: str) -> str:
+    """The log as text to match: no colour codes, bar redraws on their own lines, no `[rankN]: ` prefixes."""
     return RANK_PREFIX.sub("", ANSI_ESCAPE.sub("", log_text.replace("\r", "\n")))
 
 
@@ -104,7 +105,7 @@ def classify_failure(*, exit_code: int | None, log_text: str, produced_video: bo
     """None for a success (exit 0 with the video written); otherwise what went wrong."""
     if exit_code == 0 and produced_video:
         return None
-    text = _clean(log_text)
+    text = clean_log(log_text)
     for rule in RULES:
         match = rule.pattern.search(text)
         if match:
@@ -122,7 +123,7 @@ def classify_failure(*, exit_code: int | None, log_text: str, produced_video: bo
 
 
 def log_tail(log_text: str, lines: int = 30) -> str:
-    return "\n".join(_clean(log_text).rstrip().splitlines()[-lines:])
+    return "\n".join(clean_log(log_text).rstrip().splitlines()[-lines:])
 
 
 class LogTail:

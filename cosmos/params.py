@@ -25,6 +25,11 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = field(default=())
+    label: str = ""  # how a form names it (blank: made from ``name``)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
 
     def describe_range(self) -> str:
         if self.choices:

@@ -100,7 +100,7 @@ class GpuNode(models.Model):
     model_defaults = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Settings every run of a model on this node starts from, by model: for example '
+        help_text="Settings every run of a model on this node starts from, by model: for example "
         '{"cosmos3_nano": {"checkpoint_path": "/models/Cosmos3-Nano", "offload_guardrail_models": true}}. '
         "A run's own settings win.",
     )

@@ -10,9 +10,11 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 
 from cosmos.params import Param
-from cosmos.profiles import profile_for, transfer1_spec
+from cosmos.profiles import ModelProfile, UnknownModel, profile_for, transfer1_spec
+from cosmos.profiles.cosmos3_params import AUTO, TRANSFER_MODES, TRANSFER_ONLY
 from cosmos_site.model_types import ModelType, default_model_type
 from inputs.models import InputSet
 from inputs.uploads import UploadError, store_uploads
@@ -55,6 +57,94 @@ def _parameter_field(param) -> forms.Field:
         help_text=f"{help_text} Range {param.minimum:g}–{param.maximum:g}.",
         widget=forms.NumberInput(attrs={**attrs, "placeholder": param.default}),
     )
+
+
+# Models whose form is made from their own parameter table; the others show Transfer1's fields and
+# take those of them they share (issue 15 gives every model its own).
+OWN_FIELDS = ("cosmos3_nano", "cosmos3_super")
+
+# Shown beside the model, outside the advanced settings.
+LEAD_PARAMETERS = ("model_mode",)
+
+# How an own-table form groups its advanced settings; a parameter in no group goes under "Other".
+PARAMETER_GROUPS = (
+    ("Size and length", ("resolution", "aspect_ratio", "num_frames", "fps")),
+    ("Sampling", ("num_steps", "guidance", "control_guidance", "shift", "seed")),
+    (
+        "Transfer",
+        (
+            "num_video_frames_per_chunk",
+            "num_conditional_frames",
+            "max_frames",
+            "preset_edge_threshold",
+            "preset_blur_strength",
+        ),
+    ),
+    (
+        "Output and GPUs",
+        (
+            "enable_sound",
+            "num_outputs",
+            "num_gpus",
+            "checkpoint_path",
+            "disable_guardrails",
+            "offload_guardrail_models",
+        ),
+    ),
+)
+
+MODEL_DEFAULT = "model default"
+
+
+def _choice_label(choice: str) -> str:
+    return choice.replace("_", " ").replace(",", ":")
+
+
+def own_parameter_field(param: Param) -> forms.Field:
+    """A field for one parameter of a model's own table; blank always means the model's default.
+
+    A parameter without a default of its own (None: the model's value for the mode, filled in
+    when the run is planned) is an empty field saying "model default".
+    """
+    kwargs = {"label": param.title, "required": False, "help_text": param.help}
+    if param.kind is bool:
+        return forms.BooleanField(initial=param.default, **kwargs)
+    if param.choices:
+        choices = [(choice, _choice_label(choice)) for choice in param.choices]
+        return forms.ChoiceField(choices=choices, initial=param.default, **kwargs)
+    if param.kind is str:
+        return forms.CharField(
+            max_length=200, widget=forms.TextInput(attrs={"placeholder": MODEL_DEFAULT}), **kwargs
+        )
+    number = forms.IntegerField if param.kind is int else forms.FloatField
+    placeholder = MODEL_DEFAULT if param.default is None else f"{param.default:g}"
+    return number(
+        min_value=param.minimum,
+        max_value=param.maximum,
+        initial=param.default,
+        widget=forms.NumberInput(
+            attrs={"step": "1" if param.kind is int else "any", "placeholder": placeholder}
+        ),
+        **kwargs,
+    )
+
+
+def _offered(profile: ModelProfile, param: Param) -> bool:
+    """Whether the form shows ``param`` for this model (a transfer's settings need a transfer mode)."""
+    if param.name in TRANSFER_ONLY and not _runs_transfers(profile):
+        return False
+    return param.name != "enable_sound" or getattr(profile, "sound", True)
+
+
+def _runs_transfers(profile: ModelProfile) -> bool:
+    modes = getattr(profile, "modes", ())
+    return not modes or bool(set(modes) & set(TRANSFER_MODES))
+
+
+def _mode_choices(profile: ModelProfile, param: Param) -> list[tuple[str, str]]:
+    """ "auto", then the modes this model runs (Super: no transfers)."""
+    modes = getattr(profile, "modes", ())
+    return [(mode, _choice_label(mode)) for mode in param.choices if mode == AUTO or mode in modes]
 
 
 def node_choices() -> list[tuple[str, str]]:
@@ -117,9 +207,43 @@ class RunForm(forms.Form):
     def __init__(self, *args, like_run=None, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        if like_run is not None:
+            self.initial.update(_initial_from(like_run))
+        self.profile = self._chosen_profile()
+        self.own_fields = self.profile.name in OWN_FIELDS
         self.fields["input_folder"].choices = input_folder_choices(user)
         self.fields["node"].choices = node_choices()
-        for hint in transfer1_spec.HINTS:
+        self.fields["model_type"].widget.attrs.update(
+            {
+                # Another model's fields: the form again, for that model, with what was typed so far.
+                "hx-get": reverse("run_new"),
+                "hx-trigger": "change",
+                "hx-target": "#run-form",
+                "hx-swap": "outerHTML",
+                "hx-include": "#run-form :is(textarea, select, input:not([type=file], [type=hidden]))",
+            }
+        )
+        if self.own_fields:
+            self._add_own_fields()
+        else:
+            self._add_transfer1_fields()
+        self.plan: RunPlan | None = None
+        self.uploaded: Path | None = None  # the folder this form's upload was stored in
+        self.control_errors: list[str] = []  # errors about the controls as a whole (none is on)
+
+    def _chosen_profile(self) -> ModelProfile:
+        """The model the form is for: the one posted, else the one asked for, else the default."""
+        chosen = self.data.get("model_type") if self.is_bound else None
+        chosen = chosen or self.initial.get("model_type") or default_model_type()
+        try:
+            return profile_for(chosen)
+        except UnknownModel:  # a bad post: model_type's own validation says so
+            return profile_for(default_model_type())
+
+    def _add_transfer1_fields(self) -> None:
+        self.hints = transfer1_spec.HINTS
+        self.parameters = transfer1_spec.PARAMETERS
+        for hint in self.hints:
             self.fields[f"weight_{hint}"] = forms.FloatField(
                 label=f"{hint} weight",
                 required=False,
@@ -128,20 +252,62 @@ class RunForm(forms.Form):
                 widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
                 help_text="0–1; blank: 0.5 when the folder has this control's video, else off (edge: on).",
             )
-        for param in transfer1_spec.PARAMETERS:
+        for param in self.parameters:
             self.fields[param.name] = _parameter_field(param)
-        if like_run is not None:
-            self.initial.update(_initial_from(like_run))
-        self.plan: RunPlan | None = None
-        self.uploaded: Path | None = None  # the folder this form's upload was stored in
+
+    def _add_own_fields(self) -> None:
+        """The model's own hints and parameter table, each field made from its Param."""
+        self.hints = self.profile.hints if _runs_transfers(self.profile) else ()
+        self.parameters = tuple(param for param in self.profile.parameters if _offered(self.profile, param))
+        for hint in self.hints:
+            self.fields[f"weight_{hint}"] = forms.FloatField(
+                label=f"{hint} weight",
+                required=False,
+                min_value=0,
+                max_value=1,
+                widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
+                help_text="Transfers only. 0–1; 0: off; blank: 1 for each control video the folder has "
+                "(else edge).",
+            )
+        for param in self.parameters:
+            self.fields[param.name] = own_parameter_field(param)
+            if param.name == "model_mode":
+                self.fields[param.name].choices = _mode_choices(self.profile, param)
+        self.fields["input_folder"].help_text = (
+            "Optional: none makes text2video (or text2image). An input video makes a video2video "
+            "transfer, an image image2video. Or upload below."
+        )
+        self.fields["uploads"].help_text = (
+            "color.mp4 and any of depth.mp4, segmentation.mp4, edge.mp4, blur.mp4, wsm.mp4 — or a .zip "
+            "of them."
+        )
 
     @property
     def weight_fields(self):
-        return [self[f"weight_{hint}"] for hint in transfer1_spec.HINTS]
+        return [self[f"weight_{hint}"] for hint in self.hints]
+
+    @property
+    def lead_fields(self):
+        """Parameters shown beside the model (the mode), not among the advanced ones."""
+        return [self[param.name] for param in self.parameters if param.name in LEAD_PARAMETERS]
 
     @property
     def parameter_fields(self):
-        return [self[param.name] for param in transfer1_spec.PARAMETERS]
+        return [self[param.name] for param in self.parameters if param.name not in LEAD_PARAMETERS]
+
+    @property
+    def parameter_groups(self) -> list[tuple[str, list]]:
+        """The advanced parameters under their headings: the model's own groups, or one for Transfer1's."""
+        if not self.own_fields:
+            return [("", self.parameter_fields)]
+        names = {param.name for param in self.parameters}
+        groups = [
+            (legend, [self[name] for name in members if name in names])
+            for legend, members in PARAMETER_GROUPS
+        ]
+        grouped = {name for _, members in PARAMETER_GROUPS for name in members}
+        rest = [field for field in self.parameter_fields if field.name not in grouped]
+        return [(legend, fields) for legend, fields in [*groups, ("Other", rest)] if fields]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -153,28 +319,15 @@ class RunForm(forms.Form):
                 input_dir = self.uploaded
             elif data.get("input_folder"):
                 input_dir = data["input_folder"]
-            else:
+            elif self.profile.needs_video:
                 self.add_error("input_folder", "Pick an earlier input folder, or upload the videos.")
                 return data
+            else:
+                input_dir = None  # text to image or video: no inputs
         except UploadError as exc:
             self.add_error("uploads", str(exc))
             return data
-        # The fields are Transfer1's; another model takes those of them it shares (steps, seed…).
-        profile = profile_for(data.get("model_type") or "transfer1")
-        known = {param.name for param in profile.parameters}
-        weights = {
-            hint: data[f"weight_{hint}"]
-            for hint in transfer1_spec.HINTS
-            if data.get(f"weight_{hint}") is not None and hint in profile.hints
-        }
-        parameters = {
-            param.name: data[param.name]
-            for param in transfer1_spec.PARAMETERS
-            if param.name in known
-            and data.get(param.name) not in (None, "")
-            and (param.kind is not bool or data[param.name] != param.default)
-            and (profile.name == "transfer1" or data[param.name] != param.default)
-        }
+        weights, parameters = self._own_settings(data) if self.own_fields else self._shared_settings(data)
         try:
             self.plan = run_plan(
                 prompt_text=data["prompt_text"],
@@ -184,7 +337,7 @@ class RunForm(forms.Form):
                 weights=weights,
                 parameters=parameters,
                 node=data.get("node") or AUTOMATIC_NODE,
-                model=profile.name,
+                model=self.profile.name,
                 priority=data.get("priority") or 0,
                 requester=self.user,
             )
@@ -192,10 +345,46 @@ class RunForm(forms.Form):
             self.reject(exc)
         return data
 
+    def _own_settings(self, data: dict) -> tuple[dict, dict]:
+        """The weights and parameters given; a blank or default value leaves the model its own."""
+        weights = {
+            hint: data[f"weight_{hint}"] for hint in self.hints if data.get(f"weight_{hint}") is not None
+        }
+        parameters = {
+            param.name: data[param.name]
+            for param in self.parameters
+            if data.get(param.name) not in (None, "") and data[param.name] != param.default
+        }
+        return weights, parameters
+
+    def _shared_settings(self, data: dict) -> tuple[dict, dict]:
+        """Transfer1's fields; another model takes those of them it shares (steps, seed…)."""
+        profile = self.profile
+        known = {param.name for param in profile.parameters}
+        weights = {
+            hint: data[f"weight_{hint}"]
+            for hint in self.hints
+            if data.get(f"weight_{hint}") is not None and hint in profile.hints
+        }
+        parameters = {
+            param.name: data[param.name]
+            for param in self.parameters
+            if param.name in known
+            and data.get(param.name) not in (None, "")
+            and (param.kind is not bool or data[param.name] != param.default)
+            and (profile.name == "transfer1" or data[param.name] != param.default)
+        }
+        return weights, parameters
+
     def reject(self, exc: RunRequestError) -> None:
         """Show a planning or creating error next to its field; an upload made for this form goes."""
-        field = exc.field if exc.field in self.fields else ("input_folder" if exc.field == "inputs" else None)
-        self.add_error(field, str(exc))
+        if exc.field == "controls" and self.hints:
+            self.control_errors.append(str(exc))
+        else:
+            field = exc.field if exc.field in self.fields else None
+            if exc.field == "inputs":
+                field = "input_folder"
+            self.add_error(field, str(exc))
         if self.uploaded is not None:
             shutil.rmtree(self.uploaded, ignore_errors=True)
             self.uploaded = None
@@ -213,14 +402,18 @@ def _initial_from(run) -> dict:
         "node": run.node.name if run.node else AUTOMATIC_NODE,
         "priority": run.priority,
     }
-    for hint in transfer1_spec.HINTS:
-        initial[f"weight_{hint}"] = parameters.get("controls", {}).get(hint, 0)
+    controls = parameters.get("controls") or {}
+    if run.model_type in OWN_FIELDS:
+        table = profile_for(run.model_type).parameters
+        initial.update({f"weight_{hint}": weight for hint, weight in controls.items()})
+        if parameters.get("model_mode") in TRANSFER_MODES:
+            # A transfer's length and rate are its input's: given again, they would be refused.
+            parameters = {key: value for key, value in parameters.items() if key not in ("num_frames", "fps")}
+    else:
+        table = transfer1_spec.PARAMETERS
+        initial.update({f"weight_{hint}": controls.get(hint, 0) for hint in transfer1_spec.HINTS})
     initial.update(
-        {
-            param.name: parameters[param.name]
-            for param in transfer1_spec.PARAMETERS
-            if param.name in parameters
-        }
+        {param.name: parameters[param.name] for param in table if parameters.get(param.name) is not None}
     )
     return initial
 

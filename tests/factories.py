@@ -27,6 +27,22 @@ class GpuNodeFactory(DjangoModelFactory):
     time_scale = 0.001
 
 
+class InputSetFactory(DjangoModelFactory):
+    """A registered input folder; give ``directory`` (and ``modalities``) of one the test wrote."""
+
+    class Meta:
+        model = "inputs.InputSet"
+
+    name = factory.Sequence(lambda n: f"inputs-{n}")
+    directory = factory.Sequence(lambda n: f"/data/inputs/inputs-{n}")
+    owner = factory.SubFactory(UserFactory)
+    frames = 25
+    fps = 24.0
+    width = 128
+    height = 72
+    modalities = factory.LazyFunction(lambda: ["color"])
+
+
 class PromptFactory(DjangoModelFactory):
     class Meta:
         model = Prompt

@@ -93,6 +93,10 @@ class ModelProfile:
     def check_inputs(self, parameters: dict[str, Any], modalities: set[str]) -> None:
         """ParameterError when the input folder lacks a file these settings need."""
 
+    def carried_over(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """An earlier run's settings as a new run like it starts from (without those its inputs decided)."""
+        return dict(parameters)
+
     def notices(self, given: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
         """What a run should say about how its settings were read (a value rounded, say)."""
         return []

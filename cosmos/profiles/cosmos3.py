@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cosmos.failures import Failure, classify_failure
+from cosmos.failures import Failure, classify_failure, clean_log
 from cosmos.media import sha256_file, write_first_frame
 from cosmos.params import ParameterError
 from cosmos.phases import Anchor, PhaseProgress
@@ -25,8 +25,9 @@ from cosmos.profiles.cosmos3_params import (
     PARAMETERS,
     SIZES,
     TRANSFER_MODES,
+    carried_over,
     chunk_count,
-    frames_notice,
+    frames_notices,
     infer_mode,
     resolve_parameters,
 )
@@ -67,17 +68,33 @@ VALIDATION_ITEM = re.compile(
 
 
 def _text(log_text: str) -> str:
-    return RANK_TAG.sub("", log_text)
+    """The log without colours, bar redraws, torchrun's `[rankN]: ` prefixes and the `[RANK n] ` tags."""
+    return RANK_TAG.sub("", clean_log(log_text))
+
+
+# Lines of every generate call: a transfer makes one call per chunk (num_outputs, one per output).
+BETWEEN_BARS = re.compile(r"^(?:Using sampler: |\[Diffusion Cache\] sample done)")
 
 
 class Cosmos3Progress(PhaseProgress):
-    """The shared anchors and `Sampling` bar, read after the `[RANK n] ` tags are dropped."""
+    """The shared anchors and `Sampling` bar, read after the `[RANK n] ` tags are dropped.
+
+    A sample with several bars (transfer chunks, num_outputs) logs its sampler line and its
+    diffusion-cache summary around every bar: between two bars they neither send the run back
+    to preparing nor on to decoding (which would hold the bar at 93 % for the later chunks).
+    """
 
     def _handle(self, event, now):
         message = getattr(event, "message", None)
         if message is not None and RANK_TAG.search(message):
-            event = type(event)(**{**event.__dict__, "message": RANK_TAG.sub("", message)})
+            message = RANK_TAG.sub("", message)
+            event = type(event)(**{**event.__dict__, "message": message})
+        if message is not None and self._between_bars() and BETWEEN_BARS.search(message):
+            return
         super()._handle(event, now)
+
+    def _between_bars(self) -> bool:
+        return self._bar_started is not None and self._chunk < self.chunks - 1
 
 
 class Cosmos3Profile(ModelProfile):
@@ -134,8 +151,10 @@ class Cosmos3Profile(ModelProfile):
             )
 
     def notices(self, given: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
-        notice = frames_notice(given, parameters)
-        return [notice] if notice else []
+        return frames_notices(given, parameters)
+
+    def carried_over(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        return carried_over(parameters)
 
     def expected_output(self, parameters, video):
         mode = parameters["model_mode"]
@@ -334,7 +353,8 @@ def _incompatible(text: str) -> Failure | None:
 
 
 def _download(text: str) -> Failure | None:
-    if not re.search(r"CalledProcessError[^\n]*hf download|Failed to download ", text):
+    # The downloader runs an argument list: Python prints it as `Command '['uv', …, 'hf', 'download', …]'`.
+    if not re.search(r"CalledProcessError[^\n]*\bhf\b[^\n]*\bdownload\b|Failed to download ", text):
         return None
     gated = re.search(r"[^\n]*(?:401|403|gated|GatedRepo|Access to model)[^\n]*", text)
     line = (

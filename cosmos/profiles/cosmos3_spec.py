@@ -103,6 +103,9 @@ def build_sample(item: JobItem, parameters: dict[str, Any], *, spec_dir: PurePos
         for hint, weight in parameters["controls"].items():
             sample[hint] = _hint_block(hint, weight, item.staged, parameters, spec_dir)
     unknown = set(sample) - SPEC_KEYS
+    unknown |= {
+        f"{hint}.{key}" for hint in HINT_KEYS if hint in sample for key in set(sample[hint]) - HINT_KEYS[hint]
+    }
     if unknown:  # a bug here would fail the whole batch on the node: refuse to write it
         raise ValueError(f"not a Cosmos 3 spec field: {', '.join(sorted(unknown))}")
     return sample

@@ -392,7 +392,7 @@ def _plan_parameters(
     video: VideoFacts | None,
 ) -> dict[str, Any]:
     """The model's parameters: the reused run's or prompt's, then the weights and parameters given."""
-    base = {key: value for key, value in like_parameters.items() if key != "controls"}
+    base = profile.carried_over({key: value for key, value in like_parameters.items() if key != "controls"})
     controls = {}
     if profile.wants_controls({**base, **(parameters or {})}, video):
         controls = dict(like_parameters.get("controls") or profile.default_controls(modalities))

@@ -89,7 +89,9 @@ def test_it_makes_a_video_from_an_image(full_size, tmp_path):
         frame = av.VideoFrame.from_ndarray(np.full((128, 96, 3), 90, np.uint8), format="rgb24")
         for packet in [*stream.encode(frame), *stream.encode()]:
             container.mux(packet)
-    run = cosmos_run("the statue turns its head", str(folder), "--param", "resolution=256", "--param", "num_frames=9")
+    run = cosmos_run(
+        "the statue turns its head", str(folder), "--param", "resolution=256", "--param", "num_frames=9"
+    )
     assert run.status == RunStatus.COMPLETED, run.error_message
     parameters = run.execution_config["parameters"]
     assert parameters["model_mode"] == "image2video" and parameters["aspect_ratio"] == "3,4"
@@ -150,7 +152,9 @@ def run_job(node) -> JobPipeline:
 
 
 @pytest.mark.slow
-def test_it_runs_four_queued_runs_in_one_invocation_and_a_blocked_one_fails_alone(fast_sim, tmp_path, launch_log):
+def test_it_runs_four_queued_runs_in_one_invocation_and_a_blocked_one_fails_alone(
+    fast_sim, tmp_path, launch_log
+):
     # Text to video: Cosmos 3 checks the prompt after generating (a transfer is never checked, §3.5).
     runs = queue(
         fast_sim,
@@ -162,7 +166,9 @@ def test_it_runs_four_queued_runs_in_one_invocation_and_a_blocked_one_fails_alon
     (launch,) = [json.loads(line) for line in launch_log.read_text().splitlines()]  # one model load
     argv = launch["argv"]
     specs = argv[argv.index("-i") + 1 : argv.index("-o")]
-    assert [Path(spec).name for spec in specs] == [f"{index:03d}_{run.id}.json" for index, run in enumerate(runs)]
+    assert [Path(spec).name for spec in specs] == [
+        f"{index:03d}_{run.id}.json" for index, run in enumerate(runs)
+    ]
     assert specs == sorted(specs) and "--keep-going" in argv  # the CLI's sorted order is the queue's
     for run in runs:
         run.refresh_from_db()

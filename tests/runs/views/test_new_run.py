@@ -25,7 +25,7 @@ def post(client, data, *, headers=None, **files):
 
 def test_it_shows_defaults_and_ranges(client, alice, fast_sim):
     client.force_login(alice)
-    page = client.get(reverse("run_new")).content.decode()
+    page = client.get(reverse("run_new"), {"model_type": "transfer1"}).content.decode()
     assert (
         'name="num_steps"' in page
         and 'min="1"' in page
