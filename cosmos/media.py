@@ -1,7 +1,8 @@
-"""Video files on PyAV: probe, thumbnail, encode and hash.
+"""Video and image files on PyAV: probe, thumbnail, encode and hash.
 
-These machines have no ffprobe, so everything here goes through PyAV's bundled FFmpeg. Readers
-raise InvalidVideo with a one-line message that names the file, so callers can show it as is.
+These machines have no ffprobe (nor Pillow), so everything here goes through PyAV's bundled FFmpeg.
+Readers raise InvalidVideo or InvalidImage with a one-line message that names the file, so
+callers can show it as is.
 Writers publish a file only when it is complete: they write a temporary name in the same folder
 and rename it, so a crash or a bad frame never leaves a half-written video where a run expects one.
 """
@@ -31,6 +32,10 @@ class InvalidVideo(Exception):
     """A file that is not a readable video. The message names the file and says what is wrong."""
 
 
+class InvalidImage(Exception):
+    """A file that is not a readable still image. The message names the file and says what is wrong."""
+
+
 @dataclasses.dataclass(frozen=True)
 class VideoInfo:
     frames: int
@@ -42,6 +47,23 @@ class VideoInfo:
 
     def to_dict(self) -> dict[str, int | float | str]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str  # "jpeg", "png"…
+
+    def to_dict(self) -> dict[str, int | str]:
+        return dataclasses.asdict(self)
+
+
+# FFmpeg's names for still-image codecs, as people name the formats.
+IMAGE_FORMATS = {"mjpeg": "jpeg"}
+# A JPEG ends with its end-of-image marker; the bytes searched for it, to allow a little padding.
+JPEG_END = b"\xff\xd9"
+JPEG_TAIL_BYTES = 4096
 
 
 # --- Reading ----------------------------------------------------------------------------------
@@ -64,15 +86,40 @@ def probe_video(path: Path) -> VideoInfo:
         )
 
 
+def probe_image(path: Path) -> ImageInfo:
+    """Size and format of a still image (a JPEG or PNG), decoded once to know it is whole."""
+    path = Path(path)
+    frame, codec = _decode_image(path)
+    return ImageInfo(width=frame.width, height=frame.height, format=IMAGE_FORMATS.get(codec, codec))
+
+
 def write_thumbnail(video: Path, destination: Path, *, width: int = 320) -> Path:
     """A JPEG of the middle frame, `width` pixels wide with the video's aspect and an even height.
 
     Folders up to `destination` are created as needed.
     """
+    video, destination = Path(video), Path(destination)
+    _check_thumbnail_width(width)
+    return _write_scaled(_middle_frame(video), destination, width)
+
+
+def write_image_thumbnail(image: Path, destination: Path, *, width: int = 320) -> Path:
+    """A JPEG of a still image, `width` pixels wide with the image's aspect and an even height.
+
+    Folders up to `destination` are created as needed; raises InvalidImage for an unreadable image.
+    """
+    image, destination = Path(image), Path(destination)
+    _check_thumbnail_width(width)
+    frame, _ = _decode_image(image)
+    return _write_scaled(frame, destination, width)
+
+
+def _check_thumbnail_width(width: int) -> None:
     if width < 2:
         raise ValueError(f"width must be at least 2, got {width}")
-    video, destination = Path(video), Path(destination)
-    frame = _middle_frame(video)
+
+
+def _write_scaled(frame: av.VideoFrame, destination: Path, width: int) -> Path:
     height = max(2, round(frame.height * width / frame.width / 2) * 2)
     # Full-range yuv420p is what JPEG expects; the old yuvj420p spelling makes FFmpeg warn.
     scaled = frame.reformat(
@@ -113,6 +160,42 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _decode_image(path: Path) -> tuple[av.VideoFrame, str]:
+    """The one frame of a still image and its codec's name, or InvalidImage saying why not."""
+    if not path.exists():
+        raise InvalidImage(f"{path} does not exist")
+    if path.is_dir():
+        raise InvalidImage(f"{path} is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise InvalidImage(f"{path} is not an image (the file is empty)")
+    try:
+        with av.open(str(path)) as container:
+            # FFmpeg opens a still image as a one-frame "video" of the image2 or <codec>_pipe format.
+            if container.format.name != "image2" and not container.format.name.endswith("_pipe"):
+                raise InvalidImage(f"{path} is not an image (it is a {container.format.name} file)")
+            if not container.streams.video:
+                raise InvalidImage(f"{path} is not an image (no picture in it)")
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            frame = next(container.decode(stream), None)
+    except av.InvalidDataError as exc:
+        raise InvalidImage(f"{path} is not an image (FFmpeg cannot decode it, or it is damaged)") from exc
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidImage(f"{path} cannot be read: {_reason(exc)}") from exc
+    if frame is None or not frame.width or not frame.height:
+        raise InvalidImage(f"{path} cannot be decoded: no picture could be read")
+    # FFmpeg decodes a JPEG cut short near its end without a word, filling in the missing part.
+    if codec == "mjpeg" and not _ends_jpeg(path):
+        raise InvalidImage(f"{path} is cut short (it does not end as a JPEG ends)")
+    return frame, codec
+
+
+def _ends_jpeg(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - JPEG_TAIL_BYTES))
+        return JPEG_END in handle.read()
 
 
 @contextlib.contextmanager

@@ -51,28 +51,63 @@
   document.addEventListener("DOMContentLoaded", scrollLogsToEnd);
   document.addEventListener("htmx:afterSwap", scrollLogsToEnd);
 
-  // Gallery: a muted preview plays while the pointer rests on a tile.
+  // Gallery: a muted preview plays while the pointer rests on a tile; an image run shows its image.
   document.addEventListener("mouseover", function (event) {
-    var tile = event.target.closest && event.target.closest(".tile[data-preview]");
-    if (!tile || tile.querySelector("video")) return;
-    var video = document.createElement("video");
-    video.src = tile.dataset.preview;
-    video.muted = true;
-    video.loop = true;
-    video.playsInline = true;
-    video.autoplay = true;
-    tile.prepend(video);
-    tile.addEventListener("mouseleave", function () { video.remove(); }, { once: true });
+    var tile = event.target.closest && event.target.closest(".tile[data-preview], .tile[data-preview-image]");
+    if (!tile || tile.querySelector(".preview")) return;
+    var preview;
+    if (tile.dataset.preview) {
+      preview = document.createElement("video");
+      preview.src = tile.dataset.preview;
+      preview.muted = true;
+      preview.loop = true;
+      preview.playsInline = true;
+      preview.autoplay = true;
+    } else {
+      preview = document.createElement("img");
+      preview.src = tile.dataset.previewImage;
+      preview.alt = "";
+    }
+    preview.className = "preview";
+    tile.prepend(preview);
+    tile.addEventListener("mouseleave", function () { preview.remove(); }, { once: true });
   });
 
-  // Compare: one set of controls drives every video; drift is corrected as they play.
+  // Run page: the control videos beside the output video play, pause and seek with it.
+  function followOutput(root) {
+    var lead = root.querySelector("video[data-lead]");
+    var followers = Array.from(root.querySelectorAll("video[data-follows]"));
+    if (!lead || !followers.length) return;
+    function align() {
+      followers.forEach(function (v) {
+        if (Math.abs(v.currentTime - lead.currentTime) > 0.08) v.currentTime = lead.currentTime;
+      });
+    }
+    lead.addEventListener("play", function () {
+      align();
+      followers.forEach(function (v) { v.play().catch(function () {}); });
+    });
+    lead.addEventListener("pause", function () {
+      followers.forEach(function (v) { v.pause(); });
+      align();
+    });
+    lead.addEventListener("seeked", align);
+    lead.addEventListener("timeupdate", align);
+    lead.addEventListener("ratechange", function () {
+      followers.forEach(function (v) { v.playbackRate = lead.playbackRate; });
+    });
+    root.follow = { lead: lead, followers: followers };
+  }
+
+  // Compare: one set of controls drives every video; drift is corrected as they play. Images
+  // (image runs) stand still; with no video there are no controls either.
   function setUpCompare(root) {
     var videos = Array.from(root.querySelectorAll("video"));
     var play = root.querySelector("[data-compare-play]");
     var seek = root.querySelector("[data-compare-seek]");
     var time = root.querySelector("[data-compare-time]");
     var lead = videos[0];
-    if (!lead) return;
+    if (!lead || !play || !seek || !time) return;
     function duration() {
       return Math.min.apply(null, videos.map(function (v) { return v.duration || 0; })) || 0;
     }
@@ -105,5 +140,6 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-compare]").forEach(setUpCompare);
+    document.querySelectorAll("[data-output-media]").forEach(followOutput);
   });
 })();

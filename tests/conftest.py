@@ -188,6 +188,31 @@ def finished_run(fast_sim, render_dir, alice):
     return run_execute(run=run_create(plan=plan, owner=alice))
 
 
+@pytest.fixture
+def image_run(alice, settings):
+    """A completed run of Alice's whose result is an image, its folder as Cosmos 3's text2image leaves
+    it once saved: output.jpg (192×128), its thumbnail.jpg and sample_args.json."""
+    from django.utils import timezone
+
+    from cosmos.media import probe_image, write_image_thumbnail
+    from runs.models import RunStatus
+    from runs.outputs import outputs_json
+    from tests.factories import PromptFactory, RunFactory
+    from tests.videos import write_test_image
+
+    now = timezone.now()
+    prompt = PromptFactory(owner=alice, name="lighthouse")
+    run = RunFactory(prompt=prompt, status=RunStatus.COMPLETED, started_at=now, completed_at=now)
+    folder = Path(settings.COSMOS_OUTPUTS_DIR) / run.id
+    image = write_test_image(folder / "output.jpg", width=192, height=128)
+    write_image_thumbnail(image, folder / "thumbnail.jpg")
+    (folder / "sample_args.json").write_text("{}", encoding="utf-8")
+    names = ["output.jpg", "sample_args.json"]
+    run.outputs = outputs_json(folder, names, image_info=probe_image(image))
+    run.save(update_fields=["outputs"])
+    return run
+
+
 @pytest.fixture(autouse=True, scope="session")
 def static_folder():
     """The static folder, made as a deployment's start makes it (cosmos_site.data_folders):

@@ -85,6 +85,7 @@ def site(tmp_path_factory):
     try:
         yield {
             "url": f"http://127.0.0.1:{port}",
+            "environment": environment,
             "inputs": scratch / "demo",
             "worker_log": scratch / "worker.log",
         }
@@ -299,6 +300,92 @@ def test_it_plays_two_runs_in_sync_on_the_compare_page(alice, first_run, second_
     times, durations = page.evaluate(f"[{videos}.map(v => v.currentTime), {videos}.map(v => v.duration)]")
     assert max(times) - min(times) < 0.05, times
     assert times[0] == pytest.approx(min(durations) / 2, abs=0.1)
+
+
+# Another completed run of the same prompt whose folder this writes by hand ({make} below), for
+# outputs no stand-in leaves: control videos beside every video, or an image (Cosmos 3 text2image).
+MAKE_RUN = """
+import shutil
+from django.conf import settings
+from django.utils import timezone
+from cosmos.media import probe_image, probe_video, write_image_thumbnail, write_thumbnail
+from runs.models import Run, RunStatus
+from runs.outputs import outputs_json
+from tests.videos import write_test_image
+source = Run.objects.get(pk="{run_id}")
+now = timezone.now()
+run = Run.objects.create(
+    prompt=source.prompt, owner=source.owner, model_type=source.model_type,
+    status=RunStatus.COMPLETED, started_at=now, completed_at=now,
+)
+folder = settings.COSMOS_OUTPUTS_DIR / run.id
+folder.mkdir(parents=True)
+{make}
+run.save(update_fields=["outputs"])
+print("run:", run.id)
+"""
+WITH_CONTROLS = """
+video = shutil.copy(source.outputs["video"], folder / "output.mp4")
+names = ["output.mp4"]
+for hint in ("depth", "seg"):  # the output again: what they show does not matter here
+    shutil.copy(video, folder / f"output_control_{hint}.mp4")
+    names.append(f"output_control_{hint}.mp4")
+write_thumbnail(video, folder / "thumbnail.jpg")
+run.outputs = outputs_json(folder, names, video_info=probe_video(video))
+"""
+AN_IMAGE = """
+image = write_test_image(folder / "output.jpg", width=320, height=176)
+write_image_thumbnail(image, folder / "thumbnail.jpg")
+run.outputs = outputs_json(folder, ["output.jpg"], image_info=probe_image(image))
+"""
+
+
+def made_run(site, like: str, make: str) -> str:
+    out = manage(
+        site["environment"], "shell", "-c", MAKE_RUN.replace("{run_id}", like).replace("{make}", make)
+    )
+    return re.search(r"^run: (rs_\w+)$", out, re.MULTILINE).group(1)
+
+
+def test_it_plays_the_control_videos_with_the_output_video(alice, site, first_run):
+    page = alice
+    page.goto(f"/runs/{made_run(site, first_run['id'], WITH_CONTROLS)}/")
+    screenshot(page, "run-detail-controls")
+    followers = "Array.from(document.querySelectorAll('video[data-follows]'))"
+    assert page.evaluate(f"{followers}.map(v => v.dataset.hint)") == ["depth", "seg"]
+    page.wait_for_function(f"{followers}.every(video => video.readyState >= 2)")
+    page.evaluate("async () => { await document.querySelector('#output-video').play(); }")
+    page.wait_for_function(
+        f"document.querySelector('#output-video').currentTime > 0.5 && {followers}.every(v => !v.paused)"
+    )
+    page.evaluate("document.querySelector('#output-video').pause()")
+    page.wait_for_function(f"{followers}.every(video => video.paused && !video.seeking)")
+    lead, times = page.evaluate(
+        f"[document.querySelector('#output-video').currentTime, {followers}.map(v => v.currentTime)]"
+    )
+    assert all(abs(time - lead) < 0.1 for time in times), (lead, times)
+    page.evaluate(
+        "() => { const video = document.querySelector('#output-video'); video.currentTime = video.duration / 2; }"
+    )
+    page.wait_for_function(
+        "() => { const lead = document.querySelector('#output-video');"
+        f" return !lead.seeking && {followers}.every(v => !v.seeking && Math.abs(v.currentTime - lead.currentTime) < 0.1); }}"
+    )
+
+
+def test_it_compares_an_image_run_beside_videos_that_still_play_in_sync(alice, site, first_run, second_run):
+    image_run = made_run(site, first_run["id"], AN_IMAGE)
+    page = alice
+    page.goto(f"/compare/?runs={image_run}&runs={first_run['id']}&runs={second_run['id']}")
+    page.wait_for_function("document.querySelector('[data-compare] img').naturalWidth === 320")
+    screenshot(page, "compare-with-image")
+    videos = "Array.from(document.querySelectorAll('[data-compare] video'))"
+    page.wait_for_function(f"{videos}.length === 2 && {videos}.every(video => video.readyState >= 2)")
+    page.click("[data-compare-play]")
+    page.wait_for_function(f"{videos}.every(video => !video.paused && video.currentTime > 0.5)")
+    times = page.evaluate(f"{videos}.map(video => video.currentTime)")
+    assert max(times) - min(times) < 0.2, times
+    page.click("[data-compare-play]")  # pause
 
 
 def test_it_shows_pages_to_their_owner_and_not_to_a_stranger(browser, site, alice, first_run):

@@ -1,5 +1,6 @@
-"""Small real videos for tests, written with PyAV."""
+"""Small real videos and images for tests, written with PyAV."""
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -31,4 +32,19 @@ def write_test_video(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return path
+
+
+def write_test_image(path: Path, *, width: int = 96, height: int = 64, shade: int = 0) -> Path:
+    """A JPEG (as Cosmos's text2image writes) of a gradient tinted by ``shade``, left half brighter."""
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[:, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)
+    image[:, :, 1] = shade
+    image[:, : width // 2, 2] = 255
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuvj444p")
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj444p"
+    codec.time_base = Fraction(1, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode()]))
     return path

@@ -17,6 +17,9 @@ from cosmos.params import Param, ParameterError, clean_parameters
 # torchrun fills these for its workers; a model launched with plain python needs them set.
 SINGLE_PROCESS_ENV = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}
 
+# A run's result in its folder: a video, or an image (Cosmos 3's text2image and image2image).
+MEDIA_OUTPUTS = ("output.mp4", "output.jpg")
+
 
 def json_document(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
@@ -67,7 +70,7 @@ class ModelProfile:
     hints: tuple[str, ...] = ()  # controls that take a weight
     batchable = False
     torchrun = True  # False: started with plain python (vLLM-based tools)
-    produces_video = True
+    produces_media = True  # each run gets a video or an image (MEDIA_OUTPUTS), verified on download
     needs_video = True  # False: text only (text2world)
     prompt_required = True
     default_prompt = ""  # the model's own prompt when none is given (prompt_required False)
@@ -181,13 +184,14 @@ class ModelProfile:
     def output_files(self, names: set[str], *, run_id: str, index: int | None) -> dict[str, str]:
         """This run's files among the job's outputs: path under out/ → name in the run's folder.
 
-        Every run's folder uses the same names (output.mp4, output.txt…) whatever the model.
+        Every run's folder uses the same names (output.mp4 or output.jpg, output.txt…) whatever the model.
         """
         raise NotImplementedError
 
     def produced(self, names: set[str], *, run_id: str, index: int | None, log_text: str) -> bool:
-        """Whether the job left this run's result."""
-        return "output.mp4" in self.output_files(names, run_id=run_id, index=index).values()
+        """Whether the job left this run's result: its video or its image."""
+        mine = self.output_files(names, run_id=run_id, index=index).values()
+        return any(name in MEDIA_OUTPUTS for name in mine)
 
     def results(self, log_text: str) -> dict[str, Any]:
         """Results the model prints rather than writes (an answer, a rewritten prompt).

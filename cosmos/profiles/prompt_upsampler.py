@@ -42,7 +42,7 @@ class PromptUpsamplerProfile(ModelProfile):
     label = "Prompt upsampler (Pixtral-12B)"
     script = SCRIPT
     parameters = PARAMETERS
-    produces_video = False
+    produces_media = False
     kept_files = ()
 
     def gpus(self, parameters: dict[str, Any]) -> int:

@@ -89,7 +89,7 @@ class Reason1Profile(ModelProfile):
     script = SCRIPT
     parameters = PARAMETERS
     torchrun = False  # vLLM places the model on the GPUs it is given
-    produces_video = False
+    produces_media = False
     kept_files = ("question.yaml", "vision_config.yaml", "sampling_params.yaml")
 
     def gpus(self, parameters: dict[str, Any]) -> int:

@@ -1,9 +1,11 @@
+from pathlib import Path
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from cosmos_site.admin_helpers import ActionPageMixin, LargeTablePaginator, pretty_json
 from prompts.models import Prompt
@@ -84,6 +86,7 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
         "started_at",
         "completed_at",
         "execution_config_display",
+        "output_preview",
         "outputs_display",
         "metadata_display",
     )
@@ -105,7 +108,10 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
         ),
         ("Curation", {"fields": ("rating", "starred")}),
         ("Times", {"fields": ("created_at", "updated_at", "started_at", "completed_at")}),
-        ("Details", {"fields": ("execution_config_display", "outputs_display", "metadata_display")}),
+        (
+            "Details",
+            {"fields": ("output_preview", "execution_config_display", "outputs_display", "metadata_display")},
+        ),
     )
 
     def get_queryset(self, request):
@@ -248,6 +254,30 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
     @admin.display(description="Execution config")
     def execution_config_display(self, run: Run) -> str:
         return pretty_json(run.execution_config)
+
+    @admin.display(description="Output")
+    def output_preview(self, run: Run) -> str:
+        """The run's video or image, and links to its control videos (served by the run_file view)."""
+        outputs = run.outputs or {}
+        if outputs.get("video"):
+            url = reverse("run_file", args=[run.id, "output.mp4"])
+            shown = format_html(
+                '<video controls preload="metadata" src="{}" style="max-width: 480px"></video>', url
+            )
+        elif outputs.get("image"):
+            url = reverse("run_file", args=[run.id, "output.jpg"])
+            shown = format_html('<a href="{}"><img src="{}" alt="" style="max-width: 480px"></a>', url, url)
+        else:
+            return "-"
+        controls = format_html_join(
+            " · ",
+            '<a href="{}">{} control</a>',
+            (
+                (reverse("run_file", args=[run.id, Path(path).name]), hint)
+                for hint, path in outputs.get("controls", {}).items()
+            ),
+        )
+        return format_html("{}<br>{}", shown, controls) if controls else shown
 
     @admin.display(description="Outputs")
     def outputs_display(self, run: Run) -> str:

@@ -274,7 +274,7 @@ class Run(models.Model):
             "started_at": _isoformat(self.started_at),
             "completed_at": _isoformat(self.completed_at),
             "duration_seconds": round(duration, 1) if duration is not None else None,
-            "output_path": self.outputs.get("video"),
+            "output_path": self.output_file,
             "rating": self.rating,
             "starred": self.starred,
         }
@@ -291,6 +291,11 @@ class Run(models.Model):
             "metadata": self.metadata,
             "progress": [event.to_dict() for event in self.progress.all()],
         }
+
+    @property
+    def output_file(self) -> str | None:
+        """The path of the run's result here: its video, else its image (None for an answer, or before)."""
+        return self.outputs.get("video") or self.outputs.get("image")
 
     @property
     def is_terminal(self) -> bool:

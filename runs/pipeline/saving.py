@@ -17,7 +17,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from cosmos.failures import Failure
-from cosmos.media import InvalidVideo, probe_video, write_thumbnail
+from cosmos.media import (
+    InvalidImage,
+    InvalidVideo,
+    probe_image,
+    probe_video,
+    write_image_thumbnail,
+    write_thumbnail,
+)
 from cosmos.stages import Stage
 from nodes.remote import LocalStorageError
 from nodes.remote.base import writing_locally
@@ -58,13 +65,14 @@ class Saving(PipelineBase):
             self._record(run, Stage.DOWNLOADING, JOB_END, "Downloading outputs")
             try:
                 outputs = self._download(
-                    run, files, index, verify=self.profile.produces_video, results=results
+                    run, files, index, verify=self.profile.produces_media, results=results
                 )
                 break
-            except InvalidVideo as exc:
+            except (InvalidVideo, InvalidImage) as exc:
+                kind = "image" if isinstance(exc, InvalidImage) else "video"
                 self._fail(
                     run,
-                    Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable video: {exc}", ""),
+                    Failure(FailureKind.CRASHED, f"Cosmos wrote an unreadable {kind}: {exc}", ""),
                     self._download_log(run, index),
                 )
                 return Saved.DONE
@@ -158,13 +166,12 @@ class Saving(PipelineBase):
         for remote, local in wanted.items():
             if remote in digests:
                 received += self.transport.get_file(remote, local, sha256=digests[remote])
-        video_info = None
+        media_info = {}
         with writing_locally(root):
             for name, text in (results or {}).get("files", {}).items():
                 (partial / name).write_text(text, encoding="utf-8")
             if verify:
-                video_info = probe_video(partial / "output.mp4")
-                write_thumbnail(partial / "output.mp4", partial / "thumbnail.jpg")
+                media_info = _verify_media(partial)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(partial, final)
         timings = {
@@ -174,4 +181,16 @@ class Saving(PipelineBase):
         moved = {**run.metadata.get("bytes", {}), "downloaded": received}
         run.update_metadata(timings=timings, bytes=moved)
         names = [*mine.values(), *(results or {}).get("files", {})]
-        return outputs_json(final, names, video_info)
+        return outputs_json(final, names, **media_info)
+
+
+def _verify_media(folder: Path) -> dict:
+    """Probe the run's video, else its image (InvalidVideo, InvalidImage), and write its thumbnail.jpg."""
+    video, image, thumbnail = folder / "output.mp4", folder / "output.jpg", folder / "thumbnail.jpg"
+    if image.exists() and not video.exists():
+        info = probe_image(image)
+        write_image_thumbnail(image, thumbnail)
+        return {"image_info": info}
+    info = probe_video(video)  # says "does not exist" when the job left neither
+    write_thumbnail(video, thumbnail)
+    return {"video_info": info}

@@ -142,6 +142,10 @@ def _source_video(source: str) -> tuple[str, str]:
     run = Run.objects.filter(pk=source).first()
     if run is not None:
         video = run.outputs.get("video")
+        if run.status == RunStatus.COMPLETED and not video and run.outputs.get("image"):
+            raise RunRequestError(
+                f"run {source} made an image, not a video: give a run whose output is a video", field="inputs"
+            )
         if run.status != RunStatus.COMPLETED or not video:
             raise RunRequestError(
                 f"run {source} has no output video to work on (it is {run.status})", field="inputs"

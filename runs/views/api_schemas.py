@@ -147,7 +147,9 @@ class RunSummaryOut(Schema):
     started_at: str | None
     completed_at: str | None
     duration_seconds: float | None
-    output_path: str | None
+    output_path: str | None = Field(
+        description="The run's video, or its image (None before, or for an answer)."
+    )
     rating: int | None
     starred: bool
 
@@ -166,6 +168,15 @@ class ProgressOut(Schema):
     message: str
 
 
+OUTPUTS_DESCRIPTION = (
+    "The run's files on the server (paths), each key present only when the run has that file: dir, "
+    "files; the result, a video (video, with video_info: frames, fps, width, height, duration_seconds, "
+    "codec) or an image (image, with image_info: width, height, format); thumbnail (a 320-wide JPEG of "
+    "either); controls (hint → control video, for transfer runs); log, spec, sample_args, "
+    "sample_outputs; answer and reasoning (Reason1); upsampled_prompt and prompt_id (prompt upsampler)."
+)
+
+
 class RunDetailOut(RunSummaryOut):
     prompt_text: str = Field(description=PROMPT_TEXT_HELP)
     prompt_caption: dict[str, Any] | None = Field(None, description=PROMPT_CAPTION_HELP)
@@ -173,7 +184,7 @@ class RunDetailOut(RunSummaryOut):
     negative_prompt_caption: dict[str, Any] | None = Field(None, description=PROMPT_CAPTION_HELP)
     inputs: dict[str, Any]
     execution_config: dict[str, Any]
-    outputs: dict[str, Any]
+    outputs: dict[str, Any] = Field(description=OUTPUTS_DESCRIPTION)
     metadata: dict[str, Any]
     progress: list[ProgressOut]
 

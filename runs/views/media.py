@@ -1,4 +1,4 @@
-"""Run files (output video, thumbnail, controls, inputs) behind the same access check as the run.
+"""Run files (output video or image, thumbnail, controls, inputs) behind the same access check as the run.
 
 Videos must seek, so requests with a Range header get 206 Partial Content: browsers fetch the
 part they play instead of the whole file.

@@ -243,6 +243,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "runs": runs,
+        "any_video": any(run.outputs.get("video") for run in runs),
         "table": table,
         "candidates": candidates,
         "ids": ",".join(run.id for run in runs),

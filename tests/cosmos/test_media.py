@@ -6,8 +6,17 @@ import av
 import numpy as np
 import pytest
 
-from cosmos.media import InvalidVideo, probe_video, sha256_file, write_thumbnail, write_video
-from tests.videos import write_test_video
+from cosmos.media import (
+    InvalidImage,
+    InvalidVideo,
+    probe_image,
+    probe_video,
+    sha256_file,
+    write_image_thumbnail,
+    write_thumbnail,
+    write_video,
+)
+from tests.videos import write_test_image, write_test_video
 
 
 def gray_frames(count: int, *, width: int = 64, height: int = 36, step: int = 20):
@@ -110,6 +119,80 @@ def test_it_refuses_to_thumbnail_a_non_video(tmp_path):
 
     with pytest.raises(InvalidVideo, match=r"x\.mp4 is not a video"):
         write_thumbnail(path, tmp_path / "thumb.jpg")
+    assert not (tmp_path / "thumb.jpg").exists()
+
+
+def test_it_probes_an_image(tmp_path):
+    image = write_test_image(tmp_path / "output.jpg", width=96, height=64)
+
+    info = probe_image(image)
+
+    assert info.to_dict() == {"width": 96, "height": 64, "format": "jpeg"}
+
+
+def test_it_probes_a_png(tmp_path):
+    path = tmp_path / "still.png"
+    write_png(path)
+
+    assert probe_image(path).to_dict() == {"width": 16, "height": 16, "format": "png"}
+
+
+def cut_short(path) -> None:
+    data = write_test_image(path, width=64, height=48).read_bytes()
+    path.write_bytes(data[:-20])  # FFmpeg still decodes this, filling in the end
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "problem"),
+    [
+        ("missing.jpg", lambda path: None, "does not exist"),
+        ("folder.jpg", lambda path: path.mkdir(), "is a folder"),
+        ("x.jpg", lambda path: path.write_text("not an image, just text\n" * 8), "is not an image"),
+        ("empty.jpg", lambda path: path.write_bytes(b""), "is not an image (the file is empty)"),
+        (
+            "half.jpg",
+            lambda path: path.write_bytes(write_test_image(path).read_bytes()[:200]),
+            "is not an image",
+        ),
+        ("short.jpg", cut_short, "is cut short"),
+        (
+            "video.jpg",
+            lambda path: write_test_video(path.with_suffix(".mp4")).rename(path),
+            "is not an image",
+        ),
+    ],
+)
+def test_it_explains_what_is_not_an_image(tmp_path, name, make, problem):
+    path = tmp_path / name
+    make(path)
+
+    with pytest.raises(InvalidImage) as raised:
+        probe_image(path)
+
+    message = str(raised.value)
+    assert message.startswith(str(path)) and problem in message
+    assert "\n" not in message
+
+
+def test_it_writes_a_thumbnail_of_an_image(tmp_path):
+    image = write_test_image(tmp_path / "output.jpg", width=96, height=64)
+
+    thumbnail = write_image_thumbnail(image, tmp_path / "thumbs" / "thumbnail.jpg", width=50)
+
+    (frame,) = decode_all(thumbnail)
+    assert thumbnail.read_bytes()[:2] == b"\xff\xd8"  # JPEG start-of-image
+    assert (frame.width, frame.height) == (50, 34)  # 50 × 64/96 = 33.3, made even
+    rgb = frame.to_ndarray(format="rgb24")
+    assert rgb[:, :20, 2].mean() > 200 and rgb[:, -20:, 2].mean() < 60  # the bright half stays left
+    assert list(thumbnail.parent.iterdir()) == [thumbnail]
+
+
+def test_it_refuses_to_thumbnail_a_non_image(tmp_path):
+    path = tmp_path / "output.jpg"
+    path.write_text("text" * 20)
+
+    with pytest.raises(InvalidImage, match=r"output\.jpg is not an image"):
+        write_image_thumbnail(path, tmp_path / "thumb.jpg")
     assert not (tmp_path / "thumb.jpg").exists()
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from cosmos.params import ParameterError
 from cosmos.profiles import PROFILES, JobItem, UnknownModel, VideoFacts, profile_for
+from cosmos.profiles.base import ModelProfile
 from cosmos.profiles.prompt_upsampler import parse_upsampled
 from cosmos.profiles.reason1 import parse_answer
 from cosmos_site.model_types import ModelType
@@ -288,3 +289,28 @@ def test_it_rejects_control_weights_and_unknown_parameters_for_models_without_th
     if not profile.hints:
         with pytest.raises(ParameterError):
             profile.resolve({}, {"edge": 0.5}, video=VIDEO)
+
+
+class Renamed(ModelProfile):
+    """A profile whose job leaves its result as vision.mp4 or vision.jpg, as Cosmos 3 does."""
+
+    def output_files(self, names, *, run_id, index):
+        return {name: name.replace("vision", "output") for name in names}
+
+
+@pytest.mark.parametrize(
+    ("names", "produced"),
+    [
+        ({"vision.mp4", "sample_args.json"}, True),
+        ({"vision.jpg", "sample_args.json"}, True),
+        ({"sample_args.json", "control_edge.mp4"}, False),
+    ],
+)
+def test_it_counts_a_video_or_an_image_as_a_runs_result(names, produced):
+    assert Renamed().produced(names, run_id="rs_a", index=None, log_text="") is produced
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_it_says_whether_a_profile_produces_media_under_its_current_name(name):
+    # produces_video became produces_media (a video or an image): the old name would be ignored.
+    assert not hasattr(profile_for(name), "produces_video")

@@ -122,6 +122,25 @@ def test_it_returns_a_run_with_its_progress_and_outputs(client, alice, finished_
     assert detail["progress"][-1]["stage"] == "completed" and detail["outputs"]["video_info"]["frames"] == 25
 
 
+def test_it_returns_an_image_run_with_its_image_and_size(client, alice, bob, image_run):
+    url = reverse("api:run", args=[image_run.id])
+    detail = api(client, "get", url, ApiToken.issue(user=alice)[1]).json()
+    assert detail["output_path"] == detail["outputs"]["image"] == image_run.outputs["image"]
+    assert detail["outputs"]["image_info"] == {"width": 192, "height": 128, "format": "jpeg"}
+    assert detail["outputs"]["thumbnail"].endswith("thumbnail.jpg")
+    assert "video" not in detail["outputs"]
+    assert api(client, "get", url, ApiToken.issue(user=bob)[1]).status_code == 404
+
+
+def test_it_returns_a_transfer_runs_control_videos(client, alice, fast_sim, render_dir):
+    from runs.services import run_create, run_execute, run_plan
+
+    plan = run_plan(prompt_text="a harbour", input_dir=render_dir, weights={"edge": 0.7})
+    run = run_execute(run=run_create(plan=plan, owner=alice))
+    detail = api(client, "get", reverse("api:run", args=[run.id]), ApiToken.issue(user=alice)[1]).json()
+    assert Path(detail["outputs"]["controls"]["edge"]).is_file()
+
+
 def test_it_hides_other_users_runs(client, bob, finished_run):
     key = ApiToken.issue(user=bob)[1]
     assert api(client, "get", reverse("api:run", args=[finished_run.id]), key).status_code == 404

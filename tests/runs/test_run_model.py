@@ -213,6 +213,13 @@ def test_it_serialises_itself_for_the_api_and_the_commands(db):
     assert summary["created_at"] == run.created_at.isoformat()
 
 
+def test_it_gives_an_image_runs_image_as_its_output_path(image_run):
+    detail = image_run.to_dict(detail=True)
+    assert detail["output_path"] == image_run.outputs["image"] == image_run.output_file
+    assert detail["output_path"].endswith("output.jpg")
+    assert detail["outputs"]["image_info"] == {"width": 192, "height": 128, "format": "jpeg"}
+
+
 def test_it_serialises_its_details_and_progress(db):
     run = RunFactory(
         status=RunStatus.FAILED,

@@ -93,6 +93,12 @@ def test_it_refuses_a_disabled_node(db, inputs):
         run_plan(prompt_text="x", input_dir=inputs, node="local-sim")
 
 
+def test_it_refuses_to_work_on_a_run_whose_output_is_an_image(image_run):
+    with pytest.raises(RunRequestError, match=f"run {image_run.id} made an image, not a video") as caught:
+        run_plan(prompt_text="sharper", model="upscale4k", source=image_run.id)
+    assert caught.value.field == "inputs"
+
+
 def test_it_needs_inputs_the_first_time(db):
     with pytest.raises(RunRequestError, match="no INPUT_DIR given and no earlier run"):
         run_plan(prompt_text="x")

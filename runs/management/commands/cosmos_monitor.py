@@ -30,7 +30,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         if run.status == RunStatus.COMPLETED:
             display.note(f"Completed in {run.duration_seconds:.1f} s")
-            self.stdout.write(run.outputs["video"])
+            if run.output_file:
+                self.stdout.write(run.output_file)
             return
         display.note(f"Run {run.id} {run.status}: {run.error_message}")
         sys.exit(1)

@@ -277,7 +277,7 @@ class Command(BaseCommand):
         return values
 
     def _report(self, run: Run, display: "ProgressDisplay") -> None:
-        video = run.outputs.get("video") or run.outputs.get("image")
+        media = run.output_file
         if self.as_json:
             summary = run.to_dict()
             self._emit_json(
@@ -288,8 +288,8 @@ class Command(BaseCommand):
             return
         if run.status == RunStatus.COMPLETED:
             display.note(f"Completed in {run.duration_seconds:.1f} s")
-            if video:
-                self.stdout.write(video)
+            if media:
+                self.stdout.write(media)
             elif run.outputs.get("answer"):
                 self.stdout.write(run.outputs["answer"])
             elif run.outputs.get("prompt_id"):

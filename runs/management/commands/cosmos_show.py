@@ -91,7 +91,8 @@ class Command(BaseCommand):
                 "Transfers",
                 f"{_size(moved.get('uploaded', 0))} uploaded, {_size(moved.get('downloaded', 0))} downloaded",
             )
-        self._line("Output", run["outputs"].get("video"))
+        self._line("Output", run["output_path"])
+        self._line("Controls", ", ".join(run["outputs"].get("controls", {})))
         self._line("Source video", run["execution_config"].get("source_video"))
         expected = run["execution_config"].get("expected") or {}
         if expected.get("width"):

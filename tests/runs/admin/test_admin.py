@@ -47,6 +47,31 @@ def test_it_shows_a_run_with_its_progress_and_readable_json(client, staff, run):
     assert "&quot;num_steps&quot;: 35" in content and "<pre" in content  # indented JSON
 
 
+def test_it_previews_a_runs_video_with_its_control_videos(client, staff, run):
+    run.outputs = {**run.outputs, "controls": {"edge": "/data/outputs/x/output_control_edge.mp4"}}
+    run.save(update_fields=["outputs"])
+    client.force_login(staff)
+    content = client.get(reverse("admin:runs_run_change", args=[quote(run.id)])).content.decode()
+    assert (
+        f'<video controls preload="metadata" src="{reverse("run_file", args=[run.id, "output.mp4"])}"'
+        in content
+    )
+    assert (
+        f'<a href="{reverse("run_file", args=[run.id, "output_control_edge.mp4"])}">edge control</a>'
+        in content
+    )
+
+
+def test_it_previews_an_image_runs_image(client, staff, bob, image_run):
+    url = reverse("admin:runs_run_change", args=[quote(image_run.id)])
+    client.force_login(staff)
+    content = client.get(url).content.decode()
+    assert f'<img src="{reverse("run_file", args=[image_run.id, "output.jpg"])}"' in content
+    assert client.get(reverse("run_file", args=[image_run.id, "output.jpg"])).status_code == 200
+    client.force_login(bob)
+    assert client.get(url).status_code == 302  # not staff: sent to log in
+
+
 def test_it_shows_a_prompt_with_its_runs(client, staff, run):
     client.force_login(staff)
     response = client.get(reverse("admin:prompts_prompt_change", args=[quote(run.prompt_id)]))

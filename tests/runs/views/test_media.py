@@ -42,3 +42,20 @@ def test_it_serves_only_the_runs_own_files(client, alice, bob, finished_run):
 def test_it_keeps_media_behind_login(client, finished_run):
     response = client.get(reverse("run_file", args=[finished_run.id, "output.mp4"]))
     assert response.status_code == 302
+
+
+def test_it_serves_an_image_runs_image_and_thumbnail_as_jpeg(client, alice, staff, image_run):
+    for user in (alice, staff):
+        client.force_login(user)
+        for name in ("output.jpg", "thumbnail.jpg"):
+            response = client.get(reverse("run_file", args=[image_run.id, name]))
+            assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+            assert read(response) == (Path(image_run.outputs["dir"]) / name).read_bytes()
+
+
+def test_it_answers_a_stranger_asking_for_an_image_as_if_there_were_none(client, bob, image_run):
+    client.force_login(bob)
+    theirs = client.get(reverse("run_file", args=[image_run.id, "output.jpg"]))
+    nobodys = client.get(reverse("run_file", args=["rs_doesnotexist00", "output.jpg"]))
+    assert theirs.status_code == nobodys.status_code == 404
+    assert theirs.content == nobodys.content

@@ -197,3 +197,84 @@ def test_it_refreshes_the_queue_whatever_part_an_htmx_request_names(client, alic
     for part in ("queue", "nonexistent", "../base"):
         response = client.get(reverse("dashboard") + f"?part={part}", headers={"HX-Request": "true"})
         assert response.status_code == 200 and b"<html" not in response.content
+
+
+def transfer_run(owner):
+    """A completed transfer run with its edge and depth control videos (only the outputs JSON)."""
+    (run,) = completed_runs(owner, 1)
+    run.outputs = {
+        **run.outputs,
+        "dir": "/x",
+        "video_info": {"width": 1280, "height": 720, "frames": 121, "fps": 24.0},
+        "controls": {"depth": "/x/output_control_depth.mp4", "edge": "/x/output_control_edge.mp4"},
+    }
+    run.save(update_fields=["outputs"])
+    return run
+
+
+def test_it_shows_an_image_run_as_its_image(client, alice, bob, image_run):
+    client.force_login(alice)
+    page = client.get(reverse("run_detail", args=[image_run.id])).content.decode()
+    image = reverse("run_file", args=[image_run.id, "output.jpg"])
+    assert f'<img id="output-image" src="{image}"' in page
+    assert "192×128 JPEG image" in page
+    assert "<video" not in page
+    client.force_login(bob)
+    assert client.get(reverse("run_detail", args=[image_run.id])).status_code == 404
+
+
+def test_it_shows_the_control_videos_beside_a_transfer_runs_video(client, alice, bob):
+    run = transfer_run(alice)
+    client.force_login(alice)
+    page = client.get(reverse("run_detail", args=[run.id])).content.decode()
+    assert 'data-lead controls preload="metadata"' in page
+    assert reverse("run_file", args=[run.id, "output.mp4"]) in page
+    followers = re.findall(r'<video data-follows data-hint="(\w+)"[^>]* src="([^"]+)"', page)
+    assert followers == [
+        ("depth", reverse("run_file", args=[run.id, "output_control_depth.mp4"])),
+        ("edge", reverse("run_file", args=[run.id, "output_control_edge.mp4"])),
+    ]
+    assert ">depth control</a>" in page and ">edge control</a>" in page
+    client.force_login(bob)
+    assert client.get(reverse("run_detail", args=[run.id])).status_code == 404
+
+
+def test_it_previews_an_image_run_in_the_gallery_by_its_image(client, alice, bob, image_run):
+    (video_run,) = completed_runs(alice, 1)
+    client.force_login(alice)
+    page = client.get(reverse("gallery")).content.decode()
+    assert f'data-preview-image="{reverse("run_file", args=[image_run.id, "output.jpg"])}"' in page
+    assert f'src="{reverse("run_file", args=[image_run.id, "thumbnail.jpg"])}"' in page
+    assert f'data-preview="{reverse("run_file", args=[video_run.id, "output.mp4"])}"' in page
+    client.force_login(bob)
+    assert image_run.id not in client.get(reverse("gallery")).content.decode()
+
+
+def test_it_compares_an_image_run_by_its_image_beside_videos(client, alice, bob, image_run):
+    run = transfer_run(alice)
+    client.force_login(alice)
+    page = client.get(reverse("compare"), {"runs": f"{image_run.id},{run.id}"}).content.decode()
+    assert f'<img src="{reverse("run_file", args=[image_run.id, "output.jpg"])}"' in page
+    assert page.count("<video") == 1 and "data-compare-play" in page
+    client.force_login(bob)
+    page = client.get(reverse("compare"), {"runs": f"{image_run.id},{run.id}"}).content.decode()
+    assert "<img src=" not in page and "<video" not in page
+
+
+def test_it_leaves_out_the_play_controls_when_only_images_are_compared(client, alice, image_run):
+    other = RunFactory(
+        prompt__owner=alice,
+        status=RunStatus.COMPLETED,
+        completed_at=timezone.now(),
+        outputs=image_run.outputs,
+    )
+    client.force_login(alice)
+    page = client.get(reverse("compare"), {"runs": f"{image_run.id},{other.id}"}).content.decode()
+    assert page.count("<img src=") == 2 and "<video" not in page
+    assert "data-compare-play" not in page
+
+
+def test_it_shows_an_image_runs_thumbnail_on_the_dashboard(client, alice, image_run):
+    client.force_login(alice)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert reverse("run_file", args=[image_run.id, "thumbnail.jpg"]) in page
