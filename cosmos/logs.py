@@ -10,7 +10,7 @@ every model's progress parser.
 import codecs
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # `[07-01 11:26:49|INFO|cosmos_transfer1/.../pipeline.py:637:_run_model] Starting diffusion sampling`,
@@ -40,6 +40,8 @@ class ProgressBar:
     description: str
     n: int
     total: int
+    # The bar's own rate (tqdm's "1.23it/s" or "5.90s/it"), as seconds per step; None before one is known.
+    seconds_per_step: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,17 @@ def _segment_events(segment: str) -> Iterator[Event]:
         yield from _piece_events(piece)
 
 
+RATE = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?)(?P<unit>it/s|s/it)")
+
+
+def _seconds_per_step(rate: str) -> float | None:
+    match = RATE.match(rate)
+    if not match or float(match["value"]) == 0:
+        return None
+    value = float(match["value"])
+    return value if match["unit"] == "s/it" else 1 / value
+
+
 def _piece_events(piece: str) -> Iterator[Event]:
     record = LOG_LINE.match(piece)
     if record:
@@ -94,6 +107,11 @@ def _piece_events(piece: str) -> Iterator[Event]:
         return
     bar = PROGRESS_BAR.search(piece)
     if bar:
-        yield ProgressBar(description=(bar["desc"] or "").strip(), n=int(bar["n"]), total=int(bar["total"]))
+        yield ProgressBar(
+            description=(bar["desc"] or "").strip(),
+            n=int(bar["n"]),
+            total=int(bar["total"]),
+            seconds_per_step=_seconds_per_step(bar["rate"]),
+        )
         return
     yield TextLine(piece.rstrip())

@@ -47,10 +47,17 @@ class PhaseProgress(LogProgress):
         self._chunk, self._last_n = 0, -1
         self._bar_started: float | None = None
         self._steps_done = 0
+        self._bar_rate: float | None = None
         self._start_reading()
 
     def measured_step_seconds(self) -> float | None:
-        """Seconds per step as the bars advanced (for later estimates on this node)."""
+        """Seconds per step (for later estimates on this node): the bar's own rate, when it prints one.
+
+        Otherwise timed as the bars arrived, which only works while following a job live: a log
+        read at once (a fast job, a monitor catching up) gives every step the same arrival time.
+        """
+        if self._bar_rate:
+            return self._bar_rate
         if self._bar_started is None or self._steps_done == 0 or "last_step" not in self.marks:
             return None
         return (self.marks["last_step"] - self._bar_started) / self._steps_done
@@ -76,6 +83,8 @@ class PhaseProgress(LogProgress):
                 return
 
     def _on_bar(self, bar: ProgressBar, now: float) -> None:
+        if bar.seconds_per_step and bar.n > 0:
+            self._bar_rate = bar.seconds_per_step
         if bar.n < self._last_n:  # the next chunk's bar starts again from 0
             self._chunk = min(self._chunk + 1, self.chunks - 1)
             self._last_n = 0

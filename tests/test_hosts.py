@@ -148,7 +148,7 @@ def test_docker_run_refuses_what_real_docker_would(client, ssh_host):
             125,
             [arg.replace("device=0,1", "device=2") for arg in argv],
         ),
-        'exec: "python": executable file not found in $PATH': (127, [*argv[: image + 1], "python", "x.py"]),
+        'exec: "bash": executable file not found in $PATH': (127, [*argv[: image + 1], "bash", "x.sh"]),
         "torchrun: error: missing --nnodes": (2, [arg for arg in argv if arg != "--nnodes=1"]),
         "'docker run' requires at least 1 argument": (125, argv[:image]),
     }

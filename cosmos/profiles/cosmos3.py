@@ -356,7 +356,12 @@ def _download(text: str) -> Failure | None:
     # The downloader runs an argument list: Python prints it as `Command '['uv', …, 'hf', 'download', …]'`.
     if not re.search(r"CalledProcessError[^\n]*\bhf\b[^\n]*\bdownload\b|Failed to download ", text):
         return None
-    gated = re.search(r"[^\n]*(?:401|403|gated|GatedRepo|Access to model)[^\n]*", text)
+    # hf's own error line (an HTTP status as a word: a job id or path may hold the digits too).
+    gated = re.search(
+        r"[^\n]*(?:\b(?:401|403|404) Client Error|GatedRepoError|RepositoryNotFoundError"
+        r"|Cannot access gated repo|Access to model)[^\n]*",
+        text,
+    )
     line = (
         gated.group(0)
         if gated

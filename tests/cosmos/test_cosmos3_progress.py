@@ -69,7 +69,8 @@ def test_it_counts_the_sampling_steps():
     steps = [message for message in messages if message.startswith("Generating: step")]
     assert steps[0] == "Generating: step 0/35" and steps[-1] == "Generating: step 35/35"
     assert len(steps) == 36
-    assert progress.measured_step_seconds() == pytest.approx(1.0)  # one redraw a second
+    # The bar's own rate (5.90s/it), however fast the lines happened to be read.
+    assert progress.measured_step_seconds() == pytest.approx(5.9)
 
 
 def test_it_gives_the_same_result_for_any_chunking():

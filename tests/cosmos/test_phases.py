@@ -25,8 +25,16 @@ def test_it_counts_transfer25_steps_across_chunks():
     assert second[-1].percent > halfway
     done = parser.feed(line("Generated video saved to /out/rs_a.mp4").encode(), 30.0)
     assert done[-1].percent == 100
-    assert parser.measured_step_seconds() == (20.0 - 10.0) / 42
+    assert parser.measured_step_seconds() == 7.53  # the bar's own rate, not when its lines arrived
     assert set(parser.marks) >= {"started", "item_started", "generation_started", "saved"}
+
+
+def test_it_times_steps_as_they_arrive_when_the_bar_prints_no_rate():
+    parser = profile_for("transfer2_5").progress(frames=93, parameters={}, step_seconds=10.0)
+    parser.feed(line("[1/1] Processing sample rs_a").encode(), 0.0)
+    parser.feed(b"Generating samples:   0%| | 0/35 [00:00<?, ?it/s]\r", 10.0)
+    parser.feed(b"Generating samples:  20%|#| 7/35 [00:07<?, ?it/s]\r", 24.0)
+    assert parser.measured_step_seconds() == 2.0
 
 
 def test_it_never_moves_backwards():

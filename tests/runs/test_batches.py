@@ -32,6 +32,8 @@ def queue_runs(fast_sim, folders_and_prompts, **request) -> list[Run]:
     fast_sim.batch_size = 4
     fast_sim.save()
     request.setdefault("weights", {"edge": 1.0})
+    # Transfer1's batch file and outputs (test_cosmos3_runs.py batches Cosmos 3's spec files).
+    request.setdefault("model", "transfer1")
     return [
         run_create(plan=run_plan(prompt_text=prompt, input_dir=folder, **request))
         for folder, prompt in folders_and_prompts

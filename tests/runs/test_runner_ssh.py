@@ -23,6 +23,8 @@ from tests.waiting import wait_for
 
 def make_run(render_dir: Path, node: GpuNode, **request) -> Run:
     request.setdefault("prompt_text", "cyberpunk city at night")
+    # Transfer1 by default: these tests follow its log lines and files through the transport.
+    request.setdefault("model", "transfer1")
     return run_create(plan=run_plan(input_dir=render_dir, node=node.name, **request))
 
 
@@ -41,6 +43,19 @@ def test_it_completes_a_run_through_ssh_and_docker(ssh_node, ssh_host, render_di
     assert run.metadata["bytes"]["uploaded"] > 0 and run.metadata["bytes"]["downloaded"] > 0
     assert not (ssh_host.root / "runs" / run.id).exists()  # scratch removed after a verified download
     assert any((ssh_host.root / "cache" / "sha256").iterdir())  # inputs stay cached
+
+
+@pytest.mark.slow
+def test_it_runs_cosmos3_through_ssh_and_docker_as_one_python_process(ssh_node, ssh_host, render_dir):
+    run = run_execute(run=make_run(render_dir, ssh_node, model="cosmos3_nano"))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    argv = run.execution_config["argv"]
+    image = argv.index(ssh_host.image)
+    assert argv[image + 1 : image + 4] == ["python", "-m", "cosmos_framework.scripts.inference"]
+    assert "-e" in argv and "HF_HOME=/workspace/checkpoints/huggingface" in argv
+    # The checkpoint download lands in the node's checkpoint folder, kept across containers.
+    assert any((Path(ssh_node.checkpoints) / "huggingface").iterdir())
+    assert set(run.outputs["controls"]) == {"depth", "seg"}  # the folder's own control videos
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ def inputs(tmp_path) -> Path:
 
 def test_it_plans_and_creates_a_pending_run(db, inputs, alice):
     plan = run_plan(prompt_text="  a neon city  ", input_dir=inputs)
-    assert plan.parameters["controls"] == {"depth": 0.5}
+    assert plan.profile.name == "cosmos3_nano"  # the default model: a transfer with the folder's controls
+    assert plan.parameters["model_mode"] == "video2video" and plan.parameters["controls"] == {"depth": 1.0}
     assert plan.node.name == "local-sim"
     run = run_create(plan=plan, owner=alice)
     assert run.status == RunStatus.PENDING and run.owner == alice and run.prompt.owner == alice
@@ -40,10 +41,18 @@ def test_it_merges_weights_and_parameters(db, inputs):
 
 
 def test_it_reuses_the_most_recent_inputs_and_says_so(db, inputs):
-    run_create(plan=run_plan(prompt_text="first", input_dir=inputs))
-    plan = run_plan(prompt_text="second")
+    # For a model that needs a video; Cosmos 3 makes a text2video when given none (below).
+    run_create(plan=run_plan(prompt_text="first", input_dir=inputs, model="transfer1"))
+    plan = run_plan(prompt_text="second", model="transfer1")
     assert plan.input_set.directory == inputs
     assert "most recent inputs" in plan.notices[0]
+
+
+def test_it_makes_a_text2video_when_cosmos3_is_given_no_inputs(db, inputs):
+    run_create(plan=run_plan(prompt_text="first", input_dir=inputs))
+    plan = run_plan(prompt_text="second")
+    assert plan.input_set is None and plan.parameters["model_mode"] == "text2video"
+    assert plan.parameters["controls"] == {} and not plan.notices
 
 
 def test_it_runs_like_an_earlier_run(db, inputs):
@@ -101,7 +110,7 @@ def test_it_refuses_to_work_on_a_run_whose_output_is_an_image(image_run):
 
 def test_it_needs_inputs_the_first_time(db):
     with pytest.raises(RunRequestError, match="no INPUT_DIR given and no earlier run"):
-        run_plan(prompt_text="x")
+        run_plan(prompt_text="x", model="transfer1")
 
 
 def test_it_finalizes_once_and_closes_the_progress(db):

@@ -155,7 +155,7 @@ def test_cosmos_run_uses_the_prepared_folder(fast_sim, render, data_dir):
     run = Run.objects.get()
     assert run.status == RunStatus.COMPLETED
     assert run.prompt.inputs["dir"] == str(data_dir / "inputs" / "harbour")
-    assert run.execution_config["parameters"]["controls"] == {"depth": 0.5, "seg": 0.5}
+    assert run.execution_config["parameters"]["controls"] == {"depth": 1.0, "seg": 1.0}  # Cosmos 3's
     assert out.getvalue().strip() == run.outputs["video"]
     assert probe_video(run.outputs["video"]).frames == FRAMES
 

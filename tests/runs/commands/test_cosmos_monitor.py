@@ -66,7 +66,7 @@ def test_it_takes_over_a_run_whose_monitor_was_killed(ssh_host, tmp_path, render
     )
     job_logs = ssh_host.root / "runs"
     deadline = time.monotonic() + 60
-    while not any(b"Starting diffusion sampling" in log.read_bytes() for log in job_logs.glob("*/job.log")):
+    while not any(b"Saved sample args to" in log.read_bytes() for log in job_logs.glob("*/job.log")):
         assert time.monotonic() < deadline and first.poll() is None, "the run never reached diffusion"
         time.sleep(0.1)
     first.send_signal(signal.SIGKILL)

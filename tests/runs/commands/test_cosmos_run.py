@@ -51,7 +51,8 @@ def test_it_prints_one_json_object(fast_sim, render_dir):
         "error": None,
         "failure_kind": None,
     }
-    assert run.execution_config["parameters"]["controls"] == {"edge": 0.4, "depth": 0.5, "seg": 0.5}
+    # The folder's controls at Cosmos 3's default weight, and edges asked for on the command line.
+    assert run.execution_config["parameters"]["controls"] == {"edge": 0.4, "depth": 1.0, "seg": 1.0}
 
 
 def test_it_passes_every_option_to_the_run(fast_sim, render_dir, alice):
@@ -61,7 +62,7 @@ def test_it_passes_every_option_to_the_run(fast_sim, render_dir, alice):
         *("--name", "harbour-test", "--negative", "blurry", "--vis", "0.2", "--seg", "0"),
         *("--steps", "20", "--guidance", "6.5", "--seed", "9", "--sigma-max", "60", "--fps", "30"),
         *("--blur-strength", "high", "--canny-threshold", "low", "--param", "offload_guardrail_models=false"),
-        *("--node", "local-sim", "--user", "alice"),
+        *("--node", "local-sim", "--user", "alice", "--model", "transfer1"),
     )
     assert code == 0
     run = Run.objects.get()
@@ -78,8 +79,9 @@ def test_it_passes_every_option_to_the_run(fast_sim, render_dir, alice):
 
 @pytest.mark.slow
 def test_it_reuses_the_most_recent_inputs_and_says_so(fast_sim, render_dir):
-    cosmos_run("first", str(render_dir))
-    code, _, err = cosmos_run("second")
+    # A model that needs a video (Cosmos 3 would make a text2video from the prompt alone).
+    cosmos_run("first", str(render_dir), "--model", "transfer1")
+    code, _, err = cosmos_run("second", "--model", "transfer1")
     assert code == 0
     assert f"using the most recent inputs, {render_dir}" in err
     assert Run.objects.count() == 2
@@ -103,7 +105,7 @@ def test_it_exits_1_with_the_reason_when_the_run_fails(fast_sim, render_dir, mon
     code, out, err = cosmos_run("a city", str(render_dir))
     assert code == 1
     assert out == ""
-    assert "failed: torch.OutOfMemoryError: CUDA out of memory" in err
+    assert "failed: torch.cuda.OutOfMemoryError: CUDA out of memory" in err
     assert "Hint:" in err and "Log:" in err
 
 
