@@ -52,7 +52,7 @@ ANCHORS = (
         22,
         "Preparing the control videos",
     ),
-    Anchor(r"^Using sampler: ", Stage.PREPROCESSING, 24, "Sampling"),
+    Anchor(r"^Using sampler: ", Stage.PREPROCESSING, 24, "Starting the sampler"),
     Anchor(r"^\[Diffusion Cache\] sample done", Stage.SAVING, 93, "Decoding the output"),
     Anchor(r"^GUARDRAIL BLOCKED", Stage.SAFETY_CHECK, 95, "Blocked by the guardrail"),
     Anchor(r"^No content-safety models configured", Stage.SAFETY_CHECK, 95, "Safety check"),
@@ -248,7 +248,10 @@ class Cosmos3Profile(ModelProfile):
                 parameters["num_conditional_frames"],
             )
         return Cosmos3Progress(
-            anchors=ANCHORS, bar="Sampling", chunks=bars * parameters.get("num_outputs", 1)
+            anchors=ANCHORS,
+            bar="Sampling",
+            bar_message="Sampling",
+            chunks=bars * parameters.get("num_outputs", 1),
         )
 
     def starts_item(self, message: str) -> bool:

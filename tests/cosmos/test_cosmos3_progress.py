@@ -66,8 +66,8 @@ def test_it_only_goes_up():
 def test_it_counts_the_sampling_steps():
     progress = parser()
     messages = [update.message for update in feed_lines(progress, T2V)]
-    steps = [message for message in messages if message.startswith("Generating: step")]
-    assert steps[0] == "Generating: step 0/35" and steps[-1] == "Generating: step 35/35"
+    steps = [message for message in messages if message.startswith("Sampling: step")]
+    assert steps[0] == "Sampling: step 0/35" and steps[-1] == "Sampling: step 35/35"
     assert len(steps) == 36
     # The bar's own rate (5.90s/it), however fast the lines happened to be read.
     assert progress.measured_step_seconds() == pytest.approx(5.9)
@@ -97,12 +97,12 @@ def test_it_follows_a_transfer_chunk_by_chunk():
     assert progress.chunks == 2  # 121 frames in chunks of 93 overlapping by 1
     updates = feed_lines(progress, EDGE)
     messages = [update.message for update in updates]
-    assert "Generating: chunk 1/2, step 35/35" in messages
-    assert "Generating: chunk 2/2, step 35/35" in messages
+    assert "Sampling: chunk 1/2, step 35/35" in messages
+    assert "Sampling: chunk 2/2, step 35/35" in messages
     percents = [update.percent for update in updates]
     assert percents == sorted(percents)
-    end_of_first = percents[messages.index("Generating: chunk 1/2, step 35/35")]
-    middle_of_second = percents[messages.index("Generating: chunk 2/2, step 17/35")]
+    end_of_first = percents[messages.index("Sampling: chunk 1/2, step 35/35")]
+    middle_of_second = percents[messages.index("Sampling: chunk 2/2, step 17/35")]
     assert end_of_first < middle_of_second < 93
     assert updates[-1].percent == 100
 
