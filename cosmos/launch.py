@@ -35,6 +35,7 @@ def docker_argv(
     devices: list[int],
     torchrun: bool = True,
     env: dict[str, str] | None = None,
+    inherited_env: tuple[str, ...] = (),
 ) -> list[str]:
     """The container sees only the GPUs this job holds (the scheduler's slots).
 
@@ -77,6 +78,8 @@ def docker_argv(
         "-w",
         str(CONTAINER_WORKDIR),
         *(item for name, value in variables.items() for item in ("-e", f"{name}={value}")),
+        # `-e NAME` alone: docker copies the value from its own environment, if set there.
+        *(item for name in inherited_env for item in ("-e", name)),
         node.docker_image,
         *launcher,
         *model_argv,

@@ -49,6 +49,8 @@ class JobFiles:
     files: dict[str, str]  # name inside the job folder → text
     argv: list[str]  # the model's script and arguments (the launcher adds torchrun or python)
     env: dict[str, str] = field(default_factory=dict)
+    # Variables a container takes from the node's own environment (a token: never on a command line).
+    inherited_env: tuple[str, ...] = ()
     spec: Any = None  # what execution_config records as the run's spec
 
 

@@ -236,7 +236,14 @@ class Cosmos3Profile(ModelProfile):
         # Registry checkpoints download into the Hugging Face cache: kept in the node's checkpoint
         # folder, so a container (removed after each job) does not fetch 90 GB every time (§1.3).
         env = {"HF_HOME": f"{checkpoint_dir}/huggingface"}
-        return JobFiles(files=files, argv=argv, env=env, spec=specs[0] if len(specs) == 1 else specs)
+        return JobFiles(
+            files=files,
+            argv=argv,
+            env=env,
+            # The gated downloads (Cosmos-Guardrail1) need the node's Hugging Face token (§1.3).
+            inherited_env=("HF_TOKEN",),
+            spec=specs[0] if len(specs) == 1 else specs,
+        )
 
     def progress(self, *, frames, parameters, step_seconds):
         mode = parameters["model_mode"]

@@ -202,6 +202,7 @@ class Launching(PipelineBase):
             devices=self.job.devices,
             torchrun=self.profile.launched_by_torchrun(parameters),
             env=job.env,
+            inherited_env=job.inherited_env,
         )
         return argv, {}
 
