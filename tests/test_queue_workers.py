@@ -128,7 +128,7 @@ def profile(request, tmp_path):
 @pytest.mark.slow(50)
 def test_it_completes_every_run_once_while_workers_are_killed(profile, render_dir, tmp_path):
     manage(profile, "migrate", "-v0")
-    script = CREATE_RUNS.format(count=RUNS, inputs=render_dir, time_scale=0.004)
+    script = CREATE_RUNS.format(count=RUNS, inputs=render_dir, time_scale=0.02)
     run_ids = json.loads(manage(profile, "shell", "-c", script).strip().splitlines()[-1])
     log = tmp_path / "worker.log"
     worker = start_worker(profile, log)
@@ -141,7 +141,8 @@ def test_it_completes_every_run_once_while_workers_are_killed(profile, render_di
             time.sleep(chaos.uniform(0.5, 3.0))  # the chaos itself: each kill at a random moment
             runs = read_runs(profile)
             assert not all(run["status"] in TERMINAL for run in runs), (
-                f"the queue drained after {kills} of {KILLS} kills: give the chaos more work"
+                f"the queue drained after {kills} of {KILLS} kills: give the chaos more work "
+                f"({sorted(run['status'] for run in runs)})" + explain(profile, log)
             )
             stop(worker)
             kills += 1
