@@ -40,6 +40,9 @@ for index in range({count}):
     ids.append(run.id)
 print(json.dumps(ids))
 """
+# Runs added while the kills go on: how long the first runs last depends on the model and the
+# machine's load, and the chaos needs work until its last kill.
+TOP_UP_BELOW, TOP_UP = 6, 6
 
 TERMINAL = {"completed", "failed", "cancelled"}
 KILLS = 6
@@ -128,8 +131,12 @@ def profile(request, tmp_path):
 @pytest.mark.slow(50)
 def test_it_completes_every_run_once_while_workers_are_killed(profile, render_dir, tmp_path):
     manage(profile, "migrate", "-v0")
-    script = CREATE_RUNS.format(count=RUNS, inputs=render_dir, time_scale=0.02)
-    run_ids = json.loads(manage(profile, "shell", "-c", script).strip().splitlines()[-1])
+
+    def submit(count: int) -> list[str]:
+        script = CREATE_RUNS.format(count=count, inputs=render_dir, time_scale=0.008)
+        return json.loads(manage(profile, "shell", "-c", script).strip().splitlines()[-1])
+
+    run_ids = submit(RUNS)
     log = tmp_path / "worker.log"
     worker = start_worker(profile, log)
     chaos = random.Random(os.environ.get("COSMOS_CHAOS_SEED", "7"))
@@ -140,6 +147,9 @@ def test_it_completes_every_run_once_while_workers_are_killed(profile, render_di
             wait_until_ready(worker, log, kills + 1, deadline)
             time.sleep(chaos.uniform(0.5, 3.0))  # the chaos itself: each kill at a random moment
             runs = read_runs(profile)
+            if sum(run["status"] not in TERMINAL for run in runs) < TOP_UP_BELOW and kills < KILLS - 1:
+                run_ids += submit(TOP_UP)
+                runs = read_runs(profile)
             assert not all(run["status"] in TERMINAL for run in runs), (
                 f"the queue drained after {kills} of {KILLS} kills: give the chaos more work "
                 f"({sorted(run['status'] for run in runs)})" + explain(profile, log)

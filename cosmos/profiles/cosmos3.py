@@ -175,15 +175,18 @@ class Cosmos3Profile(ModelProfile):
         return int(parameters.get("num_gpus", 1))
 
     def needed_inputs(self, parameters, available):
+        """The vision input (an image mode takes the folder's image if it has one) and the control videos."""
         mode = parameters["model_mode"]
         if mode in ("text2video", "text2image"):
             return set()
-        needed = {"image"} if "image" in available and mode in ("image2video", "image2image") else {"color"}
-        if "color" not in available and "image" in available:
-            needed = {"image"}
+        wants_image = mode in ("image2video", "image2image") or "color" not in available
+        needed = {"image" if wants_image and "image" in available else "color"}
         for hint in parameters.get("controls", {}):
-            needed |= {next((m for m in CONTROL_MODALITIES[hint] if m in available), hint)}
-        return needed & (available | {"color"})
+            # The hint's control video, if the folder has one (edge and blur are computed otherwise).
+            source = next((modality for modality in CONTROL_MODALITIES[hint] if modality in available), None)
+            if source:
+                needed.add(source)
+        return needed
 
     def prepare_inputs(self, parameters, files: dict[str, Path], *, cache_dir: Path) -> dict[str, Path]:
         """An image mode given a video starts from its first frame (extracted here, keyed by content)."""
