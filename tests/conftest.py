@@ -150,6 +150,14 @@ def fast_sim(db, monkeypatch):
 
 
 @pytest.fixture
+def launch_log(tmp_path, monkeypatch) -> Path:
+    """The stand-in's record of every process start (COSMOS_SIM_LAUNCH_LOG): one JSON line each."""
+    path = tmp_path / "launches.jsonl"
+    monkeypatch.setenv("COSMOS_SIM_LAUNCH_LOG", str(path))
+    return path
+
+
+@pytest.fixture
 def render_dir(tmp_path):
     """An input folder as a renderer would leave it: color plus depth and segmentation passes."""
     from tests.videos import write_test_video

@@ -98,9 +98,8 @@ def explain(profile: dict, worker_log: Path) -> str:
     )
 
 
-@pytest.fixture(params=["embedded", "scaleout"])
-def profile(request, tmp_path):
-    """Environment variables of a fresh deployment in one of the two profiles."""
+def deployment(kind: str, tmp_path: Path):
+    """Environment variables of a fresh deployment in one of the two profiles (a fixture's generator)."""
     environment = clean_environment(
         COSMOS_DATA_DIR=str(tmp_path / "data"),
         COSMOS_RECONCILE_SECONDS="2",
@@ -108,7 +107,7 @@ def profile(request, tmp_path):
         COSMOS_SIM_RESOLUTION_SCALE="0.1",
         COSMOS_SIM_LAUNCH_LOG=str(tmp_path / "launches.jsonl"),
     )
-    if request.param == "embedded":
+    if kind == "embedded":
         yield environment
         return
     if not (reachable(5432) and Path(REDIS_SERVER).exists()):
@@ -126,6 +125,12 @@ def profile(request, tmp_path):
         subprocess.run(
             ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", database], capture_output=True
         )
+
+
+@pytest.fixture
+def profile(tmp_path):
+    """The embedded profile; test_queue_workers_scaleout.py runs the same test in the scale-out one."""
+    yield from deployment("embedded", tmp_path)
 
 
 @pytest.mark.slow(50)

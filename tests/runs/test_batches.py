@@ -13,13 +13,6 @@ from runs.services import run_create, run_plan
 from tests.videos import write_test_video
 
 
-@pytest.fixture
-def launch_log(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "launches.jsonl"
-    monkeypatch.setenv("COSMOS_SIM_LAUNCH_LOG", str(path))
-    return path
-
-
 def renders(tmp_path: Path, name: str, frames: int, *, depth: bool = False) -> Path:
     folder = tmp_path / name
     write_test_video(folder / "color.mp4", frames=frames, width=128, height=72)

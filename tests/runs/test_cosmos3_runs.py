@@ -1,4 +1,4 @@
-"""Cosmos 3 end to end on the local stand-in: every mode through cosmos_run, batches, and failures.
+"""Cosmos 3 end to end on the local stand-in: every mode through cosmos_run (batches: test_cosmos3_batches.py).
 
 Output sizes are checked at the stand-in's full resolution (COSMOS_SIM_RESOLUTION_SCALE=1) against
 reference/cosmos3.md §3.3 and §4, on the 256 tier for videos so the test stays quick.
@@ -12,10 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from runs.models import Run, RunStatus
-from runs.runner import JobPipeline
-from runs.scheduler import claim_next_job
-from runs.services import run_create, run_plan
-from tests.videos import write_test_video
+from tests.videos import write_test_image, write_test_video
 
 
 @pytest.fixture
@@ -23,13 +20,6 @@ def full_size(fast_sim, monkeypatch):
     """The stand-in writes outputs at the sizes the real model would."""
     monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "1")
     return fast_sim
-
-
-@pytest.fixture
-def launch_log(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "launches.jsonl"
-    monkeypatch.setenv("COSMOS_SIM_LAUNCH_LOG", str(path))
-    return path
 
 
 def video_facts(path: str) -> tuple[int, int, int, float]:
@@ -80,15 +70,7 @@ def test_it_makes_a_video_from_text_with_no_inputs(full_size):
 @pytest.mark.slow
 def test_it_makes_a_video_from_an_image(full_size, tmp_path):
     folder = tmp_path / "still"
-    folder.mkdir()
-    with av.open(str(folder / "image.jpg"), "w", format="image2") as container:
-        stream = container.add_stream("mjpeg")
-        stream.width, stream.height, stream.pix_fmt = 96, 128, "yuvj420p"
-        import numpy as np
-
-        frame = av.VideoFrame.from_ndarray(np.full((128, 96, 3), 90, np.uint8), format="rgb24")
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
+    write_test_image(folder / "image.jpg", width=96, height=128)
     run = cosmos_run(
         "the statue turns its head", str(folder), "--param", "resolution=256", "--param", "num_frames=9"
     )
@@ -132,68 +114,3 @@ def test_it_runs_cosmos3_nano_when_no_model_is_named(full_size, tmp_path):
     assert run.status == RunStatus.COMPLETED, run.error_message
     assert run.model_type == "cosmos3_nano"
     assert "cosmos_framework.scripts.inference" in run.execution_config["argv"]
-
-
-def queue(fast_sim, prompts: list[str], **request) -> list[Run]:
-    fast_sim.batch_size = 4
-    fast_sim.save()
-    return [run_create(plan=run_plan(prompt_text=text, **request)) for text in prompts]
-
-
-def run_job(node) -> JobPipeline:
-    pipeline = JobPipeline(claim_next_job(node).job)
-    try:
-        assert pipeline.launch()
-        assert pipeline.monitor()
-        assert pipeline.collect()
-    finally:
-        pipeline.close()
-    return pipeline
-
-
-@pytest.mark.slow
-def test_it_runs_four_queued_runs_in_one_invocation_and_a_blocked_one_fails_alone(
-    fast_sim, tmp_path, launch_log
-):
-    # Text to video: Cosmos 3 checks the prompt after generating (a transfer is never checked, §3.5).
-    runs = queue(
-        fast_sim,
-        ["a harbour at dawn", "a lifeless street at night", "a desert road", "a snowy forest"],
-        parameters={"resolution": "256", "num_frames": 9},
-    )
-    pipeline = run_job(fast_sim)
-    assert pipeline.job.batched
-    (launch,) = [json.loads(line) for line in launch_log.read_text().splitlines()]  # one model load
-    argv = launch["argv"]
-    specs = argv[argv.index("-i") + 1 : argv.index("-o")]
-    assert [Path(spec).name for spec in specs] == [
-        f"{index:03d}_{run.id}.json" for index, run in enumerate(runs)
-    ]
-    assert specs == sorted(specs) and "--keep-going" in argv  # the CLI's sorted order is the queue's
-    for run in runs:
-        run.refresh_from_db()
-    blocked = runs[1]
-    assert blocked.status == RunStatus.FAILED and blocked.failure_kind == "blocked_by_guardrail"
-    for run in (runs[0], runs[2], runs[3]):
-        assert run.status == RunStatus.COMPLETED, run.error_message
-        assert Path(run.outputs["dir"], "sample_outputs.json").exists()
-
-
-@pytest.mark.slow
-def test_it_fails_a_spec_with_a_rejected_key_as_config_naming_it(fast_sim, tmp_path, monkeypatch):
-    from cosmos.profiles import cosmos3_spec
-
-    real = cosmos3_spec.build_sample
-
-    def with_a_stray_key(item, parameters, *, spec_dir):
-        sample = real(item, parameters, spec_dir=spec_dir)
-        sample["video_path"] = sample.pop("vision_path")  # Transfer2.5's name: Cosmos 3 rejects it
-        return sample
-
-    monkeypatch.setattr(cosmos3_spec, "build_sample", with_a_stray_key)
-    folder = inputs_folder(tmp_path, frames=9)
-    run = run_create(plan=run_plan(prompt_text="a harbour at dawn", input_dir=folder))
-    run_job(fast_sim)
-    run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and run.failure_kind == "config"
-    assert "video_path" in run.error_message

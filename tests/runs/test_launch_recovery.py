@@ -31,13 +31,6 @@ def eager():
     celery_app.conf.task_always_eager = False
 
 
-@pytest.fixture
-def launch_log(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "launches.jsonl"
-    monkeypatch.setenv("COSMOS_SIM_LAUNCH_LOG", str(path))
-    return path
-
-
 def launches(launch_log: Path) -> list[str]:
     """The jobs the stand-in was started for, one entry per start."""
     if not launch_log.exists():
