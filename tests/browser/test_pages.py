@@ -1,49 +1,14 @@
-"""The pages in a real browser: Debian's Chromium, driven by Playwright, against a whole deployment.
-
-Daphne and a Celery worker run as child processes on a fresh embedded-profile data folder (SQLite,
-the filesystem broker, the simulated local GPU node), exactly as `make run` starts them; the
-worker is a separate process, so live progress reaches the page through the web process's relay.
-Screenshots of the main pages go to test-artifacts/ for people to look at.
-"""
+"""The pages in a real browser: runs made, followed live, played, compared and kept private."""
 
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.stack import ROOT, clean_environment, free_port, manage, start_web, start_worker, stop
+from tests.browser.pages import BROWSER_MARKS, log_in, run_id_of, screenshot, wait_for_output
+from tests.stack import manage
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-PASSWORD = "correct horse battery staple"
-# Long enough to watch a run in the middle of its diffusion steps and reload the page there.
-TIME_SCALE = 0.025
-
-pytestmark = [
-    pytest.mark.slow(45),  # the module's site and runs, set up by its first test
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-    ),
-]
-
-CREATE_USERS = f"""
-from django.contrib.auth import get_user_model
-from nodes.models import GpuNode
-users = get_user_model().objects
-users.create_user("alice", password="{PASSWORD}")
-users.create_user("bob", password="{PASSWORD}")
-GpuNode.objects.filter(name="local-sim").update(time_scale={TIME_SCALE})
-"""
-
-# The demo input folder, as alice's input set "demo": the new-run page offers it.
-REGISTER_DEMO = """
-from pathlib import Path
-from django.contrib.auth import get_user_model
-from inputs.services import input_set_register
-input_set_register(directory=Path({folder!r}), name="demo", owner=get_user_model().objects.get(username="alice"))
-"""
+pytestmark = BROWSER_MARKS
 
 # Reports every value the progress bar shows, tagged with the document it showed in: a value
 # that changes within one document changed without a reload.
@@ -59,111 +24,6 @@ document.addEventListener("DOMContentLoaded", () => {
   new MutationObserver(report).observe(document.body, {subtree: true, childList: true, attributes: true});
 });
 """
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The base URL of a running deployment with two users, alice and bob; its logs go to test-artifacts/."""
-    scratch = tmp_path_factory.mktemp("site")
-    environment = clean_environment(
-        COSMOS_DATA_DIR=str(scratch / "data"),
-        COSMOS_SIM_RESOLUTION_SCALE="0.1",
-        COSMOS_RECONCILE_SECONDS="2",
-    )
-    manage(environment, "migrate", "-v0")
-    manage(environment, "shell", "-c", CREATE_USERS)
-    manage(environment, "cosmos_demo_inputs", str(scratch / "demo"), "--width", "320", "--height", "176")
-    manage(environment, "shell", "-c", REGISTER_DEMO.format(folder=str(scratch / "demo")))
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    worker = start_worker(environment, scratch / "worker.log", concurrency=4)
-    try:
-        web = start_web(environment, scratch / "web.log", port)
-    except AssertionError:
-        stop(worker)
-        raise
-    try:
-        yield {
-            "url": f"http://127.0.0.1:{port}",
-            "environment": environment,
-            "inputs": scratch / "demo",
-            "worker_log": scratch / "worker.log",
-        }
-    finally:
-        stop(web)
-        stop(worker)
-        for log in ("worker.log", "web.log"):
-            shutil.copy(scratch / log, ARTIFACTS / f"browser-{log}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        yield chromium
-        chromium.close()
-
-
-def log_in(browser, site, username: str):
-    context = browser.new_context(base_url=site["url"], viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
-    return page
-
-
-def screenshot(page, name: str) -> None:
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
-
-
-def run_id_of(page) -> str:
-    return re.search(r"/runs/(rs_\w+)/", page.url).group(1)
-
-
-def wait_for_output(page, site, timeout: float = 120_000, output: str = "video#output-video") -> None:
-    """The completed run's page (it reloads itself when the run ends) with its video (or ``output``).
-
-    If it does not come, the failure says what the run and the worker were doing.
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_selector(output, timeout=timeout)
-    except PlaywrightTimeout:
-        run = page.request.get(f"/api/runs/{run_id_of(page)}").json()
-        shown = page.get_attribute("main", "data-run-status")
-        worker_log = site["worker_log"].read_text()[-6000:]
-        pytest.fail(
-            f"no {output} on {page.url} (the page shows {shown!r}); the API says "
-            f"{run.get('status')!r} {run.get('error_message')!r}, latest progress "
-            f"{json.dumps(run.get('progress', [])[-3:], indent=1)}\nthe worker's log ends:\n{worker_log}"
-        )
-
-
-@pytest.fixture(scope="module")
-def alice(browser, site):
-    page = log_in(browser, site, "alice")
-    yield page
-    page.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -408,89 +268,3 @@ def test_it_shows_pages_to_their_owner_and_not_to_a_stranger(browser, site, alic
     bob.goto("/runs/")
     assert bob.locator(f"a[href='/runs/{first_run['id']}/']").count() == 0
     bob.context.close()
-
-
-def new_cosmos3_run(page, prompt: str, mode: str, **fields: str) -> str:
-    """A Cosmos3-Nano run made on the new-run page (the model it opens on); its id.
-
-    ``fields`` are typed into the inputs of those names, or chosen in the selects.
-    """
-    page.goto("/runs/new/")
-    assert page.input_value("select[name=model_type]") == "cosmos3_nano"
-    page.fill("textarea[name=prompt_text]", prompt)
-    page.select_option("select[name=model_mode]", mode)
-    page.click("#run-form summary")  # the advanced settings
-    for name, value in fields.items():
-        field = page.locator(f"#run-form [name={name}]")
-        if field.evaluate("element => element.tagName") == "SELECT":
-            field.select_option(value)
-        else:
-            field.fill(value)
-    page.click("#run-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/runs/rs_\w+/$"))
-    return run_id_of(page)
-
-
-@pytest.fixture(scope="module")
-def cosmos3_runs(alice, site):
-    """Alice's Cosmos3-Nano text2image, text2video and two-hint video2video runs, each watched to its end."""
-    page, runs = alice, {}
-    runs["text2image"] = new_cosmos3_run(
-        page, "a red apple on a wooden table", "text2image", resolution="256"
-    )
-    wait_for_output(page, site, output="main[data-run-status=completed] img#output-image")
-    screenshot(page, "cosmos3-text2image")
-    runs["text2video"] = new_cosmos3_run(
-        page, "waves rolling onto a beach at dusk", "text2video", resolution="256", num_frames="25"
-    )
-    wait_for_output(page, site)
-    runs["video2video"] = new_cosmos3_run(
-        page,
-        "the same street under fresh snow",
-        "video2video",
-        input_folder=str(site["inputs"]),
-        weight_edge="0.5",
-        weight_depth="0.8",
-        weight_seg="0",  # the folder's segmentation video is on unless turned off
-        max_frames="49",
-    )
-    wait_for_output(page, site)
-    screenshot(page, "cosmos3-video2video")
-    return {mode: page.request.get(f"/api/runs/{run_id}").json() for mode, run_id in runs.items()}
-
-
-def test_it_makes_cosmos3_images_and_videos_from_the_new_run_page(alice, cosmos3_runs):
-    parameters = {mode: run["execution_config"]["parameters"] for mode, run in cosmos3_runs.items()}
-    assert {run["status"] for run in cosmos3_runs.values()} == {"completed"}
-    assert {run["model_type"] for run in cosmos3_runs.values()} == {"cosmos3_nano"}
-    assert (
-        parameters["text2image"]["model_mode"] == "text2image" and parameters["text2image"]["num_frames"] == 1
-    )
-    assert (
-        parameters["text2video"]["model_mode"] == "text2video"
-        and parameters["text2video"]["num_frames"] == 25
-    )
-    assert parameters["video2video"]["controls"] == {"edge": 0.5, "depth": 0.8}
-    page = alice
-    page.goto(f"/runs/{cosmos3_runs['text2image']['run_id']}/")
-    assert page.locator("img#output-image").count() == 1 and page.locator("video#output-video").count() == 0
-    assert page.evaluate("document.querySelector('img#output-image').naturalWidth") > 0  # it loads
-    for mode in ("text2video", "video2video"):
-        page.goto(f"/runs/{cosmos3_runs[mode]['run_id']}/")
-        assert page.locator("video#output-video").count() == 1, mode
-
-
-def test_it_swaps_the_form_for_another_model_keeping_what_was_typed(alice):
-    page = alice
-    page.goto("/runs/new/")
-    page.fill("textarea[name=prompt_text]", "a lighthouse in a storm")
-    page.select_option("select[name=model_type]", "transfer1")
-    page.wait_for_selector("#run-form [name=sigma_max]", state="attached")
-    assert page.locator("#run-form [name=model_mode]").count() == 0
-    assert page.input_value("textarea[name=prompt_text]") == "a lighthouse in a storm"
-    assert page.url.endswith("/runs/new/?model_type=transfer1")
-    page.select_option("select[name=model_type]", "cosmos3_nano")
-    page.wait_for_selector("#run-form [name=model_mode]")
-    assert page.input_value("textarea[name=prompt_text]") == "a lighthouse in a storm"
-    page.reload()  # the address keeps the model
-    assert page.input_value("select[name=model_type]") == "cosmos3_nano"
