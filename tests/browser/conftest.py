@@ -16,7 +16,7 @@ from tests.stack import clean_environment, free_port, manage, start_web, start_w
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, request):
     """The base URL of a running deployment with two users, alice and bob; its logs go to test-artifacts/."""
     scratch = tmp_path_factory.mktemp("site")
     environment = clean_environment(
@@ -48,7 +48,10 @@ def site(tmp_path_factory):
         stop(web)
         stop(worker)
         for log in ("worker.log", "web.log"):
-            shutil.copy(scratch / log, ARTIFACTS / f"browser-{log}")
+            # Named after the module: each module has a deployment of its own.
+            shutil.copy(
+                scratch / log, ARTIFACTS / f"browser-{request.module.__name__.rsplit('.', 1)[-1]}-{log}"
+            )
 
 
 @pytest.fixture(scope="module")
