@@ -42,7 +42,7 @@ print(json.dumps(ids))
 """
 # Runs added while the kills go on: how long the first runs last depends on the model and the
 # machine's load, and the chaos needs work until its last kill.
-TOP_UP_BELOW, TOP_UP = 6, 6
+TOP_UP_BELOW, TOP_UP = 9, 9  # 9 runs: two rounds of batches of 3 on the 2 GPUs, longer than a sleep
 
 TERMINAL = {"completed", "failed", "cancelled"}
 KILLS = 6
@@ -150,11 +150,11 @@ def test_it_completes_every_run_once_while_workers_are_killed(profile, render_di
         while kills < KILLS:
             # Each worker gets to take tasks before it dies: mid-upload, mid-monitor, mid-download.
             wait_until_ready(worker, log, kills + 1, deadline)
+            # Work for this worker to be in the middle of when it dies (topped up before it sleeps).
+            if sum(run["status"] not in TERMINAL for run in read_runs(profile)) < TOP_UP_BELOW:
+                run_ids += submit(TOP_UP)
             time.sleep(chaos.uniform(0.5, 3.0))  # the chaos itself: each kill at a random moment
             runs = read_runs(profile)
-            if sum(run["status"] not in TERMINAL for run in runs) < TOP_UP_BELOW and kills < KILLS - 1:
-                run_ids += submit(TOP_UP)
-                runs = read_runs(profile)
             assert not all(run["status"] in TERMINAL for run in runs), (
                 f"the queue drained after {kills} of {KILLS} kills: give the chaos more work "
                 f"({sorted(run['status'] for run in runs)})" + explain(profile, log)
