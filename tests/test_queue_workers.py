@@ -27,7 +27,7 @@ from tests.stack import (
     stop,
 )
 
-RUNS = 20
+RUNS = 12  # and more while the kills go on (TOP_UP)
 
 CREATE_RUNS = """
 import json, sys

@@ -8,8 +8,10 @@ from tests.browser.pages import (
     ARTIFACTS,
     CHROMIUM,
     CREATE_USERS,
+    PASSWORD,
     REGISTER_COSMOS3_INPUTS,
     REGISTER_DEMO,
+    TIME_SCALE,
     log_in,
 )
 from tests.stack import clean_environment, free_port, manage, start_web, start_worker, stop
@@ -25,7 +27,8 @@ def site(tmp_path_factory, request):
         COSMOS_RECONCILE_SECONDS="2",
     )
     manage(environment, "migrate", "-v0")
-    manage(environment, "shell", "-c", CREATE_USERS)
+    time_scale = getattr(request.module, "TIME_SCALE", TIME_SCALE)
+    manage(environment, "shell", "-c", CREATE_USERS.format(password=PASSWORD, time_scale=time_scale))
     manage(environment, "cosmos_demo_inputs", str(scratch / "demo"), "--width", "320", "--height", "176")
     manage(environment, "shell", "-c", REGISTER_DEMO.format(folder=str(scratch / "demo")))
     manage(environment, "shell", "-c", REGISTER_COSMOS3_INPUTS.format(folder=str(scratch / "demo")))

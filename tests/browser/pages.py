@@ -18,7 +18,8 @@ from tests.stack import ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery staple"
-# Long enough to watch a run in the middle of its diffusion steps and reload the page there.
+# The stand-in's speed: long enough to watch a run in the middle of its diffusion steps and reload
+# the page there. A module that only needs runs to finish sets its own TIME_SCALE.
 TIME_SCALE = 0.025
 
 BROWSER_MARKS = [
@@ -28,13 +29,13 @@ BROWSER_MARKS = [
     ),
 ]
 
-CREATE_USERS = f"""
+CREATE_USERS = """
 from django.contrib.auth import get_user_model
 from nodes.models import GpuNode
 users = get_user_model().objects
-users.create_user("alice", password="{PASSWORD}")
-users.create_user("bob", password="{PASSWORD}")
-GpuNode.objects.filter(name="local-sim").update(time_scale={TIME_SCALE})
+users.create_user("alice", password={password!r})
+users.create_user("bob", password={password!r})
+GpuNode.objects.filter(name="local-sim").update(time_scale={time_scale})
 """
 
 # The demo input folder, as alice's input set "demo": the new-run page offers it.
