@@ -49,8 +49,7 @@ SCALEOUT_TESTS := tests/runs/test_queue.py tests/runs/test_scheduler.py tests/ru
 	tests/runs/admin tests/runs/commands/test_cosmos_search.py tests/runs/test_prompt_deletion.py \
 	tests/runs/test_api.py tests/runs/test_input_access.py tests/nodes/test_gpunode_model.py \
 	tests/runs/test_progress_after_end.py tests/runs/test_launch_recovery.py tests/runs/test_reconcile.py \
-	tests/runs/test_launch_takeover.py tests/migrations tests/runs/test_api_captions.py \
-	tests/runs/views/test_caption_display.py
+	tests/runs/test_launch_takeover.py tests/migrations tests/runs/test_api_captions.py
 
 # The two passes run side by side (pytest-xdist workers in each; see tests/conftest.py): most tests
 # wait on subprocesses, sshd or a browser, so the machine's cores have room for both. -O prints each
