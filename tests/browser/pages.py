@@ -22,12 +22,17 @@ PASSWORD = "correct horse battery staple"
 # the page there. A module that only needs runs to finish sets its own TIME_SCALE.
 TIME_SCALE = 0.025
 
-BROWSER_MARKS = [
-    pytest.mark.slow(45),  # the module's site and runs, set up by its first test
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-    ),
-]
+
+def browser_marks(seconds: int) -> list:
+    """A browser module's marks: its cost for ordering (the module's site and runs, set up by its first
+    test, ``seconds`` in all) and the skip on a machine without Debian's chromium."""
+    return [
+        pytest.mark.slow(seconds),
+        pytest.mark.skipif(
+            not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+        ),
+    ]
+
 
 CREATE_USERS = """
 from django.contrib.auth import get_user_model

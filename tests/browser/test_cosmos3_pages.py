@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from tests.browser.pages import BROWSER_MARKS, run_id_of, screenshot, wait_for_output
+from tests.browser.pages import browser_marks, run_id_of, screenshot, wait_for_output
 
-pytestmark = BROWSER_MARKS
+pytestmark = browser_marks(100)
 # These tests only follow runs to their end: the stand-in goes five times faster than for test_pages.
 TIME_SCALE = 0.005
 

@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from tests.browser.pages import BROWSER_MARKS, log_in, run_id_of, screenshot, wait_for_output
+from tests.browser.pages import browser_marks, log_in, run_id_of, screenshot, wait_for_output
 from tests.stack import manage
 
-pytestmark = BROWSER_MARKS
+pytestmark = browser_marks(90)
 
 # Reports every value the progress bar shows, tagged with the document it showed in: a value
 # that changes within one document changed without a reload.
