@@ -453,25 +453,14 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def probe_still(path: Path) -> VideoInfo:
-    """An input image's size, as the facts of a one-frame video (planning treats both alike)."""
-    path = Path(path)
+    """An input image's size (probe_image), as the facts of a one-frame video: planning treats both alike."""
     try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise InvalidVideo(f"{path} is not a readable image: {_reason(exc)}") from exc
-    with container:
-        streams = list(container.streams.video)
-        if not streams or not streams[0].width or not streams[0].height:
-            raise InvalidVideo(f"{path} is not a readable image")
-        stream = streams[0]
-        return VideoInfo(
-            frames=1,
-            fps=0.0,
-            width=stream.width,
-            height=stream.height,
-            duration_seconds=0.0,
-            codec=stream.codec_context.name,
-        )
+        image = probe_image(path)
+    except InvalidImage as exc:
+        raise InvalidVideo(str(exc)) from exc
+    return VideoInfo(
+        frames=1, fps=0.0, width=image.width, height=image.height, duration_seconds=0.0, codec=image.format
+    )
 
 
 def probe_input(path: Path) -> VideoInfo:

@@ -40,6 +40,18 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
+def _weight_field(hint: str, help_text: str) -> forms.FloatField:
+    """A control hint's weight, 0–1, blank for the model's choice."""
+    return forms.FloatField(
+        label=f"{hint} weight",
+        required=False,
+        min_value=0,
+        max_value=1,
+        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
+        help_text=help_text,
+    )
+
+
 def _parameter_field(param) -> forms.Field:
     label = param.name.replace("_", " ").capitalize()
     help_text = f"{param.help} Default {param.default}."
@@ -252,13 +264,8 @@ class RunForm(forms.Form):
         self.hints = transfer1_spec.HINTS
         self.parameters = transfer1_spec.PARAMETERS
         for hint in self.hints:
-            self.fields[f"weight_{hint}"] = forms.FloatField(
-                label=f"{hint} weight",
-                required=False,
-                min_value=0,
-                max_value=1,
-                widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
-                help_text="0–1; blank: 0.5 when the folder has this control's video, else off (edge: on).",
+            self.fields[f"weight_{hint}"] = _weight_field(
+                hint, "0–1; blank: 0.5 when the folder has this control's video, else off (edge: on)."
             )
         for param in self.parameters:
             self.fields[param.name] = _parameter_field(param)
@@ -268,14 +275,9 @@ class RunForm(forms.Form):
         self.hints = self.profile.hints if _runs_transfers(self.profile) else ()
         self.parameters = tuple(param for param in self.profile.parameters if _offered(self.profile, param))
         for hint in self.hints:
-            self.fields[f"weight_{hint}"] = forms.FloatField(
-                label=f"{hint} weight",
-                required=False,
-                min_value=0,
-                max_value=1,
-                widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
-                help_text="Transfers only. 0–1; 0: off; blank: 1 for each control video the folder has "
-                "(else edge).",
+            self.fields[f"weight_{hint}"] = _weight_field(
+                hint,
+                "Transfers only. 0–1; 0: off; blank: 1 for each control video the folder has (else edge).",
             )
         for param in self.parameters:
             self.fields[param.name] = own_parameter_field(param)
