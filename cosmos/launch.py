@@ -30,9 +30,11 @@ def master_port(job_id: str) -> int:
 def docker_argv(
     *,
     node,
+    image: str,
     job_id: str,
     model_argv: list[str],
     devices: list[int],
+    options: list[str] | tuple[str, ...] = (),
     torchrun: bool = True,
     env: dict[str, str] | None = None,
     inherited_env: tuple[str, ...] = (),
@@ -80,7 +82,8 @@ def docker_argv(
         *(item for name, value in variables.items() for item in ("-e", f"{name}={value}")),
         # `-e NAME` alone: docker copies the value from its own environment, if set there.
         *(item for name in inherited_env for item in ("-e", name)),
-        node.docker_image,
+        *options,
+        image,
         *launcher,
         *model_argv,
     ]

@@ -18,7 +18,7 @@ class GpuNodeAdmin(admin.ModelAdmin):
         "root",
     )
     list_filter = ("transport", "launcher", "enabled")
-    search_fields = ("name", "remote_root", "docker_image")
+    search_fields = ("name", "remote_root", "runtimes__docker_image")
     list_editable = ("enabled",)
 
 

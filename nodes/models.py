@@ -1,5 +1,6 @@
 """GPU nodes, the jobs that hold their GPUs, and whether the queue hands out work."""
 
+import re
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -47,6 +48,13 @@ def model_defaults_problem(value) -> str | None:
     return None
 
 
+class GpuNodeQuerySet(models.QuerySet):
+    def offering(self, model_type: str) -> "GpuNodeQuerySet":
+        """Nodes that run ``model_type``: every stand-in node, and Docker nodes with an image for it."""
+        with_image = NodeRuntime.objects.filter(model_type=model_type).exclude(docker_image="")
+        return self.filter(Q(launcher=Launcher.SIM) | Q(pk__in=with_image.values("node")))
+
+
 class GpuNode(models.Model):
     """A machine that runs Cosmos jobs, reached through a transport.
 
@@ -61,9 +69,6 @@ class GpuNode(models.Model):
         max_length=500,
         blank=True,
         help_text="Absolute working folder on the node. Blank on a local node: <data folder>/nodes/<name>.",
-    )
-    docker_image = models.CharField(
-        max_length=300, blank=True, help_text="Image with Cosmos installed at /workspace (docker launcher)."
     )
     checkpoint_dir = models.CharField(
         max_length=500,
@@ -104,8 +109,19 @@ class GpuNode(models.Model):
         '{"cosmos3_nano": {"checkpoint_path": "/models/Cosmos3-Nano", "offload_guardrail_models": true}}. '
         "A run's own settings win.",
     )
+    hf_cache_dir = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The node's Hugging Face cache (HF_HOME), shared by every job so a checkpoint downloads "
+        "once. Blank: <remote root>/huggingface.",
+    )
+    # The node's Hugging Face token, encrypted (cosmos_site/secrets.py): set with `cosmos_node token`
+    # or the admin's password field, never shown again, sent to a job only in an owner-only env file.
+    hf_token_encrypted = models.TextField(blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = GpuNodeQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -135,8 +151,6 @@ class GpuNode(models.Model):
             }
             if missing:
                 raise ValidationError(missing)
-        if self.launcher == Launcher.DOCKER and not self.docker_image:
-            raise ValidationError({"docker_image": "The docker launcher needs the image that holds Cosmos."})
         problem = model_defaults_problem(self.model_defaults)
         if problem:
             raise ValidationError({"model_defaults": problem})
@@ -151,6 +165,128 @@ class GpuNode(models.Model):
     @property
     def checkpoints(self) -> PurePosixPath:
         return PurePosixPath(self.checkpoint_dir) if self.checkpoint_dir else self.root / "checkpoints"
+
+    @property
+    def hf_cache(self) -> PurePosixPath:
+        """The Hugging Face cache on the node (HF_HOME): downloads outlive every --rm container."""
+        return PurePosixPath(self.hf_cache_dir) if self.hf_cache_dir else self.root / "huggingface"
+
+    def offers(self, model_type: str) -> bool:
+        """Whether this node runs ``model_type``: the stand-in every model, Docker those with an image."""
+        if self.launcher == Launcher.SIM:
+            return True
+        return self.runtimes.filter(model_type=model_type).exclude(docker_image="").exists()
+
+    def runtime_for(self, model_type: str) -> "NodeRuntime | None":
+        return self.runtimes.filter(model_type=model_type).first()
+
+    # --- the Hugging Face token (one-row state changes) -------------------------------------------
+
+    @property
+    def has_hf_token(self) -> bool:
+        return bool(self.hf_token_encrypted)
+
+    def hf_token(self) -> str:
+        """The token in clear, for the env file of a job or a preflight; "" when none is set."""
+        from cosmos_site.secrets import decrypt_secret
+
+        return decrypt_secret(self.hf_token_encrypted) if self.hf_token_encrypted else ""
+
+    def set_hf_token(self, token: str) -> None:
+        """Store ``token`` encrypted ("" removes it); its value is never kept in clear."""
+        from cosmos_site.secrets import encrypt_secret
+
+        encrypted = encrypt_secret(token) if token else ""
+        GpuNode.objects.filter(pk=self.pk).update(hf_token_encrypted=encrypted)
+        self.hf_token_encrypted = encrypted
+
+
+def docker_options_problem(value) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        return 'Give a list of docker run options, such as ["--shm-size=16g", "--ulimit", "memlock=-1"].'
+    return None
+
+
+def env_problem(value) -> str | None:
+    if not isinstance(value, dict):
+        return 'Give an object of variables, such as {"NCCL_P2P_DISABLE": "1"}.'
+    for name, setting in value.items():
+        if not ENV_NAME.match(str(name)):
+            return f"{name!r} is not a variable name (letters, digits and _, not starting with a digit)"
+        if name in RESERVED_ENV:
+            return f"{name} is set by Cosmos Workflow itself ({RESERVED_ENV[name]})"
+        if not isinstance(setting, str):
+            return f"{name}: give its value as text"
+    return None
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Variables a runtime may not set: the launcher's own, and the token (its own field, kept encrypted).
+TOKEN_ADVICE = "use cosmos_node token NAME: a token is kept encrypted, never in plain settings"
+RESERVED_ENV = {
+    "HF_TOKEN": TOKEN_ADVICE,
+    "HUGGING_FACE_HUB_TOKEN": TOKEN_ADVICE,
+    "HF_HOME": "it is the node's Hugging Face cache",
+}
+
+
+class NodeRuntime(models.Model):
+    """How one node runs one model: the image (different CUDA, Python and dependencies per model),
+    extra ``docker run`` options and environment, and what its preflight found and chose.
+
+    A Docker node offers exactly the models it has a runtime with an image for; a stand-in node
+    offers every model and needs no runtime (one may still carry environment for it).
+    """
+
+    node = models.ForeignKey(GpuNode, on_delete=models.CASCADE, related_name="runtimes")
+    model_type = models.CharField(max_length=32, choices=ModelType.choices)
+    docker_image = models.CharField(
+        max_length=300, blank=True, help_text="Image holding this model's repository at /workspace."
+    )
+    docker_options = models.JSONField(
+        default=list, blank=True, help_text='Extra docker run options, as a list: ["--shm-size=16g"].'
+    )
+    env = models.JSONField(
+        default=dict, blank=True, help_text='Extra environment for the model: {"NCCL_P2P_DISABLE": "1"}.'
+    )
+    # Set by the preflight: parameters it turned on because the GPUs need them (offload options).
+    preflight_parameters = models.JSONField(default=dict, blank=True, editable=False)
+    preflight_report = models.JSONField(default=list, blank=True, editable=False)
+    preflight_ok = models.BooleanField(null=True, blank=True, editable=False)
+    checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["node", "model_type"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "model_type"], name="noderuntime_one_per_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node.name}: {self.model_type}"
+
+    def clean(self) -> None:
+        problems = {
+            field: problem
+            for field, problem in (
+                ("docker_options", docker_options_problem(self.docker_options)),
+                ("env", env_problem(self.env)),
+            )
+            if problem
+        }
+        if problems:
+            raise ValidationError(problems)
+
+    def record_preflight(self, *, ok: bool, report: list[dict], parameters: dict) -> None:
+        """What a preflight found (one UPDATE): its report, and the parameters it chose for the GPUs."""
+        fields = {
+            "preflight_ok": ok,
+            "preflight_report": report,
+            "preflight_parameters": parameters,
+            "checked_at": timezone.now(),
+        }
+        NodeRuntime.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
 
 
 class JobStatus(models.TextChoices):

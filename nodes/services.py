@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
-from nodes.models import GpuNode, Launcher, Transport
+from cosmos.profiles import PROFILES
+from nodes.models import GpuNode, Launcher, NodeRuntime, Transport
 from nodes.remote import RemoteError, transport_for
 from nodes.remote.ssh import (
     AuthenticationError,
@@ -47,10 +49,18 @@ def node_host_key(
     return HostKey(line=host_key_line(key), fingerprint=fingerprint(key))
 
 
-def node_add(*, name: str, host_key: HostKey, jump_host_key: HostKey | None = None, **fields) -> GpuNode:
+def node_add(
+    *,
+    name: str,
+    host_key: HostKey,
+    jump_host_key: HostKey | None = None,
+    docker_image: str = "",
+    **fields,
+) -> GpuNode:
     """Record an SSH node with the host key the user confirmed, after checking we can log in.
 
-    Nothing is written when the node is invalid or the login fails.
+    ``docker_image``, when given, becomes the runtime of every model (cosmos_node runtime sets one
+    model's own). Nothing is written when the node is invalid or the login fails.
     """
     if GpuNode.objects.filter(name=name).exists():
         raise NodeError(f"a node named {name!r} exists already; remove it first or choose another name")
@@ -74,7 +84,12 @@ def node_add(*, name: str, host_key: HostKey, jump_host_key: HostKey | None = No
         raise NodeError(f"node {name} was not added: {exc}") from None
     finally:
         transport.close()
-    node.save()
+    with transaction.atomic():
+        node.save()
+        if docker_image:
+            NodeRuntime.objects.bulk_create(
+                NodeRuntime(node=node, model_type=model, docker_image=docker_image) for model in PROFILES
+            )
     return node
 
 
@@ -149,6 +164,11 @@ def _parse_gpus(text: str) -> list[GpuInfo]:
     return gpus
 
 
+def node_image(node: GpuNode) -> str:
+    """The image ``cosmos_node check`` looks for: the first of the node's runtimes that has one."""
+    return node.runtimes.exclude(docker_image="").values_list("docker_image", flat=True).first() or ""
+
+
 def node_probe(*, node: GpuNode) -> NodeStatus:
     """Reachability, login, Docker and image, every GPU and free disk (runs.services.nodes adds its runs)."""
     status = NodeStatus(node=node.name)
@@ -158,7 +178,7 @@ def node_probe(*, node: GpuNode) -> NodeStatus:
             transport.check_connection()
         status.reachable = status.authenticated = True
         script = _STATUS_SCRIPT.format(
-            root=shlex.quote(str(node.root)), image=shlex.quote(node.docker_image or "-")
+            root=shlex.quote(str(node.root)), image=shlex.quote(node_image(node) or "-")
         )
         sections = _sections(transport.run_command(["sh", "-c", script]).stdout)
     except RemoteError as exc:

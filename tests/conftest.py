@@ -182,9 +182,8 @@ def fast_ssh(settings):
 @pytest.fixture
 def ssh_node(db, ssh_host, fast_ssh):
     """An SSH GPU node (docker launcher) on the test sshd, with the docker and nvidia-smi shims."""
-    from nodes.models import GpuNode
 
-    return GpuNode.objects.create(**ssh_host.node_fields())
+    return ssh_host.make_node()
 
 
 @pytest.fixture

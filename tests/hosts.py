@@ -419,11 +419,22 @@ class SshTestHost:
             "key_path": str(self.client_key),
             "host_key": self.host_public_key,
             "remote_root": str(self.root),
-            "docker_image": self.image,
             "python": sys.executable,
         }
         fields.update(overrides)
         return fields
+
+    def make_node(self, *, image: str | None = None, models: tuple[str, ...] | None = None, **overrides):
+        """A saved node for this host whose runtimes run ``models`` (default: all) from ``image``."""
+        from cosmos.profiles import PROFILES
+        from nodes.models import GpuNode, NodeRuntime
+
+        node = GpuNode.objects.create(**self.node_fields(**overrides))
+        image = self.image if image is None else image
+        NodeRuntime.objects.bulk_create(
+            NodeRuntime(node=node, model_type=model, docker_image=image) for model in (models or PROFILES)
+        )
+        return node
 
     def connect(self, *, key_path: Path | None = None, timeout: float = 5.0):
         """A paramiko SSHClient logged in as root, trusting only this host's key (RejectPolicy)."""

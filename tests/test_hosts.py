@@ -52,7 +52,9 @@ def docker_job(host, run_id: str, *, num_gpus: int = 1) -> tuple[list[str], Path
         json.dumps({"prompt": "x", "input_video_path": str(video), "edge": {"control_weight": 1.0}})
     )
     model_argv = [TRANSFER, "--controlnet_specs", str(spec), "--video_save_folder", str(job / "out")]
-    return docker_argv(node=node, job_id=run_id, model_argv=model_argv, devices=list(range(num_gpus))), job
+    return docker_argv(
+        node=node, image=host.image, job_id=run_id, model_argv=model_argv, devices=list(range(num_gpus))
+    ), job
 
 
 def start_job(client, argv, job):

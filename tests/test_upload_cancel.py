@@ -25,9 +25,11 @@ UNDER_WAY_BYTES = 64 << 20
 
 CREATE_RUN = """
 import json
-from nodes.models import GpuNode, QueueState
+from cosmos.profiles import PROFILES
+from nodes.models import GpuNode, NodeRuntime, QueueState
 from runs.services import run_plan, run_submit
 node = GpuNode.objects.create(**json.loads({fields!r}))
+NodeRuntime.objects.bulk_create(NodeRuntime(node=node, model_type=m, docker_image={image!r}) for m in PROFILES)
 QueueState.set_paused({paused})
 run = run_submit(plan=run_plan(prompt_text="a harbour at dawn", input_dir={inputs!r}, node=node.name))
 print(json.dumps(run.id))
@@ -103,7 +105,10 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
     pad_video(render_dir / "color.mp4", INPUT_BYTES)
     manage(environment, "migrate", "-v0")
     script = CREATE_RUN.format(
-        fields=json.dumps(ssh_host.node_fields()), paused=upload == "stage", inputs=str(render_dir)
+        fields=json.dumps(ssh_host.node_fields()),
+        image=ssh_host.image,
+        paused=upload == "stage",
+        inputs=str(render_dir),
     )
     run_id = json.loads(manage(environment, "shell", "-c", script).strip().splitlines()[-1])
     database = tmp_path / "data" / "cosmos.sqlite3"

@@ -1,6 +1,6 @@
 """One profile per Cosmos model; `profile_for(name)` finds it by its model type or a common alias."""
 
-from cosmos.profiles.base import JobFiles, JobItem, ModelProfile, VideoFacts
+from cosmos.profiles.base import JobFiles, JobItem, ModelProfile, ModelRequirements, VideoFacts
 from cosmos.profiles.cosmos3 import Cosmos3NanoProfile, Cosmos3SuperProfile
 from cosmos.profiles.predict2_5 import Predict25Profile
 from cosmos.profiles.prompt_upsampler import PromptUpsamplerProfile
@@ -69,6 +69,7 @@ __all__ = [
     "JobFiles",
     "JobItem",
     "ModelProfile",
+    "ModelRequirements",
     "UnknownModel",
     "VideoFacts",
     "profile_for",

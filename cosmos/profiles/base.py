@@ -64,6 +64,28 @@ class VideoFacts:
     height: int
 
 
+@dataclass(frozen=True)
+class ModelRequirements:
+    """What a node needs to run a model, for its preflight and `cosmos_node download`.
+
+    Figures come from the model's repository or reference/cosmos-models.md (the profile says which).
+    """
+
+    # Disk the model's checkpoints take once downloaded (the node's cache or checkpoint folder).
+    checkpoint_gb: float = 0.0
+    # GPU memory one GPU needs as the model is started by default, and with every offload option on.
+    gpu_memory_gb: float = 0.0
+    offloaded_gpu_memory_gb: float = 0.0
+    # The model's boolean parameters that lower its GPU memory (turned on by the preflight when needed).
+    offload_parameters: tuple[str, ...] = ()
+    # Hugging Face repositories the node's token must be able to read (gated: licence to accept).
+    gated_repos: tuple[str, ...] = ()
+    # Hugging Face repositories `cosmos_node download` fetches into the node's cache ahead of a run.
+    download_repos: tuple[str, ...] = ()
+    # Oldest NVIDIA driver the model's image works with ("" when the repository states none).
+    min_driver: str = ""
+
+
 class ModelProfile:
     name: str = ""
     label: str = ""
@@ -82,6 +104,8 @@ class ModelProfile:
     optional_inputs: tuple[str, ...] = ()
     # Files of the job folder copied into each run's folder with its outputs (when they exist).
     kept_files: tuple[str, ...] = ("spec.json", "batch.jsonl")
+    # What a node needs for this model (preflight, downloads); each profile states its own.
+    requirements = ModelRequirements()
 
     # --- planning ----------------------------------------------------------------------------------
 

@@ -195,13 +195,21 @@ class Launching(PipelineBase):
                 # What torchrun tells its workers: the stand-in then speaks as one of several ranks.
                 env["WORLD_SIZE"] = str(len(self.job.devices))
             return argv, {**env, **job.env, "PYTHONUNBUFFERED": "1"}
+        runtime = self.node.runtime_for(self.job.model_type)
+        if runtime is None or not runtime.docker_image:
+            raise ParameterError(
+                "node",
+                f"node {self.node.name} has no image for {self.profile.label}: give it one in its runtimes",
+            )
         argv = docker_argv(
             node=self.node,
+            image=runtime.docker_image,
+            options=runtime.docker_options,
             job_id=self.job.id,
             model_argv=job.argv,
             devices=self.job.devices,
             torchrun=self.profile.launched_by_torchrun(parameters),
-            env=job.env,
+            env={**runtime.env, **job.env},
             inherited_env=job.inherited_env,
         )
         return argv, {}

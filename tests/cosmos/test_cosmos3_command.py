@@ -152,7 +152,6 @@ def docker_node():
         transport="ssh",
         launcher="docker",
         remote_root="/srv/cosmos",
-        docker_image="me/cosmos3:1",
     )
 
 
@@ -167,6 +166,7 @@ def full_command(profile, values, devices):
     )
     return docker_argv(
         node=node,
+        image="me/cosmos3:1",
         job_id="jb_1",
         model_argv=job.argv,
         devices=devices,

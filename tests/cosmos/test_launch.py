@@ -5,11 +5,13 @@ from nodes.models import GpuNode
 
 
 def test_it_runs_the_model_in_docker_under_torchrun():
-    node = GpuNode(
-        name="h100", transport="ssh", launcher="docker", remote_root="/data/cosmos", docker_image="me/ct1:1"
-    )
+    node = GpuNode(name="h100", transport="ssh", launcher="docker", remote_root="/data/cosmos")
     argv = docker_argv(
-        node=node, job_id="jb_abc", model_argv=["transfer.py", "--num_gpus", "2"], devices=[2, 3]
+        node=node,
+        image="me/ct1:1",
+        job_id="jb_abc",
+        model_argv=["transfer.py", "--num_gpus", "2"],
+        devices=[2, 3],
     )
     assert argv[:2] == ["docker", "run"]
     assert argv[argv.index("--label") + 1] == "cosmos.job_id=jb_abc"

@@ -21,6 +21,11 @@ from django.db.migrations.loader import MigrationLoader
 # The previous release's migrations of our apps (Django's own apps: their latest, unchanged since).
 PREVIOUS_RELEASE = {"runs": "0013_run_storage_failures", "prompts": "0005_storable_text_and_priority_range"}
 NEW_APPS = ("nodes", "inputs")
+# Fields that moved to another table since (asserted where they went): a node's one image became
+# its runtimes (nodes 0005).
+MOVED_FIELDS = {("nodes", "gpunode"): {"docker_image"}}
+# Models added since that release (their content types are new, not moved).
+NEW_MODELS = {("nodes", "noderuntime")}
 # Model -> the app it moved to from runs.
 MOVED = {"gpunode": "nodes", "remotejob": "nodes", "queuestate": "nodes", "inputset": "inputs"}
 OLD_TABLES = {"runs_gpunode", "runs_remotejob", "runs_queuestate", "runs_inputset"}
@@ -275,11 +280,18 @@ def assert_nothing_lost(before: dict, after: dict, *, new_content_types_of: tupl
     """
     for key, rows in before.items():
         assert key in after, f"{key} is gone"
+        gone = MOVED_FIELDS.get(key, set())
+        rows = {
+            pk: {name: value for name, value in row.items() if name not in gone} for pk, row in rows.items()
+        }
         found = {pk: {name: row[name] for name in rows[pk]} for pk, row in after[key].items() if pk in rows}
         assert found == rows, f"rows of {key} lost or changed"
     content_types = after["contenttypes", "contenttype"]
     added = {pk for pk in content_types.keys() - before["contenttypes", "contenttype"].keys()}
-    assert {content_types[pk]["app_label"] for pk in added} <= set(new_content_types_of)
+    added_models = {
+        pk for pk in added if (content_types[pk]["app_label"], content_types[pk]["model"]) in NEW_MODELS
+    }
+    assert {content_types[pk]["app_label"] for pk in added - added_models} <= set(new_content_types_of)
     permissions = after["auth", "permission"]
     added_permissions = permissions.keys() - before["auth", "permission"].keys()
     assert {permissions[pk]["content_type_id"] for pk in added_permissions} <= added
@@ -328,6 +340,9 @@ def assert_this_release_reads_it(alias: str, made: dict) -> None:
     ssh = GpuNode.objects.using(alias).get(name="gpu-box")
     assert list(ssh.runs.values_list("pk", flat=True)) == [made["first"].pk]
     assert list(ssh.jobs.values_list("pk", flat=True)) == [made["running"].pk]
+    # The node's one image became a runtime for every model it ran (nodes 0005).
+    assert set(ssh.runtimes.values_list("docker_image", flat=True)) == {"nvcr.io/cosmos:1"}
+    assert ssh.runtimes.count() == 8
     assert QueueState.objects.using(alias).get(pk=1).paused
     assert InputSet.objects.using(alias).get(name="harbour").owner.username == "alice"
 

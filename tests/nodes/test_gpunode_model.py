@@ -36,7 +36,6 @@ def test_it_keeps_gpu_count_and_time_scale_positive(db, field, value):
     [
         ({"transport": "ssh", "remote_root": ""}, "remote_root"),
         ({"remote_root": "relative/path"}, "remote_root"),
-        ({"launcher": "docker", "docker_image": ""}, "docker_image"),
     ],
 )
 def test_it_validates_node_settings(db, fields, error_field):

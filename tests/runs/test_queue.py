@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from cosmos_site.celery import app as celery_app
-from nodes.models import GpuNode, JobStatus, QueueState, RemoteJob
+from nodes.models import JobStatus, QueueState, RemoteJob
 from runs.models import Run, RunStatus
 from runs.services import run_create, run_plan, run_submit
 from runs.services.queue import (
@@ -106,7 +106,7 @@ def test_it_retries_transient_connect_failures_with_backoff_then_fails(
 ):
     settings.COSMOS_RUN_RETRIES = 2
     settings.COSMOS_RUN_RETRY_DELAY = 0
-    node = GpuNode.objects.create(**ssh_host.node_fields(port=free_port()))  # nothing listens there
+    node = ssh_host.make_node(port=free_port())  # nothing listens there
     (run,) = enqueue(render_dir, django_capture_on_commit_callbacks, node=node.name)
     assert run.status == RunStatus.FAILED and run.failure_kind == "connect"
     assert run.attempts == 2

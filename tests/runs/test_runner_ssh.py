@@ -96,7 +96,7 @@ def test_it_passes_a_hostile_prompt_through_the_spec_untouched(ssh_node, render_
 @pytest.mark.slow
 def test_it_runs_on_a_sim_launcher_node_over_ssh(db, ssh_host, fast_ssh, render_dir, monkeypatch):
     monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "0.1")
-    node = GpuNode.objects.create(**ssh_host.node_fields(launcher="sim", time_scale=0.001))
+    node = ssh_host.make_node(launcher="sim", time_scale=0.001)
     run = run_execute(run=make_run(render_dir, node))
     assert run.status == RunStatus.COMPLETED, run.error_message
     assert "--time-scale" in run.execution_config["argv"]
@@ -151,7 +151,7 @@ def test_it_resumes_with_a_new_monitor_without_launching_again(
 @pytest.mark.usefixtures("fast_ssh")
 @pytest.mark.slow(15)
 def test_it_survives_a_cut_link_during_inference(db, netns_host, render_dir, tmp_path, caplog):
-    node = GpuNode.objects.create(**netns_host.node_fields())
+    node = netns_host.make_node()
     launch_log = tmp_path / "launches.jsonl"
     netns_host.set_sim(time_scale=0.02, launch_log=launch_log)
     run = make_run(render_dir, node)
@@ -230,7 +230,7 @@ def test_it_fails_with_kind_connect_and_a_clear_message(
         "wrong key": {"key_path": str(generate_key(tmp_path / "stranger"))},
         "unreachable": {"port": free_port()},
     }[problem]
-    node = GpuNode.objects.create(**ssh_host.node_fields(**overrides))
+    node = ssh_host.make_node(**overrides)
     run = run_execute(run=make_run(render_dir, node))
     assert run.status == RunStatus.FAILED and run.failure_kind == "connect"
     expected = {

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
 from nodes.models import GpuNode
-from nodes.services import NodeStatus
+from nodes.services import NodeStatus, node_image
 from runs.services.nodes import node_status
 
 
@@ -25,7 +25,7 @@ def print_status(console: Console, node: GpuNode, status: NodeStatus) -> None:
         line("docker", status.docker_version or "missing", bool(status.docker_version))
         line(
             "image",
-            f"{node.docker_image} {'present' if status.image_present else 'missing'}",
+            f"{node_image(node)} {'present' if status.image_present else 'missing'}",
             status.image_present,
         )
     for gpu in status.gpus:

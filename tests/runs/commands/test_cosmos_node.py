@@ -35,12 +35,10 @@ def test_it_adds_a_node_whose_host_key_is_confirmed(db, ssh_host, fast_ssh):
     assert ssh_host.host_fingerprint in out and "Added node h100-a" in out
     node = GpuNode.objects.get(name="h100-a")
     assert node.host_key == ssh_host.host_public_key
-    assert (node.transport, node.port, node.gpu_count, node.docker_image) == (
-        "ssh",
-        ssh_host.port,
-        2,
-        ssh_host.image,
-    )
+    assert (node.transport, node.port, node.gpu_count) == ("ssh", ssh_host.port, 2)
+    # --image is every model's image until a model is given its own
+    assert set(node.runtimes.values_list("docker_image", flat=True)) == {ssh_host.image}
+    assert node.offers("transfer1") and node.offers("cosmos3_nano")
 
 
 def test_it_records_nothing_without_confirmation(db, ssh_host, fast_ssh, monkeypatch):
@@ -103,7 +101,7 @@ def test_it_checks_a_node(db, ssh_node, ssh_host):
 
 
 def test_it_fails_the_check_of_a_node_missing_its_image(db, ssh_host, fast_ssh):
-    node = GpuNode.objects.create(**ssh_host.node_fields(docker_image="cosmos:missing"))
+    node = ssh_host.make_node(image="cosmos:missing")
     with pytest.raises(CommandError) as raised:
         cosmos_node("check", node.name)
     assert raised.value.returncode == 1
@@ -112,7 +110,7 @@ def test_it_fails_the_check_of_a_node_missing_its_image(db, ssh_host, fast_ssh):
 def test_it_trusts_a_new_key_after_a_reinstall(db, ssh_host, fast_ssh, tmp_path):
     from tests.hosts import public_key
 
-    node = GpuNode.objects.create(**ssh_host.node_fields(host_key=public_key(generate_key(tmp_path / "old"))))
+    node = ssh_host.make_node(host_key=public_key(generate_key(tmp_path / "old")))
     cosmos_node("trust", node.name, "--trust-host-key", ssh_host.host_fingerprint)
     node.refresh_from_db()
     assert node.host_key == ssh_host.host_public_key

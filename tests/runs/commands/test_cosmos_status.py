@@ -4,7 +4,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from nodes.models import GpuNode
 from tests.factories import RunFactory
 from tests.hosts import free_port
 
@@ -20,7 +19,7 @@ def test_it_reports_gpus_disk_docker_and_active_runs(db, ssh_node, ssh_host):
 
 
 def test_it_reports_every_enabled_node_and_fails_when_one_is_unreachable(db, ssh_host, fast_ssh):
-    GpuNode.objects.create(**ssh_host.node_fields(name="gone", port=free_port()))
+    ssh_host.make_node(name="gone", port=free_port())
     out = StringIO()
     with pytest.raises(CommandError, match="not ready: gone") as raised:
         call_command("cosmos_status", stdout=out)
