@@ -268,7 +268,9 @@ def test_it_runs_the_prompt_upsampler_as_one_process_with_rank_set():
         "--checkpoint_dir",
         str(CHECKPOINTS),
     ]
-    assert job.env["RANK"] == "0"  # the stand-in's need; in Docker a one-process torchrun sets it all
+    assert job.env["RANK"] == "0"  # the stand-in's need; in Docker a one-process torchrun sets it
+    # The script deletes it before it starts, and a one-process torchrun does not set it.
+    assert job.env["OMP_NUM_THREADS"] == "1"
     assert profile_for("prompt_upsampler").torchrun
 
 
@@ -279,6 +281,25 @@ def test_it_reads_the_upsampled_prompt_from_the_log():
     )
     assert parse_upsampled(log) == "A rain-soaked city at night, neon reflecting in puddles."
     assert parse_upsampled("nothing here") == ""
+
+
+def test_it_keeps_every_line_of_an_upsampled_prompt_and_none_of_the_log_after_it():
+    log = (
+        "INFO 12-04 18:31:39 [core.py:214] init engine (profile, create KV cache, warmup model) took 45.00 s\n"
+        "\rProcessed prompts: 100%|██████████| 1/1 [00:05<00:00,  5.01s/it, est. speed input: 1.00 toks/s]\n"
+        "Upsampled prompt: A rain-soaked city at night.\n"
+        "\n"
+        "Neon signs reflect in the puddles; a tram passes slowly.\n"
+        "The camera stays still.\n"
+        "[rank0]:[W1204 18:31:50.123456 77 ProcessGroupNCCL.cpp:1476] Warning: WARNING: "
+        "destroy_process_group() was not called before program exit\n"
+        "INFO 12-04 18:31:50 [__init__.py:1] after the prompt\n"
+    )
+    assert parse_upsampled(log) == (
+        "A rain-soaked city at night.\n\nNeon signs reflect in the puddles; a tram passes slowly.\n"
+        "The camera stays still."
+    )
+    assert profile_for("prompt_upsampler").results(log)["files"]["output.txt"] == parse_upsampled(log)
 
 
 @pytest.mark.parametrize("name", ["transfer2_5", "predict2_5", "reason1", "upscale4k", "prompt_upsampler"])
