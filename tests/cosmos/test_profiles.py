@@ -203,6 +203,14 @@ def test_it_asks_reason1_through_its_prompt_file_never_the_command_line():
     assert not profile_for("reason1").batchable and not profile_for("reason1").torchrun
 
 
+def test_it_states_what_a_node_needs_for_reason1():
+    needs = profile_for("reason1").requirements
+    assert needs.gpu_memory_gb == needs.offloaded_gpu_memory_gb == 24.0  # README: one GPU with 24 GB
+    assert needs.checkpoint_gb == 16.6
+    assert needs.gated_repos == needs.download_repos == ("nvidia/Cosmos-Reason1-7B",)
+    assert not needs.offload_parameters  # the script has no memory option
+
+
 REASON_OUTPUT = """--------------------
 System:
     You are a helpful assistant.
@@ -272,6 +280,13 @@ def test_it_runs_the_prompt_upsampler_as_one_process_with_rank_set():
     # The script deletes it before it starts, and a one-process torchrun does not set it.
     assert job.env["OMP_NUM_THREADS"] == "1"
     assert profile_for("prompt_upsampler").torchrun
+
+
+def test_it_states_what_a_node_needs_for_the_prompt_upsampler():
+    needs = profile_for("prompt_upsampler").requirements
+    assert needs.download_repos == ("nvidia/Cosmos-UpsamplePrompt1-12B-Transfer",)
+    assert needs.checkpoint_gb == 25.0 and needs.gpu_memory_gb == needs.offloaded_gpu_memory_gb == 32.0
+    assert not needs.gated_repos and not needs.offload_parameters
 
 
 def test_it_reads_the_upsampled_prompt_from_the_log():
