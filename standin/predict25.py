@@ -9,7 +9,8 @@ Samples (§5): ``name`` (required), ``prompt`` or ``prompt_path``, ``inference_t
 ``input_path`` (an image .png/.jpg/.jpeg/.webp or an .mp4; required for image2world and video2world,
 refused for text2world), ``negative_prompt``, ``seed`` (0), ``guidance`` (int 0-7, 7), ``resolution``
 ("none" = the model's 720p, "720", "480" or "H,W"), ``num_output_frames`` (77), ``num_steps`` (35; 4 with
-2B/distilled), ``enable_autoregressive``/``chunk_size`` (77)/``chunk_overlap`` (1).
+2B/distilled, which samples at most 4 and draws no bar), ``enable_autoregressive``/``chunk_size``
+(77)/``chunk_overlap`` (1).
 
 Outputs in the output folder: config.yaml, console.log, debug.log, per sample ``<name>.json``,
 ``<name>.mp4`` (16 fps, num_output_frames frames, 1280x704 x the resolution scale; "480": 768x432) and
@@ -28,7 +29,7 @@ import os
 from pathlib import PurePath
 
 from . import cosmos25
-from .common import Crash
+from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Crash
 from .cosmos25 import planned_output
 from .scenes import continuation_frames, scene_frames
 from .styling import work_size
@@ -81,6 +82,9 @@ CHECKPOINTS = {  # model -> (uuid, checkpoint name, revision)
         "2bc4ca5ba5a20b9858a7ddb856bc82d70b030fbe",
     ),
 }
+
+# The distilled model's fixed sampling times (video2world_model_distill_dmd2.py): at most 4 steps.
+DISTILLED_STEPS = 4
 
 # Phase durations in seconds (reference §4, §5, §9), scaled by --time-scale.
 STARTUP, MODEL_BUILD, EMBEDDINGS, DECODE, SAVE = 8.0, 45.0, 2.0, 5.0, 2.0
@@ -234,7 +238,7 @@ def run(sim, args):
     sim.spend(STARTUP)
     cfg = parse(args)
     overrides = {name: getattr(cfg, name) for name in OVERRIDES if getattr(cfg, name) is not None}
-    defaults = {"num_steps": 4} if cfg.model.endswith("/distilled") else {}
+    defaults = {"num_steps": DISTILLED_STEPS} if cfg.model.endswith("/distilled") else {}
 
     def prepare(data):
         return cosmos25.with_prompt({**defaults, **data}, PROMPT_STACK) if isinstance(data, dict) else data
@@ -355,13 +359,29 @@ def generate(sim, cfg, sample, path):
             )
         if cfg.offload_text_encoder:  # once the prompt is encoded, before sampling
             memory_note(sim, 582, "Offloading text encoder to CPU")
-        cosmos25.generate_chunk(
-            sim, steps, step_seconds=step, decode_seconds=DECODE, oom_stack=OOM_STACK, vae_stack=VAE_STACK
-        )
+        if cfg.model.endswith("/distilled"):
+            distilled_chunk(sim, min(steps, DISTILLED_STEPS), step_seconds=step)
+        else:
+            cosmos25.generate_chunk(
+                sim, steps, step_seconds=step, decode_seconds=DECODE, oom_stack=OOM_STACK, vae_stack=VAE_STACK
+            )
         if cfg.offload_diffusion_model:  # after sampling, to make room for the decoder
             memory_note(sim, 638, "Offloading diffusion network to CPU")
     with sim.phase(SAVE):
         render(sim, sample, path)
+
+
+def distilled_chunk(sim, steps, *, step_seconds):
+    """The distilled model's sampling loop: no tqdm bar (unlike the base models'), then the decode."""
+    for _ in range(steps):
+        if sim.fail == "oom":
+            sim.spend(5)
+            raise Crash(OOM_STACK, OOM_MESSAGE)
+        sim.spend(step_seconds)
+    if sim.fail == "crash":
+        sim.spend(DECODE / 3)
+        raise Crash(VAE_STACK, ILLEGAL_ACCESS_MESSAGE)
+    sim.spend(DECODE)
 
 
 def memory_note(sim, line, what):

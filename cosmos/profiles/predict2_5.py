@@ -20,6 +20,9 @@ Checked against the repository's own definitions, nvidia-cosmos/cosmos-predict2.
   ``generate_autoregressive_from_batch``: one chunk up to ``chunk_size`` frames, then one more for each
   ``chunk_size - chunk_overlap`` frames begun (consecutive chunks share ``chunk_overlap`` frames); the
   video is cut to exactly ``num_output_frames``.
+- cosmos_predict2/_src/predict2/distill/models/video2world_model_distill_dmd2.py at af689d48: the
+  distilled model samples at its four fixed times (``selected_sampling_time[:num_steps]``, so at most 4
+  steps), has no guidance (distilled into the student) and draws no "Generating samples" bar.
 - docs/setup.md at a358cefe8e45893a0a21e460805c4cd34dd1557d: NVIDIA driver 570.124.06 or newer; accept the
   licence of nvidia/Cosmos-Predict2.5-2B on Hugging Face; checkpoints download into ``HF_HOME``.
 """
@@ -40,6 +43,7 @@ INFERENCE_TYPES = ("text2world", "image2world", "video2world")
 VARIANTS = ("2B/pre-trained", "2B/post-trained", "2B/distilled", "14B/pre-trained", "14B/post-trained")
 DEFAULT_VARIANT = "2B/post-trained"
 DISTILLED = "2B/distilled"
+DISTILLED_STEPS = 4  # the distilled model's sampling times; more steps are the same four
 CHUNK_FRAMES = 77
 CHUNK_OVERLAP = 1  # frames consecutive chunks share (the next chunk starts from the last one's end)
 OUTPUT_FPS = 16
@@ -176,10 +180,24 @@ class Predict25Profile(NamedSampleOutputs, ModelProfile):
             guardrails=not parameters.get("disable_guardrails", False),
         )
 
-    def resolve(self, values, controls, *, video):
+    def _smart_defaults(self, values, video):
         values = dict(values)
-        if "inference_type" not in values and (video is None or values.get("model_variant") == DISTILLED):
+        distilled = values.get("model_variant") == DISTILLED
+        if "inference_type" not in values and (video is None or distilled):
             values["inference_type"] = "text2world"
+        if distilled and "num_steps" not in values:
+            values["num_steps"] = DISTILLED_STEPS
+        return values
+
+    def notices(self, given, parameters):
+        if parameters["model_variant"] != DISTILLED:
+            return []
+        ignored = [f"guidance {parameters['guidance']}"] if "guidance" in given else []
+        if parameters["num_steps"] > DISTILLED_STEPS:
+            ignored.append(f"num_steps {parameters['num_steps']} (it samples in {DISTILLED_STEPS})")
+        return [f"{DISTILLED} ignores " + " and ".join(ignored)] if ignored else []
+
+    def resolve(self, values, controls, *, video):
         parameters = super().resolve(values, controls, video=video)
         if parameters["model_variant"] == DISTILLED and parameters["inference_type"] != "text2world":
             raise ParameterError(

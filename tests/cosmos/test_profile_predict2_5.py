@@ -183,3 +183,15 @@ def test_it_needs_no_guardrail_licence_when_guardrails_are_off():
 def test_it_gives_other_models_their_one_set_of_requirements():
     reason = profile_for("reason1")
     assert reason.requirements_for({}) is reason.requirements
+
+
+def test_it_samples_the_distilled_model_in_its_four_steps():
+    distilled = {"model_variant": "2B/distilled"}
+    assert PROFILE.resolve(distilled, {}, video=None)["num_steps"] == 4
+    assert PROFILE.resolve({}, {}, video=None)["num_steps"] == 35
+    given = {**distilled, "guidance": 5, "num_steps": 10}
+    assert PROFILE.notices(given, PROFILE.resolve(given, {}, video=None)) == [
+        "2B/distilled ignores guidance 5 and num_steps 10 (it samples in 4)"
+    ]
+    assert PROFILE.notices(distilled, PROFILE.resolve(distilled, {}, video=None)) == []
+    assert PROFILE.notices({"guidance": 5}, PROFILE.resolve({"guidance": 5}, {}, video=None)) == []

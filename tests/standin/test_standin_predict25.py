@@ -226,3 +226,14 @@ def test_it_generates_as_many_overlapping_chunks_as_our_profile_expects(tmp_path
     last_start = (chunks - 1) * 76  # each chunk starts on the last frame of the one before
     assert f"Processing chunk {chunks}/{chunks}, frames {last_start}-{frames}" in debug
     assert video_facts(tmp_path / "out" / "rs_a.mp4")[0] == frames
+
+
+def test_it_samples_the_distilled_model_without_a_step_bar(tmp_path):
+    _, _, argv = profile_job(tmp_path, {"model_variant": "2B/distilled", "num_output_frames": 9})
+
+    result = run_standin(tmp_path, *argv)
+
+    assert result.returncode == 0, result.stderr
+    assert "Downloading checkpoint nvidia/Cosmos-Predict2.5-2B/base/distilled(" in result.stdout
+    assert "Generating samples" not in result.stderr
+    assert video_facts(tmp_path / "out" / "rs_a.mp4")[0] == 9
