@@ -159,6 +159,8 @@ ANCHORS = (
     Anchor(r"^Generating \d+ samples", Stage.LOADING_MODELS, 18, "Models loaded"),
     Anchor(r"^\[\d+/\d+\] Processing sample ", Stage.PREPROCESSING, 20, "Starting the video", "item_started"),
     Anchor(r"^Running guardrail check on prompt", Stage.SAFETY_CHECK, 21, "Checking the prompt (guardrail)"),
+    # The distilled model's sampler draws no step bar: this line is all it says until its video.
+    Anchor(r"^Generating video with (?:standard|autoregressive) mode", Stage.GENERATING, 25, "Generating"),
     Anchor(r"^Running guardrail check on video", Stage.SAFETY_CHECK, 95, "Checking the video (guardrail)"),
     Anchor(r"^(?:Generated video saved to |Saved video for )", Stage.SAVING, 100, "Video saved", "saved"),
 )

@@ -12,6 +12,7 @@ import pytest
 
 from cosmos.params import ParameterError
 from cosmos.profiles import JobItem, VideoFacts, profile_for
+from cosmos.stages import Stage
 
 JOB = PurePosixPath("/srv/cosmos/runs/jb_1")
 VIDEO = VideoFacts(frames=121, fps=30.0, width=1920, height=1080)
@@ -195,3 +196,12 @@ def test_it_samples_the_distilled_model_in_its_four_steps():
     ]
     assert PROFILE.notices(distilled, PROFILE.resolve(distilled, {}, video=None)) == []
     assert PROFILE.notices({"guidance": 5}, PROFILE.resolve({"guidance": 5}, {}, video=None)) == []
+
+
+def test_it_shows_the_distilled_model_generating_though_it_draws_no_step_bar():
+    parameters = PROFILE.resolve({"model_variant": "2B/distilled"}, {}, video=None)
+    parser = PROFILE.progress(frames=0, parameters=parameters, step_seconds=6.5)
+    site = "[11-21 10:00:00|INFO|cosmos_predict2/inference.py:134:_generate_sample]"
+    parser.feed(f"{site} Running guardrail check on prompt...\n".encode(), 1.0)
+    progress = parser.feed(f"{site} Generating video with standard mode...\n".encode(), 2.0)
+    assert progress[-1].stage == Stage.GENERATING and progress[-1].percent == 25
