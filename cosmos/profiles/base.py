@@ -109,6 +109,10 @@ class ModelProfile:
 
     # --- planning ----------------------------------------------------------------------------------
 
+    def requirements_for(self, parameters: dict[str, Any]) -> ModelRequirements:
+        """What a node needs for a run with these settings (profiles whose checkpoint varies override it)."""
+        return self.requirements
+
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
         return {}
 

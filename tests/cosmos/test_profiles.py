@@ -124,51 +124,6 @@ def test_it_calls_a_transfer25_video_without_a_saved_file_blocked():
     assert failure.kind == "blocked_by_guardrail"
 
 
-# --- Predict2.5 (§5) ----------------------------------------------------------------------------
-
-
-def test_it_writes_a_predict25_video2world_sample():
-    parameters = profile_for("predict2_5").resolve({}, {}, video=VIDEO)
-    job = build("predict2_5", [item()], parameters)
-    assert json.loads(job.files["spec.json"]) == {
-        "inference_type": "video2world",
-        "name": "rs_a",
-        "prompt": "a harbour at dawn",
-        "input_path": f"{JOB}/inputs/rs_a/color.mp4",
-        "seed": 0,
-        "guidance": 3,
-        "resolution": "none",
-        "num_output_frames": 77,
-        "num_steps": 35,
-    }
-    assert job.argv == [
-        "examples/inference.py",
-        "-i",
-        f"{JOB}/spec.json",
-        "-o",
-        f"{JOB}/out",
-        "--inference-type=video2world",
-        "--model",
-        "2B/post-trained",
-    ]
-
-
-def test_it_makes_predict25_text2world_when_there_is_no_input():
-    profile = profile_for("predict2_5")
-    parameters = profile.resolve({}, {}, video=None)
-    assert parameters["inference_type"] == "text2world"
-    assert profile.needed_inputs(parameters, {"color"}) == set()
-    sample = json.loads(build("predict2_5", [item()], parameters).files["spec.json"])
-    assert "input_path" not in sample
-    with pytest.raises(ParameterError, match="image2world starts from an input video"):
-        profile.resolve({"inference_type": "image2world"}, {}, video=None)
-
-
-def test_it_needs_autoregressive_for_long_predict25_videos():
-    with pytest.raises(ParameterError, match="enable_autoregressive"):
-        profile_for("predict2_5").resolve({"num_output_frames": 200}, {}, video=VIDEO)
-
-
 # --- Reason1 (§6) -------------------------------------------------------------------------------
 
 
