@@ -86,7 +86,7 @@ class RunIn(Strict):
     """A new run. Give the prompt text, or an earlier prompt's id to run again."""
 
     prompt: PromptInput | None = Field(
-        None, description="What to generate (for Reason1, the question)." + CAPTION_HELP
+        None, description="What to generate (for Reason1 and Reason2, the question)." + CAPTION_HELP
     )
     prompt_id: Identifier | None = Field(
         None, description="An earlier prompt of yours (ps_…) whose text, inputs and settings to reuse."
@@ -173,7 +173,8 @@ OUTPUTS_DESCRIPTION = (
     "files; the result, a video (video, with video_info: frames, fps, width, height, duration_seconds, "
     "codec) or an image (image, with image_info: width, height, format); thumbnail (a 320-wide JPEG of "
     "either); controls (hint → control video, for transfer runs); log, spec, sample_args, "
-    "sample_outputs; answer and reasoning (Reason1); upsampled_prompt and prompt_id (prompt upsampler)."
+    "sample_outputs; answer and reasoning (Reason1, Reason2); upsampled_prompt and prompt_id "
+    "(prompt upsampler)."
 )
 
 

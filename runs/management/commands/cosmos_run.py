@@ -64,7 +64,7 @@ def read_prompt_file(path: Path) -> str:
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
-        "progress bar, download the result and print the output video's path (Reason1: its answer; the "
+        "progress bar, download the result and print the output video's path (Reason: the answer; the "
         "prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 (or an image, image.png/.jpg) and "
         "optionally depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 (blur) and wsm.mp4, each used as that "
         "control's input; it may also be one video or image file or a completed run's id (rs_…), e.g. to "
