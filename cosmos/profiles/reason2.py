@@ -267,8 +267,18 @@ class Reason2Profile(ModelProfile):
             "COLUMNS": "10000",
             # init_script() hides vLLM's log below ERROR unless this is set; progress follows its lines.
             "VLLM_LOGGING_LEVEL": "INFO",
+            # vLLM downloads the weights into the Hugging Face cache: kept in the node's checkpoint
+            # folder, so a container (removed after each job) does not fetch them again (as Cosmos 3).
+            "HF_HOME": f"{checkpoint_dir}/huggingface",
         }
-        return JobFiles(files={"input.yaml": json_document(question)}, argv=argv, env=env, spec=spec)
+        return JobFiles(
+            files={"input.yaml": json_document(question)},
+            argv=argv,
+            env=env,
+            # The models are gated on Hugging Face: the node's own token, never on the command line.
+            inherited_env=("HF_TOKEN",),
+            spec=spec,
+        )
 
     def progress(self, *, frames, parameters, step_seconds):
         return PhaseProgress(

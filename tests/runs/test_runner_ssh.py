@@ -60,6 +60,18 @@ def test_it_runs_cosmos3_through_ssh_and_docker_as_one_python_process(ssh_node, 
 
 
 @pytest.mark.slow
+def test_it_runs_reason2_through_ssh_and_docker_as_one_python_process(ssh_node, ssh_host, render_dir):
+    run = run_execute(run=make_run(render_dir, ssh_node, model="reason2", prompt_text="What moves?"))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    argv = run.execution_config["argv"]
+    image = argv.index(ssh_host.image)
+    assert argv[image + 1 : image + 5] == ["python", "-m", "cosmos_reason2_utils.script.inference", "offline"]
+    assert argv[argv.index("VLLM_LOGGING_LEVEL=INFO") - 1] == "-e"
+    assert argv[argv.index("HF_TOKEN") - 1] == "-e"  # the node's own token: no value on the line
+    assert run.outputs["answer"] and run.outputs["reasoning"]
+
+
+@pytest.mark.slow
 def test_it_uploads_no_input_bytes_the_second_time(ssh_node, render_dir):
     first = run_execute(run=make_run(render_dir, ssh_node))
     second = run_execute(run=make_run(render_dir, ssh_node, prompt_text="the same city in snow"))
