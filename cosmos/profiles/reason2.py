@@ -129,12 +129,14 @@ REQUIREMENTS = {
 }
 
 ANCHORS = (
-    Anchor(r"^System:$", Stage.STARTING, 2, "Starting"),
-    Anchor(r"Automatically detected platform", Stage.STARTING, 4, "Starting vLLM"),
+    # vLLM is imported (and names its platform) before the script prints the question.
+    Anchor(r"Automatically detected platform", Stage.STARTING, 2, "Starting vLLM"),
+    Anchor(r"^System:$", Stage.STARTING, 4, "Starting"),
     Anchor(r"Starting to load model", Stage.LOADING_MODELS, 10, "Loading Cosmos-Reason2"),
     Anchor(r"(?i)model loading took", Stage.LOADING_MODELS, 50, "Model loaded"),
     Anchor(r"init engine \(profile", Stage.LOADING_MODELS, 60, "Engine ready"),
-    Anchor(r"video_path=|Adding requests", Stage.ENCODING_PROMPT, 70, "Reading the video"),
+    # qwen-vl-utils logs each video it reads, whatever vLLM's level.
+    Anchor(r"video_path=", Stage.ENCODING_PROMPT, 70, "Reading the video"),
     Anchor(r"^Assistant:$", Stage.SAVING, 98, "Answered", "saved"),
 )
 BLOCK = re.compile(r"^(Reasoning|Assistant):[ \t]*$", re.MULTILINE)
