@@ -72,14 +72,14 @@ SAMPLING_FLAGS = (
     "seed",
 )
 
+# On by default (the script's is off): every example in the repository's README passes --reasoning,
+# and the reasoning is what this model adds beside its answer.
+REASONING = Param(
+    "reasoning", bool, True, "Think step by step before answering; the reasoning is kept beside the answer."
+)
 PARAMETERS: tuple[Param, ...] = (
     Param("size", str, "2B", "Model size (nvidia/Cosmos-Reason2-<size>).", choices=SIZES),
-    Param(
-        "reasoning",
-        bool,
-        True,
-        "Think step by step before answering; the reasoning is kept beside the answer.",
-    ),
+    REASONING,
     Param("fps", float, 4.0, "Frames per second the model looks at.", minimum=0.1, maximum=30),
     Param(
         "max_model_len",
@@ -114,8 +114,9 @@ PARAMETERS: tuple[Param, ...] = (
 )
 
 # One GPU: the script's vllm.LLM(...) sets no tensor parallelism. Checkpoint sizes are bf16 weights
-# (2 bytes per parameter: 2.4B, 8.8B and 33B parameters); GPU memory for 2B and 8B is the README's
-# "Minimum GPU Memory" table, 32B (not in it) is its weights plus the same KV cache share.
+# (2 bytes per parameter: 2.4B, 8.8B and 33B parameters). GPU memory for 2B and 8B is the README's
+# "Minimum GPU Memory" table; 32B is not in it, and its 66 GB of weights plus a 16k-token KV cache
+# need a whole 80 GB GPU (our estimate).
 REQUIREMENTS = {
     size: ModelRequirements(
         checkpoint_gb=checkpoint_gb,
@@ -204,7 +205,7 @@ class Reason2Profile(ModelProfile):
     @staticmethod
     def _reasoning(values: dict[str, Any]) -> bool:
         try:
-            return PARAMETERS[1].clean(values.get("reasoning", True))
+            return REASONING.clean(values.get("reasoning", REASONING.default))
         except ParameterError:
             return True  # clean_parameters reports the bad value itself
 
