@@ -76,6 +76,12 @@ VISION_FLAGS = {
     "min_frames": int,
     "max_frames": int,
 }
+# What vllm.SamplingParams accepts (the part an input file's sampling_params would name).
+VLLM_SAMPLING_KEYS = {
+    *SAMPLING_FLAGS,
+    *("min_p", "stop", "stop_token_ids", "ignore_eos", "min_tokens", "logprobs", "skip_special_tokens"),
+    *("frequency_penalty", "best_of"),
+}
 # vLLM's log levels, for VLLM_LOGGING_LEVEL.
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 STARTUP, PROFILE, OUTPUT_TOKENS_PER_SECOND = 8.0, 40.0, 80.0
@@ -246,7 +252,7 @@ def run(sim, args):
     ):
         rich_print(line)
     for key in sampling:
-        if key not in vllm_engine_sampling_keys():
+        if key not in VLLM_SAMPLING_KEYS:
             raise Crash(
                 [*MAIN, ("script:190:sampling_kwargs", "vllm.SamplingParams(**sampling_kwargs)")],
                 f"TypeError: Unexpected keyword argument '{key}'",
@@ -264,22 +270,6 @@ def run(sim, args):
         )
     offline(sim, cfg, system, question, user_prompt, sampling)
     return 0
-
-
-def vllm_engine_sampling_keys():
-    """What vllm.SamplingParams accepts (the subset a Reason2 input file would name)."""
-    return {
-        *SAMPLING_FLAGS,
-        "min_p",
-        "stop",
-        "stop_token_ids",
-        "ignore_eos",
-        "min_tokens",
-        "logprobs",
-        "skip_special_tokens",
-        "frequency_penalty",
-        "best_of",
-    }
 
 
 def offline(sim, cfg, system, question, user_prompt, sampling):

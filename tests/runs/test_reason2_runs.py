@@ -87,6 +87,33 @@ def test_it_queues_reason2_from_the_new_run_form(
     no_workers.stage_run.assert_called_once_with(run.id)
 
 
+def test_it_accepts_reason2_from_the_api_and_refuses_a_size_it_does_not_have(
+    client, alice, settings, render_dir, fast_sim, no_workers, django_capture_on_commit_callbacks
+):
+    settings.COSMOS_INPUT_ROOTS = [render_dir.parent.resolve()]
+    key = ApiToken.issue(user=alice)[1]
+
+    def post(parameters):
+        body = {"prompt": "Is the road clear?", "inputs": str(render_dir), "model_type": "reason2"}
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                reverse("api:runs"),
+                data=json.dumps({**body, "parameters": parameters}),
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+
+    created = post({"size": "32B", "reasoning": False})
+    assert created.status_code == 201, created.content
+    run = Run.objects.get(pk=created.json()["run_id"])
+    parameters = run.execution_config["parameters"]
+    assert run.model_type == "reason2" and parameters["size"] == "32B"
+    assert parameters["temperature"] == 0.7 and parameters["seed"] == 3407  # the no-reasoning defaults
+    refused = post({"size": "7B"})
+    assert refused.status_code == 400 and refused.json()["field"] == "size"
+    assert Run.objects.count() == 1
+
+
 def test_it_prints_the_answer_and_shows_the_reasoning_in_cosmos_show(fast_sim, render_dir):
     out = StringIO()
     call_command(

@@ -112,6 +112,10 @@ def test_it_refuses_what_the_real_script_refuses(tmp_path):
     budget = ask(tmp_path, "--prompt", "Hi", "--max-model-len", "8192", "--total-pixels", "9999999")
     assert budget.stderr.rstrip().endswith("ValueError: Total pixels 9999999 exceeds limit 3774873.")
 
+    sampling = input_file(tmp_path, user_prompt="Hi", sampling_params={"beam_width": 4})
+    typo = ask(tmp_path, "-i", sampling, "--videos", "clip.mp4")
+    assert typo.stderr.rstrip().endswith("TypeError: Unexpected keyword argument 'beam_width'")
+
     unknown = ask(tmp_path, "--prompt", "Hi", "--vision-config", "x.yaml")
     assert unknown.returncode == 2 and "unrecognized arguments: --vision-config" in unknown.stderr
 
