@@ -15,11 +15,11 @@ appends the reasoning format to it and switches the sampling defaults. The scrip
 logging (VLLM_LOGGING_LEVEL=ERROR) unless the variable is set, so vLLM's INFO lines appear only then.
 
 stdout: the ``System:`` / ``User:`` header between separators, the sampling and vision settings with -v
-(not -v's dumps of the conversation and of each CompletionOutput), vLLM's lines, qwen-vl-utils' video
-reading lines, then per output ``Assistant:`` and the indented answer between separators (offline, a
-reasoning answer is ``<think>…</think>`` then the answer), then ``Inference time: N seconds``; vLLM's
-bars on stderr. ``online`` is the OpenAI client of a ``vllm serve``: with no server beside the
-stand-in it fails to connect, as the real one would.
+(not -v's dumps of the conversation and of each CompletionOutput), vLLM's lines, then per output
+``Assistant:`` and the indented answer between separators (offline, a reasoning answer is
+``<think>…</think>`` then the answer), then ``Inference time: N seconds``. stderr: vLLM's bars and
+qwen-vl-utils' video reading lines. ``online`` is the OpenAI client of a ``vllm serve``: with no
+server beside the stand-in it fails to connect, as the real one would.
 
 Failures: the script's own ValueErrors (no user prompt, max tokens over the model length, a pixel
 budget over its limit), vLLM's (--fail oom, crash, missing_checkpoint) and Hugging Face's gated 401
@@ -82,8 +82,6 @@ VLLM_SAMPLING_KEYS = {
     *("min_p", "stop", "stop_token_ids", "ignore_eos", "min_tokens", "logprobs", "skip_special_tokens"),
     *("frequency_penalty", "best_of"),
 }
-# vLLM's log levels, for VLLM_LOGGING_LEVEL.
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 STARTUP, PROFILE, OUTPUT_TOKENS_PER_SECOND = 8.0, 40.0, 80.0
 LOAD_SECONDS = {"2B": 15.0, "8B": 35.0, "32B": 110.0}
 MAIN = [("script:432:<module>", "main()"), ("script:428:main", "inference(args)")]
@@ -176,12 +174,8 @@ def load_input(path):
 
 
 class Engine(vllm_engine.Engine):
-    """vLLM's engine as this script sees it: its INFO lines only when VLLM_LOGGING_LEVEL lets them
-    through, and the gated download's 401 when the token cannot read the model."""
-
-    def log(self, file, line, message, level="INFO"):
-        if LEVELS.get(level, 20) >= vllm_level():
-            super().log(file, line, message, level)
+    """vLLM's engine as this script sees it, with the gated download's 401 when the token cannot read
+    the model (its lines follow VLLM_LOGGING_LEVEL in the shared engine)."""
 
     def start(self, load_seconds, profile_seconds):
         if self.sim.fail == "gated":
@@ -208,14 +202,11 @@ class Engine(vllm_engine.Engine):
         )
 
 
-def vllm_level():
-    return LEVELS.get(os.environ.get("VLLM_LOGGING_LEVEL", "ERROR").upper(), 20)
-
-
 def run(sim, args):
     sim.files = FILES
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # init_script(), before vLLM is imported
     sim.spend(STARTUP / 2)
-    if vllm_level() <= LEVELS["INFO"]:  # import vllm, after init_script() set its level
+    if vllm_engine.logs_at("INFO"):  # import vllm names its platform
         vllm_platform_line()
     sim.spend(STARTUP / 2)
     cfg = parse(args)
@@ -348,11 +339,11 @@ def read_media(sim, cfg, frames_of, vision):
                 f"FileNotFoundError: [Errno 2] No such file or directory: {path!r}",
             )
         item = analyse(path)
-        if path in cfg.videos:
+        if path in cfg.videos:  # qwen-vl-utils' logger (Python logging: stderr)
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            write_flush(sys.stdout, "qwen-vl-utils using torchcodec to read video.\n")
+            write_flush(sys.stderr, "qwen-vl-utils using torchcodec to read video.\n")
             write_flush(
-                sys.stdout,
+                sys.stderr,
                 f"[{stamp}] INFO vision_process.py:369: torchcodec:  video_path={path!r}, "
                 f"total_frames={item.frames}, video_fps={item.fps:g}, time=0.041s\n",
             )

@@ -107,10 +107,6 @@ class ModelProfile:
     # What a node needs for this model (preflight, downloads); each profile states its own.
     requirements = ModelRequirements()
 
-    def requirements_for(self, parameters: dict[str, Any]) -> ModelRequirements:
-        """What a node needs for a run with these settings (a model sized by a parameter overrides it)."""
-        return self.requirements
-
     # --- planning ----------------------------------------------------------------------------------
 
     def requirements_for(self, parameters: dict[str, Any]) -> ModelRequirements:

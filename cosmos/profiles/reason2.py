@@ -136,8 +136,10 @@ ANCHORS = (
     Anchor(r"Starting to load model", Stage.LOADING_MODELS, 10, "Loading Cosmos-Reason2"),
     Anchor(r"(?i)model loading took", Stage.LOADING_MODELS, 50, "Model loaded"),
     Anchor(r"init engine \(profile", Stage.LOADING_MODELS, 60, "Engine ready"),
-    # qwen-vl-utils logs each video it reads, whatever vLLM's level.
-    Anchor(r"video_path=", Stage.ENCODING_PROMPT, 70, "Reading the video"),
+    # qwen-vl-utils logs (on stderr) each video it reads, whatever vLLM's level.
+    Anchor(
+        r"^qwen-vl-utils using \w+ to read video|video_path=", Stage.ENCODING_PROMPT, 70, "Reading the video"
+    ),
     Anchor(r"^Assistant:$", Stage.SAVING, 98, "Answered", "saved"),
 )
 BLOCK = re.compile(r"^(Reasoning|Assistant):[ \t]*$", re.MULTILINE)
