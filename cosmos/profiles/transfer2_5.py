@@ -2,6 +2,21 @@
 
 Each run is one sample named by its run id, so a batch's outputs (`<name>.mp4`, `.txt`, `.json`,
 `<name>_control_<hint>.mp4`) sort themselves out by name, whatever the order of the file.
+
+Checked against nvidia-cosmos/cosmos-transfer2.5 at 2ff49d0717af02057ae79bc75c00fbff9da1b4e7
+(2026-06-07): examples/inference.py, cosmos_transfer2/config.py (SetupArguments, InferenceArguments),
+cosmos_transfer2/inference.py (Control2WorldInference), the pipeline's chunk loop
+(cosmos_transfer2/_src/transfer2/inference/inference_pipeline.py), cosmos_oss/init.py (the console
+filter), cosmos_oss/checkpoints*.py (what is downloaded), docs/inference.md and docs/setup.md:
+
+- `--offload-guardrail-models` is the one memory option (guardrails to the CPU); there is no DiT,
+  text-encoder or tokenizer offload.
+- The distilled edge model (`--model edge/distilled`) passes neither guidance nor a negative prompt to
+  the pipeline (the guidance is distilled into it) and is trained for 93 frames only: longer inputs
+  only earn a warning there.
+- A one-frame output is saved as `<name>.jpg` (controls `<name>_control_<hint>.jpg`).
+- Chunks: 1 if T <= 93 else 1 + ceil((T - 93) / (93 - num_conditional_frames)); the pipeline logs
+  `Generating chunk i/N` from an internal module, which the console shows only with COSMOS_VERBOSE=1.
 """
 
 import math
@@ -11,7 +26,7 @@ from typing import Any
 from cosmos.failures import Failure
 from cosmos.params import Param, ParameterError, clean_parameters, clean_weights
 from cosmos.phases import Anchor, PhaseProgress
-from cosmos.profiles.base import JobFiles, ModelProfile, json_document, json_lines
+from cosmos.profiles.base import JobFiles, ModelProfile, ModelRequirements, json_document, json_lines
 from cosmos.stages import Stage
 
 SCRIPT = "examples/inference.py"
@@ -47,9 +62,42 @@ PARAMETERS: tuple[Param, ...] = (
     Param(
         "disable_guardrails", bool, False, "Skip the prompt and video safety checks (where licences allow)."
     ),
+    Param(
+        "offload_guardrail_models",
+        bool,
+        False,
+        "Keep the guardrail models on the CPU (the model's only memory option; slower safety checks).",
+    ),
     Param("num_gpus", int, 1, "GPUs for context-parallel inference.", minimum=1, maximum=8),
 )
 WEIGHT = Param("control weight", float, 1.0, "Strength of a control, 0–1.", minimum=0, maximum=1)
+
+# docs/setup.md, docs/inference.md and what the code downloads (cosmos_oss/checkpoints*.py, the
+# guardrail and control preprocessors' from_pretrained calls). Sizes marked [est] are not published.
+REQUIREMENTS = ModelRequirements(
+    # [est] The repositories below as `hf download` fetches them: the 2B control checkpoints (four
+    # general, one distilled, the multiview ones we never run), Cosmos-Reason1-7B as text encoder,
+    # the guardrails and the depth and segmentation models.
+    checkpoint_gb=80.0,
+    gpu_memory_gb=65.4,  # docs/inference.md: one GPU
+    # [est] --offload-guardrail-models moves Qwen3Guard-0.6B, SigLIP and RetinaFace (~2 GB) to the CPU.
+    offloaded_gpu_memory_gb=63.4,
+    offload_parameters=("offload_guardrail_models",),
+    # docs/setup.md: accept the licence of Cosmos-Guardrail1; the model's own repository asks users to
+    # agree to share their contact details before its files can be read.
+    gated_repos=("nvidia/Cosmos-Guardrail1", "nvidia/Cosmos-Transfer2.5-2B"),
+    download_repos=(
+        "nvidia/Cosmos-Transfer2.5-2B",
+        "nvidia/Cosmos-Reason1-7B",
+        "nvidia/Cosmos-Guardrail1",
+        "Qwen/Qwen3Guard-Gen-0.6B",
+        "google/siglip-so400m-patch14-384",
+        "depth-anything/Video-Depth-Anything-Large",
+        "facebook/sam2-hiera-large",
+        "IDEA-Research/grounding-dino-base",
+    ),
+    min_driver="570.124.06",  # docs/setup.md (CUDA 12.8.1)
+)
 
 ANCHORS = (
     Anchor(r"^Log saved to ", Stage.STARTING, 1, "Cosmos-Transfer2.5 started"),
@@ -106,6 +154,7 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
     optional_inputs = HINTS
     # About 7.5–12.7 s per step of a 93-frame chunk on one H100 (§2.5).
     reference_step_seconds = 10.0
+    requirements = REQUIREMENTS
 
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
         given = [hint for hint in HINTS if hint in modalities]
@@ -165,6 +214,8 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
             env["COSMOS_EXPERIMENTAL_CHECKPOINTS"] = "1"
         if parameters["disable_guardrails"]:
             argv.append("--disable-guardrails")
+        if parameters["offload_guardrail_models"]:
+            argv.append("--offload-guardrail-models")
         return JobFiles(files=files, argv=argv, env=env, spec=spec)
 
     def progress(self, *, frames, parameters, step_seconds):

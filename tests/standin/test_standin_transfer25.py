@@ -251,3 +251,18 @@ def test_it_warns_when_the_guardrails_are_disabled(tmp_path):
     assert "Guardrail checks on video are disabled" in result.stdout
     assert "Cosmos-Guardrail1" not in result.stdout
     assert json.loads((tmp_path / "out" / "clip.json").read_text())["seed"] == 7
+
+
+def test_it_keeps_the_guardrail_models_on_the_cpu_with_the_offload_option(tmp_path):
+    path = one_sample(tmp_path)
+
+    on_gpu = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "gpu")
+    offloaded = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "cpu", "--offload-guardrail-models")
+
+    assert offloaded.returncode == 0, offloaded.stderr
+    assert "Moved Qwen3Guard model to GPU" in (tmp_path / "gpu" / "debug.log").read_text()
+    debug = (tmp_path / "cpu" / "debug.log").read_text()
+    assert "Moved Qwen3Guard model to CPU" in debug
+    assert "Moved video content safety filter to CPU" in debug
+    assert (tmp_path / "cpu" / "clip.mp4").exists()
+    assert on_gpu.returncode == 0, on_gpu.stderr

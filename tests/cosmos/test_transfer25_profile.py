@@ -1,0 +1,54 @@
+"""Cosmos-Transfer2.5's profile against its repository (nvidia-cosmos/cosmos-transfer2.5 @2ff49d0)."""
+
+import json
+from pathlib import PurePosixPath
+
+import pytest
+
+from cosmos.profiles import JobItem, VideoFacts, profile_for
+
+JOB = PurePosixPath("/srv/cosmos/runs/jb_1")
+VIDEO = VideoFacts(frames=121, fps=30.0, width=1920, height=1080)
+PROFILE = profile_for("transfer2_5")
+
+
+def build(parameters, run_ids=("rs_a",)):
+    items = [
+        JobItem(
+            run_id=run_id,
+            prompt="a harbour at dawn",
+            negative_prompt="blurry",
+            staged={"color": f"{JOB}/inputs/{run_id}/color.mp4"},
+        )
+        for run_id in run_ids
+    ]
+    return PROFILE.build_job(items=items, parameters=parameters, job_dir=JOB, checkpoint_dir="/ckpt")
+
+
+def test_it_passes_the_guardrail_offload_only_when_it_is_on():
+    off = build(PROFILE.resolve({}, {"edge": 1.0}, video=VIDEO))
+    on = build(PROFILE.resolve({"offload_guardrail_models": True}, {"edge": 1.0}, video=VIDEO))
+
+    assert "--offload-guardrail-models" not in off.argv
+    assert on.argv[-1] == "--offload-guardrail-models"
+    assert "offload_guardrail_models" not in json.loads(on.files["spec.json"])  # a setup flag, not a field
+
+
+def test_it_states_what_a_node_needs_from_the_repository_docs():
+    needs = PROFILE.requirements
+
+    assert needs.gpu_memory_gb == 65.4
+    assert needs.min_driver == "570.124.06"
+    assert needs.offload_parameters == ("offload_guardrail_models",)
+    assert {param.name for param in PROFILE.parameters} >= set(needs.offload_parameters)
+    assert 0 < needs.offloaded_gpu_memory_gb < needs.gpu_memory_gb
+    assert "nvidia/Cosmos-Guardrail1" in needs.gated_repos
+    assert set(needs.gated_repos) <= set(needs.download_repos)
+    assert needs.download_repos[0] == "nvidia/Cosmos-Transfer2.5-2B"
+    assert needs.checkpoint_gb > 0
+
+
+@pytest.mark.parametrize("value", ["maybe", 2])
+def test_it_refuses_an_offload_that_is_not_a_boolean(value):
+    with pytest.raises(ValueError, match="offload_guardrail_models must be true or false"):
+        PROFILE.resolve({"offload_guardrail_models": value}, {"edge": 1.0}, video=VIDEO)
