@@ -13,7 +13,11 @@ filter), cosmos_oss/checkpoints*.py (what is downloaded), docs/inference.md and 
   text-encoder or tokenizer offload.
 - The distilled edge model (`--model edge/distilled`) passes neither guidance nor a negative prompt to
   the pipeline (the guidance is distilled into it) and is trained for 93 frames only: longer inputs
-  only earn a warning there.
+  only earn a warning there. We refuse them when planning rather than split them: pieces made apart
+  would not continue one another (each starts from nothing, so the seams show), and continuing a
+  piece from the last one is the autoregressive generation the model is not trained for; the base
+  model does that, and trimming the input is the user's call. Guidance is neither sent nor recorded
+  for it, so a run's settings never show one that made no difference.
 - A one-frame output is saved as `<name>.jpg` (controls `<name>_control_<hint>.jpg`).
 - Chunks: 1 if T <= 93 else 1 + ceil((T - 93) / (93 - num_conditional_frames)); the pipeline logs
   `Generating chunk i/N` from an internal module, which the console shows only with COSMOS_VERBOSE=1.
@@ -26,7 +30,14 @@ from typing import Any
 from cosmos.failures import Failure
 from cosmos.params import Param, ParameterError, clean_parameters, clean_weights
 from cosmos.phases import Anchor, PhaseProgress
-from cosmos.profiles.base import JobFiles, ModelProfile, ModelRequirements, json_document, json_lines
+from cosmos.profiles.base import (
+    JobFiles,
+    ModelProfile,
+    ModelRequirements,
+    VideoFacts,
+    json_document,
+    json_lines,
+)
 from cosmos.stages import Stage
 
 SCRIPT = "examples/inference.py"
@@ -58,7 +69,12 @@ PARAMETERS: tuple[Param, ...] = (
         "preset_blur_strength", str, "medium", "Blur of the vis control made from the input.", choices=LEVELS
     ),
     Param("preset_edge_threshold", str, "medium", "Edge threshold of the edge control.", choices=LEVELS),
-    Param("use_distilled", bool, False, "Distilled edge model: 4 steps; edge control only."),
+    Param(
+        "use_distilled",
+        bool,
+        False,
+        "Distilled edge model: 4 steps, edge control only, up to 93 frames, no guidance.",
+    ),
     Param(
         "disable_guardrails", bool, False, "Skip the prompt and video safety checks (where licences allow)."
     ),
@@ -124,6 +140,18 @@ def chunk_count(frames: int, chunk: int = CHUNK_FRAMES) -> int:
     return 1 if frames <= chunk else 1 + math.ceil((frames - chunk) / (chunk - 1))
 
 
+def check_distilled(parameters: dict[str, Any], video: VideoFacts | None) -> None:
+    """ParameterError unless the distilled model can do this: edge only, one 93-frame chunk at most."""
+    if set(parameters["controls"]) != {"edge"}:
+        raise ParameterError("use_distilled", "use_distilled works with the edge control only")
+    if video is not None and video.frames > CHUNK_FRAMES:
+        raise ParameterError(
+            "use_distilled",
+            f"use_distilled takes at most {CHUNK_FRAMES} frames (the distilled model is trained for "
+            f"{CHUNK_FRAMES}) and this input has {video.frames}: trim the input or turn use_distilled off",
+        )
+
+
 class NamedSampleOutputs:
     """A sample file in, outputs named after each sample (the run id) out: Transfer2.5 and Predict2.5."""
 
@@ -166,9 +194,16 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
             values["num_steps"] = DISTILLED_STEPS
         parameters = clean_parameters(PARAMETERS, values)
         parameters["controls"] = clean_weights(controls, HINTS, WEIGHT)
-        if parameters["use_distilled"] and set(parameters["controls"]) != {"edge"}:
-            raise ParameterError("use_distilled", "use_distilled works with the edge control only")
+        if parameters["use_distilled"]:
+            check_distilled(parameters, video)
+            # The distilled model ignores guidance (Control2WorldInference passes None).
+            del parameters["guidance"]
         return parameters
+
+    def notices(self, given, parameters):
+        if parameters["use_distilled"] and given.get("guidance") is not None:
+            return ["guidance is not used: the distilled model has its guidance built in"]
+        return []
 
     def expected_output(self, parameters, video):
         if video is None:
@@ -189,10 +224,12 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
             "prompt": item.prompt,
             "video_path": item.staged["color"],
         }
-        if item.negative_prompt:
+        # The distilled model takes no negative prompt (nor guidance): its CFG is distilled into it.
+        if item.negative_prompt and not parameters["use_distilled"]:
             sample["negative_prompt"] = item.negative_prompt
         for key in ("seed", "guidance", "num_steps", "resolution", "num_conditional_frames"):
-            sample[key] = parameters[key]
+            if key in parameters:
+                sample[key] = parameters[key]
         for hint, weight in parameters["controls"].items():
             block: dict[str, Any] = {"control_weight": weight}
             if hint in item.staged:

@@ -52,3 +52,41 @@ def test_it_states_what_a_node_needs_from_the_repository_docs():
 def test_it_refuses_an_offload_that_is_not_a_boolean(value):
     with pytest.raises(ValueError, match="offload_guardrail_models must be true or false"):
         PROFILE.resolve({"offload_guardrail_models": value}, {"edge": 1.0}, video=VIDEO)
+
+
+# --- the distilled edge model ---------------------------------------------------------------------
+
+SHORT = VideoFacts(frames=93, fps=16.0, width=1280, height=704)
+
+
+def test_it_refuses_an_input_longer_than_the_distilled_models_93_frames():
+    with pytest.raises(
+        ValueError, match="trained for 93\\) and this input has 94: trim the input"
+    ) as refused:
+        PROFILE.resolve({"use_distilled": True}, {"edge": 1.0}, video=VideoFacts(94, 16.0, 1280, 704))
+
+    assert refused.value.name == "use_distilled"
+    assert PROFILE.resolve({"use_distilled": True}, {"edge": 1.0}, video=SHORT)["use_distilled"] is True
+    assert PROFILE.resolve({}, {"edge": 1.0}, video=VideoFacts(94, 16.0, 1280, 704))["use_distilled"] is False
+
+
+def test_it_neither_sends_nor_records_guidance_or_a_negative_prompt_for_the_distilled_model():
+    given = {"use_distilled": True, "guidance": 5}
+    parameters = PROFILE.resolve(given, {"edge": 1.0}, video=SHORT)
+    sample = json.loads(build(parameters).files["spec.json"])
+
+    assert "guidance" not in parameters
+    assert "guidance" not in sample and "negative_prompt" not in sample
+    assert sample["num_steps"] == 4
+    assert PROFILE.notices(given, parameters) == [
+        "guidance is not used: the distilled model has its guidance built in"
+    ]
+
+
+def test_it_keeps_guidance_and_the_negative_prompt_for_the_base_model():
+    given = {"guidance": 5}
+    parameters = PROFILE.resolve(given, {"edge": 1.0}, video=VIDEO)
+    sample = json.loads(build(parameters).files["spec.json"])
+
+    assert (parameters["guidance"], sample["guidance"], sample["negative_prompt"]) == (5, 5, "blurry")
+    assert PROFILE.notices(given, parameters) == []

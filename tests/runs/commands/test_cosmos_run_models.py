@@ -108,6 +108,26 @@ def test_it_upscales_a_runs_output_to_three_times_its_size(fast_sim, render_dir)
     assert video_size(out.strip()) == (width * 3, height * 3, frames)
 
 
+def test_it_refuses_a_distilled_transfer25_run_longer_than_93_frames_and_writes_nothing(fast_sim, tmp_path):
+    from tests.videos import write_test_video
+
+    write_test_video(tmp_path / "long" / "color.mp4", frames=94, width=32, height=18)
+    args = (
+        "cosmos_run",
+        "a harbour at dawn",
+        str(tmp_path / "long"),
+        "--model",
+        "transfer2.5",
+        "--distilled",
+    )
+    with pytest.raises(
+        CommandError, match=r"use_distilled takes at most 93 frames \(the distilled model is trained for 93\)"
+    ) as raised:
+        cosmos(*args)
+    assert raised.value.returncode == 2
+    assert not Run.objects.exists() and not Prompt.objects.exists()
+
+
 def test_it_names_the_unknown_model_and_writes_nothing(fast_sim, render_dir):
     with pytest.raises(CommandError, match="unknown model 'sora'; use one of cosmos3_nano") as raised:
         cosmos("cosmos_run", "x", str(render_dir), "--model", "sora")
