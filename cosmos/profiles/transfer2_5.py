@@ -135,9 +135,10 @@ ANCHORS = (
 ITEM_START = re.compile(r"^\[\d+/\d+\] Processing sample ")
 
 
-def chunk_count(frames: int, chunk: int = CHUNK_FRAMES) -> int:
-    """Chunks of 93 frames, each after the first overlapping its predecessor by one (§2.3)."""
-    return 1 if frames <= chunk else 1 + math.ceil((frames - chunk) / (chunk - 1))
+def chunk_count(frames: int, conditional: int = 1, chunk: int = CHUNK_FRAMES) -> int:
+    """Chunks of 93 frames, each after the first continuing from the last ``conditional`` frames of
+    its predecessor (num_conditional_frames, 0–2), as the pipeline's _get_num_chunks counts them."""
+    return 1 if frames <= chunk else 1 + math.ceil((frames - chunk) / (chunk - conditional))
 
 
 def check_distilled(parameters: dict[str, Any], video: VideoFacts | None) -> None:
@@ -211,7 +212,7 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
         # keep_input_resolution: the output has the input's size, frames and rate.
         return {
             "frames": video.frames,
-            "chunks": chunk_count(video.frames),
+            "chunks": chunk_count(video.frames, parameters["num_conditional_frames"]),
             "width": video.width,
             "height": video.height,
             "fps": round(video.fps, 3),
@@ -257,7 +258,9 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
 
     def progress(self, *, frames, parameters, step_seconds):
         return PhaseProgress(
-            anchors=ANCHORS, bar="Generating samples", chunks=chunk_count(frames or CHUNK_FRAMES)
+            anchors=ANCHORS,
+            bar="Generating samples",
+            chunks=chunk_count(frames or CHUNK_FRAMES, parameters.get("num_conditional_frames", 1)),
         )
 
     def starts_item(self, message: str) -> bool:

@@ -90,3 +90,18 @@ def test_it_keeps_guidance_and_the_negative_prompt_for_the_base_model():
 
     assert (parameters["guidance"], sample["guidance"], sample["negative_prompt"]) == (5, 5, "blurry")
     assert PROFILE.notices(given, parameters) == []
+
+
+# --- chunks ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frames", "conditional", "chunks"),
+    [(93, 1, 1), (185, 1, 2), (185, 2, 3), (186, 0, 2), (186, 1, 3), (277, 1, 3)],
+)
+def test_it_counts_chunks_that_continue_from_num_conditional_frames(frames, conditional, chunks):
+    video = VideoFacts(frames=frames, fps=16.0, width=1280, height=704)
+    parameters = PROFILE.resolve({"num_conditional_frames": conditional}, {"edge": 1.0}, video=video)
+
+    assert PROFILE.expected_output(parameters, video)["chunks"] == chunks
+    assert PROFILE.progress(frames=frames, parameters=parameters, step_seconds=10.0).chunks == chunks
