@@ -15,7 +15,8 @@ COSMOS_EXPERIMENTAL_CHECKPOINTS=1, as at the real HEAD.
 
 Outputs in the output folder: config.yaml, console.log, debug.log, and per sample ``<name>.json``,
 ``<name>_control_<key>.mp4`` (the input's size, fps and length), ``<name>.mp4`` (the input's frame count,
-fps and size: keep_input_resolution; restyled like Transfer1's), ``<name>.txt``. A blocked prompt or video
+fps and size: keep_input_resolution; restyled like Transfer1's), ``<name>.txt``; a one-frame input gives
+``<name>.jpg`` and ``<name>_control_<key>.jpg`` instead. A blocked prompt or video
 skips the sample (exit 0) unless --no-keep-going. Timing: ~90 s load, ~10 s per step per 93-frame chunk
 (chunks = 1 if T <= 93 else 1 + ceil((T - 93) / (93 - num_conditional_frames))), one tqdm bar a chunk.
 Not simulated: masks, guided generation, image context, show_input/show_control_condition, benchmark.

@@ -210,13 +210,16 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
         if video is None:
             return {}
         # keep_input_resolution: the output has the input's size, frames and rate.
-        return {
+        expected = {
             "frames": video.frames,
             "chunks": chunk_count(video.frames, parameters["num_conditional_frames"]),
             "width": video.width,
             "height": video.height,
             "fps": round(video.fps, 3),
         }
+        if video.frames == 1:
+            expected["image"] = True  # saved as <name>.jpg, our output.jpg
+        return expected
 
     def sample(self, item, parameters) -> dict[str, Any]:
         """One line of the sample file (§2.2): this run's text and videos, the shared settings."""

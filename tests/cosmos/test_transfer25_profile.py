@@ -105,3 +105,25 @@ def test_it_counts_chunks_that_continue_from_num_conditional_frames(frames, cond
 
     assert PROFILE.expected_output(parameters, video)["chunks"] == chunks
     assert PROFILE.progress(frames=frames, parameters=parameters, step_seconds=10.0).chunks == chunks
+
+
+# --- a one-frame input ----------------------------------------------------------------------------
+
+
+def test_it_takes_the_jpeg_a_one_frame_input_makes_as_the_runs_image():
+    still = VideoFacts(frames=1, fps=16.0, width=1280, height=704)
+    names = {"rs_a.jpg", "rs_a.txt", "rs_a_control_edge.jpg", "rs_b.jpg", "config.yaml"}
+
+    mine = PROFILE.output_files(names, run_id="rs_a", index=0)
+
+    assert mine == {
+        "rs_a.jpg": "output.jpg",
+        "rs_a.txt": "output.txt",
+        "rs_a_control_edge.jpg": "output_control_edge.jpg",
+        "config.yaml": "config.yaml",
+    }
+    assert PROFILE.produced(names, run_id="rs_a", index=0, log_text="")
+    assert not PROFILE.produced({"rs_a.txt", "rs_b.jpg"}, run_id="rs_a", index=0, log_text="")
+    parameters = PROFILE.resolve({}, {"edge": 1.0}, video=still)
+    assert PROFILE.expected_output(parameters, still)["image"] is True
+    assert "image" not in PROFILE.expected_output(parameters, VIDEO)

@@ -266,3 +266,32 @@ def test_it_keeps_the_guardrail_models_on_the_cpu_with_the_offload_option(tmp_pa
     assert "Moved video content safety filter to CPU" in debug
     assert (tmp_path / "cpu" / "clip.mp4").exists()
     assert on_gpu.returncode == 0, on_gpu.stderr
+
+
+def test_it_saves_a_one_frame_result_as_jpeg_like_save_img_or_video(tmp_path):
+    write_test_video(tmp_path / "specs" / "still.mp4", frames=1, width=64, height=36, fps=16)
+    sample = {"name": "still", "prompt": PROMPT, "video_path": "still.mp4", "edge": {}}
+    path = spec_file(tmp_path / "specs", sample, name="still.json")
+
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", "--num-steps", "2")
+
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert {p.name for p in out.iterdir()} == {
+        "config.yaml",
+        "console.log",
+        "debug.log",
+        "still.json",
+        "still.jpg",
+        "still.txt",
+        "still_control_edge.jpg",
+    }
+    assert (out / "still.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG, not a renamed video
+    assert video_facts(out / "still.jpg")[1] == (64, 36)
+    assert_in_order(
+        result.stdout,
+        [
+            "edge control video saved to out/still_control_edge.jpg",
+            "Generated video saved to out/still.jpg",
+        ],
+    )

@@ -108,6 +108,21 @@ def test_it_upscales_a_runs_output_to_three_times_its_size(fast_sim, render_dir)
     assert video_size(out.strip()) == (width * 3, height * 3, frames)
 
 
+def test_it_keeps_the_image_transfer25_makes_from_a_one_frame_input(fast_sim, tmp_path):
+    from tests.videos import write_test_video
+
+    write_test_video(tmp_path / "still" / "color.mp4", frames=1, width=128, height=72)
+    code, out, err = cosmos(
+        "cosmos_run", "a harbour at dawn", str(tmp_path / "still"), "--model", "transfer2.5"
+    )
+    assert code == 0, err
+    run = Run.objects.get()
+    assert run.status == RunStatus.COMPLETED
+    assert out.strip() == run.outputs["image"]
+    assert Path(run.outputs["image"]).name == "output.jpg"
+    assert "video" not in run.outputs
+
+
 def test_it_refuses_a_distilled_transfer25_run_longer_than_93_frames_and_writes_nothing(fast_sim, tmp_path):
     from tests.videos import write_test_video
 
