@@ -11,7 +11,9 @@ Samples (§2.2): ``name`` (required, the output stem), ``prompt`` or ``prompt_pa
 least one control block ``edge``/``vis``/``depth``/``seg`` (``control_weight`` 0-1 (1.0),
 ``control_path``, ``vis.preset_blur_strength``, ``edge.preset_edge_threshold``). Unknown top-level
 fields and bad values end the run as pydantic does. ``edge/distilled`` is a --model choice only with
-COSMOS_EXPERIMENTAL_CHECKPOINTS=1, as at the real HEAD.
+COSMOS_EXPERIMENTAL_CHECKPOINTS=1, as at the real HEAD. COSMOS_VERBOSE=1 shows the console every line,
+DEBUG and internal ones (`Generating chunk i/N`) too, as cosmos_oss/init.py does; console.log keeps
+its filter.
 
 Outputs in the output folder: config.yaml, console.log, debug.log, and per sample ``<name>.json``,
 ``<name>_control_<key>.mp4`` (the input's size, fps and length), ``<name>.mp4`` (the input's frame count,
@@ -205,8 +207,10 @@ def check(values, data):
 
 def run(sim, args):
     sim.files = FILES
+    sim.verbose = cosmos25.env_flag("COSMOS_VERBOSE")
+    experimental = cosmos25.env_flag("COSMOS_EXPERIMENTAL_CHECKPOINTS")
     sim.spend(STARTUP)
-    cfg = parse(args, os.environ.get("COSMOS_EXPERIMENTAL_CHECKPOINTS") == "1")
+    cfg = parse(args, experimental)
     distilled = cfg.model.endswith("/distilled")
     overrides = {name: getattr(cfg, name) for name in OVERRIDES if getattr(cfg, name) is not None}
     defaults = {"num_steps": 4} if distilled else {}  # the distilled model's default
@@ -228,7 +232,8 @@ def run(sim, args):
         sim.info("example:71:main", "Repeating inference sample 4 times for benchmarking.")
         samples = samples * 4
     out = str(PurePath(cfg.output_dir))
-    cosmos25.open_log_files(sim, out, "FLAGS(VERBOSE=False, SMOKE=False, EXPERIMENTAL_CHECKPOINTS=False)")
+    flags = f"FLAGS(VERBOSE={sim.verbose}, SMOKE=False, EXPERIMENTAL_CHECKPOINTS={experimental})"
+    cosmos25.open_log_files(sim, out, flags)
     load(sim, cfg, hint_keys, distilled, out)
     sim.info("inference:163:generate", f"Generating {len(samples)} samples: {[s['name'] for s in samples]}")
     for index, sample in enumerate(samples):

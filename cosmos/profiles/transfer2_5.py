@@ -20,7 +20,9 @@ filter), cosmos_oss/checkpoints*.py (what is downloaded), docs/inference.md and 
   for it, so a run's settings never show one that made no difference.
 - A one-frame output is saved as `<name>.jpg` (controls `<name>_control_<hint>.jpg`).
 - Chunks: 1 if T <= 93 else 1 + ceil((T - 93) / (93 - num_conditional_frames)); the pipeline logs
-  `Generating chunk i/N` from an internal module, which the console shows only with COSMOS_VERBOSE=1.
+  `Generating chunk i/N` from an internal module, which the console shows only with COSMOS_VERBOSE=1
+  (cosmos_oss/init.py: console at DEBUG, unfiltered; console.log and debug.log are unchanged). We set
+  it, so the progress names the chunk in the works; the price is the DEBUG lines in the job's log.
 """
 
 import math
@@ -133,6 +135,8 @@ ANCHORS = (
     Anchor(r"^Generated video saved to ", Stage.SAVING, 100, "Video saved", "saved"),
 )
 ITEM_START = re.compile(r"^\[\d+/\d+\] Processing sample ")
+# The pipeline's chunk loop (an internal module: on the console only with COSMOS_VERBOSE=1).
+CHUNK_LINE = r"^Generating chunk (\d+)/(\d+)$"
 
 
 def chunk_count(frames: int, conditional: int = 1, chunk: int = CHUNK_FRAMES) -> int:
@@ -248,7 +252,9 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
     def build_job(self, *, items, parameters, job_dir, checkpoint_dir):
         name, files, spec = self.sample_file([self.sample(item, parameters) for item in items])
         argv = [SCRIPT, "-i", str(job_dir / name), "-o", str(job_dir / "out")]
-        env = {}
+        # Verbose: the console (our log) then shows the pipeline's `Generating chunk i/N`, which says
+        # which chunk a step bar belongs to; without it that line is only in out/debug.log.
+        env = {"COSMOS_VERBOSE": "1"}
         if parameters["use_distilled"]:
             argv += ["--model", "edge/distilled"]
             # The distilled checkpoint is only registered behind this switch at HEAD (§2.1).
@@ -264,6 +270,7 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
             anchors=ANCHORS,
             bar="Generating samples",
             chunks=chunk_count(frames or CHUNK_FRAMES, parameters.get("num_conditional_frames", 1)),
+            chunk_line=CHUNK_LINE,
         )
 
     def starts_item(self, message: str) -> bool:

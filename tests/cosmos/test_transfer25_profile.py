@@ -127,3 +127,45 @@ def test_it_takes_the_jpeg_a_one_frame_input_makes_as_the_runs_image():
     parameters = PROFILE.resolve({}, {"edge": 1.0}, video=still)
     assert PROFILE.expected_output(parameters, still)["image"] is True
     assert "image" not in PROFILE.expected_output(parameters, VIDEO)
+
+
+# --- progress -------------------------------------------------------------------------------------
+
+
+def bar(n: int, total: int = 35) -> bytes:
+    return f"Generating samples: {n * 100 // total:3d}%|#| {n}/{total} [00:01<00:02,  7.53s/it]\r".encode()
+
+
+def line(message: str, site: str = "examples/inference.py:1:main") -> bytes:
+    return f"[11-21 10:00:00|INFO|{site}] {message}\n".encode()
+
+
+def chunk(number: int, count: int) -> bytes:
+    site = "cosmos_transfer2/_src/transfer2/inference/inference_pipeline.py:554:generate_img2world"
+    return line(f"Generating chunk {number}/{count}", site)
+
+
+def test_it_takes_the_chunk_in_progress_from_the_verbose_log():
+    # 121 frames: we expect 2 chunks; the log (the model's own count) says 3.
+    parser = PROFILE.progress(frames=121, parameters={}, step_seconds=10.0)
+    parser.feed(line("[1/1] Processing sample rs_a"), 0.0)
+
+    started = parser.feed(chunk(1, 3) + bar(0), 1.0)
+    assert started[-1].message == "Generating: chunk 1/3, step 0/35"
+    parser.feed(bar(35) + chunk(2, 3), 2.0)
+    assert parser.snapshot().message == "Generating: chunk 2/3"
+    third = parser.feed(bar(35) + chunk(3, 3) + bar(7), 3.0)
+    assert third[-1].message == "Generating: chunk 3/3, step 7/35"
+    assert parser.chunks == 3
+    assert 25 + 67 * 2 / 3 < third[-1].percent < 92
+
+
+def test_it_is_not_misled_by_the_bars_of_several_gpus_once_the_log_names_the_chunk():
+    parser = PROFILE.progress(frames=185, parameters={"num_conditional_frames": 1}, step_seconds=10.0)
+    parser.feed(line("[1/1] Processing sample rs_a") + chunk(1, 2), 0.0)
+
+    # Two ranks draw their own bar; one lagging behind the other is not a new chunk.
+    parser.feed(bar(0) + bar(0) + bar(5) + bar(3) + bar(6) + bar(4), 1.0)
+
+    assert parser.snapshot().message.startswith("Generating: chunk 1/2, ")
+    assert parser.snapshot().percent < 25 + 67 / 2

@@ -295,3 +295,28 @@ def test_it_saves_a_one_frame_result_as_jpeg_like_save_img_or_video(tmp_path):
             "Generated video saved to out/still.jpg",
         ],
     )
+
+
+def test_it_shows_every_line_on_the_console_when_verbose_but_keeps_console_log_filtered(tmp_path):
+    write_test_video(tmp_path / "long.mp4", frames=100, width=32, height=18)
+    path = spec_file(tmp_path, {"name": "long", "prompt": PROMPT, "video_path": "long.mp4", "edge": {}})
+
+    result = run_standin(
+        tmp_path, SCRIPT, "-i", path, "-o", "out", "--num-steps", "2", env={"COSMOS_VERBOSE": "1"}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert_in_order(
+        result.stdout,
+        [
+            "|DEBUG|packages/cosmos-oss/cosmos_oss/init.py:176:init_output_dir] FLAGS(VERBOSE=True,",
+            "[1/1] Processing sample long",
+            "|DEBUG|cosmos_transfer2/inference.py:186:_generate_sample] InferenceArguments(",
+            "inference_pipeline.py:554:generate_img2world] Generating chunk 1/2",
+            "inference_pipeline.py:554:generate_img2world] Generating chunk 2/2",
+            "Generated video saved to out/long.mp4",
+        ],
+    )
+    console_log = (tmp_path / "out" / "console.log").read_text()
+    assert "Generating chunk" not in console_log and "|DEBUG|" not in console_log
+    assert "Generated video saved to out/long.mp4" in console_log
