@@ -231,11 +231,24 @@ def test_it_offers_the_distilled_model_only_with_experimental_checkpoints(tmp_pa
     assert "Argument --model: invalid choice: 'edge/distilled'" in refused.stderr
 
     env = {"COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
-    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", "--model", "edge/distilled", env=env)
+    distilled = ("--model", "edge/distilled")
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", *distilled, "--num-steps", "4", env=env)
     assert result.returncode == 0, result.stderr
     assert "Setting net_fake_score to None for distilled model inference" in result.stdout
     assert "Passed guardrail on negative prompt" not in result.stdout  # no negative prompt when distilled
     assert re.search(r"\rGenerating samples: 100%\|██████████\| 4/4 \[", result.stderr)  # 4 steps
+    # Registered as cosmos_oss/checkpoints_transfer2.py has it: its own name, revision and folder.
+    assert "Downloading checkpoint nvidia/Cosmos-Transfer2.5-2B/distilled/edge(41f07f13-" in result.stdout
+    assert (
+        "download nvidia/Cosmos-Transfer2.5-2B --repo-type model --revision "
+        "bbaeedb2b57cc8b14a44653099e2551adb69dcc7 "
+        "distilled/general/edge/41f07f13-f2e4-4e34-ba4c-86f595acbc20_ema_bf16.pt"
+    ) in result.stdout
+
+    # num_steps defaults to 35 for every model: docs/inference.md has users ask for the distilled 4.
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out35", *distilled, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out35" / "clip.json").read_text())["num_steps"] == 35
 
 
 def test_it_warns_when_the_guardrails_are_disabled(tmp_path):
