@@ -22,7 +22,8 @@ filter), cosmos_oss/checkpoints*.py (what is downloaded), docs/inference.md and 
 - Chunks: 1 if T <= 93 else 1 + ceil((T - 93) / (93 - num_conditional_frames)); the pipeline logs
   `Generating chunk i/N` from an internal module, which the console shows only with COSMOS_VERBOSE=1
   (cosmos_oss/init.py: console at DEBUG, unfiltered; console.log and debug.log are unchanged). We set
-  it, so the progress names the chunk in the works; the price is the DEBUG lines in the job's log.
+  it for a job of one run, so the progress names the chunk in the works; the price is the DEBUG lines
+  in the job's log, which is why a batch (whose log every run keeps) goes without.
 """
 
 import math
@@ -50,7 +51,14 @@ DISTILLED_STEPS = 4
 
 PARAMETERS: tuple[Param, ...] = (
     Param("seed", int, 2025, "Random seed.", minimum=0, maximum=2**32 - 1),
-    Param("guidance", int, 3, "Classifier-free guidance (whole numbers 0–7).", minimum=0, maximum=7),
+    Param(
+        "guidance",
+        int,
+        3,
+        "Classifier-free guidance (whole numbers 0–7; the distilled model has its own).",
+        minimum=0,
+        maximum=7,
+    ),
     Param("num_steps", int, 35, "Diffusion steps per chunk (distilled: 4).", minimum=1, maximum=100),
     Param(
         "resolution",
@@ -252,9 +260,13 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
     def build_job(self, *, items, parameters, job_dir, checkpoint_dir):
         name, files, spec = self.sample_file([self.sample(item, parameters) for item in items])
         argv = [SCRIPT, "-i", str(job_dir / name), "-o", str(job_dir / "out")]
-        # Verbose: the console (our log) then shows the pipeline's `Generating chunk i/N`, which says
-        # which chunk a step bar belongs to; without it that line is only in out/debug.log.
-        env = {"COSMOS_VERBOSE": "1"}
+        env = {}
+        if len(items) == 1:
+            # Verbose: the console (our log) then shows the pipeline's `Generating chunk i/N`, which
+            # says which chunk a step bar belongs to; without it that line is only in out/debug.log.
+            # Not for a batch: its DEBUG lines print every sample's prompt, and each run of a batch
+            # (whoever asked for it) keeps the whole job.log. A batch counts bars as before.
+            env["COSMOS_VERBOSE"] = "1"
         if parameters["use_distilled"]:
             argv += ["--model", "edge/distilled"]
             # The distilled checkpoint is only registered behind this switch at HEAD (§2.1).

@@ -169,3 +169,11 @@ def test_it_is_not_misled_by_the_bars_of_several_gpus_once_the_log_names_the_chu
 
     assert parser.snapshot().message.startswith("Generating: chunk 1/2, ")
     assert parser.snapshot().percent < 25 + 67 / 2
+
+
+def test_it_asks_for_the_verbose_log_only_for_a_job_of_one_run():
+    parameters = PROFILE.resolve({}, {"edge": 1.0}, video=VIDEO)
+
+    assert build(parameters).env == {"COSMOS_VERBOSE": "1"}
+    # Verbose DEBUG lines print each sample's prompt; every run of a batch keeps the whole log.
+    assert "COSMOS_VERBOSE" not in build(parameters, run_ids=("rs_a", "rs_b")).env
