@@ -108,6 +108,24 @@ def test_it_upscales_a_runs_output_to_three_times_its_size(fast_sim, render_dir)
     assert video_size(out.strip()) == (width * 3, height * 3, frames)
 
 
+def test_it_follows_a_transfer25_run_by_the_chunks_its_log_names(fast_sim, tmp_path):
+    from tests.videos import write_test_video
+
+    write_test_video(tmp_path / "long" / "color.mp4", frames=100, width=32, height=18)
+    args = ("a harbour at dawn", str(tmp_path / "long"), "--model", "transfer2.5", "--param", "num_steps=2")
+    code, _, err = cosmos("cosmos_run", *args)
+    assert code == 0, err
+    run = Run.objects.get()
+    assert run.status == RunStatus.COMPLETED
+    # COSMOS_VERBOSE reached the model: its console (our job.log) names each chunk.
+    log = Path(run.outputs["log"]).read_text()
+    assert "Generating chunk 1/2" in log and "Generating chunk 2/2" in log
+    assert any(
+        message.startswith("Generating: chunk 2/2")
+        for message in run.progress.values_list("message", flat=True)
+    )
+
+
 def test_it_keeps_the_image_transfer25_makes_from_a_one_frame_input(fast_sim, tmp_path):
     from tests.videos import write_test_video
 
