@@ -28,6 +28,7 @@ filter), cosmos_oss/checkpoints*.py (what is downloaded), docs/inference.md and 
 
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 from cosmos.failures import Failure
@@ -100,14 +101,18 @@ WEIGHT = Param("control weight", float, 1.0, "Strength of a control, 0–1.", mi
 
 # docs/setup.md, docs/inference.md and what the code downloads (cosmos_oss/checkpoints*.py, the
 # guardrail and control preprocessors' from_pretrained calls). Sizes marked [est] are not published.
+# The guardrails' own models: the Cosmos blocklist and filters, Qwen3Guard and SigLIP; [est] their
+# disk and GPU memory, which a run with disable_guardrails does without.
+GUARDRAIL_REPOS = ("nvidia/Cosmos-Guardrail1", "Qwen/Qwen3Guard-Gen-0.6B", "google/siglip-so400m-patch14-384")
+GUARDRAIL_DISK_GB, GUARDRAIL_GPU_GB = 6.0, 2.0
 REQUIREMENTS = ModelRequirements(
     # [est] The repositories below as `hf download` fetches them: the 2B control checkpoints (four
     # general, one distilled, the multiview ones we never run), Cosmos-Reason1-7B as text encoder,
     # the guardrails and the depth and segmentation models.
     checkpoint_gb=80.0,
     gpu_memory_gb=65.4,  # docs/inference.md: one GPU
-    # [est] --offload-guardrail-models moves Qwen3Guard-0.6B, SigLIP and RetinaFace (~2 GB) to the CPU.
-    offloaded_gpu_memory_gb=63.4,
+    # [est] --offload-guardrail-models moves Qwen3Guard-0.6B, SigLIP and RetinaFace to the CPU.
+    offloaded_gpu_memory_gb=65.4 - GUARDRAIL_GPU_GB,
     offload_parameters=("offload_guardrail_models",),
     # docs/setup.md: accept the licence of Cosmos-Guardrail1; the model's own repository asks users to
     # agree to share their contact details before its files can be read.
@@ -196,6 +201,19 @@ class Transfer25Profile(NamedSampleOutputs, ModelProfile):
     # About 7.5–12.7 s per step of a 93-frame chunk on one H100 (§2.5).
     reference_step_seconds = 10.0
     requirements = REQUIREMENTS
+
+    def requirements_for(self, parameters: dict[str, Any]) -> ModelRequirements:
+        """Without guardrails: no Cosmos-Guardrail1 licence, none of their models, nothing to offload."""
+        if not parameters.get("disable_guardrails"):
+            return REQUIREMENTS
+        return replace(
+            REQUIREMENTS,
+            checkpoint_gb=REQUIREMENTS.checkpoint_gb - GUARDRAIL_DISK_GB,
+            gpu_memory_gb=REQUIREMENTS.offloaded_gpu_memory_gb,
+            offload_parameters=(),
+            gated_repos=tuple(repo for repo in REQUIREMENTS.gated_repos if repo not in GUARDRAIL_REPOS),
+            download_repos=tuple(repo for repo in REQUIREMENTS.download_repos if repo not in GUARDRAIL_REPOS),
+        )
 
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
         given = [hint for hint in HINTS if hint in modalities]

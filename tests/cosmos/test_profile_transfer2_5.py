@@ -177,3 +177,17 @@ def test_it_asks_for_the_verbose_log_only_for_a_job_of_one_run():
     assert build(parameters).env == {"COSMOS_VERBOSE": "1"}
     # Verbose DEBUG lines print each sample's prompt; every run of a batch keeps the whole log.
     assert "COSMOS_VERBOSE" not in build(parameters, run_ids=("rs_a", "rs_b")).env
+
+
+def test_it_needs_no_guardrail_licence_models_or_offload_when_guardrails_are_off():
+    on = PROFILE.requirements_for(PROFILE.resolve({}, {"edge": 1.0}, video=VIDEO))
+    off = PROFILE.requirements_for(PROFILE.resolve({"disable_guardrails": True}, {"edge": 1.0}, video=VIDEO))
+
+    assert on == PROFILE.requirements
+    assert off.gated_repos == ("nvidia/Cosmos-Transfer2.5-2B",)
+    assert not {"nvidia/Cosmos-Guardrail1", "Qwen/Qwen3Guard-Gen-0.6B"} & set(off.download_repos)
+    assert "nvidia/Cosmos-Reason1-7B" in off.download_repos
+    assert off.offload_parameters == ()
+    assert off.gpu_memory_gb == off.offloaded_gpu_memory_gb < on.gpu_memory_gb
+    assert 0 < off.checkpoint_gb < on.checkpoint_gb
+    assert off.min_driver == on.min_driver
