@@ -135,6 +135,11 @@ def load_samples(paths, fields, overrides, model_name, *, stack, check=None, pre
     return samples
 
 
+def env_flag(name):
+    """imaginaire's flags.py: an environment variable read as a boolean (true/1/yes/y), else False."""
+    return os.environ.get(name, "").lower() in ("true", "1", "yes", "y")
+
+
 def open_log_files(sim, output_dir, flags):
     """init_output_dir: the console line, then console.log (what the console shows) and debug.log."""
     from .common import Sink

@@ -75,7 +75,7 @@ def test_it_writes_a_transfer25_sample_with_the_reference_fields():
         "depth": {"control_weight": 0.5, "control_path": f"{JOB}/inputs/rs_a/depth.mp4"},
     }
     assert job.argv == ["examples/inference.py", "-i", f"{JOB}/spec.json", "-o", f"{JOB}/out"]
-    assert job.env == {}
+    assert job.env == {"COSMOS_VERBOSE": "1"}  # the console then says which chunk is in the works
 
 
 def test_it_batches_transfer25_samples_as_jsonl_named_by_run():
@@ -87,13 +87,14 @@ def test_it_batches_transfer25_samples_as_jsonl_named_by_run():
 
 
 def test_it_selects_the_distilled_transfer25_checkpoint_with_its_switch():
-    parameters = profile_for("transfer2_5").resolve({"use_distilled": True}, {"edge": 1.0}, video=VIDEO)
+    short = VideoFacts(frames=93, fps=30.0, width=1920, height=1080)  # the distilled model's longest
+    parameters = profile_for("transfer2_5").resolve({"use_distilled": True}, {"edge": 1.0}, video=short)
     assert parameters["num_steps"] == 4
     job = build("transfer2_5", [item()], parameters)
     assert job.argv[-2:] == ["--model", "edge/distilled"]
-    assert job.env == {"COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
+    assert job.env == {"COSMOS_VERBOSE": "1", "COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
     with pytest.raises(ParameterError, match="edge control only"):
-        profile_for("transfer2_5").resolve({"use_distilled": True}, {"vis": 1.0}, video=VIDEO)
+        profile_for("transfer2_5").resolve({"use_distilled": True}, {"vis": 1.0}, video=short)
 
 
 def test_it_rejects_transfer25_guidance_outside_its_whole_number_range():
