@@ -231,7 +231,9 @@ class ModelProfile:
         return {}
 
     def classify(self, *, exit_code: int | None, log_text: str, produced: bool) -> Failure | None:
-        return classify_failure(exit_code=exit_code, log_text=log_text, produced_video=produced)
+        return classify_failure(
+            exit_code=exit_code, log_text=log_text, produced_video=produced, model=self.name
+        )
 
     def __repr__(self) -> str:
         return f"<ModelProfile {self.name}>"

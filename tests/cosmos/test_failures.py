@@ -64,16 +64,6 @@ CRASH = (
             "Invalid hint_key: foo",
         ),
         ("ValueError: Must have 'input_video' specified if sigma_max < 80\n", "config", "sigma_max < 80"),
-        (
-            "FileNotFoundError: [Errno 2] No such file or directory: 'checkpoints/nvidia/Cosmos-Transfer1-7B/base_model.pt'\n",
-            "config",
-            "base_model.pt",
-        ),
-        (
-            "huggingface_hub.errors.GatedRepoError: 403 Client Error. Cannot access gated repo\n",
-            "config",
-            "gated",
-        ),
         ("KeyError: 'RANK'\n", "config", "RANK"),
     ],
 )
