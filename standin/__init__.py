@@ -22,11 +22,19 @@ Stand-in options (before the script path; each falls back to an environment vari
                           crash               CUDA illegal memory access (first VAE decode; vLLM: in the
                                               engine core while generating)
                           missing_checkpoint  the model's weights are not there (Transfer1: FileNotFoundError
-                                              on base_model.pt; 2.5: the Hugging Face download's 404;
-                                              vLLM models: no config.json in the model folder)
+                                              on base_model.pt; 2.5 and Cosmos 3: the Hugging Face CLI's
+                                              404, "File not found in repository." / "Model '<repo>' not
+                                              found."; vLLM models: no config.json in the model folder)
                           video_guardrail     the generated video fails the video safety filter
-                          gated               Transfer2.5/Predict2.5/Cosmos 3/Reason2: Hugging Face refuses
-                                              the gated download (401, "Cannot access gated repo")
+                          gated               Transfer2.5/Predict2.5/Cosmos 3: Hugging Face refuses the
+                                              gated download ("Error: Access denied. ... requires
+                                              approval."); Reason2: the gated model's files (401,
+                                              "Cannot access gated repo")
+                          hub_unreachable     Transfer2.5/Predict2.5/Cosmos 3: the first download cannot
+                                              reach Hugging Face ("Error: Local entry not found. [Errno -3]
+                                              Temporary failure in name resolution")
+                          The 2.5 and Cosmos 3 download failures print what `hf download` prints
+                          (standin/hf_cli.py), then the downloader's CalledProcessError.
                           nccl_timeout        Cosmos 3 under torchrun (WORLD_SIZE > 1): the bar stops
                                               mid-way, and after the 1800 s process-group timeout the
                                               NCCL watchdog aborts the ranks (SIGABRT)

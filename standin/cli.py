@@ -14,7 +14,16 @@ from . import cosmos3, predict25, reason1, reason2, transfer1, transfer25, upsam
 from .common import Crash, Sim, torchrun_report, traceback_lines, write_flush
 from .cosmos25 import world_size
 
-FAIL_MODES = ("none", "oom", "crash", "missing_checkpoint", "video_guardrail", "gated", "nccl_timeout")
+FAIL_MODES = (
+    "none",
+    "oom",
+    "crash",
+    "missing_checkpoint",
+    "video_guardrail",
+    "gated",
+    "hub_unreachable",
+    "nccl_timeout",
+)
 USAGE = (
     "usage: standin [--time-scale X] [--resolution-scale Y] [--fail MODE] "
     "(<script path> | -m <module>) <args...>"

@@ -185,27 +185,70 @@ def test_it_stops_at_a_blocked_video_without_keep_going(tmp_path):
     assert not (tmp_path / "out" / "clip.mp4").exists()
 
 
-def test_it_fails_a_gated_download_with_the_hugging_face_error(tmp_path):
+RED, GRAY, RESET = "\x1b[1m\x1b[31m", "\x1b[90m", "\x1b[0m"  # hf's human format (cli/_output.py)
+HF_DEBUG_HINT = f"[rank0]: {GRAY}Hint: set HF_DEBUG=1 as environment variable for full traceback.{RESET}"
+
+
+def test_it_fails_a_gated_download_with_the_hf_clis_error(tmp_path):
     path = one_sample(tmp_path)
 
     result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", options=["--fail", "gated"])
 
     assert result.returncode == 1
     assert "uvx 'hf>=1.3.5' download nvidia/Cosmos-Guardrail1 --repo-type model" in result.stdout
-    assert "[rank0]: huggingface_hub.errors.GatedRepoError: 401 Client Error." in result.stderr
-    assert (
-        "[rank0]: Cannot access gated repo for url https://huggingface.co/nvidia/Cosmos-Guardrail1/"
-        in result.stderr
+    # The whole repository is resolved through its API URL, so hf names it.
+    assert_in_order(
+        result.stderr,
+        [
+            f"[rank0]: {RED}Error: Access denied. Model 'nvidia/Cosmos-Guardrail1' requires approval.{RESET}",
+            HF_DEBUG_HINT,
+            "subprocess.CalledProcessError: Command '['uvx', 'hf>=1.3.5', 'download', 'nvidia/Cosmos-Guardrail1'",
+            "examples/inference.py FAILED",
+        ],
     )
-    assert "subprocess.CalledProcessError: Command" in result.stderr
-    assert "examples/inference.py FAILED" in result.stderr
 
     result = run_standin(
         tmp_path, SCRIPT, "-i", path, "-o", "out", "--disable-guardrails", options=["--fail", "gated"]
     )
-    assert (
-        "Cannot access gated repo for url https://huggingface.co/nvidia/Cosmos-Transfer2.5-2B/"
-        in result.stderr
+    # One file is resolved through its resolve URL, which hf cannot name a repository from.
+    assert_in_order(
+        result.stderr,
+        [
+            f"[rank0]: {RED}Error: Access denied. This repository requires approval.{RESET}",
+            "subprocess.CalledProcessError: Command '['uvx', 'hf>=1.3.5', 'download', "
+            "'nvidia/Cosmos-Transfer2.5-2B'",
+        ],
+    )
+
+
+def test_it_fails_a_missing_checkpoint_file_with_the_hf_clis_404(tmp_path):
+    path = one_sample(tmp_path)
+
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", options=["--fail", "missing_checkpoint"])
+
+    assert result.returncode == 1
+    match = re.search(
+        r"\[rank0\]: \x1b\[1m\x1b\[31mError: File not found in repository\.\n"
+        r"\[rank0\]: URL: https://huggingface\.co/nvidia/Cosmos-Transfer2\.5-2B/resolve/\w+/(\S+\.pt)\x1b\[0m\n",
+        result.stderr,
+    )
+    assert match, result.stderr
+    assert f"'{match[1]}']' returned non-zero exit status 1." in result.stderr  # the file it asked for
+
+
+def test_it_fails_its_first_download_when_the_hub_is_unreachable(tmp_path):
+    path = one_sample(tmp_path)
+
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", options=["--fail", "hub_unreachable"])
+
+    assert result.returncode == 1
+    assert_in_order(
+        result.stderr,
+        [
+            f"[rank0]: {RED}Error: Local entry not found. [Errno -3] Temporary failure in name resolution{RESET}",
+            HF_DEBUG_HINT,
+            "'download', 'nvidia/Cosmos-Guardrail1'",
+        ],
     )
 
 
