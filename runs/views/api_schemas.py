@@ -15,7 +15,7 @@ from cosmos_site.model_types import ModelType
 from cosmos_site.validators import first_unstorable, unstorable_reason
 from prompts.models import Prompt
 from prompts.structured import compact_json
-from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, RunStatus
+from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, FailureKind, RunStatus
 
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000
@@ -140,7 +140,10 @@ class RunSummaryOut(Schema):
     prompt_name: str
     model_type: str
     status: str
-    failure_kind: str | None
+    failure_kind: Literal[tuple(FailureKind.values)] | None = Field(
+        description="Why a failed run failed (None unless it failed); checkpoints: a checkpoint could not be "
+        "downloaded or is missing on the node, and the run's failure hint names it."
+    )
     error: str | None
     node: str | None
     created_at: str | None
