@@ -229,10 +229,10 @@ def test_it_recognises_a_download_that_failed_without_an_auth_line():
 
 
 def test_it_still_reports_an_input_url_it_could_not_fetch_as_a_configuration_error():
-    text = "ValueError: Failed to download https://example.com/in.mp4 after 6 attempt(s)\n"
+    text = "RuntimeError: Failed to download https://example.com/in.mp4 after 6 attempt(s)\n"
     failure = classify(STARTUP + "Traceback (most recent call last):\n" + text)
     assert failure.kind == "config"
-    assert failure.message.startswith("ValueError: Failed to download https://example.com/in.mp4")
+    assert failure.message.startswith("RuntimeError: Failed to download https://example.com/in.mp4")
 
 
 def test_it_recognises_a_nccl_watchdog_timeout_as_a_crash():
