@@ -114,10 +114,10 @@ FAMILIES: tuple[Family, ...] = (
     _family(
         "gated",
         (
-            r"^.*Cannot access gated repo for url .*$",
-            r"^.*Access denied\. (?:\w+ '(?P<repo>[^']+)'|This \w+) requires approval\..*$",
-            r"^.*Access to model (?P<repo>\S+) is restricted.*$",
-            r"^.*\bGatedRepoError\b.*$",
+            r"Cannot access gated repo for url ",
+            r"Access denied\. (?:\w+ '(?P<repo>[^']+)'|This \w+) requires approval\.",
+            r"Access to model (?P<repo>\S+) is restricted",
+            r"GatedRepoError\b",
         ),
         lambda names, model: (
             f"Hugging Face refused the gated repository {names.repository_or('named in the log')}: accept "
@@ -128,12 +128,12 @@ FAMILIES: tuple[Family, ...] = (
     _family(
         "unauthorized",
         (
-            r"^.*Invalid credentials in Authorization header.*$",
-            r"^.*Invalid username or password\..*$",
-            r"^.*401 Client Error: Unauthorized for url.*$",
-            r"^.*Client error '401 Unauthorized' for url.*$",
-            r"^.*Not logged in\. Run '(?:hf auth|huggingface-cli) login' first\..*$",
-            r"^.*\bLocalTokenNotFoundError\b.*$",
+            r"Invalid credentials in Authorization header",
+            r"Invalid username or password\.",
+            r"401 Client Error: Unauthorized for url",
+            r"Client error '401 Unauthorized' for url",
+            r"Not logged in\. Run '(?:hf auth|huggingface-cli) login' first\.",
+            r"LocalTokenNotFoundError\b",
         ),
         lambda names, model: (
             f"Hugging Face did not accept the node's token for {names.repository_or('the download')} "
@@ -145,9 +145,9 @@ FAMILIES: tuple[Family, ...] = (
     _family(
         "revision",
         (
-            r"^.*Revision Not Found for url.*$",
-            r"^.*Revision not found in \w+(?: '(?P<repo>[^']+)')?\..*$",
-            r"^.*\bRevisionNotFoundError\b.*$",
+            r"Revision Not Found for url",
+            r"Revision not found in \w+(?: '(?P<repo>[^']+)')?\.",
+            r"RevisionNotFoundError\b",
         ),
         lambda names, model: (
             f"{names.repository_or('The repository')} has no revision "
@@ -157,27 +157,12 @@ FAMILIES: tuple[Family, ...] = (
         ),
     ),
     _family(
-        "entry",
-        (
-            r"^.*Entry Not Found for url.*$",
-            r"^.*File not found in \w+(?: '(?P<repo>[^']+)')?\.(?:\s*\n\s*URL: \S+)?",
-            r"^.*\bEntryNotFoundError\b.*$",
-        ),
-        lambda names, model: (
-            f"{names.repository_or('The repository')} has no file {names.file or '(see the log)'}"
-            + (f" at revision {names.revision}" if names.revision else "")
-            + ": the model's image expects a checkpoint the repository does not hold (an old image or a "
-            f"wrong checkpoint variant). Check the run's checkpoint setting, update the image, and fetch the "
-            f"checkpoints ahead with {_download(model)}."
-        ),
-    ),
-    _family(
         "repository",
         (
-            r"^.*Repository Not Found for url.*$",
-            r"^.*\b(?:Model|Dataset|Space|Repository) '(?P<repo>[^']+)' not found\..*$",
-            r"^.*Error: Repository not found\..*$",
-            r"^.*\bRepositoryNotFoundError\b.*$",
+            r"Repository Not Found for url",
+            r"(?:Model|Dataset|Space|Repository) '(?P<repo>[^'\n]+)' not found\.",
+            r"Error: Repository not found\.",
+            r"RepositoryNotFoundError\b",
         ),
         lambda names, model: (
             f"Hugging Face has no repository {names.repository_or('(see the log)')} the node may read: if "
@@ -188,9 +173,9 @@ FAMILIES: tuple[Family, ...] = (
     _family(
         "offline",
         (
-            r"^.*offline mode is enabled.*$",
-            r"^.*outgoing traffic has been disabled.*$",
-            r"^.*\bOfflineModeIsEnabled\b.*$",
+            r"offline mode is enabled",
+            r"outgoing traffic has been disabled",
+            r"OfflineModeIsEnabled\b",
         ),
         lambda names, model: (
             f"Hugging Face is switched off on the node (HF_HUB_OFFLINE) and {names.what()} is not in its "
@@ -201,13 +186,12 @@ FAMILIES: tuple[Family, ...] = (
     _family(
         "unreachable",
         (
-            r"^.*We couldn't connect to '[^']*' to load[^\n]*?"
-            r"(?:it looks like (?P<repo>\S+) is not the path.*)?$",
-            r"^.*An error happened while trying to locate the files? on the Hub.*$",
-            r"^.*Local entry not found\..*$",
-            r"^.*host='(?:[\w-]+\.)*(?:huggingface\.co|hf\.co)'.*(?:Max retries|timed out|Failed to).*$",
-            r"^.*Failed to resolve '(?:[\w-]+\.)*(?:huggingface\.co|hf\.co)'.*$",
-            r"^.*\bLocalEntryNotFoundError\b.*$",
+            r"We couldn't connect to '[^']*' to load(?:[^\n]*?it looks like (?P<repo>\S+) is not the path)?",
+            r"An error happened while trying to locate the files? on the Hub",
+            r"Local entry not found\.",
+            r"host='(?:[\w-]+\.)*(?:huggingface\.co|hf\.co)'.*(?:Max retries|timed out|Failed to)",
+            r"Failed to resolve '(?:[\w-]+\.)*(?:huggingface\.co|hf\.co)'",
+            r"LocalEntryNotFoundError\b",
         ),
         lambda names, model: (
             f"The node could not reach Hugging Face to download {names.what()}: check its network (DNS, "
@@ -215,9 +199,25 @@ FAMILIES: tuple[Family, ...] = (
             f"{_download(model)}."
         ),
     ),
+    # After the unreachable family: LocalEntryNotFoundError (a connection failure) ends in these words.
+    _family(
+        "entry",
+        (
+            r"Entry Not Found for url",
+            r"File not found in \w+(?: '(?P<repo>[^']+)')?\.(?:\s*\n\s*URL: \S+)?",
+            r"EntryNotFoundError\b",
+        ),
+        lambda names, model: (
+            f"{names.repository_or('The repository')} has no file {names.file or '(see the log)'}"
+            + (f" at revision {names.revision}" if names.revision else "")
+            + ": the model's image expects a checkpoint the repository does not hold (an old image or a "
+            f"wrong checkpoint variant). Check the run's checkpoint setting, update the image, and fetch the "
+            f"checkpoints ahead with {_download(model)}."
+        ),
+    ),
     _family(
         "download",
-        (r"^.*CalledProcessError: Command '.*\b(?:hf|huggingface-cli)\W.*\bdownload\b.*$",),
+        (r"CalledProcessError: Command '.*\b(?:hf|huggingface-cli)\W.*\bdownload\b",),
         lambda names, model: (
             f"Downloading {names.what()} (hf download) failed; the log's lines above it say why. Retry it "
             f"with progress: {_download(model)}; check the node's token (cosmos_node token NODE), the "
@@ -234,10 +234,10 @@ FAMILIES: tuple[Family, ...] = (
         (
             # A file the model reads from a folder: a weights file, or anything under a checkpoints folder
             # (an input video's path is neither).
-            r"^.*(?:FileNotFoundError|No such file or directory)[^\n]*?"
-            r"'(?P<path>(?:[^'\n]*/)?checkpoints?/[^'\n]*|[^'\n]*\.(?:pt|pth|ckpt|safetensors|bin|jit))'.*$",
-            r"^.*Invalid repository ID or local directory specified: '(?P<path>[^']+)'.*$",
-            r"^.*Checkpoint directory does not exist: (?P<path>\S+).*$",
+            r"(?:FileNotFoundError|No such file or directory)[^\n]*?"
+            r"'(?P<path>(?:[^'\n]*/)?checkpoints?/[^'\n]*|[^'\n]*\.(?:pt|pth|ckpt|safetensors|bin|jit))'",
+            r"Invalid repository ID or local directory specified: '(?P<path>[^']+)'",
+            r"Checkpoint directory does not exist: (?P<path>\S+)",
         ),
         lambda names, model: (
             f"The checkpoint {names.file or '(see the log)'} is not on the node: fetch the model's "
@@ -254,33 +254,44 @@ FAMILIES: tuple[Family, ...] = (
 
 
 def checkpoint_failure(text: str, *, model: str = "MODEL") -> tuple[str, str, str] | None:
-    """(family, message, hint) when the cleaned log ``text`` shows a checkpoint that could not be had."""
+    """(family, message, hint) when the cleaned log ``text`` shows a checkpoint that could not be had.
+
+    The patterns find a text's words, not its line, and start with a word rather than ``^.*`` or
+    ``\\b`` (either makes each of them crawl through a long log); the message is the whole line, or
+    lines, the words are on.
+    """
     for family in FAMILIES:
         for pattern in family.patterns:
             match = pattern.search(text)
             if match:
-                names = _names(text, match)
-                message = redact(" ".join(match.group(0).split()))
+                start = text.rfind("\n", 0, match.start()) + 1
+                end = text.find("\n", match.end())
+                lines = text[start : end if end >= 0 else len(text)]
+                names = _names(text, match, lines, end if end >= 0 else len(text))
+                message = redact(" ".join(lines.split()))
                 return family.name, message, redact(family.hint(names, model))
     return None
 
 
-def _names(text: str, match: re.Match) -> Names:
-    """The repository, revision and file: from the matched text, else the download command, else any
-    Hugging Face URL in the log (the last: the one nearest the failure)."""
+def _names(text: str, match: re.Match, lines: str, end: int) -> Names:
+    """The repository, revision and file: from the matched lines (or the few after them), else the
+    download command, else any Hugging Face URL in the log (the last: the one nearest the failure)."""
     groups = match.groupdict()
     if groups.get("path"):
         return Names(file=groups["path"])
     named = groups.get("repo") or ""
-    url = HUB_URL.search(match.group(0)) or HUB_URL.search(text, match.end(), match.end() + 400)
+    url = HUB_URL.search(lines) or HUB_URL.search(text, end, end + 400)
     command = _last_download_command(text)
     if url and (not named or url["repo"] == named):
         named = url["repo"]
-        same = command.repository == named
-        return Names(named, url["revision"] or command.revision * same, url["file"] or command.file * same)
     if named:
-        same = command.repository == named
-        return Names(named, command.revision * same, command.file * same)
+        # The command's revision and file only when it downloaded that repository.
+        same = command if command.repository == named else Names()
+        return Names(
+            named,
+            (url["revision"] if url else "") or same.revision,
+            (url["file"] if url else "") or same.file,
+        )
     if command.repository:
         return command
     urls = list(HUB_URL.finditer(text))

@@ -111,9 +111,9 @@ def classify_failure(
     text = clean_log(log_text)
     if failure := _first_rule(FIRST_RULES, text):
         return failure
-    if found := checkpoint_failure(LOG_PREFIX.sub("", text), model=model):
+    if found := checkpoint_failure(text, model=model):
         _, message, hint = found
-        return Failure(CHECKPOINTS, message[:500], hint)
+        return Failure(CHECKPOINTS, LOG_PREFIX.sub("", message)[:500], hint)
     if failure := _first_rule(RULES, text):
         return failure
     exceptions = [line.strip() for line in EXCEPTION_LINE.findall(text) if "ChildFailedError" not in line]
