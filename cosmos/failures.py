@@ -8,7 +8,7 @@ huggingface_hub and the models) come after those and before the spec errors.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cosmos.checkpoint_failures import KIND as CHECKPOINTS
 from cosmos.checkpoint_failures import checkpoint_failure, redact
@@ -17,6 +17,8 @@ from cosmos.logs import ANSI_ESCAPE
 # torchrun prefixes every line of a rank's traceback with `[rank0]: `.
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.MULTILINE)
 LOG_PREFIX = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|(?:job=[^|\]]*\|)?[A-Z]+\|[^\]]*\] ", re.MULTILINE)
+# "cosmos_node <action> NODE" in a hint: the node's name goes in NODE's place.
+NODE_PLACEHOLDER = re.compile(r"\b(cosmos_node \w+ )NODE\b")
 EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b:?.*$", re.MULTILINE
 )
@@ -27,6 +29,11 @@ class Failure:
     kind: str  # a runs.models.FailureKind value
     message: str
     hint: str
+
+    def on_node(self, name: str) -> "Failure":
+        """This failure with its hint's commands written for the node it happened on: the classifier
+        reads only the log, so its hints say NODE (``cosmos_node token NODE``)."""
+        return replace(self, hint=NODE_PLACEHOLDER.sub(lambda match: match[1] + name, self.hint))
 
 
 @dataclass(frozen=True)
