@@ -8,6 +8,7 @@ in how the CLI prints errors:
 - ``utils/_http.py`` ``hf_raise_for_status`` words every refusal as ``<status> Client Error.`` and then:
   ``Cannot access gated repo for url <url>.`` (GatedRepoError), ``Repository Not Found for url: <url>.``
   (RepositoryNotFoundError, also a 401 on a repository API URL), ``Revision Not Found for url: <url>.``,
+  ``403 Forbidden: <server message>.`` + ``Cannot access content at: <url>.`` (a token lacking a permission),
   ``Entry Not Found for url: <url>.`` (RemoteEntryNotFoundError). A 401 whose server message is
   ``Invalid credentials in Authorization header`` stays a plain HfHubHTTPError carrying that message; the
   Hub adds ``Invalid username or password.`` to a 401 without a usable token. The offline guard raises
@@ -132,6 +133,9 @@ FAMILIES: tuple[Family, ...] = (
             r"Invalid username or password\.",
             r"401 Client Error: Unauthorized for url",
             r"Client error '401 Unauthorized' for url",
+            # A 403 that is not a gated repository: a token without the permission (a fine-grained one).
+            r"403 Forbidden: [^\n]*\.\s*\n\s*Cannot access content at: \S+",
+            r"403 Client Error: Forbidden for url",
             r"Not logged in\. Run '(?:hf auth|huggingface-cli) login' first\.",
             r"LocalTokenNotFoundError\b",
         ),
