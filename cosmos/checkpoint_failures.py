@@ -141,7 +141,8 @@ FAMILIES: tuple[Family, ...] = (
         ),
         lambda names, model: (
             f"Hugging Face did not accept the node's token for {names.repository_or('the download')} "
-            "(none set, expired or mistyped): create a read token at https://huggingface.co/settings/tokens "
+            "(none set, expired, mistyped or without read access): create a read token at "
+            "https://huggingface.co/settings/tokens "
             "and set it with cosmos_node token NODE; a gated repository also needs its licence accepted at "
             f"{names.licence_page()}."
         ),
