@@ -57,8 +57,22 @@ def queued_run(render_dir, django_capture_on_commit_callbacks, *, model: str, ow
         ("transfer1", "missing_checkpoint", "No such file or directory", "Cosmos-Transfer1-7B/base_model.pt"),
         # Reason1's vLLM engine finds no model in the folder it was given.
         ("reason1", "missing_checkpoint", "Invalid repository ID or local directory", "Cosmos-Reason1"),
+        # Reason2's vLLM reads the gated model from the Hub in-process: hub's own GatedRepoError.
+        (
+            "reason2",
+            "gated",
+            "Cannot access gated repo for url",
+            "https://huggingface.co/nvidia/Cosmos-Reason2-",
+        ),
     ],
-    ids=["transfer2_5-gated", "cosmos3-not-found", "cosmos3-unreachable", "transfer1-file", "reason1-vllm"],
+    ids=[
+        "transfer2_5-gated",
+        "cosmos3-not-found",
+        "cosmos3-unreachable",
+        "transfer1-file",
+        "reason1-vllm",
+        "reason2-gated",
+    ],
 )
 def test_it_ends_a_queued_run_with_kind_checkpoints(
     eager, fast_sim, render_dir, django_capture_on_commit_callbacks, monkeypatch, model, fail, message, named
