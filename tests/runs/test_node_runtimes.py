@@ -110,3 +110,22 @@ def test_it_creates_the_nodes_hugging_face_cache_before_a_launch(fast_sim, input
     run = run_execute(run=run_create(plan=run_plan(prompt_text="x", input_dir=inputs, model="transfer1")))
     assert run.status == "completed", run.error_message
     assert Path(fast_sim.hf_cache).is_dir()
+
+
+def test_it_gives_the_api_the_same_refusal_on_the_node_field(client, alice, db):
+    from django.urls import reverse
+
+    from runs.models import ApiToken
+
+    NodeRuntimeFactory(node__name="h100", model_type="transfer1")
+    key = ApiToken.issue(user=alice, name="scripts")[1]
+    response = client.post(
+        reverse("api:runs"),
+        data={"prompt": "a fox in snow", "model_type": "predict2_5", "node": "h100"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "node"
+    assert "cosmos_node runtime h100 predict2_5 --image IMAGE" in response.json()["error"]
+    assert not Run.objects.exists() and not Prompt.objects.exists()

@@ -113,6 +113,10 @@ def test_it_removes_a_runtime(h100):
             "env: HF_TOKEN is set by Cosmos Workflow",
         ),
         (["transfer1", "--image", "x", "--env", "HF_HOME=/x"], "env: HF_HOME is set by Cosmos Workflow"),
+        (
+            ["transfer1", "--image", "x", "--env", "PYTHONPATH=/x"],
+            "env: PYTHONPATH is set by Cosmos Workflow",
+        ),
         (["transfer1", "--image", "x", "--env", "1BAD=x"], "env: '1BAD' is not a variable name"),
         (["transfer1", "--image", "x" * 301], "docker_image: Ensure this value has at most 300"),
         (["--image", "x"], "name the MODEL"),
