@@ -53,7 +53,11 @@ class Command(BaseCommand):
             "--key", default="", help="Private key file (default: the SSH agent and ~/.ssh keys)."
         )
         add.add_argument("--remote-root", required=True, help="Working folder on the node (absolute).")
-        add.add_argument("--image", default="", help="Docker image holding Cosmos (docker launcher).")
+        add.add_argument(
+            "--image",
+            default="",
+            help="Docker image of every model (docker launcher); cosmos_node runtime gives a model its own.",
+        )
         add.add_argument("--gpus", type=int, default=1, help="GPUs this node offers (default 1).")
         add.add_argument(
             "--batch-size", type=int, default=4, help="Most compatible runs per model load (1: never batch)."

@@ -66,9 +66,13 @@ def assert_nothing_created(node: GpuNode) -> None:
 
 
 @pytest.mark.parametrize("model", list(PROFILES))
-def test_it_shows_each_models_image_cache_and_preflight_choices_and_creates_nothing(h100, render_dir, model):
+def test_it_shows_each_models_image_cache_and_preflight_choices_and_creates_nothing(
+    h100, render_dir, no_workers, django_capture_on_commit_callbacks, model
+):
     inputs = () if model in WITHOUT_INPUTS else (str(render_dir),)
-    out = dry_run("a harbour at dawn", *inputs, "--model", model, "--node", "h100")
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        out = dry_run("a harbour at dawn", *inputs, "--model", model, "--node", "h100")
+    assert not queued and not any(task.called for task in vars(no_workers).values())  # nothing enqueued
     argv = command_line(out)
     assert argv[:2] == ["docker", "run"]
     assert f"nvcr.io/cosmos/{model}:1" in argv
