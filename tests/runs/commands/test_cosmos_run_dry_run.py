@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from cosmos.launch import master_port
 from cosmos.profiles import PROFILES, profile_for
 from nodes.models import GpuNode, RemoteJob
 from prompts.models import Prompt
@@ -146,3 +147,28 @@ def test_it_refuses_a_node_without_the_model_and_creates_nothing(h100, render_di
         dry_run("a harbour", str(render_dir), "--model", "transfer1", "--node", "h100")
     assert refused.value.returncode == 2
     assert_nothing_created(h100)
+
+
+@pytest.mark.slow
+def test_it_shows_what_the_launch_then_sends(ssh_node, render_dir):
+    """The dry run and the launch share one builder: the command shown is the command sent."""
+    from runs.services import run_create, run_execute, run_plan
+    from runs.services.commands import run_command
+
+    run = run_create(
+        plan=run_plan(prompt_text="a harbour", input_dir=render_dir, node=ssh_node.name, model="transfer1")
+    )
+    shown = run_command(run=run)
+    assert not shown.launched
+    run = run_execute(run=run)
+    assert run.status == "completed", run.error_message
+    sent = run.execution_config["argv"]
+    job_id = run.execution_config["job"]
+    assert [arg.replace(job_id, "JOB") for arg in sent] == [
+        arg.replace(shown.job_id, "JOB").replace(
+            f"--master_port={master_port(shown.job_id)}", f"--master_port={master_port(job_id)}"
+        )
+        for arg in shown.argv
+    ]
+    assert json.loads(shown.files["spec.json"].replace(shown.job_id, job_id)) == run.execution_config["spec"]
+    assert run_command(run=run).launched
