@@ -236,13 +236,11 @@ class Cosmos3Profile(ModelProfile):
             throughput=self.throughput,
             batch=len(items) > 1,
         )
-        # Registry checkpoints download into the Hugging Face cache: kept in the node's checkpoint
-        # folder, so a container (removed after each job) does not fetch 90 GB every time (§1.3).
-        env = {"HF_HOME": f"{checkpoint_dir}/huggingface"}
+        # Registry checkpoints download into the Hugging Face cache: the launcher points HF_HOME
+        # at the node's cache for every model (cosmos/launch.py), so 90 GB download once (§1.3).
         return JobFiles(
             files=files,
             argv=argv,
-            env=env,
             # The gated downloads (Cosmos-Guardrail1) need the node's Hugging Face token (§1.3).
             inherited_env=("HF_TOKEN",),
             spec=specs[0] if len(specs) == 1 else specs,

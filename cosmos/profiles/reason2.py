@@ -272,9 +272,8 @@ class Reason2Profile(ModelProfile):
             "COLUMNS": "10000",
             # init_script() hides vLLM's log below ERROR unless this is set; progress follows its lines.
             "VLLM_LOGGING_LEVEL": "INFO",
-            # vLLM downloads the weights into the Hugging Face cache: kept in the node's checkpoint
-            # folder, so a container (removed after each job) does not fetch them again (as Cosmos 3).
-            "HF_HOME": f"{checkpoint_dir}/huggingface",
+            # vLLM downloads the weights into HF_HOME: the launcher points it at the node's shared
+            # Hugging Face cache for every model (cosmos/launch.py), so they download once per node.
         }
         return JobFiles(
             files={"input.yaml": json_document(question)},

@@ -52,10 +52,12 @@ def test_it_runs_cosmos3_through_ssh_and_docker_as_one_python_process(ssh_node, 
     argv = run.execution_config["argv"]
     image = argv.index(ssh_host.image)
     assert argv[image + 1 : image + 4] == ["python", "-m", "cosmos_framework.scripts.inference"]
-    assert argv[argv.index("HF_HOME=/workspace/checkpoints/huggingface") - 1] == "-e"
+    assert argv[argv.index("HF_HOME=/root/.cache/huggingface") - 1] == "-e"
+    assert argv[argv.index(f"{ssh_node.hf_cache}:/root/.cache/huggingface") - 1] == "-v"
     assert argv[argv.index("HF_TOKEN") - 1] == "-e"  # the node's own token: no value on the line
-    # The checkpoint download lands in the node's checkpoint folder, kept across containers.
-    assert any((Path(ssh_node.checkpoints) / "huggingface").iterdir())
+    # The checkpoint download lands in the node's Hugging Face cache, kept across containers.
+    assert any(Path(ssh_node.hf_cache).iterdir())
+    assert not (Path(ssh_node.checkpoints) / "huggingface").exists()
     assert set(run.outputs["controls"]) == {"depth", "seg"}  # the folder's own control videos
 
 
