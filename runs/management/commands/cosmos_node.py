@@ -6,7 +6,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.table import Table
 
+from cosmos.profiles import PROFILES
 from nodes.models import GpuNode, Launcher
+from nodes.preflight import ADJUSTED, OK, PROBLEM, PreflightResult, node_preflight, preflight_models
 from nodes.remote import RemoteError
 from nodes.remote.ssh import fingerprint, parse_host_key
 from nodes.services import (
@@ -65,8 +67,12 @@ class Command(BaseCommand):
         )
         listing = actions.add_parser("list", help="List the nodes.")
         listing.add_argument("--json", action="store_true")
-        check = actions.add_parser("check", help="Connect, log in and report what the node has.")
+        check = actions.add_parser(
+            "check",
+            help="Connect, log in, report what the node has, then run the preflight of each model it offers.",
+        )
         check.add_argument("name")
+        check.add_argument("--model", choices=list(PROFILES), help="Run the preflight of this model only.")
         trust = actions.add_parser("trust", help="Trust the node's current host key (after a re-install).")
         trust.add_argument("name")
         trust.add_argument("--trust-host-key", metavar="SHA256:…")
@@ -201,6 +207,22 @@ class Command(BaseCommand):
         print_status(self.console, node, status)
         if not status.ok:
             raise CommandError(f"node {node.name} is not ready: {status.error or 'see above'}", returncode=1)
+        failing = []
+        for model in [options["model"]] if options["model"] else preflight_models(node):
+            try:
+                result = node_preflight(node=node, model_type=model)
+            except RemoteError as exc:
+                raise CommandError(
+                    f"the preflight of {model} on {node.name} failed: {exc}", returncode=1
+                ) from None
+            print_preflight(self.console, result)
+            if not result.ok:
+                failing.append(f"{result.label} ({len(result.problems)} problem(s))")
+        if failing:
+            raise CommandError(
+                f"node {node.name} cannot run {', '.join(failing)} yet: fix what is marked above",
+                returncode=1,
+            )
 
     def handle_trust(self, options) -> None:
         node = self._node(options["name"])
@@ -242,3 +264,18 @@ def _fingerprint_of(line: str) -> str:
         return fingerprint(parse_host_key(line))
     except RemoteError:
         return "invalid"
+
+
+PREFLIGHT_MARKS = {OK: "[green]✓[/]", ADJUSTED: "[yellow]↑[/]", PROBLEM: "[red]✗[/]"}
+
+
+def print_preflight(console: Console, result: PreflightResult) -> None:
+    """Each check of a model's preflight on a line of its own, a problem's fix on the next."""
+    verdict = "[green]ready[/]" if result.ok else f"[red]{len(result.problems)} problem(s)[/]"
+    console.print(f"[bold]{result.label}[/] ({result.model}) preflight: {verdict}")
+    for check in result.checks:
+        console.print(f"  {PREFLIGHT_MARKS.get(check.status, '-')} {check.name:<13} ", end="")
+        console.print(check.detail, markup=False, highlight=False)
+        if check.fix:
+            console.print(f"    {'':<13} fix: ", end="")
+            console.print(check.fix, markup=False, highlight=False)
