@@ -43,6 +43,8 @@ Scripts (the first argument after the stand-in options), each followed by the sc
                                                             Transfer1's prompt upsampler -> upsampler
     -m cosmos_framework.scripts.inference                   Cosmos 3 (Nano, Edge, Super...) -> cosmos3;
                                                             several ranks when WORLD_SIZE > 1
+    hf download REPO [--revision R] [--local-dir DIR]         the Hugging Face CLI's download (the cache a
+                                                            node's `cosmos_node download` fills) -> hf_cli
     Any other script path prints a message on stderr and exits 2. Each module's docstring describes its
     arguments, outputs and what it leaves out.
 

@@ -70,7 +70,7 @@ SIM_DEFAULTS = {
     # What a preflight meets (nodes/preflight.py): the driver, GPU memory in use when no container
     # holds the GPU, docker's runtimes, the free disk df reports (None: the real df), the token the
     # Hugging Face shim accepts and the repositories it refuses (repo -> HTTP status), and a file
-    # where the curl shim records its own argv and its shell's (None: not recorded).
+    # where the curl and docker shims record their argv and their shell's (None: not recorded).
     "driver": DRIVER_VERSION,
     "idle_gpu_mib": IDLE_GPU_MIB,
     "docker_runtimes": list(DOCKER_RUNTIMES),
@@ -757,7 +757,17 @@ def _find_container(state_dir: Path, reference: str) -> dict | None:
     return by_prefix[0] if len(by_prefix) == 1 else None
 
 
+def _log_argv(config: dict, name: str, args: list[str]) -> None:
+    """Record a shim's argv and its parent's (the shell that ran it) in ``argv_log``, when set: what
+    `ps` on the node shows, where a secret must never be."""
+    if config.get("argv_log"):
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        with open(config["argv_log"], "a") as log:
+            log.write(json.dumps({"argv": [name, *args], "parent": parent}) + "\n")
+
+
 def _docker(config: dict, args: list[str]) -> int:
+    _log_argv(config, "docker", args)
     commands = {
         "run": _docker_run,
         "kill": _docker_kill,
@@ -965,6 +975,8 @@ def _docker_run(config: dict, args: list[str]) -> int:
         )
     if not command:
         raise ShimExit("docker: Error response from daemon: No command specified.", 125)
+    if command[0] == "hf":  # the Hugging Face CLI in the image: `cosmos_node download`
+        return _run_container(config, options, image, None, command)
     if command[0] in ("python", "python3"):
         # A one-process model (Cosmos 3 Nano on one GPU: python -m cosmos_framework.scripts.inference).
         return _run_container(config, options, image, None, command[1:])
@@ -1375,10 +1387,7 @@ HF_AUTH_CHECK = re.compile(r"^https://huggingface\.co/api/models/([\w.-]+/[\w.-]
 
 def _curl(config: dict, args: list[str]) -> int:
     """curl -sS -o /dev/null -w '%{http_code}' -H @- --max-time N URL, answered as the Hub would."""
-    if config.get("argv_log"):
-        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        with open(config["argv_log"], "a") as log:
-            log.write(json.dumps({"argv": ["curl", *args], "parent": parent}) + "\n")
+    _log_argv(config, "curl", args)
     headers, urls, index = [], [], 0
     while index < len(args):
         arg = args[index]
