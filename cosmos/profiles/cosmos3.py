@@ -4,6 +4,9 @@ cosmos-framework (`python -m cosmos_framework.scripts.inference`, read at @5eee9
 reference) takes any number of spec files in one invocation and loads the model once; each
 sample leaves ``<out>/<name>/`` with ``sample_args.json`` first and ``sample_outputs.json`` last,
 so a run's result is read from its own folder, never guessed from the batch's exit code.
+
+Node requirements: reference/cosmos3.md §1.2-1.4; the image's CUDA was read in NVIDIA/cosmos-framework's
+Dockerfile @3b56fb8 (CUDA_VERSION 13.0.2 by default, a build argument, with a matching cuXY group).
 """
 
 import json

@@ -1,4 +1,10 @@
-"""Cosmos-Transfer1-7B (reference/cosmos-models.md §1): controlnet spec JSON, batch JSONL, clip progress."""
+"""Cosmos-Transfer1-7B (reference/cosmos-models.md §1): controlnet spec JSON, batch JSONL, clip progress.
+
+Its node requirements' repositories and layout were read in nvidia-cosmos/cosmos-transfer1:
+scripts/download_checkpoints.py @05bb976 (every *_CHECKPOINT name of the checkpoints module, each
+snapshot into <output_dir>/<org>/<name>) and cosmos_transfer1/checkpoints.py @003ad57 (the names; the
+Sample-AV and multiview ones left out, as `--model 7b` does).
+"""
 
 from pathlib import PurePosixPath
 from typing import Any
