@@ -25,6 +25,7 @@ from nodes.remote import Transport, transport_for
 OK, ADJUSTED, SKIPPED, PROBLEM = "ok", "adjusted", "skipped", "problem"
 HUB = "https://huggingface.co"
 CURL_SECONDS = 20
+PRESENT_KIB = 1024  # a repository folder holding a MiB or more has been downloaded (an empty one is 4 KiB)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ fi
 echo '@@gpus'; nvidia-smi --query-gpu=index,driver_version,memory.free --format=csv,noheader,nounits 2>&1
 echo '@@disk'; d="$folder"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 echo "$d"; df -Pk "$d" 2>&1 | tail -n 1
-echo '@@held'; for held in {held}; do [ -d "$held" ] && du -sk "$held" 2>/dev/null; done; echo end
+echo '@@held'; for held in {held}; do if [ -d "$held" ]; then du -sk "$held" 2>/dev/null; fi; done
 echo '@@curl'; command -v curl >/dev/null 2>&1 && echo yes || echo no
 echo '@@end'
 """
@@ -189,9 +190,33 @@ def _docker_preflight(
     else:
         _check_driver(result, needs.min_driver, gpus)
         _check_memory(result, needs, [gpu for gpu in gpus if gpu[0] in _devices(node, devices)])
-    _check_disk(result, needs, sections.get("disk", ""), sections.get("held", ""), node)
-    _check_token(result, needs.gated_repos, node, transport, sections.get("curl") == "yes")
+    held = _held(sections.get("held", ""), needs, node)
+    _check_disk(result, needs, sections.get("disk", ""), sum(held.values()) / 1024**2, node)
+    gated = needs.gated_repos
+    if needs.in_checkpoint_dir:
+        # Loaded from the folder, never fetched at run time: a gated repository already there needs no token.
+        there = [repo for repo in gated if held.get(repo, 0) >= PRESENT_KIB]
+        result.checks.extend(
+            Check(f"token {repo}", SKIPPED, f"{repo} is in the checkpoint folder already: no token needed")
+            for repo in there
+        )
+        gated = tuple(repo for repo in gated if repo not in there)
+    if gated or not needs.gated_repos:
+        _check_token(result, gated, node, transport, sections.get("curl") == "yes")
     return result
+
+
+def _held(text: str, needs, node: GpuNode) -> dict[str, int]:
+    """KiB each download repository already takes on the node (du), by repository."""
+    by_path = {}
+    for line in text.splitlines():
+        size, _, path = line.partition("\t")
+        if size.isdigit():
+            by_path[path] = int(size)
+    return {
+        repo: by_path.get(str(_repo_folder(node, repo, in_checkpoint_dir=needs.in_checkpoint_dir)), 0)
+        for repo in needs.download_repos
+    }
 
 
 def _repo_folder(node: GpuNode, repo: str, *, in_checkpoint_dir: bool) -> PurePosixPath:
@@ -342,7 +367,7 @@ def _check_memory(result: PreflightResult, needs, gpus: list[tuple[int, str, int
             )
 
 
-def _check_disk(result: PreflightResult, needs, disk: str, held_text: str, node: GpuNode) -> None:
+def _check_disk(result: PreflightResult, needs, disk: str, held: float, node: GpuNode) -> None:
     if not needs.checkpoint_gb:
         result.checks.append(Check("disk", SKIPPED, f"{result.label} states no checkpoint size: not checked"))
         return
@@ -355,9 +380,6 @@ def _check_disk(result: PreflightResult, needs, disk: str, held_text: str, node:
         return
     where = node.checkpoints if needs.in_checkpoint_dir else node.hf_cache
     free = int(fields[3]) / 1024**2
-    held = (
-        sum(int(line.split()[0]) for line in held_text.splitlines() if line.split()[:1] != ["end"]) / 1024**2
-    )
     need = max(needs.checkpoint_gb - held, 0)
     there = f" ({held:.0f} GiB of them there already)" if held >= 1 else ""
     if free >= need:

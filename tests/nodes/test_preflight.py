@@ -2,6 +2,7 @@
 scripted (tests/hosts.py): each missing piece is reported with its fix, one test each."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -55,7 +56,8 @@ def test_it_passes_a_node_that_has_everything(ready, ssh_host, tmp_path):
     assert [check["name"] for check in runtime.preflight_report] == [check.name for check in result.checks]
     # The token went to curl on its stdin: neither curl's argv nor its shell's holds it.
     calls = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
-    assert len(calls) == 1 and "-H" in calls[0]["argv"]
+    [curl] = [call for call in calls if call["argv"][0] == "curl"]
+    assert "-H" in curl["argv"]
     assert all(TOKEN not in " ".join(call["argv"]) and TOKEN not in call["parent"] for call in calls)
     assert TOKEN not in json.dumps(runtime.preflight_report)
 
@@ -161,3 +163,27 @@ def test_it_passes_a_standin_node_on_what_applies_to_it(ssh_host, fast_ssh, db):
     assert [check.status for check in result.checks] == [OK, SKIPPED]
     assert "runs the Cosmos stand-in" in result.checks[0].detail
     assert NodeRuntime.objects.get(node=node, model_type="transfer1").preflight_ok is True
+
+
+def test_it_needs_no_token_for_gated_checkpoints_already_in_the_checkpoint_folder(ready, ssh_host):
+    node = ready("transfer1")
+    node.set_hf_token("")
+    for repo in (
+        "meta-llama/Llama-Guard-3-8B",
+        "nvidia/Cosmos-Guardrail1",
+    ):  # as download_checkpoints.py leaves them
+        folder = Path(node.checkpoints) / repo
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"\1" * (2 << 20))
+    result = node_preflight(node=node, model_type="transfer1")
+    assert result.ok, result.summary()
+    assert texts(result, SKIPPED)[-2:] == [
+        "meta-llama/Llama-Guard-3-8B is in the checkpoint folder already: no token needed",
+        "nvidia/Cosmos-Guardrail1 is in the checkpoint folder already: no token needed",
+    ]
+    (Path(node.checkpoints) / "nvidia/Cosmos-Guardrail1/model.safetensors").unlink()
+    again = node_preflight(node=node, model_type="transfer1")
+    assert texts(again) == [
+        "no Hugging Face token is set; Cosmos-Transfer1-7B needs the gated nvidia/Cosmos-Guardrail1: "
+        f"set one: cosmos_node token {node.name}"
+    ]
