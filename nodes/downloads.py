@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cosmos.profiles import profile_for
-from nodes.models import GpuNode, Launcher
+from nodes.models import GpuNode, Launcher, NodeRuntime
 from nodes.remote import Transport, transport_for
 
 DOWNLOAD_LABEL = "cosmos.download"
@@ -69,14 +69,9 @@ def node_download(
     needs = profile.requirements
     if not needs.download_repos:
         raise DownloadError(f"{profile.label} names no repositories to download")
-    image = ""
-    if node.launcher != Launcher.SIM:
-        runtime = node.runtime_for(model_type)
-        image = runtime.docker_image if runtime else ""
-        if not image:
-            raise DownloadError(
-                f"node {node.name} has no image for {profile.label}: give it one in its runtimes"
-            )
+    runtime = node.runtime_for(model_type)
+    if node.launcher != Launcher.SIM and (runtime is None or not runtime.docker_image):
+        raise DownloadError(f"node {node.name} has no image for {profile.label}: give it one in its runtimes")
     own_transport = transport is None
     transport = transport or transport_for(node)
     result = DownloadResult(node=node.name, model=model_type)
@@ -90,7 +85,7 @@ def node_download(
             if node.launcher == Launcher.SIM:
                 command = _standin_argv(node, transport, repo, target)
             else:
-                command = _docker_argv(node, image, repo, target)
+                command = _docker_argv(node, runtime, repo, target)
             argv = _with_token(node, command, target=target)
             reader = _ProgressReader(download, on_progress)
             download.exit_code = transport.stream_command(argv, on_output=reader.feed, stdin=stdin)
@@ -141,7 +136,9 @@ def _with_token(node: GpuNode, argv: list[str], *, target: str | None = None) ->
     return ["sh", "-c", script]
 
 
-def _docker_argv(node: GpuNode, image: str, repo: str, target: str | None) -> list[str]:
+def _docker_argv(node: GpuNode, runtime: NodeRuntime, repo: str, target: str | None) -> list[str]:
+    """The runtime's own environment and options go along, as to its jobs: a proxy to reach the Hub
+    is one of them."""
     cache = str(node.hf_cache)
     mounts = ["-v", f"{cache}:{cache}"]
     if target:
@@ -153,11 +150,13 @@ def _docker_argv(node: GpuNode, image: str, repo: str, target: str | None) -> li
         "--label",
         f"{DOWNLOAD_LABEL}={repo}",
         *mounts,
+        *(item for name, value in runtime.env.items() for item in ("-e", f"{name}={value}")),
         "-e",
         f"HF_HOME={cache}",
         "-e",
         "HF_TOKEN",  # the name alone: docker copies the value from its own environment, if set
-        image,
+        *runtime.docker_options,
+        runtime.docker_image,
         *_hf_args(repo, target),
     ]
 

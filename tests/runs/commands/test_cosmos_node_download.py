@@ -36,6 +36,7 @@ def node(db, ssh_host, fast_ssh):
 @pytest.mark.slow
 def test_it_fetches_each_repository_in_the_image_with_progress(node, ssh_host, tmp_path):
     ssh_host.set_sim(argv_log=str(tmp_path / "argv.jsonl"), time_scale=0.05)
+    node.runtimes.filter(model_type="cosmos3_nano").update(env={"HTTPS_PROXY": "http://proxy:3128"})
     out, code = download(node.name, "cosmos3_nano")
     assert code == 0, out
     for repo in NANO_REPOS:
@@ -48,6 +49,7 @@ def test_it_fetches_each_repository_in_the_image_with_progress(node, ssh_host, t
     assert len(runs) == 3
     assert all(ssh_host.image in call["argv"] and "HF_TOKEN" in call["argv"] for call in runs)
     assert all(f"HF_HOME={node.hf_cache}" in call["argv"] for call in runs)
+    assert all("HTTPS_PROXY=http://proxy:3128" in call["argv"] for call in runs)  # the runtime's own
     # The gated guardrail came down, so the token reached the container: never through an argv.
     assert all(TOKEN not in call["argv"] and TOKEN not in call["parent"] for call in calls)
     assert not list(Path(node.root).glob(".download-env.*"))  # the env file is gone
