@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.models import NodeRuntime
+from nodes.models import JobStatus, NodeRuntime, RemoteJob
 from nodes.preflight import ADJUSTED, OK, PROBLEM, SKIPPED, node_preflight
 
 TOKEN = "hf_preflightTestToken0123456789"
@@ -186,4 +186,15 @@ def test_it_needs_no_token_for_gated_checkpoints_already_in_the_checkpoint_folde
     assert texts(again) == [
         "no Hugging Face token is set; Cosmos-Transfer1-7B needs the gated nvidia/Cosmos-Guardrail1: "
         f"set one: cosmos_node token {node.name}"
+    ]
+
+
+def test_it_leaves_out_the_gpus_our_own_jobs_hold(ready, ssh_host):
+    node = ready(gpu_count=2)
+    RemoteJob.objects.create(node=node, model_type="transfer1", status=JobStatus.RUNNING, devices=[0])
+    free_gib(ssh_host, 30)  # as if every GPU were this full; GPU 0 is busy with our own job
+    result = node_preflight(node=node, model_type="cosmos3_nano")
+    assert [check.name for check in result.checks if check.name.startswith("gpu")] == ["gpu 1"]
+    assert texts(result) == [
+        "GPU 1 has 30.0 GiB free; Cosmos3-Nano needs 56 GiB even with offloading: free the GPU or use a larger one"
     ]
