@@ -242,9 +242,10 @@ class LocalTransport(Transport):
             on_output(f"{argv[0]}: command not found\n".encode())
             return 127
         with process:
-            process.stdin.write(stdin)
-            process.stdin.close()
-            deadline = time.monotonic() + timeout
+            with contextlib.suppress(BrokenPipeError):  # a command that reads no input may be gone already
+                process.stdin.write(stdin)
+                process.stdin.close()
+            deadline = time.monotonic() + timeout  # checked as output comes, like the ssh channel's
             while data := process.stdout.read1(CHUNK):
                 on_output(data)
                 if time.monotonic() > deadline:
