@@ -18,7 +18,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
-from cosmos.profiles import profile_for
+from cosmos.profiles import PROFILES, profile_for
 from nodes.models import BUSY_JOB_STATUSES, GpuNode, Launcher, NodeRuntime, RemoteJob
 from nodes.remote import Transport, transport_for
 
@@ -105,8 +105,6 @@ def node_preflight(
 
 def preflight_models(node: GpuNode) -> list[str]:
     """The models a node offers, the ones `cosmos_node check` looks at."""
-    from cosmos.profiles import PROFILES
-
     return [model for model in PROFILES if node.offers(model)]
 
 

@@ -215,7 +215,10 @@ class Command(BaseCommand):
         if not status.ok:
             raise CommandError(f"node {node.name} is not ready: {status.error or 'see above'}", returncode=1)
         failing = []
-        for model in [options["model"]] if options["model"] else preflight_models(node):
+        models = [options["model"]] if options["model"] else preflight_models(node)
+        if not models:
+            self.console.print("No model has an image on this node yet: nothing to preflight", markup=False)
+        for model in models:
             try:
                 result = node_preflight(node=node, model_type=model)
             except RemoteError as exc:
