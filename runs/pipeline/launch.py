@@ -121,6 +121,13 @@ class Launching(PipelineBase):
         result = node_preflight(
             node=self.node, model_type=self.job.model_type, transport=self.transport, devices=self.job.devices
         )
+        logger.info(
+            "job %s: preflight of %s on %s: %s",
+            self.job.id,
+            self.job.model_type,
+            self.node,
+            "passed" if result.ok else f"{len(result.problems)} problem(s)",
+        )
         if not result.ok:
             raise PreflightFailed(result)
         if result.parameters:
