@@ -34,7 +34,7 @@ Stand-in options (before the script path; each falls back to an environment vari
                                               reach Hugging Face ("Error: Local entry not found. [Errno -3]
                                               Temporary failure in name resolution")
                           The 2.5 and Cosmos 3 download failures print what `hf download` prints
-                          (standin/hf_cli.py), then the downloader's CalledProcessError.
+                          (standin/hf_errors.py), then the downloader's CalledProcessError.
                           nccl_timeout        Cosmos 3 under torchrun (WORLD_SIZE > 1): the bar stops
                                               mid-way, and after the 1800 s process-group timeout the
                                               NCCL watchdog aborts the ranks (SIGABRT)
@@ -52,6 +52,8 @@ Scripts (the first argument after the stand-in options), each followed by the sc
     -m cosmos_framework.scripts.inference                   Cosmos 3 (Nano, Edge, Super...) -> cosmos3;
                                                             several ranks when WORLD_SIZE > 1
     -m cosmos_reason2_utils.script.inference offline ...    Cosmos-Reason2 (2B, 8B, 32B) -> reason2
+    hf download REPO [--revision R] [--local-dir DIR]       the Hugging Face CLI's download (the cache a
+                                                            node's `cosmos_node download` fills) -> hf_cli
     Any other script path prints a message on stderr and exits 2. Each module's docstring describes its
     arguments, outputs and what it leaves out.
 

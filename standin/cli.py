@@ -10,7 +10,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import cosmos3, predict25, reason1, reason2, transfer1, transfer25, upsampler
+from . import cosmos3, hf_cli, predict25, reason1, reason2, transfer1, transfer25, upsampler
 from .common import Crash, Sim, torchrun_report, traceback_lines, write_flush
 from .cosmos25 import world_size
 
@@ -49,6 +49,7 @@ MODES = (
     Mode(upsampler.SCRIPT, upsampler, torchrun=False),
     Mode(cosmos3.SCRIPT, cosmos3, torchrun=None, python_m=True),
     Mode(reason2.SCRIPT, reason2, torchrun=False, python_m=True),
+    Mode(hf_cli.SCRIPT, hf_cli, torchrun=False),  # `hf download`, for cosmos_node download
 )
 
 

@@ -3,7 +3,7 @@
 tyro's command line (hyphenated flags, underscores accepted, ``--x/--no-x`` booleans, errors in a box on
 stderr and exit 2), sample files validated like pydantic (``Error validating parameters from '<file>' at
 line i`` on stderr, exit 1; paths relative to the file's folder), the output folder's console.log and
-debug.log, checkpoint downloads through the Hugging Face CLI (and its errors: standin/hf_cli.py), the
+debug.log, checkpoint downloads through the Hugging Face CLI (and its errors: standin/hf_errors.py), the
 guardrails.
 """
 
@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from . import hf_cli
+from . import hf_errors
 from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Bar, Crash, blocklist_reason, error_text, write_flush
 from .validation import Invalid, validate
 
@@ -160,7 +160,7 @@ def snapshot_path(repository, revision, filename=""):
 
 def hf_download(sim, repository, revision, filename="", *, failing=False, stack=()):
     """checkpoint_db._hf_download: the command line it logs, the path the CLI prints; ``failing``: the
-    CLI's error for sim.fail (standin/hf_cli.py) and the CalledProcessError it leads to."""
+    CLI's error for sim.fail (standin/hf_errors.py) and the CalledProcessError it leads to."""
     selector = filename or "--include '*'"
     command = f"{HF_CLI} {repository} --repo-type model --revision {revision} {selector}"
     sim.info("checkpoint_db:165:_hf_download", command)
@@ -171,7 +171,7 @@ def hf_download(sim, repository, revision, filename="", *, failing=False, stack=
         raise Crash(
             [*stack, ("checkpoint_db:166:_hf_download", "subprocess.check_call(cmd, text=True)")],
             f"subprocess.CalledProcessError: Command '{argv}' returned non-zero exit status 1.",
-            prelude=hf_cli.error(sim.fail, repository, revision, filename),
+            prelude=hf_errors.error(sim.fail, repository, revision, filename),
         )
     write_flush(sys.stdout, snapshot_path(repository, revision, filename) + "\n")
 
@@ -264,7 +264,7 @@ def generate_chunk(sim, steps, *, step_seconds, decode_seconds, oom_stack, vae_s
 def guardrail_failure(sim):
     """Whether the guardrail checkpoint's download is the one that fails: gated (it needs a licence), or
     the hub unreachable (it is the run's first download)."""
-    return sim.fail in hf_cli.HUB_FAILURES
+    return sim.fail in hf_errors.HUB_FAILURES
 
 
 def load_guardrails(sim, *, offload, stack):

@@ -10,7 +10,7 @@ completed stand-in download writes that ref (and an empty snapshot folder).
 import hashlib
 import os
 
-from . import hf_cli
+from . import hf_errors
 from .common import Bar, Crash
 
 UV_PROJECT = "/workspace/cosmos_framework/utils/hf_cli"
@@ -53,7 +53,7 @@ def repository_folder(repository):
 
 def hf_download(sim, repository, revision, gib, *, failing=False, stack=()):
     """_hf_download: log the command, run it (cached: seconds; first time: a fetch), return the snapshot
-    folder. ``failing``: hf's error for sim.fail (standin/hf_cli.py, --format=json: no colours), then
+    folder. ``failing``: hf's error for sim.fail (standin/hf_errors.py, --format=json: no colours), then
     CalledProcessError."""
     argv = command(repository, revision)
     sim.info("checkpoint_db:181:_hf_download", " ".join(arg if arg != "*" else "'*'" for arg in argv))
@@ -70,7 +70,7 @@ def hf_download(sim, repository, revision, gib, *, failing=False, stack=()):
                 ),
             ],
             f"subprocess.CalledProcessError: Command '{argv}' returned non-zero exit status 1.",
-            prelude=hf_cli.error(sim.fail, repository, revision, json_format=True),
+            prelude=hf_errors.error(sim.fail, repository, revision, json_format=True),
         )
     commit = hashlib.sha1(f"{repository}@{revision}".encode()).hexdigest()
     if os.path.isfile(ref):

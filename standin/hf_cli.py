@@ -1,43 +1,89 @@
-"""What the Hugging Face CLI (``hf download``) prints on stderr when a checkpoint download fails.
+"""The Hugging Face CLI's ``hf download`` (huggingface_hub), as ``cosmos_node download`` runs it on a
+node to fill the cache ahead of a model's first run.
 
-Read in huggingface/huggingface_hub at ee0a4510f4bc15e26cb722be2efc2bdb01383ca0 (1.29.0.dev0), which is
-what ``uvx hf>=1.3.5`` resolves to today: since v1.4.0 ``cli/hf.py`` catches the known errors, prints
-``Error: <message>`` (``cli/_output.py``: bold red in the human format, plain with ``--format json``),
-then ``Hint: set HF_DEBUG=1 as environment variable for full traceback.`` (gray), and exits 1. The
-messages are ``cli/_errors.py``'s. A repository is named only when the failing request was an API URL
-(``_parse_repo_info_from_url``): a whole-repository download starts with one (``repo_info``); a single
-file's starts with its resolve URL, so its refusal says "This repository". A connection failure
-becomes LocalEntryNotFoundError, printed with its cause (httpx's connection error).
+``hf download REPO [--revision R] [--local-dir DIR]``: into the hub cache (``$HF_HOME/hub``, see
+cosmos3_download) or, with ``--local-dir``, into that folder (Transfer1's checkpoint layout). The files
+come in under hf's ``Fetching N files`` bar on stderr (time by size); at the end the CLI prints the
+snapshot's folder on stdout. A repository already there is found at once. A gated repository
+(GATED) without HF_TOKEN in the environment, or any with ``--fail gated``, is refused as the Hub
+refuses (401); ``--fail missing_checkpoint`` gives its 404; both exit 1.
 """
 
-# The failure modes that make a download fail; the first download a run makes meets the hub ones.
-HUB_FAILURES = ("gated", "hub_unreachable")
-DOWNLOAD_FAILURES = (*HUB_FAILURES, "missing_checkpoint")
+import hashlib
+import os
+import sys
 
-BOLD_RED, GRAY, RESET = "\x1b[1m\x1b[31m", "\x1b[90m", "\x1b[0m"
+from . import hf_errors
+from .common import write_flush
+from .cosmos3 import GUARDRAILS
+from .cosmos3_download import fetch, repository_folder
+from .cosmos3_spec import CHECKPOINTS
+
+SCRIPT = "hf"
+USAGE = "usage: hf download REPO_ID [--revision REVISION] [--local-dir LOCAL_DIR]"
+GATED = ("nvidia/Cosmos-Guardrail1", "meta-llama/Llama-Guard-3-8B")  # licences to accept first
+DEFAULT_GIB = 5.0  # [est] a repository the stand-in knows no size for
+SIZES_GIB = {
+    **{checkpoint.repository: checkpoint.download_gib for checkpoint in CHECKPOINTS.values()},
+    **{repository: gib for repository, _, gib in GUARDRAILS},
+}
 
 
-def error(fail, repository, revision, filename="", *, json_format=False):
-    """The CLI's stderr for a download of ``repository`` (one ``filename``, or all of it) failing as
-    ``fail`` (gated, hub_unreachable; anything else: not there, a 404)."""
-    if fail == "gated":
-        if filename:
-            message = "Access denied. This repository requires approval."
-        else:
-            message = f"Access denied. Model '{repository}' requires approval."
-    elif fail == "hub_unreachable":
-        message = "Local entry not found. [Errno -3] Temporary failure in name resolution"
-    elif filename:
-        url = f"https://huggingface.co/{repository}/resolve/{revision}/{filename}"
-        message = f"File not found in repository.\nURL: {url}"
+def planned_output(args):
+    return None
+
+
+def parse(args):
+    if args[:1] != ["download"] or len(args) < 2 or args[1].startswith("-"):
+        write_flush(sys.stderr, f"{USAGE}\nhf: error: the stand-in knows only `hf download REPO_ID`\n")
+        sys.exit(2)
+    options, index = {"--revision": "main", "--local-dir": None}, 2
+    while index < len(args):
+        name, has_value, value = args[index].partition("=")
+        if name not in options:
+            write_flush(sys.stderr, f"{USAGE}\nhf: error: unrecognized arguments: {args[index]}\n")
+            sys.exit(2)
+        if not has_value:
+            index += 1
+            value = args[index] if index < len(args) else ""
+        options[name] = value
+        index += 1
+    return args[1], options["--revision"], options["--local-dir"]
+
+
+def run(sim, args):
+    repository, revision, local_dir = parse(args)
+    gib = SIZES_GIB.get(repository, DEFAULT_GIB)
+    refused = "gated" if repository in GATED and not os.environ.get("HF_TOKEN") else sim.fail
+    if refused in ("gated", "missing_checkpoint"):
+        sim.spend(1)
+        write_flush(sys.stderr, hf_errors.error(refused, repository, revision))
+        return 1
+    if local_dir is None:
+        folder = into_cache(sim, repository, revision, gib)
     else:
-        message = (
-            f"Model '{repository}' not found.\n"
-            "If the repo is private, make sure you are authenticated and your token has the required "
-            "permissions.\n"
-            f"If the repo does not exist, create it with: hf repos create {repository}"
-        )
-    hint = "Hint: set HF_DEBUG=1 as environment variable for full traceback."
-    if json_format:
-        return f"Error: {message}\n{hint}\n"
-    return f"{BOLD_RED}Error: {message}{RESET}\n{GRAY}{hint}{RESET}\n"
+        folder = local_dir
+        marker = os.path.join(local_dir, ".cache", "huggingface", "download")
+        if not os.path.isdir(marker):
+            fetch(sim, gib)
+            os.makedirs(marker, exist_ok=True)
+    write_flush(sys.stdout, folder + "\n")
+    return 0
+
+
+def into_cache(sim, repository, revision, gib):
+    """The snapshot folder in the hub cache; fetched first unless the revision's ref is there (the
+    layout cosmos3_download reads, so a Cosmos 3 run then finds it downloaded)."""
+    folder = repository_folder(repository)
+    ref = os.path.join(folder, "refs", revision)
+    if os.path.isfile(ref):
+        with open(ref, encoding="utf-8") as handle:
+            commit = handle.read().strip()
+    else:
+        fetch(sim, gib)
+        commit = hashlib.sha1(f"{repository}@{revision}".encode()).hexdigest()
+        os.makedirs(os.path.join(folder, "snapshots", commit), exist_ok=True)
+        os.makedirs(os.path.dirname(ref), exist_ok=True)
+        with open(ref, "w", encoding="utf-8") as handle:
+            handle.write(commit)
+    return os.path.join(folder, "snapshots", commit)

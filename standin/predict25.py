@@ -28,7 +28,7 @@ import math
 import os
 from pathlib import PurePath
 
-from . import cosmos25, hf_cli
+from . import cosmos25, hf_errors
 from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Crash
 from .cosmos25 import planned_output
 from .scenes import continuation_frames, scene_frames
@@ -269,7 +269,9 @@ def load(sim, cfg, out):
     repository, folder = name.rsplit("/", 2)[0], "/".join(name.rsplit("/", 2)[1:])
     sim.info("checkpoint_db:297:download", f"Downloading checkpoint {name}({uuid})")
     # Without guardrails the model's checkpoint is the first download, and meets the hub's failures.
-    failing = sim.fail == "missing_checkpoint" or (sim.fail in hf_cli.HUB_FAILURES and cfg.disable_guardrails)
+    failing = sim.fail == "missing_checkpoint" or (
+        sim.fail in hf_errors.HUB_FAILURES and cfg.disable_guardrails
+    )
     filename = f"{folder}/{uuid}_ema_bf16.pt"
     cosmos25.hf_download(sim, repository, revision, filename, failing=failing, stack=MODEL_STACK)
     cosmos25.support_downloads(sim)

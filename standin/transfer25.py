@@ -28,7 +28,7 @@ Not simulated: masks, guided generation, image context, show_input/show_control_
 import os
 from pathlib import PurePath
 
-from . import cosmos25, hf_cli
+from . import cosmos25, hf_errors
 from .cosmos25 import planned_output
 from .styling import LEVELS
 from .transfer25_sample import CONTROL_KEYS, MAIN, generate_sample
@@ -264,7 +264,9 @@ def load(sim, cfg, hint_keys, distilled, out):
     if not cfg.disable_guardrails:
         cosmos25.load_guardrails(sim, offload=cfg.offload_guardrail_models, stack=GUARDRAIL_STACK)
     # Without guardrails the model's checkpoint is the first download, and meets the hub's failures.
-    failing = sim.fail == "missing_checkpoint" or (sim.fail in hf_cli.HUB_FAILURES and cfg.disable_guardrails)
+    failing = sim.fail == "missing_checkpoint" or (
+        sim.fail in hf_errors.HUB_FAILURES and cfg.disable_guardrails
+    )
     for key in hint_keys if len(hint_keys) == 1 else CONTROL_KEYS:
         uuid, name, revision, folder = CHECKPOINTS["edge/distilled" if distilled and key == "edge" else key]
         sim.info("checkpoint_db:297:download", f"Downloading checkpoint {REPOSITORY}/{name}({uuid})")

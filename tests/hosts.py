@@ -10,6 +10,10 @@ shims standing in for the GPU host's tools:
   docker 28 does for the calls we make.
 - ``nvidia-smi``: the ``--query-gpu`` CSV and ``-L`` list of the configured number of H100s, busy while a
   container that was given them is alive.
+- ``df``: the real df, or, once ``disk_free_kib`` is set, POSIX output with that much free.
+- ``curl``: the Hugging Face Hub's ``auth-check`` endpoint only (never the network): 200 for the
+  configured token, 401 for none or another, the configured status for a refused repository. It
+  reads its headers from stdin (``-H @-``), as a token must be passed.
 
 The shims are tiny launchers that load this file and call ``shim_main``; their settings are in a JSON file
 next to them (``set_sim``), and the containers they start are recorded in the host's state folder
@@ -54,13 +58,34 @@ GPU_MEMORY_MIB = 81559
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTAINER_PATH = "/usr/local/nvidia/bin:/usr/local/cuda/bin:" + SYSTEM_PATH
 MARKER_VARIABLE = "COSMOS_TEST_HOST"
-SIM_DEFAULTS = {"time_scale": 0.001, "resolution_scale": 0.1, "fail": "none", "launch_log": None, "gpus": 2}
+DRIVER_VERSION = "570.133.20"
+IDLE_GPU_MIB = 1234
+DOCKER_RUNTIMES = ("io.containerd.runc.v2", "nvidia", "runc")
+SIM_DEFAULTS = {
+    "time_scale": 0.001,
+    "resolution_scale": 0.1,
+    "fail": "none",
+    "launch_log": None,
+    "gpus": 2,
+    # What a preflight meets (nodes/preflight.py): the driver, GPU memory in use when no container
+    # holds the GPU, docker's runtimes, the free disk df reports (None: the real df), the token the
+    # Hugging Face shim accepts and the repositories it refuses (repo -> HTTP status), and a file
+    # where the curl and docker shims record their argv and their shell's (None: not recorded).
+    "driver": DRIVER_VERSION,
+    "idle_gpu_mib": IDLE_GPU_MIB,
+    "docker_runtimes": list(DOCKER_RUNTIMES),
+    "disk_free_kib": None,
+    "hf_token": "",
+    "hf_refused": {},
+    "argv_log": None,
+}
 NETNS_PREFIX = "cosmos-t"
 NETNS_LOCK_DIR = Path("/run/cosmos-test-netns")
 NETNS_SUBNET = "10.231"
 NETNS_INDEXES = range(1, 250)
 
 _PR_SET_PDEATHSIG = 1
+SHIMS = ("docker", "nvidia-smi", "df", "curl")
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -271,7 +296,7 @@ class SshTestHost:
             "marker": self.marker,
         }
         _write_json(self.config_path, self._sim)
-        for name in ("docker", "nvidia-smi"):
+        for name in SHIMS:
             shim = self.shim_dir / name
             shim.write_text(
                 SHIM_LAUNCHER.format(
@@ -424,15 +449,36 @@ class SshTestHost:
         fields.update(overrides)
         return fields
 
-    def make_node(self, *, image: str | None = None, models: tuple[str, ...] | None = None, **overrides):
-        """A saved node for this host whose runtimes run ``models`` (default: all) from ``image``."""
+    def make_node(
+        self,
+        *,
+        image: str | None = None,
+        models: tuple[str, ...] | None = None,
+        checked: bool = True,
+        **overrides,
+    ):
+        """A saved node for this host whose runtimes run ``models`` (default: all) from ``image``.
+
+        ``checked``: the runtimes' preflight is recorded as passed, as after `cosmos_node check`, so a
+        launch goes straight on; False leaves them never checked, so a node's first launch of a model
+        runs the preflight against the shims (which, by default, lack a token and 300 GB of disk).
+        """
+        from django.utils import timezone
+
         from cosmos.profiles import PROFILES
         from nodes.models import GpuNode, NodeRuntime
 
         node = GpuNode.objects.create(**self.node_fields(**overrides))
         image = self.image if image is None else image
         NodeRuntime.objects.bulk_create(
-            NodeRuntime(node=node, model_type=model, docker_image=image) for model in (models or PROFILES)
+            NodeRuntime(
+                node=node,
+                model_type=model,
+                docker_image=image,
+                preflight_ok=True if checked else None,
+                checked_at=timezone.now() if checked else None,
+            )
+            for model in (models or PROFILES)
         )
         return node
 
@@ -471,14 +517,27 @@ class SshTestHost:
     # -------------------------------------------------------------------------------- shims
 
     def set_sim(
-        self, *, time_scale=None, resolution_scale=None, fail=None, launch_log=None, gpus=None
+        self,
+        *,
+        time_scale=None,
+        resolution_scale=None,
+        fail=None,
+        launch_log=None,
+        gpus=None,
+        **preflight,
     ) -> None:
         """Change the shims' settings; None leaves a setting as it is (``reset_sim`` restores defaults).
 
         time_scale, resolution_scale and fail go to the stand-in's flags (fail "none" = no failure);
         launch_log becomes COSMOS_SIM_LAUNCH_LOG in the container ("" turns it off); gpus is the number
-        of GPUs nvidia-smi lists and ``docker run --gpus`` may use.
+        of GPUs nvidia-smi lists and ``docker run --gpus`` may use. ``preflight`` sets what a node's
+        preflight meets, by the SIM_DEFAULTS names: driver, idle_gpu_mib, docker_runtimes,
+        disk_free_kib, hf_token, hf_refused, argv_log.
         """
+        unknown = set(preflight) - set(SIM_DEFAULTS)
+        if unknown:
+            raise TypeError(f"set_sim got unknown settings: {', '.join(sorted(unknown))}")
+        self._sim.update(preflight)
         if time_scale is not None:
             self._sim["time_scale"] = float(time_scale)
         if resolution_scale is not None:
@@ -492,7 +551,7 @@ class SshTestHost:
         _write_json(self.config_path, self._sim)
 
     def reset_sim(self) -> None:
-        self._sim.update(SIM_DEFAULTS)
+        self._sim.update(json.loads(json.dumps(SIM_DEFAULTS)))  # a copy: no test shares its lists
         _write_json(self.config_path, self._sim)
 
     @property
@@ -658,7 +717,7 @@ class ShimExit(Exception):
 
 def shim_main(name: str, config_path: str, args: list[str]) -> int:
     config = json.loads(Path(config_path).read_text())
-    handler = {"docker": _docker, "nvidia-smi": _nvidia_smi}[name]
+    handler = {"docker": _docker, "nvidia-smi": _nvidia_smi, "df": _df, "curl": _curl}[name]
     try:
         return handler(config, args)
     except ShimExit as exc:
@@ -698,13 +757,24 @@ def _find_container(state_dir: Path, reference: str) -> dict | None:
     return by_prefix[0] if len(by_prefix) == 1 else None
 
 
+def _log_argv(config: dict, name: str, args: list[str]) -> None:
+    """Record a shim's argv and its parent's (the shell that ran it) in ``argv_log``, when set: what
+    `ps` on the node shows, where a secret must never be."""
+    if config.get("argv_log"):
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        with open(config["argv_log"], "a") as log:
+            log.write(json.dumps({"argv": [name, *args], "parent": parent}) + "\n")
+
+
 def _docker(config: dict, args: list[str]) -> int:
+    _log_argv(config, "docker", args)
     commands = {
         "run": _docker_run,
         "kill": _docker_kill,
         "ps": _docker_ps,
         "version": _docker_version,
         "image": _docker_image,
+        "info": _docker_info,
     }
     if not args or args[0] not in commands:
         command = args[0] if args else ""
@@ -905,6 +975,8 @@ def _docker_run(config: dict, args: list[str]) -> int:
         )
     if not command:
         raise ShimExit("docker: Error response from daemon: No command specified.", 125)
+    if command[0] == "hf":  # the Hugging Face CLI in the image: `cosmos_node download`
+        return _run_container(config, options, image, None, command)
     if command[0] in ("python", "python3"):
         # A one-process model (Cosmos 3 Nano on one GPU: python -m cosmos_framework.scripts.inference).
         return _run_container(config, options, image, None, command[1:])
@@ -1217,7 +1289,7 @@ def _gpu_rows(config: dict) -> list[dict]:
     rows = []
     for index in range(int(config["gpus"])):
         used = str(index) in busy
-        memory = 71234 if used else 1234
+        memory = 71234 if used else int(config["idle_gpu_mib"])
         rows.append(
             {
                 "index": index,
@@ -1228,7 +1300,7 @@ def _gpu_rows(config: dict) -> list[dict]:
                 "memory.free": GPU_MEMORY_MIB - memory,
                 "utilization.gpu": 98 if used else 0,
                 "temperature.gpu": 71 if used else 34,
-                "driver_version": "570.133.20",
+                "driver_version": config["driver"],
             }
         )
     return rows
@@ -1271,4 +1343,76 @@ def _nvidia_smi(config: dict, args: list[str]) -> int:
             unit = NVIDIA_FIELDS[field][1]
             cells.append(f"{row[field]} {unit}" if unit and units else str(row[field]))
         print(", ".join(cells))
+    return 0
+
+
+def _docker_info(config: dict, args: list[str]) -> int:
+    """`docker info --format TEMPLATE` for the two templates a preflight uses."""
+    flags, rest = _parse_flags("info", args, values={"--format", "-f"}, switches=set(), code=1)
+    if rest or not flags:
+        raise ShimExit(f"docker: 'docker info' takes only --format in the test shim (got {args}).", 1)
+    template = flags[-1][1].strip()
+    runtimes = {
+        name: {"path": "nvidia-container-runtime" if name == "nvidia" else "runc"}
+        for name in config["docker_runtimes"]
+    }
+    known = {
+        "{{json .Runtimes}}": json.dumps(runtimes, separators=(",", ":")),
+        "{{.ServerVersion}}": DOCKER_VERSION,
+    }
+    if template not in known:
+        raise ShimExit(f"template: unsupported by the test shim: {template}", 1)
+    print(known[template])
+    return 0
+
+
+def _df(config: dict, args: list[str]) -> int:
+    """The real df, unless a free size is set: then `df -Pk PATH` with that much free."""
+    if config.get("disk_free_kib") is None:
+        os.execv("/bin/df", ["df", *args])
+    paths = [arg for arg in args if not arg.startswith("-")]
+    if args[:1] != ["-Pk"] or len(paths) != 1:
+        raise ShimExit(f"df: the test shim answers only `df -Pk PATH` (got {args})", 1)
+    if not os.path.exists(paths[0]):
+        raise ShimExit(f"df: {paths[0]}: No such file or directory", 1)
+    free = int(config["disk_free_kib"])
+    total = max(free * 4, 1 << 30)
+    print("Filesystem     1024-blocks      Used Available Capacity Mounted on")
+    print(f"/dev/nvme0n1p2 {total} {total - free} {free} {100 - free * 100 // total}% /")
+    return 0
+
+
+HF_AUTH_CHECK = re.compile(r"^https://huggingface\.co/api/models/([\w.-]+/[\w.-]+)/auth-check$")
+
+
+def _curl(config: dict, args: list[str]) -> int:
+    """curl -sS -o /dev/null -w '%{http_code}' -H @- --max-time N URL, answered as the Hub would."""
+    _log_argv(config, "curl", args)
+    headers, urls, index = [], [], 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-H", "-o", "-w", "--max-time"):
+            index += 1
+            if arg == "-H":
+                headers.append(args[index])
+        elif arg.startswith("-"):
+            if arg not in ("-s", "-S", "-sS", "--fail-early"):
+                raise ShimExit(f"curl: option {arg}: is unknown to the test shim", 2)
+        else:
+            urls.append(arg)
+        index += 1
+    lines = []
+    for header in headers:
+        lines += sys.stdin.read().splitlines() if header == "@-" else [header]
+    match = HF_AUTH_CHECK.match(urls[0]) if len(urls) == 1 else None
+    if match is None:
+        raise ShimExit(f"curl: (6) Could not resolve host (the test shim answers only auth-check): {urls}", 6)
+    given = next(
+        (line.partition(":")[2].strip() for line in lines if line.lower().startswith("authorization:")), ""
+    )
+    if not config["hf_token"] or given != f"Bearer {config['hf_token']}":
+        status = 401
+    else:
+        status = int(config["hf_refused"].get(match[1], 200))
+    print(status, end="")
     return 0

@@ -25,11 +25,16 @@ UNDER_WAY_BYTES = 64 << 20
 
 CREATE_RUN = """
 import json
+from django.utils import timezone
 from cosmos.profiles import PROFILES
 from nodes.models import GpuNode, NodeRuntime, QueueState
 from runs.services import run_plan, run_submit
 node = GpuNode.objects.create(**json.loads({fields!r}))
-NodeRuntime.objects.bulk_create(NodeRuntime(node=node, model_type=m, docker_image={image!r}) for m in PROFILES)
+NodeRuntime.objects.bulk_create(
+    # checked: the preflight a node's first launch runs is not what this test is about
+    NodeRuntime(node=node, model_type=m, docker_image={image!r}, preflight_ok=True, checked_at=timezone.now())
+    for m in PROFILES
+)
 QueueState.set_paused({paused})
 run = run_submit(plan=run_plan(prompt_text="a harbour at dawn", input_dir={inputs!r}, node=node.name))
 print(json.dumps(run.id))

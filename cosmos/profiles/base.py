@@ -84,6 +84,9 @@ class ModelRequirements:
     download_repos: tuple[str, ...] = ()
     # Oldest NVIDIA driver the model's image works with ("" when the repository states none).
     min_driver: str = ""
+    # Where the checkpoints go: False, the node's Hugging Face cache (HF_HOME, downloaded at run time);
+    # True, the node's checkpoint folder as <org>/<name> per repository (Transfer1's --checkpoint_dir).
+    in_checkpoint_dir: bool = False
 
 
 class ModelProfile:

@@ -4,6 +4,9 @@ cosmos-framework (`python -m cosmos_framework.scripts.inference`, read at @5eee9
 reference) takes any number of spec files in one invocation and loads the model once; each
 sample leaves ``<out>/<name>/`` with ``sample_args.json`` first and ``sample_outputs.json`` last,
 so a run's result is read from its own folder, never guessed from the batch's exit code.
+
+Node requirements: reference/cosmos3.md §1.2-1.4; the image's CUDA was read in NVIDIA/cosmos-framework's
+Dockerfile @3b56fb8 (CUDA_VERSION 13.0.2 by default, a build argument, with a matching cuXY group).
 """
 
 import json
@@ -16,7 +19,7 @@ from cosmos.media import sha256_file, write_first_frame
 from cosmos.params import ParameterError
 from cosmos.phases import Anchor, PhaseProgress
 from cosmos.profiles import cosmos3_spec
-from cosmos.profiles.base import JobFiles, ModelProfile, VideoFacts
+from cosmos.profiles.base import JobFiles, ModelProfile, ModelRequirements, VideoFacts
 from cosmos.profiles.cosmos3_params import (
     AUTO,
     COMPUTED_HINTS,
@@ -396,12 +399,34 @@ def _nccl(text: str) -> Failure | None:
     )
 
 
+# What a node needs (reference/cosmos3.md §1.2-1.4; figures in GiB). Checkpoints download into the
+# Hugging Face cache at run time; only Cosmos-Guardrail1 is documented as gated (whether the Cosmos3
+# repositories are is unconfirmed), and the guardrail also pulls Qwen3Guard. The framework's one memory
+# option is --offload-guardrail-models (no model offload at HEAD), worth about the guardrail's weights.
+# Driver: the docs' CUDA 12.8 build (the cu128 group, for CUDA 12.8 drivers) needs 570.124.06; an image
+# built from the repository's own Dockerfile (CUDA 13.0) needs a 580 driver, which this check passes.
+COSMOS3_GATED = ("nvidia/Cosmos-Guardrail1",)
+COSMOS3_GUARDRAIL_REPOS = ("nvidia/Cosmos-Guardrail1", "Qwen/Qwen3Guard-Gen-0.6B")
+COSMOS3_MIN_DRIVER = "570.124.06"
+COSMOS3_OFFLOAD = ("offload_guardrail_models",)
+
+
 class Cosmos3NanoProfile(Cosmos3Profile):
     name = "cosmos3_nano"
     label = "Cosmos3-Nano"
     modes = ("text2image", "text2video", "image2video", "video2video", "image2image")
     checkpoint = "Cosmos3-Nano"
     sound = True
+    # Cache ~90 GiB with Nano and the Wan2.2 VAE (§1.3); NIM's BF16 resident floor 58 GiB per GPU (§1.2).
+    requirements = ModelRequirements(
+        checkpoint_gb=90,
+        gpu_memory_gb=58,
+        offloaded_gpu_memory_gb=56,
+        offload_parameters=COSMOS3_OFFLOAD,
+        gated_repos=COSMOS3_GATED,
+        download_repos=("nvidia/Cosmos3-Nano", *COSMOS3_GUARDRAIL_REPOS),
+        min_driver=COSMOS3_MIN_DRIVER,
+    )
 
 
 class Cosmos3SuperProfile(Cosmos3Profile):
@@ -414,6 +439,17 @@ class Cosmos3SuperProfile(Cosmos3Profile):
     throughput = True
     # Super t2v 720p on 4 H100 NVL: 330 s (§5.2); one H100 cannot hold it.
     reference_step_seconds = 9.4
+    # [est] Weights 128 GB (FAQ) sharded by FSDP over 4+ GPUs, plus activations: ~72 GiB per GPU;
+    # the cache holds Super's weights beside what Nano's holds apart from its own (§1.2-1.3).
+    requirements = ModelRequirements(
+        checkpoint_gb=180,
+        gpu_memory_gb=72,
+        offloaded_gpu_memory_gb=70,
+        offload_parameters=COSMOS3_OFFLOAD,
+        gated_repos=COSMOS3_GATED,
+        download_repos=("nvidia/Cosmos3-Super", *COSMOS3_GUARDRAIL_REPOS),
+        min_driver=COSMOS3_MIN_DRIVER,
+    )
 
     def default_controls(self, modalities):
         return {}

@@ -1,10 +1,24 @@
-"""Cosmos-Transfer1-7B (reference/cosmos-models.md §1): controlnet spec JSON, batch JSONL, clip progress."""
+"""Cosmos-Transfer1-7B (reference/cosmos-models.md §1): controlnet spec JSON, batch JSONL, clip progress.
+
+Its node requirements' repositories and layout were read in nvidia-cosmos/cosmos-transfer1:
+scripts/download_checkpoints.py @05bb976 (every *_CHECKPOINT name of the checkpoints module, each
+snapshot into <output_dir>/<org>/<name>) and cosmos_transfer1/checkpoints.py @003ad57 (the names; the
+Sample-AV and multiview ones left out, as `--model 7b` does).
+"""
 
 from pathlib import PurePosixPath
 from typing import Any
 
 from cosmos.profiles import transfer1_spec
-from cosmos.profiles.base import JobFiles, JobItem, ModelProfile, VideoFacts, json_document, json_lines
+from cosmos.profiles.base import (
+    JobFiles,
+    JobItem,
+    ModelProfile,
+    ModelRequirements,
+    VideoFacts,
+    json_document,
+    json_lines,
+)
 from cosmos.profiles.transfer1_progress import Transfer1Progress
 
 # transfer.py's aspect buckets (§1.5): the output size for an input of each aspect ratio.
@@ -29,6 +43,37 @@ def input_fps(video: VideoFacts | None, param) -> int | None:
     return int(min(param.maximum, max(param.minimum, round(video.fps))))
 
 
+# What a node needs (reference/cosmos-models.md §1.7; GPU figures in GiB). scripts/download_checkpoints.py
+# fetches ~300 GB into the checkpoint folder as <org>/<name>; Llama-Guard-3-8B is gated (its terms must be
+# accepted) and so is Cosmos-Guardrail1 (its licence; cosmos3.md §1.3). The README asks for an 80 GB GPU;
+# with every offload option (and the distilled model) users ran it in 28-32 GB, so below 32 GiB free it
+# cannot run; between the two the offloads are turned on. The repository states no driver: unchecked.
+TRANSFER1_REQUIREMENTS = ModelRequirements(
+    checkpoint_gb=300,
+    gpu_memory_gb=74,
+    offloaded_gpu_memory_gb=32,
+    offload_parameters=(
+        "offload_diffusion_transformer",
+        "offload_text_encoder_model",
+        "offload_guardrail_models",
+        "offload_prompt_upsampler",
+    ),
+    gated_repos=("meta-llama/Llama-Guard-3-8B", "nvidia/Cosmos-Guardrail1"),
+    download_repos=(
+        "nvidia/Cosmos-Transfer1-7B",
+        "nvidia/Cosmos-Tokenize1-CV8x8x8-720p",
+        "nvidia/Cosmos-UpsamplePrompt1-12B-Transfer",
+        "nvidia/Cosmos-Guardrail1",
+        "google-t5/t5-11b",
+        "meta-llama/Llama-Guard-3-8B",
+        "depth-anything/Depth-Anything-V2-Small-hf",
+        "facebook/sam2-hiera-large",
+        "IDEA-Research/grounding-dino-tiny",
+    ),
+    in_checkpoint_dir=True,
+)
+
+
 class Transfer1Profile(ModelProfile):
     name = "transfer1"
     label = "Cosmos-Transfer1-7B"
@@ -38,6 +83,7 @@ class Transfer1Profile(ModelProfile):
     batchable = True
     optional_inputs = transfer1_spec.HINTS
     reference_step_seconds = 12.0
+    requirements = TRANSFER1_REQUIREMENTS
 
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
         return transfer1_spec.default_controls(modalities)

@@ -5,12 +5,13 @@ never batched (transfer.py forces batch_size 1 for it). It runs 9 overlapping pa
 clip, each a full diffusion, so it is about nine times as slow per step as a normal clip.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from cosmos.params import Param, ParameterError, clean_parameters
 from cosmos.profiles import transfer1_spec
 from cosmos.profiles.base import JobFiles, ModelProfile, json_document
-from cosmos.profiles.transfer1 import Transfer1Profile, bucket_size, input_fps
+from cosmos.profiles.transfer1 import TRANSFER1_REQUIREMENTS, Transfer1Profile, bucket_size, input_fps
 from cosmos.profiles.transfer1_progress import Transfer1Progress
 
 PATCHES = 9
@@ -43,6 +44,19 @@ class Upscale4kProfile(ModelProfile):
     prompt_required = False
     default_prompt = transfer1_spec.DEFAULT_PROMPT
     reference_step_seconds = 12.0
+    # Transfer1's model, checkpoints and guardrails (§1.7, §7) with the 4kupscaler control; the prompt
+    # upsampler never runs here, so neither its checkpoint nor its offload option is needed.
+    requirements = replace(
+        TRANSFER1_REQUIREMENTS,
+        offload_parameters=tuple(
+            name
+            for name in TRANSFER1_REQUIREMENTS.offload_parameters
+            if any(param.name == name for param in PARAMETERS)
+        ),
+        download_repos=tuple(
+            repo for repo in TRANSFER1_REQUIREMENTS.download_repos if "UpsamplePrompt" not in repo
+        ),
+    )
 
     def resolve(self, values, controls, *, video):
         if controls:

@@ -200,8 +200,24 @@ class Transport(ABC):
     # --- processes -------------------------------------------------------------------------------
 
     @abstractmethod
-    def run_command(self, argv: list[str], *, timeout: float = 60.0) -> CommandResult:
-        """Run a short command on the node (every argument is quoted; no shell features)."""
+    def run_command(self, argv: list[str], *, timeout: float = 60.0, stdin: bytes = b"") -> CommandResult:
+        """Run a short command on the node (every argument is quoted; no shell features).
+
+        ``stdin`` is what the command reads on its standard input: the way to hand it a secret (a
+        token), which on its command line would show in ``ps`` and the shell's history.
+        """
+
+    @abstractmethod
+    def stream_command(
+        self,
+        argv: list[str],
+        *,
+        on_output: Callable[[bytes], None],
+        timeout: float = 24 * 3600.0,
+        stdin: bytes = b"",
+    ) -> int:
+        """Run a long command on the node, handing its output (stdout and stderr, as it comes) to
+        ``on_output``; returns its exit code. For progress shown while a download runs."""
 
     @abstractmethod
     def sim_command(self) -> list[str]:

@@ -13,7 +13,8 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -214,16 +215,44 @@ class LocalTransport(Transport):
             except OSError as exc:
                 raise TransferError(f"cannot clear {path} from the cache: {exc.strerror or exc}") from exc
 
-    def run_command(self, argv: list[str], *, timeout: float = 60.0) -> CommandResult:
+    def run_command(self, argv: list[str], *, timeout: float = 60.0, stdin: bytes = b"") -> CommandResult:
         try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-            )
+            done = subprocess.run(argv, capture_output=True, timeout=timeout, input=stdin)
         except FileNotFoundError:
             return CommandResult(127, "", f"{argv[0]}: command not found")
         except subprocess.TimeoutExpired:
             return CommandResult(124, "", f"{argv[0]}: timed out after {timeout:.0f} s")
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+        return CommandResult(
+            done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+        )
+
+    def stream_command(
+        self,
+        argv: list[str],
+        *,
+        on_output: Callable[[bytes], None],
+        timeout: float = 24 * 3600.0,
+        stdin: bytes = b"",
+    ) -> int:
+        try:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+        except FileNotFoundError:
+            on_output(f"{argv[0]}: command not found\n".encode())
+            return 127
+        with process:
+            with contextlib.suppress(BrokenPipeError):  # a command that reads no input may be gone already
+                process.stdin.write(stdin)
+                process.stdin.close()
+            deadline = time.monotonic() + timeout  # checked as output comes, like the ssh channel's
+            while data := process.stdout.read1(CHUNK):
+                on_output(data)
+                if time.monotonic() > deadline:
+                    process.kill()
+                    on_output(f"{argv[0]}: timed out after {timeout:.0f} s\n".encode())
+                    return 124
+            return process.wait()
 
     def sim_command(self) -> list[str]:
         return [sys.executable, str(standin_archive_path())]

@@ -291,13 +291,16 @@ class SSHConnection(Transport):
 
     # --- commands --------------------------------------------------------------------------------------
 
-    def _exec(self, command: str, *, timeout: float) -> CommandResult:
-        return self._finish_exec(self._start_exec(command, timeout=timeout))
+    def _exec(self, command: str, *, timeout: float, stdin: bytes = b"") -> CommandResult:
+        return self._finish_exec(self._start_exec(command, timeout=timeout, stdin=stdin))
 
-    def _start_exec(self, command: str, *, timeout: float = 600.0) -> paramiko.Channel:
+    def _start_exec(self, command: str, *, timeout: float = 600.0, stdin: bytes = b"") -> paramiko.Channel:
         channel = self._connect().get_transport().open_session(timeout=self.connect_timeout)
         channel.settimeout(timeout)
         channel.exec_command(command)
+        if stdin:
+            channel.sendall(stdin)
+        channel.shutdown_write()  # end of input: a command reading stdin does not wait for more
         return channel
 
     def _finish_exec(
@@ -323,8 +326,38 @@ class SSHConnection(Transport):
         """Run a shell snippet we wrote (user text never goes in; paths are quoted by the caller)."""
         return self._retrying("running a command", lambda: self._exec(script, timeout=timeout))
 
-    def run_command(self, argv: list[str], *, timeout: float = 60.0) -> CommandResult:
-        return self.shell(shlex.join(argv), timeout=timeout)
+    def run_command(self, argv: list[str], *, timeout: float = 60.0, stdin: bytes = b"") -> CommandResult:
+        command = shlex.join(argv)
+        return self._retrying("running a command", lambda: self._exec(command, timeout=timeout, stdin=stdin))
+
+    def stream_command(
+        self,
+        argv: list[str],
+        *,
+        on_output: Callable[[bytes], None],
+        timeout: float = 24 * 3600.0,
+        stdin: bytes = b"",
+    ) -> int:
+        """Not retried: a long command that was cut off is run again by whoever asked for it."""
+        try:
+            channel = self._connect().get_transport().open_session(timeout=self.connect_timeout)
+            channel.set_combine_stderr(True)  # progress bars come on stderr, results on stdout
+            channel.settimeout(timeout)
+            try:
+                channel.exec_command(shlex.join(argv))
+                if stdin:
+                    channel.sendall(stdin)
+                channel.shutdown_write()
+                while True:
+                    data = channel.recv(CHUNK)  # waits up to ``timeout`` for output
+                    if not data:
+                        return channel.recv_exit_status()
+                    on_output(data)
+            finally:
+                channel.close()
+        except TRANSIENT as exc:
+            self._drop()
+            raise TransferError(f"a command on {self.address} was cut off: {_describe(exc)}") from exc
 
 
 class _Unreachable(Exception):

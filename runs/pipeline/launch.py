@@ -19,6 +19,7 @@ from cosmos.params import ParameterError
 from cosmos.stages import Stage
 from inputs.folders import InputError
 from nodes.models import JobStatus, Launcher, RemoteJob
+from nodes.preflight import PreflightFailed, node_preflight
 from nodes.remote import RemoteError, TransferCancelled
 from nodes.remote.jobs import job_script, settle_start
 from runs.models import FailureKind, Run, RunStatus
@@ -64,6 +65,17 @@ class Launching(PipelineBase):
                 self._give_up(
                     Failure(FailureKind.CONFIG, str(exc), "Fix the inputs or parameters and run again.")
                 )
+        except PreflightFailed as exc:
+            # The node's setup, not a passing fault: no retry can help until someone fixes it.
+            if not self._lost_claim("giving up"):
+                self._give_up(
+                    Failure(
+                        FailureKind.CONFIG,
+                        str(exc),
+                        f"Fix the node as listed, then: cosmos_node check {self.node.name} "
+                        f"--model {self.job.model_type}",
+                    )
+                )
         except TransferCancelled:
             # Every run of the job was cancelled while its inputs were sent: they end cancelled
             # now (the devices go back with the job), not when the upload would have finished.
@@ -81,6 +93,7 @@ class Launching(PipelineBase):
         if not live:
             self.job.abandon()
             return None, {}
+        self._preflight()
         started = time.monotonic()
         staged, digests = self._stage(live)
         self.job.beat(token=self.token, log_offset=0)
@@ -95,6 +108,29 @@ class Launching(PipelineBase):
             run.update_metadata(timings={"upload_seconds": upload_seconds})
             run.update_execution_config(argv=argv, inputs_sha256=digests[run.id], job=self.job.id)
         return argv, env
+
+    def _preflight(self) -> None:
+        """A Docker node's first launch of a model (or the next after a failed check) runs its preflight
+        on the job's GPUs first: problems raise PreflightFailed before anything is sent; offload options
+        it turned on apply to this job's runs (merged into their parameters)."""
+        runtime = self.node.runtime_for(self.job.model_type)
+        if self.node.launcher != Launcher.DOCKER or runtime is None or runtime.preflight_ok:
+            return
+        result = node_preflight(
+            node=self.node, model_type=self.job.model_type, transport=self.transport, devices=self.job.devices
+        )
+        logger.info(
+            "job %s: preflight of %s on %s: %s",
+            self.job.id,
+            self.job.model_type,
+            self.node,
+            "passed" if result.ok else f"{len(result.problems)} problem(s)",
+        )
+        if not result.ok:
+            raise PreflightFailed(result)
+        if result.parameters:
+            for run in self.runs:
+                run.update_execution_config(parameters=result.parameters)
 
     def _start_failed(self, exc: RemoteError, *, script_sent: bool) -> int | None:
         """The process group of a job that started all the same, or None once its runs are seen to."""

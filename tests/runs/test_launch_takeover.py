@@ -46,6 +46,14 @@ from runs.services import run_plan, run_submit
 run_submit(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gpu"))
 """
 
+# The node's first launch would run its preflight (tests/runs/pipeline/test_launch_preflight.py): not
+# what this test is about, so the runtimes are recorded as checked.
+MARK_CHECKED = """
+from django.utils import timezone
+from nodes.models import NodeRuntime
+NodeRuntime.objects.filter(node__name="gpu").update(preflight_ok=True, checked_at=timezone.now())
+"""
+
 
 @pytest.fixture
 def deployment(tmp_path, settings):
@@ -207,6 +215,7 @@ def test_it_keeps_the_claim_of_a_live_launch_whose_node_stalls(deployment, ssh_h
         *("--trust-host-key", ssh_host.host_fingerprint),
     )
     manage(environment, "shell", "-c", "from runs.services.queue import queue_pause; queue_pause()")
+    manage(environment, "shell", "-c", MARK_CHECKED)
     (tmp_path / "worker").mkdir()
     log = tmp_path / "worker" / "worker.log"
     worker = start_worker(environment, log)

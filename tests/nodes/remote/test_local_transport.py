@@ -186,3 +186,17 @@ def test_it_clears_only_cache_entries(transport):
     ):
         with pytest.raises(UnsafePathError):
             transport.clear_cache_entries([path])
+
+
+def test_it_hands_a_command_its_stdin_instead_of_an_argument(transport):
+    result = transport.run_command(["sh", "-c", 'read -r secret; echo "${#secret}"'], stdin=b"hf_abc\n")
+    assert result.ok and result.stdout.strip() == "6"
+
+
+def test_it_streams_a_long_commands_output_as_it_comes(transport):
+    chunks = []
+    code = transport.stream_command(
+        ["sh", "-c", "cat; echo to-stderr >&2; exit 3"], on_output=chunks.append, stdin=b"from stdin\n"
+    )
+    assert code == 3
+    assert b"".join(chunks) == b"from stdin\nto-stderr\n"

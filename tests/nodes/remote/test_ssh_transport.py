@@ -212,3 +212,17 @@ def test_it_replaces_a_cache_entry_that_is_not_a_regular_file(transport, tmp_pat
     assert cached.is_file() and not cached.is_symlink()
     assert cached.read_bytes() == source.read_bytes()
     assert sorted(path.name for path in outside.iterdir()) == ["keep.txt", "same.bin"]  # untouched
+
+
+def test_it_hands_a_command_its_stdin_instead_of_an_argument(transport):
+    result = transport.run_command(["sh", "-c", 'read -r secret; echo "${#secret}"'], stdin=b"hf_abc\n")
+    assert result.ok and result.stdout.strip() == "6"
+
+
+def test_it_streams_a_long_commands_output_as_it_comes(transport):
+    chunks = []
+    code = transport.stream_command(
+        ["sh", "-c", "cat; echo to-stderr >&2; exit 3"], on_output=chunks.append, stdin=b"from stdin\n"
+    )
+    assert code == 3
+    assert b"".join(chunks) == b"from stdin\nto-stderr\n"

@@ -17,6 +17,13 @@ from tests.factories import RunFactory
 ROOT = Path(__file__).resolve().parents[3]
 
 
+MARK_CHECKED = """
+from django.utils import timezone
+from nodes.models import NodeRuntime
+NodeRuntime.objects.filter(node__name="gpu").update(preflight_ok=True, checked_at=timezone.now())
+"""
+
+
 def manage(environment: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -56,6 +63,10 @@ def test_it_takes_over_a_run_whose_monitor_was_killed(ssh_host, tmp_path, render
         *("--trust-host-key", ssh_host.host_fingerprint),
     )
     assert added.returncode == 0, added.stderr
+    # The node's first launch would run its preflight (tests/runs/pipeline/test_launch_preflight.py):
+    # not what this test is about, so its runtimes are recorded as checked.
+    checked = manage(environment, "shell", "-c", MARK_CHECKED)
+    assert checked.returncode == 0, checked.stderr
     first = subprocess.Popen(
         [sys.executable, "manage.py", "cosmos_run", "a city", str(render_dir), "--node", "gpu", "--json"],
         cwd=ROOT,

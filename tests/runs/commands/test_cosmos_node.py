@@ -95,6 +95,9 @@ def test_it_lists_nodes(db, ssh_node):
 
 
 def test_it_checks_a_node(db, ssh_node, ssh_host):
+    # Ready for every model's preflight (test_cosmos_node_check.py): room for checkpoints, a token.
+    ssh_host.set_sim(disk_free_kib=1 << 30, hf_token="hf_checkToken")
+    ssh_node.set_hf_token("hf_checkToken")
     out = cosmos_node("check", ssh_node.name)
     assert "docker" in out and "28.2.2" in out and "present" in out
     assert "NVIDIA H100" in out and "GB free" in out
