@@ -85,6 +85,7 @@ class PromptUpsamplerProfile(ModelProfile):
         gpu_memory_gb=32.0,
         offloaded_gpu_memory_gb=32.0,
         download_repos=(CHECKPOINT,),
+        in_checkpoint_dir=True,  # read from Transfer1's checkpoint folder, not the Hugging Face cache
     )
 
     def gpus(self, parameters: dict[str, Any]) -> int:

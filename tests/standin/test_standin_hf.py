@@ -26,7 +26,7 @@ def test_it_refuses_a_gated_repository_without_a_token(tmp_path):
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": ""}  # whatever this machine has set
     refused = run_standin(tmp_path, "hf", "download", "nvidia/Cosmos-Guardrail1", env=env)
     assert refused.returncode == 1
-    assert "huggingface_hub.errors.GatedRepoError: 401 Client Error." in refused.stderr
+    assert "Error: Access denied. Model 'nvidia/Cosmos-Guardrail1' requires approval." in refused.stderr
     allowed = run_standin(
         tmp_path, "hf", "download", "nvidia/Cosmos-Guardrail1", env={**env, "HF_TOKEN": "hf_x"}
     )

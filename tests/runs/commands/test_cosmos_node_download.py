@@ -61,7 +61,7 @@ def test_it_reports_a_repository_the_hub_refuses_without_a_token(node):
     out, code = download(node.name, "cosmos3_nano")
     assert code == 1
     assert "nvidia/Cosmos-Guardrail1 failed (exit 1):" in out
-    assert "GatedRepoError: 401" in out and "Access to model nvidia/Cosmos-Guardrail1 is restricted" in out
+    assert "Access denied. Model 'nvidia/Cosmos-Guardrail1' requires approval." in out
     assert "1 of 3 repositories did not download" in out
     assert in_cache(Path(node.hf_cache), "nvidia/Cosmos3-Nano")  # the others came down all the same
 
