@@ -176,7 +176,12 @@ class Transport(ABC):
         """
 
     @abstractmethod
-    def write_text(self, remote: PurePosixPath, text: str) -> None: ...
+    def write_text(self, remote: PurePosixPath, text: str, *, mode: int | None = None) -> None:
+        """Write ``remote`` atomically (readers see the old file or the whole new one).
+
+        ``mode`` (0o600 for a secret) holds from the file's creation on: it is never readable by
+        anyone else, not even before the write ends. None: the node's default permissions.
+        """
 
     @abstractmethod
     def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:
