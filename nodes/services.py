@@ -100,6 +100,33 @@ def node_trust(*, node: GpuNode, host_key: HostKey) -> GpuNode:
     return node
 
 
+# Hugging Face tokens are one word (hf_ and about 34 characters); anything longer is not one.
+TOKEN_MAX_LENGTH = 512
+
+
+def node_token_set(*, node: GpuNode, token: str) -> GpuNode:
+    """Keep ``token`` as the node's Hugging Face token, encrypted; it is never shown again.
+
+    The value is refused when it cannot be a token (empty, several lines, spaces); messages never
+    repeat any part of it. node_token_clear removes it.
+    """
+    token = token.strip()
+    if not token:
+        raise NodeError("the token is empty: give the token (to remove one, clear it)")
+    if len(token) > TOKEN_MAX_LENGTH or any(character.isspace() for character in token):
+        raise NodeError("a Hugging Face token is a single word on one line: nothing was saved")
+    if not token.isprintable():
+        raise NodeError("the token holds control characters: nothing was saved")
+    node.set_hf_token(token)
+    return node
+
+
+def node_token_clear(*, node: GpuNode) -> GpuNode:
+    """Remove the node's Hugging Face token: its jobs then run without one."""
+    node.set_hf_token("")
+    return node
+
+
 @dataclass
 class GpuInfo:
     index: int
