@@ -16,6 +16,9 @@ SIM_LAUNCHER = "sim"
 
 
 JOB_LABEL = "cosmos.job_id"
+# The node's Hugging Face token, under the name huggingface_hub reads today and the one older
+# releases (still pinned by some model images) read. Only the names go on docker's command line.
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 def container_name(job_id: str) -> str:
@@ -42,7 +45,8 @@ def docker_argv(
     """The container sees only the GPUs this job holds (the scheduler's slots).
 
     Diffusion models start under torchrun (one process per GPU); the vLLM-based tools (Reason1,
-    the prompt upsampler) start with plain python and manage their GPUs themselves.
+    the prompt upsampler) start with plain python and manage their GPUs themselves. Every model
+    gets the node's token (TOKEN_VARIABLES) by name from the job's environment (nodes/remote/jobs.py).
     """
     device_list = ",".join(str(index) for index in devices)
     root = str(node.root)
@@ -81,7 +85,7 @@ def docker_argv(
         str(CONTAINER_WORKDIR),
         *(item for name, value in variables.items() for item in ("-e", f"{name}={value}")),
         # `-e NAME` alone: docker copies the value from its own environment, if set there.
-        *(item for name in inherited_env for item in ("-e", name)),
+        *(item for name in dict.fromkeys((*inherited_env, *TOKEN_VARIABLES)) for item in ("-e", name)),
         *options,
         image,
         *launcher,

@@ -1,6 +1,6 @@
 from pathlib import PurePosixPath
 
-from cosmos.launch import checkpoint_dir_for, docker_argv, master_port, sim_argv
+from cosmos.launch import TOKEN_VARIABLES, checkpoint_dir_for, docker_argv, master_port, sim_argv
 from nodes.models import GpuNode
 
 
@@ -42,3 +42,19 @@ def test_it_runs_the_stand_in_with_the_nodes_time_scale():
     argv = sim_argv(node=node, sim_command=["python3", "standin.py"], model_argv=["transfer.py", "--x"])
     assert argv == ["python3", "standin.py", "--time-scale", "0.03", "transfer.py", "--x"]
     assert checkpoint_dir_for(node) == PurePosixPath("/ck")
+
+
+def test_it_passes_the_token_to_every_model_by_name_only():
+    node = GpuNode(name="h100", transport="ssh", launcher="docker", remote_root="/data/cosmos")
+    for inherited in ((), ("HF_TOKEN",)):  # Cosmos 3's profile names it too: still once
+        argv = docker_argv(
+            node=node,
+            image="me/ct1:1",
+            job_id="jb_abc",
+            model_argv=["transfer.py"],
+            devices=[0],
+            inherited_env=inherited,
+        )
+        for name in TOKEN_VARIABLES:
+            assert argv.count(name) == 1 and argv[argv.index(name) - 1] == "-e"
+        assert not [item for item in argv if item.startswith(("HF_TOKEN=", "HUGGING_FACE_HUB_TOKEN="))]
