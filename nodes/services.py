@@ -111,14 +111,22 @@ def node_token_set(*, node: GpuNode, token: str) -> GpuNode:
     repeat any part of it. node_token_clear removes it.
     """
     token = token.strip()
-    if not token:
-        raise NodeError("the token is empty: give the token (to remove one, clear it)")
-    if len(token) > TOKEN_MAX_LENGTH or any(character.isspace() for character in token):
-        raise NodeError("a Hugging Face token is a single word on one line: nothing was saved")
-    if not token.isprintable():
-        raise NodeError("the token holds control characters: nothing was saved")
+    problem = hf_token_problem(token)
+    if problem:
+        raise NodeError(f"{problem}: nothing was saved")
     node.set_hf_token(token)
     return node
+
+
+def hf_token_problem(token: str) -> str | None:
+    """Why ``token`` (stripped) cannot be a Hugging Face token, never quoting it; None when it can be."""
+    if not token:
+        return "the token is empty: give the token (to remove one, clear it)"
+    if len(token) > TOKEN_MAX_LENGTH or any(character.isspace() for character in token):
+        return "a Hugging Face token is a single word on one line"
+    if not token.isprintable():
+        return "the token holds control characters"
+    return None
 
 
 def node_token_clear(*, node: GpuNode) -> GpuNode:
