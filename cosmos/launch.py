@@ -16,8 +16,9 @@ SIM_LAUNCHER = "sim"
 
 
 JOB_LABEL = "cosmos.job_id"
-# The node's Hugging Face token, under the name huggingface_hub reads today and the one older
-# releases (still pinned by some model images) read. Only the names go on docker's command line.
+# The node's Hugging Face token, under the name huggingface_hub reads today and the only one its
+# releases before 0.19.3 read (an older image still pins one). Only the names go on docker's
+# command line; the values come from the job's environment (nodes/remote/jobs.py).
 TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
