@@ -183,6 +183,17 @@ class Transport(ABC):
         anyone else, not even before the write ends. None: the node's default permissions.
         """
 
+    @staticmethod
+    def private_folder(remote: PurePosixPath) -> PurePosixPath:
+        """Where a transport may make a file with a mode (write_text) before it is renamed into place."""
+        return remote.parent / f".{remote.name}.private"
+
+    def remove_secret_file(self, remote: PurePosixPath) -> None:
+        """Delete a file written with a mode, and whatever a write of it cut short left behind."""
+        result = self.run_command(["rm", "-rf", "--", str(remote), str(self.private_folder(remote))])
+        if not result.ok:
+            raise RemoteError(f"cannot remove {remote}: {result.stderr.strip()}")
+
     @abstractmethod
     def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:
         """Up to ``limit`` bytes from ``offset``; empty when the file is missing or has no more."""

@@ -176,9 +176,13 @@ class LocalTransport(Transport):
             temporary.unlink(missing_ok=True)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
             descriptor = os.open(temporary, flags, mode)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                os.fchmod(descriptor, mode)
-                handle.write(text)
+            try:
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    os.fchmod(descriptor, mode)
+                    handle.write(text)
+            except BaseException:
+                temporary.unlink(missing_ok=True)  # never a half-written secret left behind
+                raise
         os.replace(temporary, path)
 
     def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:

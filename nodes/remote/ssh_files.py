@@ -259,7 +259,7 @@ class SSHFiles(SSHConnection):
         renamed into place. A leftover of a write cut short is removed first.
         """
         sftp = self._sftp_client()
-        private = remote.parent / f".{remote.name}.private"
+        private = self.private_folder(remote)
         part = private / remote.name
         self._remove_private(sftp, private, part)
         sftp.mkdir(str(private), mode=0o700)

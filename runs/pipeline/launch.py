@@ -53,13 +53,14 @@ class Launching(PipelineBase):
 
     def _start(self) -> int | None:
         """The started job's process group; None when it did not start (its runs are seen to here)."""
-        script_sent = False
+        script_sent = secrets_sent = False
         try:
             secrets = self._secrets()  # before any upload: a token that cannot be read fails at once
             argv, env = self._prepare()
             if argv is None or self._lost_claim("starting the job"):
                 return None
             if secrets:
+                secrets_sent = True  # from here on, a job that never starts must not leave them there
                 self.transport.write_text(self.job_dir / JOB_ENV, job_env_text(secrets), mode=JOB_ENV_MODE)
             script_sent = True
             script = job_script(
@@ -83,7 +84,7 @@ class Launching(PipelineBase):
                 # One transaction: the cancelled runs end, a run not cancelled after all is queued again.
                 job_give_back(job=self.job, message="The upload for its batch was stopped; queued again")
         except RemoteError as exc:
-            return self._start_failed(exc, script_sent=script_sent)
+            return self._start_failed(exc, script_sent=script_sent, secrets_sent=secrets_sent)
         return None
 
     def _secrets(self) -> dict[str, str]:
@@ -112,7 +113,7 @@ class Launching(PipelineBase):
             run.update_execution_config(argv=argv, inputs_sha256=digests[run.id], job=self.job.id)
         return argv, env
 
-    def _start_failed(self, exc: RemoteError, *, script_sent: bool) -> int | None:
+    def _start_failed(self, exc: RemoteError, *, script_sent: bool, secrets_sent: bool) -> int | None:
         """The process group of a job that started all the same, or None once its runs are seen to."""
         pgid = None
         if script_sent:
@@ -123,7 +124,8 @@ class Launching(PipelineBase):
                 logger.warning("job %s: did it start? %s; left to recovery", self.job.id, unsettled)
                 return None
         if pgid is None:
-            self._discard_secrets()
+            if secrets_sent:
+                self._discard_secrets()
             if not self._lost_claim("giving its runs back"):
                 self._launch_failed(exc)
         return pgid
@@ -131,7 +133,7 @@ class Launching(PipelineBase):
     def _discard_secrets(self) -> None:
         """Remove the job.env of a job that will never start (its script would have deleted it)."""
         try:
-            self.transport.run_command(["rm", "-f", "--", str(self.job_dir / JOB_ENV)])
+            self.transport.remove_secret_file(self.job_dir / JOB_ENV)
         except RemoteError as exc:
             logger.warning("job %s: %s may be left on %s: %s", self.job.id, JOB_ENV, self.node, exc)
 

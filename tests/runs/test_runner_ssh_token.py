@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from nodes.models import GpuNode
+from nodes.remote.base import ConnectError
 from nodes.remote.ssh import SSHTransport
 from nodes.services import node_token_set
 from runs.models import Run, RunStatus
@@ -154,3 +155,23 @@ def test_it_fails_the_run_with_the_fix_when_the_token_cannot_be_decrypted(
     assert f"cosmos_node token {ssh_node.name}" in run.metadata["failure_hint"]
     assert "Traceback" not in caplog.text
     assert ssh_host.containers() == [] and not (ssh_host.root / "runs").exists()
+
+
+def test_it_removes_the_secrets_of_a_job_that_never_started(
+    ssh_node, ssh_host, render_dir, token, monkeypatch
+):
+    node_token_set(node=ssh_node, token=token)
+
+    def dropped(self, job_dir: PurePosixPath) -> None:
+        raise ConnectError("the link dropped while the job was being started")
+
+    monkeypatch.setattr(SSHTransport, "_start_detached", dropped)
+    run = make_run(render_dir, ssh_node)
+    pipeline = JobPipeline(claim_job_for(run).job)
+    assert not pipeline.launch()
+    job_dir = ssh_host.root / "runs" / pipeline.job.id
+    assert (job_dir / "job.sh").is_file()  # it got as far as starting the script, job.env beside it
+    assert not (job_dir / "job.env").exists() and not (job_dir / ".job.env.private").exists()
+    assert files_holding(ssh_host.root, token.encode()) == []
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING and run.job_id is None  # tried again later, with a new job.env
