@@ -1,7 +1,16 @@
 """`cosmos_node token NAME`: a node's Hugging Face token from standard input (never an argument), kept encrypted."""
 
+import contextlib
+import hashlib
 import json
+import os
+import pty
+import select
+import signal
+import sys
+import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -76,3 +85,46 @@ def test_it_lists_whether_a_node_has_a_token(node):
     rows = {row["name"]: row for row in json.loads(out.getvalue())}
     assert rows["h100-a"]["hf_token"] is True and rows["local-sim"]["hf_token"] is False
     assert TOKEN not in out.getvalue()
+
+
+# A process of its own on a new terminal (pty.fork makes it the controlling one): getpass reads
+# /dev/tty with echo off, as for a person typing. It prints the token's digest, never the token.
+PROMPTED = """
+import hashlib, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cosmos_site.settings")
+import django
+django.setup()
+from runs.management.commands.cosmos_node import read_token
+print("digest", hashlib.sha256(read_token(sys.stdin).encode()).hexdigest(), flush=True)
+"""
+
+
+def read_until(terminal: int, marker: bytes, *, timeout: float = 30.0) -> bytes:
+    """What the terminal shows until ``marker`` appears (select waits for output, with a deadline)."""
+    shown, deadline = b"", time.monotonic() + timeout
+    while marker not in shown:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"the terminal never showed {marker!r}; it showed {shown!r}"
+        ready, _, _ = select.select([terminal], [], [], remaining)
+        if ready:
+            shown += os.read(terminal, 4096)
+    return shown
+
+
+def test_it_asks_for_the_token_on_a_terminal_without_echoing_it():
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: exec at once, nothing of pytest runs here
+        os.chdir(Path(__file__).resolve().parents[3])
+        os.execv(sys.executable, [sys.executable, "-c", PROMPTED])
+    try:
+        screen = read_until(terminal, b"not shown): ")
+        os.write(terminal, f"{TOKEN}\n".encode())
+        digest = hashlib.sha256(TOKEN.encode()).hexdigest().encode()
+        screen += read_until(terminal, digest)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # done, or stuck at a prompt a failed step never answered
+        os.waitpid(pid, 0)
+        os.close(terminal)
+    assert b"Hugging Face token" in screen
+    assert TOKEN.encode() not in screen  # the terminal never echoed what was typed
