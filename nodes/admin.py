@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from cosmos_site.admin_helpers import LargeTablePaginator
 from nodes.models import GpuNode, RemoteJob
@@ -62,6 +64,11 @@ class GpuNodeAdmin(admin.ModelAdmin):
     list_filter = ("transport", "launcher", "enabled")
     search_fields = ("name", "remote_root", "runtimes__docker_image")
     list_editable = ("enabled",)
+
+    # An error report (the admins' e-mail, the debug page) of a failed save shows stars, not the token.
+    @method_decorator(sensitive_post_parameters("hf_token"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="HF token", boolean=True)
     def hf_token_set(self, node: GpuNode) -> bool:

@@ -4,6 +4,7 @@ import pytest
 from django import forms
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
+from django.views.debug import SafeExceptionReporterFilter
 
 from nodes.models import GpuNode
 from tests.factories import GpuNodeFactory
@@ -102,3 +103,12 @@ def test_it_lets_only_staff_change_a_token(client, alice, node):
     response = client.post(change_url(node), {"hf_token": TOKEN})
     assert response.status_code == 302 and "/login/" in response.url
     assert not GpuNode.objects.get(pk=node.pk).has_hf_token
+
+
+def test_it_hides_a_typed_token_from_error_reports(client, staff, node):
+    client.force_login(staff)
+    response = posted_change(client, node, hf_token=TOKEN)
+    # What Django's error report (admins' e-mail, debug page) would show of this request's form.
+    reported = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
+    assert reported["hf_token"] != TOKEN and set(reported["hf_token"]) == {"*"}
+    assert reported["name"] == "h100-a"  # the rest stays readable
