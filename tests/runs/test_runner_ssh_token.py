@@ -20,6 +20,7 @@ from runs.models import Run, RunStatus
 from runs.runner import JobPipeline
 from runs.scheduler import claim_job_for
 from runs.services import run_create, run_execute, run_plan
+from tests.hosts import pids_with_marker
 from tests.waiting import wait_for
 
 
@@ -125,16 +126,38 @@ def test_it_gives_the_model_the_token_and_keeps_it_out_of_everything_else(
 
 @pytest.mark.slow
 def test_it_gives_the_token_to_a_stand_in_launched_without_docker(
-    db, ssh_host, fast_ssh, render_dir, token, tmp_path, monkeypatch
+    db, ssh_host, fast_ssh, render_dir, token, monkeypatch
 ):
     """A sim-launcher node starts the stand-in straight from the job script: it inherits the token."""
     monkeypatch.setenv("COSMOS_SIM_RESOLUTION_SCALE", "0.1")
-    node = ssh_host.make_node(launcher="sim", time_scale=0.001)
+    node = ssh_host.make_node(launcher="sim", time_scale=0.01)
     node_token_set(node=node, token=token)
-    run = run_execute(run=make_run(render_dir, node, model="predict2_5"))
+    run = make_run(render_dir, node, model="predict2_5")
+    pipeline = JobPipeline(claim_job_for(run).job)
+    assert pipeline.launch()
+    job_dir = ssh_host.root / "runs" / pipeline.job.id
+    model = wait_for(
+        lambda: [pid for pid in pids_with_marker(ssh_host.marker) if runs_in(pid, job_dir)],
+        timeout=30,
+        message="the stand-in never started",
+    )[0]
+    assert f"HF_TOKEN={token}".encode() in Path(f"/proc/{model}/environ").read_bytes().split(b"\0")
+    assert command_lines_holding(token.encode()) == []
+    assert files_holding(job_dir, token.encode()) == [] and not (job_dir / "job.env").exists()
+    pipeline.monitor()
+    pipeline.collect()
+    run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED, run.error_message
     assert token not in json.dumps(run.execution_config)
-    assert files_holding(ssh_host.root, token.encode()) == []
+
+
+def runs_in(pid: int, job_dir: Path) -> bool:
+    """Whether the process is the stand-in (a python) started for the job in ``job_dir``."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--time-scale" in arguments and any(str(job_dir).encode() in argument for argument in arguments)
 
 
 def test_it_writes_no_secrets_file_for_a_node_without_a_token(ssh_node, ssh_host, render_dir, job_env_modes):
