@@ -2,17 +2,23 @@
 
 The texts are those Cosmos really prints (reference/cosmos-models.md §0, §1.6, §8, §9). Order
 matters: a guardrail block ends in a TypeError crash in Transfer1 (a bug at HEAD), so it must be
-recognised before the generic crash; an out-of-memory error is a RuntimeError too.
+recognised before the generic crash; an out-of-memory error is a RuntimeError too. Checkpoints that
+could not be downloaded or are missing on the node (cosmos/checkpoint_failures.py, from the texts of
+huggingface_hub and the models) come after those and before the spec errors.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from cosmos.checkpoint_failures import KIND as CHECKPOINTS
+from cosmos.checkpoint_failures import checkpoint_failure, redact
 from cosmos.logs import ANSI_ESCAPE
 
 # torchrun prefixes every line of a rank's traceback with `[rank0]: `.
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.MULTILINE)
 LOG_PREFIX = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|(?:job=[^|\]]*\|)?[A-Z]+\|[^\]]*\] ", re.MULTILINE)
+# "cosmos_node <action> NODE" in a hint: the node's name goes in NODE's place.
+NODE_PLACEHOLDER = re.compile(r"\b(cosmos_node \w+ )NODE\b")
 EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b:?.*$", re.MULTILINE
 )
@@ -23,6 +29,11 @@ class Failure:
     kind: str  # a runs.models.FailureKind value
     message: str
     hint: str
+
+    def on_node(self, name: str) -> "Failure":
+        """This failure with its hint's commands written for the node it happened on: the classifier
+        reads only the log, so its hints say NODE (``cosmos_node token NODE``)."""
+        return replace(self, hint=NODE_PLACEHOLDER.sub(lambda match: match[1] + name, self.hint))
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,8 @@ def _rule(kind: str, pattern: str, hint: str) -> _Rule:
     return _Rule(kind, re.compile(pattern, re.MULTILINE), hint)
 
 
-RULES: tuple[_Rule, ...] = (
+# Recognised before anything else: what the model says about the prompt, the video or the GPU.
+FIRST_RULES: tuple[_Rule, ...] = (
     _rule(
         "blocked_by_guardrail",
         r"GUARDRAIL BLOCKED: .*Prompt.*$|Input text prompt \d* ?is not safe.*$"
@@ -57,6 +69,17 @@ RULES: tuple[_Rule, ...] = (
         "The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), keep the "
         "offload options on, use fewer controls, or use a GPU with 80 GB.",
     ),
+    # Before the checkpoint failures: a download that filled the disk is fixed by freeing space.
+    _rule(
+        "config",
+        r"^.*No space left on device.*$",
+        "The node's disk is full. Free space under the remote root and the Hugging Face cache (HF_HOME), "
+        "or prune the input cache: cosmos_node prune NODE.",
+    ),
+)
+
+# Recognised after the checkpoint failures.
+RULES: tuple[_Rule, ...] = (
     _rule(
         "config",
         r"^.*ValueError: (?:Invalid hint_key|Must have 'input_video'|.*controlnet must have 'input_control'"
@@ -65,26 +88,8 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "config",
-        r"^.*(?:FileNotFoundError|No such file or directory).*(?:\.pt|checkpoints?/).*$",
-        "A model checkpoint is missing on the node. Download the checkpoints there "
-        "(scripts/download_checkpoints.py) and check the node's checkpoint folder.",
-    ),
-    _rule(
-        "config",
-        r"^.*(?:Cannot access gated repo|401 Client Error|403 Client Error|GatedRepoError).*$",
-        "A gated Hugging Face download was refused. Accept the model licences (Llama-Guard-3-8B, "
-        "Cosmos-Guardrail1) on huggingface.co and set HF_TOKEN on the node.",
-    ),
-    _rule(
-        "config",
         r"^.*(?:Error validating parameters from .*|\d+ validation errors? for .*)$",
         "Cosmos rejected the sample file. This is a bug in how the spec was built; report it with the spec.",
-    ),
-    _rule(
-        "config",
-        r"^.*No space left on device.*$",
-        "The node's disk is full. Free space under the remote root and the Hugging Face cache (HF_HOME), "
-        "or prune the input cache: cosmos_node prune NODE.",
     ),
     _rule(
         "config",
@@ -101,15 +106,23 @@ def clean_log(log_text: str) -> str:
     return RANK_PREFIX.sub("", ANSI_ESCAPE.sub("", log_text.replace("\r", "\n")))
 
 
-def classify_failure(*, exit_code: int | None, log_text: str, produced_video: bool) -> Failure | None:
-    """None for a success (exit 0 with the video written); otherwise what went wrong."""
+def classify_failure(
+    *, exit_code: int | None, log_text: str, produced_video: bool, model: str = "MODEL"
+) -> Failure | None:
+    """None for a success (exit 0 with the video written); otherwise what went wrong.
+
+    ``model`` is the model's name as `cosmos_node download` takes it, for the hints that say to run it.
+    """
     if exit_code == 0 and produced_video:
         return None
     text = clean_log(log_text)
-    for rule in RULES:
-        match = rule.pattern.search(text)
-        if match:
-            return Failure(rule.kind, LOG_PREFIX.sub("", match.group(0)).strip()[:500], rule.hint)
+    if failure := _first_rule(FIRST_RULES, text):
+        return failure
+    if found := checkpoint_failure(text, model=model):
+        _, message, hint = found
+        return Failure(CHECKPOINTS, LOG_PREFIX.sub("", message)[:500], hint)
+    if failure := _first_rule(RULES, text):
+        return failure
     exceptions = [line.strip() for line in EXCEPTION_LINE.findall(text) if "ChildFailedError" not in line]
     if exceptions:
         message = exceptions[-1]
@@ -119,7 +132,15 @@ def classify_failure(*, exit_code: int | None, log_text: str, produced_video: bo
         message = "Cosmos stopped without an exit code"
     else:
         message = f"Cosmos exited with code {exit_code}"
-    return Failure("crashed", message[:500], CRASH_HINT)
+    return Failure("crashed", redact(message)[:500], CRASH_HINT)
+
+
+def _first_rule(rules: tuple[_Rule, ...], text: str) -> Failure | None:
+    for rule in rules:
+        match = rule.pattern.search(text)
+        if match:
+            return Failure(rule.kind, redact(LOG_PREFIX.sub("", match.group(0)).strip())[:500], rule.hint)
+    return None
 
 
 def log_tail(log_text: str, lines: int = 30) -> str:

@@ -31,6 +31,10 @@ class PhaseProgress(LogProgress):
     """Feed it a job's output as it arrives; it returns the progress whenever that changes.
 
     ``bar`` is the description of the step bar, whose ``chunks`` bars fill ``span`` of the job.
+    A new chunk is counted when the bar starts again from 0, unless the model says which chunk it is
+    making: ``chunk_line``, a pattern whose two groups are the chunk's number and the count (as
+    Transfer2.5's `Generating chunk i/N`). Once that line is seen it alone moves the chunk, so the
+    interleaved bars of several GPUs, or a count we expected wrongly, no longer mislead it.
     """
 
     anchors: tuple[Anchor, ...]
@@ -38,6 +42,7 @@ class PhaseProgress(LogProgress):
     chunks: int = 1
     span: tuple[float, float] = (25.0, 92.0)
     bar_message: str = "Generating"
+    chunk_line: str = ""
     stage: Stage = Stage.STARTING
     percent: float = 0.0
     message: str = "Starting"
@@ -48,6 +53,7 @@ class PhaseProgress(LogProgress):
         self._bar_started: float | None = None
         self._steps_done = 0
         self._bar_rate: float | None = None
+        self._chunks_told = False  # the log names each chunk (chunk_line)
         self._start_reading()
 
     def measured_step_seconds(self) -> float | None:
@@ -75,6 +81,10 @@ class PhaseProgress(LogProgress):
             if isinstance(event, TextLine)
             else ""
         )
+        told = re.search(self.chunk_line, text) if self.chunk_line else None
+        if told:
+            self._on_chunk(int(told.group(1)), int(told.group(2)))
+            return
         for anchor in self.anchors:
             if anchor.matches(text):
                 if anchor.mark:
@@ -85,7 +95,7 @@ class PhaseProgress(LogProgress):
     def _on_bar(self, bar: ProgressBar, now: float) -> None:
         if bar.seconds_per_step and bar.n > 0:
             self._bar_rate = bar.seconds_per_step
-        if bar.n < self._last_n:  # the next chunk's bar starts again from 0
+        if bar.n < self._last_n and not self._chunks_told:  # the next chunk's bar starts again from 0
             self._chunk = min(self._chunk + 1, self.chunks - 1)
             self._last_n = 0
         if self._bar_started is None:
@@ -95,11 +105,24 @@ class PhaseProgress(LogProgress):
             self._steps_done += bar.n - max(self._last_n, 0)
             self.marks["last_step"] = now
         self._last_n = bar.n
+        self._show_generating(bar.n, bar.total)
+
+    def _on_chunk(self, number: int, count: int) -> None:
+        """The model started chunk ``number`` of ``count``: its bar starts from nothing."""
+        if count < 1 or not 1 <= number <= count:
+            return
+        self._chunks_told = True
+        self.chunks, self._chunk, self._last_n = count, number - 1, -1
+        self._show_generating(0, 0)
+
+    def _show_generating(self, n: int, total: int) -> None:
         start, end = self.span
-        done = (self._chunk + bar.n / bar.total) / self.chunks
-        label = f"chunk {self._chunk + 1}/{self.chunks}, " if self.chunks > 1 else ""
+        done = (self._chunk + (n / total if total else 0)) / self.chunks
+        chunk = f"chunk {self._chunk + 1}/{self.chunks}" if self.chunks > 1 else ""
+        step = f"step {n}/{total}" if total else ""
+        detail = ", ".join(part for part in (chunk, step) if part)
         self._advance(
             Stage.GENERATING,
             start + (end - start) * done,
-            f"{self.bar_message}: {label}step {bar.n}/{bar.total}",
+            f"{self.bar_message}: {detail}" if detail else self.bar_message,
         )

@@ -6,7 +6,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from cosmos_site.admin_helpers import LargeTablePaginator
-from nodes.models import GpuNode, RemoteJob
+from nodes.models import GpuNode, Launcher, NodeRuntime, RemoteJob
 from nodes.services import hf_token_problem, node_token_clear, node_token_set
 
 
@@ -48,13 +48,28 @@ class GpuNodeForm(forms.ModelForm):
         return cleaned
 
 
+PREFLIGHT_FIELDS = ("preflight_ok", "preflight_parameters", "checked_at")
+
+
+class NodeRuntimeInline(admin.TabularInline):
+    """Each model's image, docker options and environment on the node (NodeRuntime.clean checks
+    them); what the preflight found is shown, never edited here."""
+
+    model = NodeRuntime
+    fields = ("model_type", "docker_image", "docker_options", "env", *PREFLIGHT_FIELDS)
+    readonly_fields = PREFLIGHT_FIELDS
+    extra = 0
+
+
 @admin.register(GpuNode)
 class GpuNodeAdmin(admin.ModelAdmin):
     form = GpuNodeForm
+    inlines = (NodeRuntimeInline,)
     list_display = (
         "name",
         "transport",
         "launcher",
+        "models_offered",
         "gpu_count",
         "time_scale",
         "enabled",
@@ -80,6 +95,16 @@ class GpuNodeAdmin(admin.ModelAdmin):
             node_token_clear(node=obj)
         elif form.cleaned_data.get("hf_token"):
             node_token_set(node=obj, token=form.cleaned_data["hf_token"])
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("runtimes")
+
+    @admin.display(description="Models")
+    def models_offered(self, node: GpuNode) -> str:
+        if node.launcher == Launcher.SIM:
+            return "every model (stand-in)"
+        offered = [runtime.model_type for runtime in node.runtimes.all() if runtime.docker_image]
+        return ", ".join(offered) or "none"
 
 
 @admin.register(RemoteJob)

@@ -238,6 +238,7 @@ RESERVED_ENV = {
     "HF_TOKEN": TOKEN_ADVICE,
     "HUGGING_FACE_HUB_TOKEN": TOKEN_ADVICE,
     "HF_HOME": "it is the node's Hugging Face cache",
+    "PYTHONPATH": "it is the model's repository in the image, /workspace",
 }
 
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from cosmos.profiles import PROFILES
+from cosmos.profiles import PROFILES, UnknownModel, profile_for
 from nodes.models import GpuNode, Launcher, NodeRuntime, Transport
 from nodes.remote import RemoteError, transport_for
 from nodes.remote.ssh import (
@@ -298,3 +298,62 @@ def node_fields_from_jump(jump: str) -> tuple[str, int]:
     except RemoteError as exc:
         raise NodeError(str(exc)) from None
     return host, port
+
+
+# --- per-model runtimes ---------------------------------------------------------------------------
+
+
+def node_runtime_set(
+    *,
+    node: GpuNode,
+    model_type: str,
+    docker_image: str = "",
+    docker_options: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> NodeRuntime:
+    """Give ``node`` its runtime for ``model_type`` (a name or alias), replacing the one it had.
+
+    A Docker node needs an image for the model to be offered. Validated as a whole first: a
+    NodeError names the field, and nothing is written. A new image is checked again by the next
+    preflight, so what an earlier preflight found and chose is cleared with it.
+    """
+    try:
+        model = profile_for(model_type).name
+    except UnknownModel as exc:
+        raise NodeError(str(exc)) from None
+    if node.launcher == Launcher.DOCKER and not docker_image:
+        raise NodeError(f"docker_image: node {node.name} runs models in Docker: give the image for {model}")
+    runtime = node.runtime_for(model) or NodeRuntime(node=node, model_type=model)
+    if runtime.docker_image != docker_image:
+        runtime.preflight_parameters, runtime.preflight_report = {}, []
+        runtime.preflight_ok, runtime.checked_at = None, None
+    runtime.docker_image = docker_image
+    runtime.docker_options = list(docker_options or [])
+    runtime.env = dict(env or {})
+    try:
+        runtime.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise NodeError(
+            "; ".join(f"{name}: {' '.join(messages)}" for name, messages in exc.message_dict.items())
+        ) from None
+    runtime.save()
+    return runtime
+
+
+def node_runtime_remove(*, node: GpuNode, model_type: str) -> None:
+    """Remove ``node``'s runtime for ``model_type``: a Docker node then no longer offers the model."""
+    try:
+        model = profile_for(model_type).name
+    except UnknownModel as exc:
+        raise NodeError(str(exc)) from None
+    removed, _ = NodeRuntime.objects.filter(node=node, model_type=model).delete()
+    if not removed:
+        raise NodeError(f"node {node.name} has no runtime for {model}")
+
+
+def node_models(node: GpuNode) -> list[str]:
+    """The models ``node`` offers, in the profiles' order."""
+    if node.launcher == Launcher.SIM:
+        return list(PROFILES)
+    with_image = set(node.runtimes.exclude(docker_image="").values_list("model_type", flat=True))
+    return [model for model in PROFILES if model in with_image]

@@ -74,10 +74,10 @@ def _parameter_field(param) -> forms.Field:
 
 # Models whose form is made from their own parameter table; the others show Transfer1's fields and
 # take those of them they share (issue 15 gives every model its own).
-OWN_FIELDS = ("cosmos3_nano", "cosmos3_super")
+OWN_FIELDS = ("cosmos3_nano", "cosmos3_super", "reason2")
 
-# Shown beside the model, outside the advanced settings.
-LEAD_PARAMETERS = ("model_mode",)
+# Shown beside the model, outside the advanced settings (Reason2's size picks its checkpoint).
+LEAD_PARAMETERS = ("model_mode", "size")
 
 # How an own-table form groups its advanced settings; a parameter in no group goes under "Other".
 PARAMETER_GROUPS = (
@@ -283,6 +283,8 @@ class RunForm(forms.Form):
             self.fields[param.name] = own_parameter_field(param)
             if param.name == "model_mode":
                 self.fields[param.name].choices = _mode_choices(self.profile, param)
+        if self.profile.needs_video:
+            return  # a model that asks about a video keeps the form's own words for its inputs
         self.fields["input_folder"].help_text = (
             "Optional: none makes text2video (or text2image). An input video makes a video2video "
             "transfer, an image image2video. Or upload below."

@@ -1,12 +1,13 @@
 """The local files a run stages on its node: its input folder's videos, or a run's source video."""
 
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
 from cosmos.media import InvalidVideo, probe_input
-from cosmos.profiles import ModelProfile
+from cosmos.profiles import JobItem, ModelProfile
 from inputs.folders import InputError, input_set_from_json
 from runs.models import Run
 
@@ -36,3 +37,25 @@ def run_input_files(run: Run, profile: ModelProfile) -> RunInputs:
         frames = input_set.frames(needed) if needed else 0
     cache = Path(settings.COSMOS_DATA_DIR) / "cache"
     return RunInputs(files=profile.prepare_inputs(parameters, files, cache_dir=cache), frames=frames)
+
+
+def staged_input_path(job_dir: PurePosixPath, run_id: str, modality: str, local: Path) -> PurePosixPath:
+    """Where a run's input is linked in its job folder (to the node's cached copy): what its spec names."""
+    suffix = local.suffix.lower() or ".mp4"
+    return job_dir / "inputs" / run_id / f"{modality}{suffix}"
+
+
+def job_item(run: Run, staged: dict[str, str]) -> JobItem:
+    """A run's share of a job: its text, staged inputs and own parameters."""
+    return JobItem(
+        run_id=run.id,
+        prompt=run.prompt.prompt_text,
+        negative_prompt=run.prompt.negative_prompt,
+        staged=staged,
+        parameters=run.execution_config["parameters"],
+    )
+
+
+def sim_passed_env() -> dict[str, str]:
+    """Failure injection and output scale for the stand-in: they travel with the job."""
+    return {name: value for name, value in os.environ.items() if name.startswith("COSMOS_SIM_")}

@@ -87,11 +87,13 @@ def claim_next_job(node: GpuNode) -> Claim | None:
         return _claim(locked, runs) if runs else None
 
 
-def least_loaded_node() -> GpuNode | None:
-    """The enabled node with the least work per GPU (its queued and active runs), for "automatic"."""
-    nodes = GpuNode.objects.filter(enabled=True).annotate(
-        load=Count("runs", filter=Q(runs__status__in=ACTIVE_STATUSES))
-    )
+def least_loaded_node(*, model_type: str | None = None) -> GpuNode | None:
+    """The enabled node with the least work per GPU (its queued and active runs), for "automatic";
+    with ``model_type``, only among the nodes that offer that model."""
+    nodes = GpuNode.objects.filter(enabled=True)
+    if model_type is not None:
+        nodes = nodes.offering(model_type)
+    nodes = nodes.annotate(load=Count("runs", filter=Q(runs__status__in=ACTIVE_STATUSES)))
     return min(nodes, key=lambda node: (node.load / node.gpu_count, node.name), default=None)
 
 

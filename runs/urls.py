@@ -9,6 +9,7 @@ urlpatterns = [
     path("runs/<str:run_id>/", pages.run_detail, name="run_detail"),
     path("runs/<str:run_id>/progress/", pages.run_progress, name="run_progress"),
     path("runs/<str:run_id>/log/", pages.run_log, name="run_log"),
+    path("runs/<str:run_id>/command/", pages.run_command_view, name="run_command"),
     path("runs/<str:run_id>/cancel/", actions.run_cancel_view, name="run_cancel_view"),
     path("runs/<str:run_id>/retry/", actions.run_retry_view, name="run_retry_view"),
     path("runs/<str:run_id>/again/", actions.run_again_view, name="run_again_view"),

@@ -22,11 +22,19 @@ Stand-in options (before the script path; each falls back to an environment vari
                           crash               CUDA illegal memory access (first VAE decode; vLLM: in the
                                               engine core while generating)
                           missing_checkpoint  the model's weights are not there (Transfer1: FileNotFoundError
-                                              on base_model.pt; 2.5: the Hugging Face download's 404;
-                                              vLLM models: no config.json in the model folder)
+                                              on base_model.pt; 2.5 and Cosmos 3: the Hugging Face CLI's
+                                              404, "File not found in repository." / "Model '<repo>' not
+                                              found."; vLLM models: no config.json in the model folder)
                           video_guardrail     the generated video fails the video safety filter
                           gated               Transfer2.5/Predict2.5/Cosmos 3: Hugging Face refuses the
-                                              gated download (401, "Cannot access gated repo")
+                                              gated download ("Error: Access denied. ... requires
+                                              approval."); Reason2: the gated model's files (401,
+                                              "Cannot access gated repo")
+                          hub_unreachable     Transfer2.5/Predict2.5/Cosmos 3: the first download cannot
+                                              reach Hugging Face ("Error: Local entry not found. [Errno -3]
+                                              Temporary failure in name resolution")
+                          The 2.5 and Cosmos 3 download failures print what `hf download` prints
+                          (standin/hf_cli.py), then the downloader's CalledProcessError.
                           nccl_timeout        Cosmos 3 under torchrun (WORLD_SIZE > 1): the bar stops
                                               mid-way, and after the 1800 s process-group timeout the
                                               NCCL watchdog aborts the ranks (SIGABRT)
@@ -43,12 +51,15 @@ Scripts (the first argument after the stand-in options), each followed by the sc
                                                             Transfer1's prompt upsampler -> upsampler
     -m cosmos_framework.scripts.inference                   Cosmos 3 (Nano, Edge, Super...) -> cosmos3;
                                                             several ranks when WORLD_SIZE > 1
+    -m cosmos_reason2_utils.script.inference offline ...    Cosmos-Reason2 (2B, 8B, 32B) -> reason2
     Any other script path prints a message on stderr and exits 2. Each module's docstring describes its
     arguments, outputs and what it leaves out.
 
 Other environment:
     WORLD_SIZE             Cosmos 3: the number of torchrun ranks the one process plays (default 1)
     HF_HOME, HF_HUB_CACHE  Cosmos 3: the Hugging Face cache that says whether a download is a first one
+    VLLM_LOGGING_LEVEL     Reason2: vLLM's INFO lines show only when it is INFO or DEBUG (the script sets
+                           ERROR when it is unset)
     DISABLE_TQDM           Cosmos 3: "1" hides the Sampling bars, as in the real framework
     COSMOS_TRAINING        Cosmos 3: "1" lets a local DCP checkpoint folder (.metadata) load
     COSMOS_SIM_LAUNCH_LOG  if set, one JSON line per process start is appended to that file:
@@ -60,5 +71,5 @@ bleeding, lifeless, corpse, gore, decapitated, suicide, nude. An empty prompt is
 empty"), as in the real one. Each model reacts in its own words (Transfer1: CRITICAL lines then a
 TypeError crash, exit 1; Transfer2.5/Predict2.5: the sample is skipped, exit 0 with --keep-going; Cosmos 3:
 checked after the sample's bar, a ValueError ending the run unless --keep-going; transfer unchecked).
-Reason1 has no guardrail.
+Reason1 and Reason2 have no guardrail.
 """

@@ -10,11 +10,20 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import cosmos3, predict25, reason1, transfer1, transfer25, upsampler
+from . import cosmos3, predict25, reason1, reason2, transfer1, transfer25, upsampler
 from .common import Crash, Sim, torchrun_report, traceback_lines, write_flush
 from .cosmos25 import world_size
 
-FAIL_MODES = ("none", "oom", "crash", "missing_checkpoint", "video_guardrail", "gated", "nccl_timeout")
+FAIL_MODES = (
+    "none",
+    "oom",
+    "crash",
+    "missing_checkpoint",
+    "video_guardrail",
+    "gated",
+    "hub_unreachable",
+    "nccl_timeout",
+)
 USAGE = (
     "usage: standin [--time-scale X] [--resolution-scale Y] [--fail MODE] "
     "(<script path> | -m <module>) <args...>"
@@ -39,6 +48,7 @@ MODES = (
     Mode(reason1.SCRIPT, reason1, torchrun=False),
     Mode(upsampler.SCRIPT, upsampler, torchrun=False),
     Mode(cosmos3.SCRIPT, cosmos3, torchrun=None, python_m=True),
+    Mode(reason2.SCRIPT, reason2, torchrun=False, python_m=True),
 )
 
 

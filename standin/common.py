@@ -85,6 +85,9 @@ class Sim:
     files: dict = field(default_factory=dict)  # short name -> path printed in call sites
     sinks: list = field(default_factory=list)
     job: str | None = None  # loguru's "job=<name>|" segment, for the models whose format has one
+    # The 2.5 models' COSMOS_VERBOSE: the console shows every line, DEBUG and internal ones too
+    # (console.log keeps its filter).
+    verbose: bool = False
 
     def path(self, name):
         return self.files.get(name, name)
@@ -92,13 +95,13 @@ class Sim:
     def log(self, level, site, message, *, console=True, files=True):
         """loguru's sink: ``[MM-DD HH:mm:ss|LEVEL|path:line:function] message`` (with ``job=<name>|``
         before the level when ``job`` is set); multi-line messages continue without a prefix.
-        ``console=False``: a message the console filter hides (debug.log only); ``files=False``: one
-        another rank prints, which rank 0's log files never see."""
+        ``console=False``: a message the console filter hides (debug.log only, and the console when
+        ``verbose``); ``files=False``: one another rank prints, which rank 0's log files never see."""
         name, _, rest = site.partition(":")
         job = "" if self.job is None else f"job={self.job}|"
         line = f"[{time.strftime('%m-%d %H:%M:%S')}|{job}{level}|{self.path(name)}:{rest}] {message}\n"
         shown = console and level != "DEBUG"
-        if shown:
+        if shown or self.verbose:
             write_flush(sys.stdout, line)
         for sink in self.sinks if files else ():
             if sink.everything or shown:

@@ -3,7 +3,8 @@
 tyro's command line (hyphenated flags, underscores accepted, ``--x/--no-x`` booleans, errors in a box on
 stderr and exit 2), sample files validated like pydantic (``Error validating parameters from '<file>' at
 line i`` on stderr, exit 1; paths relative to the file's folder), the output folder's console.log and
-debug.log, checkpoint downloads through the Hugging Face CLI (and their 401/404 failures), the guardrails.
+debug.log, checkpoint downloads through the Hugging Face CLI (and its errors: standin/hf_cli.py), the
+guardrails.
 """
 
 import argparse
@@ -11,6 +12,7 @@ import json
 import os
 import sys
 
+from . import hf_cli
 from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Bar, Crash, blocklist_reason, error_text, write_flush
 from .validation import Invalid, validate
 
@@ -18,7 +20,6 @@ VENV_TORCH = "/workspace/.venv/lib/python3.13/site-packages/torch"
 HF_CLI = "uvx 'hf>=1.3.5' download"
 HF_CACHE = "/root/.cache/huggingface/hub"
 GUARDRAIL = ("nvidia/Cosmos-Guardrail1", "d6d4bfa899a71454a700907664f3e88f503950cf")
-REQUEST_ID = "Root=1-68e4c0de-3b1f0e2a5c7d49e81f6a2b3c;8d2e6f1a-4b7c-4e9d-a0f3-5c6b7d8e9f01"
 
 
 class TyroParser(argparse.ArgumentParser):
@@ -135,6 +136,11 @@ def load_samples(paths, fields, overrides, model_name, *, stack, check=None, pre
     return samples
 
 
+def env_flag(name):
+    """imaginaire's flags.py: an environment variable read as a boolean (true/1/yes/y), else False."""
+    return os.environ.get(name, "").lower() in ("true", "1", "yes", "y")
+
+
 def open_log_files(sim, output_dir, flags):
     """init_output_dir: the console line, then console.log (what the console shows) and debug.log."""
     from .common import Sink
@@ -154,31 +160,18 @@ def snapshot_path(repository, revision, filename=""):
 
 def hf_download(sim, repository, revision, filename="", *, failing=False, stack=()):
     """checkpoint_db._hf_download: the command line it logs, the path the CLI prints; ``failing``: the
-    CLI's 401 (sim.fail gated) or 404 (missing_checkpoint) and the CalledProcessError it leads to."""
+    CLI's error for sim.fail (standin/hf_cli.py) and the CalledProcessError it leads to."""
     selector = filename or "--include '*'"
     command = f"{HF_CLI} {repository} --repo-type model --revision {revision} {selector}"
     sim.info("checkpoint_db:165:_hf_download", command)
     sim.spend(2)
     if failing:
-        url = f"https://huggingface.co/{repository}/resolve/{revision}/{filename or 'config.json'}"
-        if sim.fail == "gated":
-            error = (
-                f"huggingface_hub.errors.GatedRepoError: 401 Client Error. (Request ID: {REQUEST_ID})\n\n"
-                f"Cannot access gated repo for url {url}.\n"
-                f"Access to model {repository} is restricted. You must have access to it and be "
-                "authenticated to access it. Please log in."
-            )
-        else:
-            error = (
-                f"huggingface_hub.errors.EntryNotFoundError: 404 Client Error. (Request ID: {REQUEST_ID})\n\n"
-                f"Entry Not Found for url: {url}."
-            )
         argv = ["uvx", "hf>=1.3.5", "download", repository, "--repo-type", "model", "--revision", revision]
         argv += [filename] if filename else ["--include", "*"]
         raise Crash(
             [*stack, ("checkpoint_db:166:_hf_download", "subprocess.check_call(cmd, text=True)")],
             f"subprocess.CalledProcessError: Command '{argv}' returned non-zero exit status 1.",
-            prelude=error + "\n",
+            prelude=hf_cli.error(sim.fail, repository, revision, filename),
         )
     write_flush(sys.stdout, snapshot_path(repository, revision, filename) + "\n")
 
@@ -269,8 +262,9 @@ def generate_chunk(sim, steps, *, step_seconds, decode_seconds, oom_stack, vae_s
 
 
 def guardrail_failure(sim):
-    """Whether the guardrail checkpoint's download is the one that fails (gated: it needs a licence)."""
-    return sim.fail == "gated"
+    """Whether the guardrail checkpoint's download is the one that fails: gated (it needs a licence), or
+    the hub unreachable (it is the run's first download)."""
+    return sim.fail in hf_cli.HUB_FAILURES
 
 
 def load_guardrails(sim, *, offload, stack):

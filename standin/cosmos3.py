@@ -40,7 +40,7 @@ files, profiling, URL inputs (they fail as an unreachable download), prompt upsa
 
 import os
 
-from . import cosmos3_sample, cosmos25
+from . import cosmos3_sample, cosmos25, hf_cli
 from .common import Crash, Sink
 from .cosmos3_download import hf_download
 from .cosmos3_spec import (
@@ -278,7 +278,7 @@ def load(sim, cfg, checkpoint, samples):
     sim.spend(CHECKPOINT_RESOLVE)
     path = cfg.checkpoint_path
     if path in CHECKPOINTS:
-        failing = sim.fail in ("gated", "missing_checkpoint")
+        failing = sim.fail in hf_cli.DOWNLOAD_FAILURES
         folder = hf_download(
             sim, checkpoint.repository, "main", checkpoint.download_gib, failing=failing, stack=MODEL_STACK
         )

@@ -10,8 +10,8 @@ completed stand-in download writes that ref (and an empty snapshot folder).
 import hashlib
 import os
 
+from . import hf_cli
 from .common import Bar, Crash
-from .cosmos25 import REQUEST_ID
 
 UV_PROJECT = "/workspace/cosmos_framework/utils/hf_cli"
 DOWNLOAD_GIB_PER_SECOND = 0.5  # [est] a data-centre link to the Hugging Face CDN
@@ -53,7 +53,8 @@ def repository_folder(repository):
 
 def hf_download(sim, repository, revision, gib, *, failing=False, stack=()):
     """_hf_download: log the command, run it (cached: seconds; first time: a fetch), return the snapshot
-    folder. ``failing``: hf's 401 (sim.fail gated) or 404 (missing_checkpoint), then CalledProcessError."""
+    folder. ``failing``: hf's error for sim.fail (standin/hf_cli.py, --format=json: no colours), then
+    CalledProcessError."""
     argv = command(repository, revision)
     sim.info("checkpoint_db:181:_hf_download", " ".join(arg if arg != "*" else "'*'" for arg in argv))
     folder = repository_folder(repository)
@@ -69,7 +70,7 @@ def hf_download(sim, repository, revision, gib, *, failing=False, stack=()):
                 ),
             ],
             f"subprocess.CalledProcessError: Command '{argv}' returned non-zero exit status 1.",
-            prelude=hf_error(sim.fail, repository, revision) + "\n",
+            prelude=hf_cli.error(sim.fail, repository, revision, json_format=True),
         )
     commit = hashlib.sha1(f"{repository}@{revision}".encode()).hexdigest()
     if os.path.isfile(ref):
@@ -96,21 +97,3 @@ def fetch(sim, gib):
         sim.spend(gib / files / DOWNLOAD_GIB_PER_SECOND)
         bar.update()
     bar.close()
-
-
-def hf_error(fail, repository, revision):
-    url = f"https://huggingface.co/api/models/{repository}/revision/{revision}"
-    if fail == "gated":
-        return (
-            f"huggingface_hub.errors.GatedRepoError: 401 Client Error. (Request ID: {REQUEST_ID})\n\n"
-            f"Cannot access gated repo for url {url}.\n"
-            f"Access to model {repository} is restricted. You must have access to it and be authenticated "
-            "to access it. Please log in."
-        )
-    return (
-        f"huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. (Request ID: {REQUEST_ID})\n\n"
-        f"Repository Not Found for url: {url}.\n"
-        "Please make sure you specified the correct `repo_id` and `repo_type`.\n"
-        "If you are trying to access a private or gated repo, make sure you are authenticated. For more "
-        "details, see https://huggingface.co/docs/huggingface_hub/authentication"
-    )

@@ -2,20 +2,25 @@
 
     examples/inference.py -i <spec.json|.jsonl> -o <output_dir> --inference-type=text2world|image2world|
         video2world [--model 2B/post-trained|2B/pre-trained|14B/post-trained|14B/pre-trained|2B/distilled]
-        [--disable-guardrails] [--[no-]offload-guardrail-models] [--[no-]keep-going] [--num-steps N] ...
+        [--disable-guardrails] [--[no-]offload-guardrail-models] [--[no-]offload-diffusion-model]
+        [--[no-]offload-tokenizer] [--[no-]offload-text-encoder] [--[no-]keep-going] [--num-steps N] ...
 
 Samples (§5): ``name`` (required), ``prompt`` or ``prompt_path``, ``inference_type`` (the flag wins),
 ``input_path`` (an image .png/.jpg/.jpeg/.webp or an .mp4; required for image2world and video2world,
-refused for text2world), ``negative_prompt``, ``seed`` (0), ``guidance`` (int 0-7, 3), ``resolution``
+refused for text2world), ``negative_prompt``, ``seed`` (0), ``guidance`` (int 0-7, 7), ``resolution``
 ("none" = the model's 720p, "720", "480" or "H,W"), ``num_output_frames`` (77), ``num_steps`` (35; 4 with
-2B/distilled), ``enable_autoregressive``/``chunk_size`` (77)/``chunk_overlap`` (1).
+2B/distilled, which samples at most 4 and draws no bar), ``enable_autoregressive``/``chunk_size``
+(77)/``chunk_overlap`` (1).
 
 Outputs in the output folder: config.yaml, console.log, debug.log, per sample ``<name>.json``,
 ``<name>.mp4`` (16 fps, num_output_frames frames, 1280x704 x the resolution scale; "480": 768x432) and
 ``<name>.txt``. text2world draws a scene from the prompt's words (seeded by prompt and seed);
 image2world/video2world carry the input's last frame on under a moving camera. A blocked prompt or video
 skips the sample (exit 0) unless --no-keep-going. Timing: ~60 s load, ~6.5 s a step (2B, 720p; 14B about
-3.7x, 480p about 0.4x), one tqdm bar "Generating samples" a chunk (one chunk unless autoregressive).
+3.7x, 480p about 0.4x), one tqdm bar "Generating samples" a chunk (one chunk unless autoregressive;
+consecutive chunks share chunk_overlap frames). An --offload-* flag adds the pipeline's
+"[Memory Optimization]" note to debug.log. Defaults from nvidia-cosmos/cosmos-predict2.5
+cosmos_predict2/config.py at af689d486ae6118a1b4c39a8e9b45e24c87078bc (see cosmos/profiles/predict2_5.py).
 """
 
 import json
@@ -23,8 +28,8 @@ import math
 import os
 from pathlib import PurePath
 
-from . import cosmos25
-from .common import Crash
+from . import cosmos25, hf_cli
+from .common import ILLEGAL_ACCESS_MESSAGE, OOM_MESSAGE, Crash
 from .cosmos25 import planned_output
 from .scenes import continuation_frames, scene_frames
 from .styling import work_size
@@ -78,6 +83,9 @@ CHECKPOINTS = {  # model -> (uuid, checkpoint name, revision)
     ),
 }
 
+# The distilled model's fixed sampling times (video2world_model_distill_dmd2.py): at most 4 steps.
+DISTILLED_STEPS = 4
+
 # Phase durations in seconds (reference §4, §5, §9), scaled by --time-scale.
 STARTUP, MODEL_BUILD, EMBEDDINGS, DECODE, SAVE = 8.0, 45.0, 2.0, 5.0, 2.0
 SECONDS_PER_STEP, SIZE_COST = 6.5, {"2B": 1.0, "14B": 3.7}
@@ -89,7 +97,7 @@ FIELDS = {
     "prompt": Field("str"),
     "negative_prompt": Field("str", DEFAULT_NEGATIVE_PROMPT),
     "seed": Field("int", 0),
-    "guidance": Field("int", 3, ge=0, le=7),
+    "guidance": Field("int", 7, ge=0, le=7),  # InferenceArguments overrides its parent's 3
     "inference_type": Field("enum", choices=TYPES),
     "input_path": Field("file", None, optional=True),
     "resolution": Field("str", "none"),
@@ -230,7 +238,7 @@ def run(sim, args):
     sim.spend(STARTUP)
     cfg = parse(args)
     overrides = {name: getattr(cfg, name) for name in OVERRIDES if getattr(cfg, name) is not None}
-    defaults = {"num_steps": 4} if cfg.model.endswith("/distilled") else {}
+    defaults = {"num_steps": DISTILLED_STEPS} if cfg.model.endswith("/distilled") else {}
 
     def prepare(data):
         return cosmos25.with_prompt({**defaults, **data}, PROMPT_STACK) if isinstance(data, dict) else data
@@ -260,7 +268,8 @@ def load(sim, cfg, out):
     uuid, name, revision = CHECKPOINTS[cfg.model]
     repository, folder = name.rsplit("/", 2)[0], "/".join(name.rsplit("/", 2)[1:])
     sim.info("checkpoint_db:297:download", f"Downloading checkpoint {name}({uuid})")
-    failing = sim.fail == "missing_checkpoint" or (sim.fail == "gated" and cfg.disable_guardrails)
+    # Without guardrails the model's checkpoint is the first download, and meets the hub's failures.
+    failing = sim.fail == "missing_checkpoint" or (sim.fail in hf_cli.HUB_FAILURES and cfg.disable_guardrails)
     filename = f"{folder}/{uuid}_ema_bf16.pt"
     cosmos25.hf_download(sim, repository, revision, filename, failing=failing, stack=MODEL_STACK)
     cosmos25.support_downloads(sim)
@@ -323,12 +332,17 @@ def generate_sample(sim, cfg, sample, out):
 def generate(sim, cfg, sample, path):
     """generate_vid2world / generate_autoregressive_from_batch: the steps, then the video."""
     frames, steps = sample["num_output_frames"], sample["num_steps"]
-    chunks = 1
+    chunks, size, overlap = 1, frames, 0
     if sample["enable_autoregressive"]:
         sim.info("inference:120:_generate_sample", "Generating video with autoregressive mode...")
         size, overlap = max(1, sample["chunk_size"]), sample["chunk_overlap"]
-        if frames > size:
-            chunks = 1 + math.ceil((frames - size) / max(1, size - overlap))
+        chunks = chunk_count(frames, size, overlap)
+        sim.info(
+            "pipeline:733:generate_autoregressive_from_batch",
+            f"Generating {chunks} chunks with chunk_size={size}, chunk_overlap={overlap} "
+            f"for {frames} total frames",
+            console=False,
+        )
     else:
         sim.info("inference:134:_generate_sample", "Generating video with standard mode...")
     width, height = output_size(sample["resolution"], 1.0)
@@ -337,17 +351,51 @@ def generate(sim, cfg, sample, path):
     sim.info("pipeline:540:generate_vid2world", "Computing text embeddings...", console=False)
     sim.spend(EMBEDDINGS)
     for chunk in range(chunks):
-        if chunks > 1:
+        if sample["enable_autoregressive"]:
+            start = chunk * (size - overlap)
             sim.info(
-                "pipeline:702:generate_autoregressive_from_batch",
-                f"Generating chunk {chunk + 1}/{chunks}",
+                "pipeline:748:generate_autoregressive_from_batch",
+                f"Processing chunk {chunk + 1}/{chunks}, frames {start}-{min(start + size, frames)}",
                 console=False,
             )
-        cosmos25.generate_chunk(
-            sim, steps, step_seconds=step, decode_seconds=DECODE, oom_stack=OOM_STACK, vae_stack=VAE_STACK
-        )
+        if cfg.offload_text_encoder:  # once the prompt is encoded, before sampling
+            memory_note(sim, 582, "Offloading text encoder to CPU")
+        if cfg.model.endswith("/distilled"):
+            distilled_chunk(sim, min(steps, DISTILLED_STEPS), step_seconds=step)
+        else:
+            cosmos25.generate_chunk(
+                sim, steps, step_seconds=step, decode_seconds=DECODE, oom_stack=OOM_STACK, vae_stack=VAE_STACK
+            )
+        if cfg.offload_diffusion_model:  # after sampling, to make room for the decoder
+            memory_note(sim, 638, "Offloading diffusion network to CPU")
     with sim.phase(SAVE):
         render(sim, sample, path)
+
+
+def distilled_chunk(sim, steps, *, step_seconds):
+    """The distilled model's sampling loop: no tqdm bar (unlike the base models'), then the decode."""
+    for _ in range(steps):
+        if sim.fail == "oom":
+            sim.spend(5)
+            raise Crash(OOM_STACK, OOM_MESSAGE)
+        sim.spend(step_seconds)
+    if sim.fail == "crash":
+        sim.spend(DECODE / 3)
+        raise Crash(VAE_STACK, ILLEGAL_ACCESS_MESSAGE)
+    sim.spend(DECODE)
+
+
+def memory_note(sim, line, what):
+    """The pipeline's note for an --offload-* flag (it moves that part between CPU and GPU)."""
+    sim.info(f"pipeline:{line}:generate_vid2world", f"[Memory Optimization] {what}", console=False)
+
+
+def chunk_count(frames, size, overlap):
+    """generate_autoregressive_from_batch: the first chunk gives ``size`` frames, each next one
+    ``size - overlap`` (it starts from the last ``overlap`` frames of the one before)."""
+    if frames <= size:
+        return 1
+    return 1 + math.ceil((frames - size) / max(1, size - overlap))
 
 
 def render(sim, sample, path):

@@ -4,16 +4,24 @@
         [--question TEXT] [--reasoning] [--vision-config <yaml>] [--sampling-params <yaml>]
         [--model nvidia/Cosmos-Reason1-7B] [--revision R] [--timestamp] [-v] [-o DIR]
 
-The YAML files may be JSON documents (JSON is YAML) or flat ``key: value`` YAML with ``|`` blocks, as the
-repo's own are: the prompt file ``{"system_prompt": ..., "user_prompt": ...}``, the vision config
-``{"fps": 4, "total_pixels": 6422528}``, the sampling parameters ``{"max_tokens": 4096, "temperature":
-0.01, "seed": 42, "n": 1}`` (missing default files: the repo's defaults). ``--question`` replaces the user
-prompt. stdout, as the real script prints it (rich, wrapped at 80 columns): vLLM's import line, the
-``--------------------`` / ``System:`` / ``User:`` header, vLLM's start-up lines, then ``Assistant:`` and
-the indented answer between separators (``Result(...)`` after them with -v); the "Processed prompts" bar
-on stderr. The answer is built from the videos' measured content (length, size, light, colours, motion,
-camera) and the question; with --reasoning it is ``<think>...</think>\\n\\n<answer>...</answer>``.
-Timing: ~90 s start-up, then 2-20 s for the answer. No guardrail. -o (debug frame dumps) writes nothing.
+Read in nvidia-cosmos/cosmos-reason1 @3e7f1cb11128bb424e2a8e85a4aafc7ee9b8bb34 (scripts/inference.py,
+cosmos_reason1_utils: script/__init__.py, text.py). The YAML files may be JSON documents (JSON is YAML) or
+flat ``key: value`` YAML with ``|`` blocks, as the repo's own are: the prompt file ``{"system_prompt": ...,
+"user_prompt": ...}``, the vision config ``{"fps": 4, "total_pixels": 6422528}``, the sampling parameters
+``{"max_tokens": 4096, "temperature": 0.01, "seed": 42, "n": 1}`` (missing default files: the repo's
+defaults). ``--question`` replaces the user prompt.
+
+Output, in the real script's order. Its first act (init_script) sets VLLM_LOGGING_LEVEL=ERROR unless the
+environment sets it, so vLLM logs nothing on a normal run: no import line, no start-up lines. On stdout,
+printed through rich (wrapped at 80 columns, or $COLUMNS): with -v the vision config, the sampling
+parameters and the whole conversation; then the ``--------------------`` / ``System:`` / ``User:`` header.
+Then the model loads (~80 s), showing only the weight shards' bar on stderr; qwen-vl-utils says on stderr
+which reader reads the video (``qwen-vl-utils using torchcodec to read video.``) once the model is up;
+vLLM's "Adding requests" and "Processed prompts" bars follow on stderr, and then on stdout
+``Assistant:`` and the indented answer between separators (``Result(...)`` after them with -v). The
+answer is built from the videos' measured content (length, size, light, colours, motion, camera) and the
+question; with --reasoning it is ``<think>...</think>\\n\\n<answer>...</answer>``. Answering takes 2-20 s.
+No guardrail. -o (debug frame dumps) writes nothing.
 """
 
 import argparse
@@ -61,7 +69,9 @@ SAMPLING_KEYS = {
     "spaces_between_special_tokens",
 }
 STARTUP, ENGINE_LOAD, ENGINE_PROFILE, OUTPUT_TOKENS_PER_SECOND = 10.0, 30.0, 50.0, 60.0
-MAIN = [("script:247:<module>", "main()")]
+MAIN = [("script:255:<module>", "main()")]
+# qwen-vl-utils prefers torchcodec, which the script's own dependencies install.
+VIDEO_READER = "torchcodec"
 
 
 def planned_output(args):
@@ -150,6 +160,35 @@ def rich_print(text=""):
     write_flush(sys.stdout, "\n".join(out) + "\n")
 
 
+def pretty_lines(value):
+    """rich.pretty.pprint(value, expand_all=True) of lists, dicts and plain values: one item a line,
+    nested ones indented with rich's guides."""
+    if isinstance(value, dict) and value:
+        items, opening, closing = [(f"{key!r}: ", item) for key, item in value.items()], "{", "}"
+    elif isinstance(value, list) and value:
+        items, opening, closing = [("", item) for item in value], "[", "]"
+    else:
+        return [repr(value)]
+    lines = [opening]
+    for index, (prefix, item) in enumerate(items):
+        inner = pretty_lines(item)
+        inner[0] = prefix + inner[0]
+        if index < len(items) - 1:
+            inner[-1] += ","
+        lines += [f"│   {line}" for line in inner]
+    return [*lines, closing]
+
+
+def conversation(system_prompt, user_prompt, images, videos, vision):
+    """create_conversation's messages: the system prompt, then each image, each video (with the vision
+    settings) and the question."""
+    media = [{"type": "image", "image": path} for path in images]
+    media += [{"type": "video", "video": path} for path in videos]
+    content = [{**item, **vision} for item in media] + [{"type": "text", "text": user_prompt}]
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*messages, {"role": "user", "content": content}]
+
+
 def pretty(name, values):
     """rich.pretty.pprint(namedtuple, expand_all=True)."""
     lines = [f"{name}("]
@@ -166,26 +205,28 @@ def pretty(name, values):
 
 def run(sim, args):
     sim.files = FILES
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # init_script(), before vLLM is imported
     sim.spend(STARTUP / 2)
-    vllm_platform_line()
+    if vllm_engine.logs_at("INFO"):
+        vllm_platform_line()
     sim.spend(STARTUP / 2)
     cfg = parse(args)
     images, videos = cfg.images or [], cfg.videos or []
-    prompt = load_yaml(cfg.prompt, 155)
+    prompt = load_yaml(cfg.prompt, 157)
     unknown = sorted(set(prompt) - {"system_prompt", "user_prompt"}) if isinstance(prompt, dict) else []
     if unknown:
         raise Crash(
-            [*MAIN, ("script:156:main", "prompt_config = PromptConfig.model_validate(prompt_kwargs)")],
+            [*MAIN, ("script:158:main", "prompt_config = PromptConfig.model_validate(prompt_kwargs)")],
             "pydantic_core._pydantic_core.ValidationError: 1 validation error for PromptConfig\n"
             f"{unknown[0]}\n"
             "  Extra inputs are not permitted [type=extra_forbidden]",
         )
-    vision = load_yaml(cfg.vision_config, 157, DEFAULT_VISION)
-    sampling = load_yaml(cfg.sampling_params, 159, DEFAULT_SAMPLING)
+    vision = load_yaml(cfg.vision_config, 159, DEFAULT_VISION)
+    sampling = load_yaml(cfg.sampling_params, 161, DEFAULT_SAMPLING)
     for key in sampling:
         if key not in SAMPLING_KEYS:
             raise Crash(
-                [*MAIN, ("script:160:main", "sampling_params = vllm.SamplingParams(**sampling_kwargs)")],
+                [*MAIN, ("script:162:main", "sampling_params = vllm.SamplingParams(**sampling_kwargs)")],
                 f"TypeError: Unexpected keyword argument '{key}'",
             )
     if cfg.verbose:
@@ -204,8 +245,13 @@ def run(sim, args):
     user_prompt = (cfg.question or prompt.get("user_prompt") or "").rstrip()
     if not user_prompt:
         raise Crash(
-            [*MAIN, ("script:182:main", 'raise ValueError("No user prompt provided.")')],
+            [*MAIN, ("script:183:main", 'raise ValueError("No user prompt provided.")')],
             "ValueError: No user prompt provided.",
+        )
+    if cfg.verbose:
+        write_flush(
+            sys.stdout,
+            "\n".join(pretty_lines(conversation(system_prompt, user_prompt, images, videos, vision))) + "\n",
         )
     rich_print(SEPARATOR)
     rich_print("System:")
@@ -224,16 +270,18 @@ def answer_all(sim, cfg, images, videos, vision, sampling, user_prompt):
         "enforce_eager": True,
         "disable_log_stats": True,
     }
-    caller = [*MAIN, ("script:197:main", "llm = vllm.LLM(")]
+    caller = [*MAIN, ("script:202:main", "llm = vllm.LLM(")]
     engine = vllm_engine.Engine(sim, cfg.model, "0.10.1.1", 128000, caller, options)
     engine.start(ENGINE_LOAD, ENGINE_PROFILE)
-    for path in [*images, *videos]:
+    for index, path in enumerate([*images, *videos]):
+        if index == len(images):  # the first video: qwen-vl-utils picks its reader and says which
+            write_flush(sys.stderr, f"qwen-vl-utils using {VIDEO_READER} to read video.\n")
         if not os.path.isfile(path):
             raise Crash(
                 [
                     *MAIN,
                     (
-                        "script:212:main",
+                        "script:216:main",
                         "image_inputs, video_inputs, video_kwargs = qwen_vl_utils.process_vision_info(",
                     ),
                 ],

@@ -6,16 +6,20 @@
 
 Samples (§2.2): ``name`` (required, the output stem), ``prompt`` or ``prompt_path``, ``video_path``
 (required; paths relative to the spec file's folder), ``negative_prompt``, ``seed`` (2025), ``guidance``
-(int 0-7, 3), ``num_steps`` (35; 4 with the distilled model), ``resolution`` ("720"/"480"),
-``num_conditional_frames`` (0/1/2, 1), ``num_video_frames_per_chunk`` (93), ``max_frames``, ... and at
-least one control block ``edge``/``vis``/``depth``/``seg`` (``control_weight`` 0-1 (1.0),
-``control_path``, ``vis.preset_blur_strength``, ``edge.preset_edge_threshold``). Unknown top-level
+(int 0-7, 3), ``num_steps`` (35, the distilled model too: its 4 are asked for), ``resolution``
+("720"/"480"), ``num_conditional_frames`` (0/1/2, 1), ``num_video_frames_per_chunk`` (93),
+``max_frames``, ... and at least one control block ``edge``/``vis``/``depth``/``seg``
+(``control_weight`` 0-1 (1.0), ``control_path``, ``vis.preset_blur_strength``,
+``edge.preset_edge_threshold``). Unknown top-level
 fields and bad values end the run as pydantic does. ``edge/distilled`` is a --model choice only with
-COSMOS_EXPERIMENTAL_CHECKPOINTS=1, as at the real HEAD.
+COSMOS_EXPERIMENTAL_CHECKPOINTS=1, as at the real HEAD. COSMOS_VERBOSE=1 shows the console every line,
+DEBUG and internal ones (`Generating chunk i/N`) too, as cosmos_oss/init.py does; console.log keeps
+its filter.
 
 Outputs in the output folder: config.yaml, console.log, debug.log, and per sample ``<name>.json``,
 ``<name>_control_<key>.mp4`` (the input's size, fps and length), ``<name>.mp4`` (the input's frame count,
-fps and size: keep_input_resolution; restyled like Transfer1's), ``<name>.txt``. A blocked prompt or video
+fps and size: keep_input_resolution; restyled like Transfer1's), ``<name>.txt``; a one-frame input gives
+``<name>.jpg`` and ``<name>_control_<key>.jpg`` instead. A blocked prompt or video
 skips the sample (exit 0) unless --no-keep-going. Timing: ~90 s load, ~10 s per step per 93-frame chunk
 (chunks = 1 if T <= 93 else 1 + ceil((T - 93) / (93 - num_conditional_frames))), one tqdm bar a chunk.
 Not simulated: masks, guided generation, image context, show_input/show_control_condition, benchmark.
@@ -24,7 +28,7 @@ Not simulated: masks, guided generation, image context, show_input/show_control_
 import os
 from pathlib import PurePath
 
-from . import cosmos25
+from . import cosmos25, hf_cli
 from .cosmos25 import planned_output
 from .styling import LEVELS
 from .transfer25_sample import CONTROL_KEYS, MAIN, generate_sample
@@ -46,28 +50,39 @@ DEFAULT_NEGATIVE_PROMPT = (
     "subtitles in the footage. Overall, the video is unrealistic at all."
 )
 REPOSITORY = "nvidia/Cosmos-Transfer2.5-2B"
-CHECKPOINTS = {  # model -> (uuid, name, revision, file)
+# model -> (uuid, name under the repository, revision, folder of its file), as
+# cosmos_oss/checkpoints_transfer2.py registers them (the distilled one's name and folder differ).
+CHECKPOINTS = {
     "edge": (
         "61f5694b-0ad5-4ecd-8ad7-c8545627d125",
         "general/edge",
         "b67b64abda3801a9aceddbff2bdb86126c06db74",
+        "general/edge",
     ),
     "depth": (
         "626e6618-bfcd-4d9a-a077-1409e2ce353f",
         "general/depth",
         "dea7737ca29dd8d9086413c6dc5724b8250a0bb4",
+        "general/depth",
     ),
     "vis": (
         "ba2f44f2-c726-4fe7-949f-597069d9b91c",
         "general/blur",
         "eb5325b77d358944da58a690157dd2b8071bbf85",
+        "general/blur",
     ),
     "seg": (
         "5136ef49-6d8d-42e8-8abf-7dac722a304a",
         "general/seg",
         "23057a4167b89de89a4a397fdbf3887994d115eb",
+        "general/seg",
     ),
-    "edge/distilled": ("41f07f13-f2e4-4e34-ba4c-86f595acbc20", "general/edge/distilled", "main"),
+    "edge/distilled": (
+        "41f07f13-f2e4-4e34-ba4c-86f595acbc20",
+        "distilled/edge",
+        "bbaeedb2b57cc8b14a44653099e2551adb69dcc7",
+        "distilled/general/edge",
+    ),
 }
 
 STARTUP, MODEL_BUILD = 8.0, 60.0  # seconds (reference §2.5, §9), scaled by --time-scale
@@ -204,14 +219,16 @@ def check(values, data):
 
 def run(sim, args):
     sim.files = FILES
+    sim.verbose = cosmos25.env_flag("COSMOS_VERBOSE")
+    experimental = cosmos25.env_flag("COSMOS_EXPERIMENTAL_CHECKPOINTS")
     sim.spend(STARTUP)
-    cfg = parse(args, os.environ.get("COSMOS_EXPERIMENTAL_CHECKPOINTS") == "1")
+    cfg = parse(args, experimental)
     distilled = cfg.model.endswith("/distilled")
     overrides = {name: getattr(cfg, name) for name in OVERRIDES if getattr(cfg, name) is not None}
-    defaults = {"num_steps": 4} if distilled else {}  # the distilled model's default
+    # num_steps stays 35 for the distilled model too: docs/inference.md has users ask for its 4 steps.
 
     def prepare(data):
-        return cosmos25.with_prompt({**defaults, **data}, PROMPT_STACK) if isinstance(data, dict) else data
+        return cosmos25.with_prompt(data, PROMPT_STACK) if isinstance(data, dict) else data
 
     samples = cosmos25.load_samples(
         cfg.input_files,
@@ -227,7 +244,8 @@ def run(sim, args):
         sim.info("example:71:main", "Repeating inference sample 4 times for benchmarking.")
         samples = samples * 4
     out = str(PurePath(cfg.output_dir))
-    cosmos25.open_log_files(sim, out, "FLAGS(VERBOSE=False, SMOKE=False, EXPERIMENTAL_CHECKPOINTS=False)")
+    flags = f"FLAGS(VERBOSE={sim.verbose}, SMOKE=False, EXPERIMENTAL_CHECKPOINTS={experimental})"
+    cosmos25.open_log_files(sim, out, flags)
     load(sim, cfg, hint_keys, distilled, out)
     sim.info("inference:163:generate", f"Generating {len(samples)} samples: {[s['name'] for s in samples]}")
     for index, sample in enumerate(samples):
@@ -245,10 +263,11 @@ def load(sim, cfg, hint_keys, distilled, out):
     )
     if not cfg.disable_guardrails:
         cosmos25.load_guardrails(sim, offload=cfg.offload_guardrail_models, stack=GUARDRAIL_STACK)
-    failing = sim.fail == "missing_checkpoint" or (sim.fail == "gated" and cfg.disable_guardrails)
+    # Without guardrails the model's checkpoint is the first download, and meets the hub's failures.
+    failing = sim.fail == "missing_checkpoint" or (sim.fail in hf_cli.HUB_FAILURES and cfg.disable_guardrails)
     for key in hint_keys if len(hint_keys) == 1 else CONTROL_KEYS:
-        uuid, folder, revision = CHECKPOINTS["edge/distilled" if distilled and key == "edge" else key]
-        sim.info("checkpoint_db:297:download", f"Downloading checkpoint {REPOSITORY}/{folder}({uuid})")
+        uuid, name, revision, folder = CHECKPOINTS["edge/distilled" if distilled and key == "edge" else key]
+        sim.info("checkpoint_db:297:download", f"Downloading checkpoint {REPOSITORY}/{name}({uuid})")
         filename = f"{folder}/{uuid}_ema_bf16.pt"
         cosmos25.hf_download(sim, REPOSITORY, revision, filename, failing=failing, stack=MODEL_STACK)
         failing = False

@@ -2,8 +2,8 @@
 
 The sample's arguments (<name>.json), the prompt guardrails, the control videos (computed or given, at
 the input's size), the chunks with one tqdm bar each, then the controls saved, the video guardrail and
-the restyled video with its prompt. Files in the making have hidden names; a blocked or failed sample
-leaves none of them.
+the restyled video with its prompt (a one-frame input makes `<name>.jpg` and `<name>_control_<key>.jpg`
+instead). Files in the making have hidden names; a blocked or failed sample leaves none of them.
 """
 
 import json
@@ -12,15 +12,17 @@ import os
 
 from . import cosmos25
 from .common import Crash
+from .cosmos3_sample import write_jpeg
 from .styling import render_restyled, write_control
 from .transfer1_pipeline import BUCKETS
-from .video import probe
+from .video import last_frame, probe
 
 CONTROL_KEYS = ("edge", "vis", "depth", "seg")
 
 # Phase durations in seconds (reference §2.5, §9), scaled by --time-scale.
 INPUT, EMBEDDINGS, ENCODE_DECODE, SAVE = 1.0, 3.0, 8.0, 2.0
 SECONDS_PER_STEP, EXTRA_HINT_COST, RESOLUTION_COST = 10.0, 0.15, {"720": 1.0, "480": 0.4}
+JPEG_QUALITY = 85  # save_img_or_video's one-frame JPEG
 PREPROCESS = {"depth": 25.0, "seg": 80.0}  # per 93 frames, computed before the chunks; edge/vis: in-loop
 
 MAIN = [("example:94:<module>", "main(args)")]
@@ -207,8 +209,22 @@ def generate_chunks(sim, sample, frames, step):
         )
 
 
+def save_img_or_video(hidden, base):
+    """The finished file under its own name: a video, or for one frame a JPEG (quality 85) as the
+    repository's save_img_or_video writes it; the extension it got."""
+    info = probe(hidden)
+    if info.frames != 1:
+        os.replace(hidden, f"{base}.mp4")
+        return "mp4"
+    image = last_frame(hidden, info.width, info.height)
+    write_jpeg(f"{base}.jpg", image, (info.width, info.height), JPEG_QUALITY)
+    os.remove(hidden)
+    return "jpg"
+
+
 def finish(sim, cfg, sample, keys, hidden, base, frames):
-    """Controls saved, then the video guardrail, then the video and its prompt."""
+    """Controls saved, then the video guardrail, then the video and its prompt (a one-frame result is
+    saved as .jpg, and the log names it so)."""
     if cfg.model.endswith("/distilled") and frames > 93:
         sim.warning(
             "inference:299:_generate_sample",
@@ -216,9 +232,10 @@ def finish(sim, cfg, sample, keys, hidden, base, frames):
             "to "
             "support auto-regressive generation",
         )
+    ext = "jpg" if frames == 1 else "mp4"
     for key in keys:
-        os.replace(hidden[key], f"{base}_control_{key}.mp4")
-        sim.info("inference:311:_generate_sample", f"{key} control video saved to {base}_control_{key}.mp4")
+        save_img_or_video(hidden[key], f"{base}_control_{key}")
+        sim.info("inference:311:_generate_sample", f"{key} control video saved to {base}_control_{key}.{ext}")
     if cfg.disable_guardrails:
         sim.warning("inference:335:_generate_sample", "Guardrail checks on video are disabled")
     else:
@@ -232,7 +249,7 @@ def finish(sim, cfg, sample, keys, hidden, base, frames):
                 "Exception: Guardrail blocked video2world generation.",
             )
         sim.success("inference:329:_generate_sample", "Passed guardrail on generated video")
-    os.replace(hidden["output"], f"{base}.mp4")
+    save_img_or_video(hidden["output"], base)
     with open(f"{base}.txt", "w", encoding="utf-8") as handle:
         handle.write(sample["prompt"])
-    sim.success("inference:343:_generate_sample", f"Generated video saved to {base}.mp4")
+    sim.success("inference:343:_generate_sample", f"Generated video saved to {base}.{ext}")

@@ -3,22 +3,27 @@
     cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py --prompt TEXT --input_video PATH
         [--checkpoint_dir checkpoints] [--offload_prompt_upsampler]
 
-As the real script: it reads ``RANK`` before anything else (absent: ``KeyError: 'RANK'``, exit 1), clears
-torchrun's variables and runs only on rank 0; it loads Pixtral-12B (Cosmos-UpsamplePrompt1-12B-Transfer)
-with vLLM (its start-up lines on stdout, ~90 s), looks at the video and prints the result with a plain
-``print``: one line ``Upsampled prompt: <text>``. The text keeps the user's prompt and adds a description
-built from the video's measured content (colours, light, camera, motion), at most ~300 tokens (the
-sampler's max_tokens). A video that cannot be read gives a description without it, as the real one
-(OpenCV yields no frames) does. No guardrail runs here. Generation takes ~5 s.
+Read in nvidia-cosmos/cosmos-transfer1 @5005e823dbd478ad8e51f6bc28a913a13a994b5f. As the real script: it
+reads ``RANK`` before anything else (absent: ``KeyError: 'RANK'``, exit 1), deletes torchrun's variables
+with ``del`` and runs only on rank 0; ``OMP_NUM_THREADS``, which a one-process torchrun does not set, is
+among them, so without it the script dies with ``KeyError: 'OMP_NUM_THREADS'`` (line 69) before loading
+anything. It loads Pixtral-12B (Cosmos-UpsamplePrompt1-12B-Transfer) with vLLM (its start-up lines on
+stdout, ~90 s), looks at the video and prints the result with a plain ``print``: ``Upsampled prompt:
+<text>``. The text keeps the user's prompt and adds a description built from the video's measured content
+(colours, light, camera, motion), at most ~300 tokens (the sampler's max_tokens). Like Pixtral, which
+answers in paragraphs now and then, some prompts get their description as several paragraphs, blank
+lines between them: which ones is fixed by the prompt's text (the real sampler has no seed). A video that
+cannot be read gives a description without it, as the real one (OpenCV yields no frames) does. No
+guardrail runs here. Generation takes ~5 s.
 
-Differs from the real one: the real script deletes 15 torchrun variables with ``del os.environ[...]`` and
-so dies with a KeyError on the first one missing unless all are set (torchrun sets them); the stand-in
-needs only RANK.
+Differs from the real one: the other thirteen variables the script deletes are ones torchrun sets for
+every worker; started without torchrun, the stand-in lets them be missing.
 """
 
 import argparse
 import os
 import sys
+import zlib
 
 from . import vllm_engine
 from .analysis import analyse, tokens
@@ -49,7 +54,11 @@ DIST_KEYS = (
     "TORCH_NCCL_ASYNC_ERROR_HANDLING",
     "TORCHELASTIC_ERROR_FILE",
 )
+# What torchrun gives each of its workers; a one-process torchrun leaves out only OMP_NUM_THREADS.
+SET_BY_TORCHRUN = frozenset(DIST_KEYS) - {"OMP_NUM_THREADS"}
 STARTUP, ENGINE_LOAD, ENGINE_PROFILE, GENERATION, MAX_TOKENS = 10.0, 35.0, 45.0, 5.0, 300
+# One prompt in this many gets its description in paragraphs.
+PARAGRAPHS_ONE_IN = 3
 MAIN = [("pipeline:72:<module>", "main()")]
 ENGINE_CALL = ("upsampler:50:_load_upsampler_model", "self.upsampler_model = LLM(")
 
@@ -88,7 +97,7 @@ def run(sim, args):
         engine.start(ENGINE_LOAD, ENGINE_PROFILE)
     asked = cfg.prompt or ""  # the real model is asked "describe the following images" then
     if facts:
-        text = upsampled_prompt(asked, facts, MAX_TOKENS)
+        text = in_paragraphs(upsampled_prompt(asked, facts, MAX_TOKENS), asked)
     else:
         text = f"{asked.strip().rstrip('.')}." if asked.strip() else "The images are empty."
     engine.generate(
@@ -99,7 +108,7 @@ def run(sim, args):
 
 
 def take_rank():
-    """RANK, read first as the script does; torchrun's variables are cleared after it."""
+    """RANK, read first as the script does; then torchrun's variables are deleted, in its order."""
     if "RANK" not in os.environ:
         raise Crash(
             [("pipeline:48:<module>", 'rank = int(os.environ["RANK"])'), ("<frozen os>:714:__getitem__", "")],
@@ -107,8 +116,23 @@ def take_rank():
         )
     rank = int(os.environ["RANK"])
     for key in DIST_KEYS:
+        if key not in os.environ and key not in SET_BY_TORCHRUN:
+            raise Crash(
+                [("pipeline:69:<module>", "del os.environ[dist_key]"), ("<frozen os>:730:__delitem__", "")],
+                f"KeyError: {key!r}",
+            )
         os.environ.pop(key, None)
     return rank
+
+
+def in_paragraphs(text, prompt):
+    """For some prompts (fixed by their text), the description's sentences about the shot and the mood
+    as paragraphs of their own, as Pixtral writes now and then."""
+    if zlib.crc32(prompt.encode("utf-8")) % PARAGRAPHS_ONE_IN:
+        return text
+    for start in (" The shot is taken", " The overall atmosphere"):
+        text = text.replace(start, "\n\n" + start.lstrip(), 1)
+    return text
 
 
 def engine_options(model):

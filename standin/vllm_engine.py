@@ -1,12 +1,15 @@
 """vLLM's offline ``LLM`` as Reason1 and the prompt upsampler see it: engine start-up, one request, failures.
 
-Its logger writes ``INFO MM-DD HH:MM:SS [file.py:N] message`` lines on stdout; its bars (the weight
-shards, "Processed prompts" with token speeds) go to stderr. Start-up takes most of the time (weights,
+Its logger writes ``INFO MM-DD HH:MM:SS [file.py:N] message`` lines on stdout, from the level
+``VLLM_LOGGING_LEVEL`` names up (INFO unless set; Reason1's script sets ERROR, so a normal start-up
+prints none); its bars (the weight shards, "Adding requests", "Processed prompts" with token speeds)
+go to stderr whatever the level. Start-up takes most of the time (weights,
 the memory profile, the KV cache). Failures: CUDA OOM while the engine profiles its memory (--fail oom),
 an illegal memory access in the engine core while generating (crash), a model folder without config.json
 (missing_checkpoint).
 """
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +34,14 @@ OOM_TEXT = (
     "Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)"
 )
 
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def logs_at(level):
+    """Whether vLLM's logger prints lines of ``level``, as VLLM_LOGGING_LEVEL decides (INFO when unset)."""
+    configured = os.environ.get("VLLM_LOGGING_LEVEL", "INFO").upper()
+    return LEVELS.get(level, LEVELS["INFO"]) >= LEVELS.get(configured, LEVELS["INFO"])
+
 
 @dataclass
 class Engine:
@@ -44,6 +55,8 @@ class Engine:
     options: dict
 
     def log(self, file, line, message, level="INFO"):
+        if not logs_at(level):
+            return
         stamp = time.strftime("%m-%d %H:%M:%S")
         write_flush(sys.stdout, f"{level} {stamp} [{file}:{line}] {message}\n")
 

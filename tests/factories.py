@@ -28,6 +28,28 @@ class GpuNodeFactory(DjangoModelFactory):
     time_scale = 0.001
 
 
+class DockerNodeFactory(GpuNodeFactory):
+    """A Docker GPU node reached over SSH (never contacted: for planning and dry runs)."""
+
+    transport = "ssh"
+    launcher = "docker"
+    host = "gpu.example.org"
+    username = "cosmos"
+    remote_root = "/srv/cosmos"
+    gpu_count = 2
+
+
+class NodeRuntimeFactory(DjangoModelFactory):
+    """How a node runs one model: its image (and options, environment, preflight choices)."""
+
+    class Meta:
+        model = "nodes.NodeRuntime"
+
+    node = factory.SubFactory(DockerNodeFactory)
+    model_type = "cosmos3_nano"
+    docker_image = factory.LazyAttribute(lambda runtime: f"nvcr.io/cosmos/{runtime.model_type}:1")
+
+
 class InputSetFactory(DjangoModelFactory):
     """A registered input folder; give ``directory`` (and ``modalities``) of one the test wrote."""
 

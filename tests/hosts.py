@@ -927,7 +927,7 @@ def _docker_run(config: dict, args: list[str]) -> int:
 
 
 def _host_path(value: str, mounts: list[tuple[str, str]]) -> str:
-    """A container path in an environment variable (HF_HOME=/workspace/checkpoints/…) as the host's.
+    """A container path in an environment variable (HF_HOME=/root/.cache/huggingface) as the host's.
 
     The shim runs the "container" on the host, where only the job's own folder is at the same
     path; without this, a model would write into /workspace on the test machine.

@@ -5,6 +5,7 @@ from cosmos.profiles.cosmos3 import Cosmos3NanoProfile, Cosmos3SuperProfile
 from cosmos.profiles.predict2_5 import Predict25Profile
 from cosmos.profiles.prompt_upsampler import PromptUpsamplerProfile
 from cosmos.profiles.reason1 import Reason1Profile
+from cosmos.profiles.reason2 import Reason2Profile
 from cosmos.profiles.transfer1 import Transfer1Profile
 from cosmos.profiles.transfer2_5 import Transfer25Profile
 from cosmos.profiles.upscale4k import Upscale4kProfile
@@ -18,6 +19,7 @@ PROFILES: dict[str, ModelProfile] = {
         Transfer25Profile(),
         Predict25Profile(),
         Reason1Profile(),
+        Reason2Profile(),
         Upscale4kProfile(),
         PromptUpsamplerProfile(),
     )
@@ -41,6 +43,9 @@ ALIASES = {
     "predict2.5": "predict2_5",
     "predict25": "predict2_5",
     "reason": "reason1",
+    "reason2": "reason2",
+    "cosmos-reason2": "reason2",
+    "cosmos_reason2": "reason2",
     "upscale": "upscale4k",
     "upscaler": "upscale4k",
     "4k": "upscale4k",

@@ -109,6 +109,10 @@ class ModelProfile:
 
     # --- planning ----------------------------------------------------------------------------------
 
+    def requirements_for(self, parameters: dict[str, Any]) -> ModelRequirements:
+        """What a node needs for a run with these settings (profiles whose checkpoint varies override it)."""
+        return self.requirements
+
     def default_controls(self, modalities: set[str]) -> dict[str, float]:
         return {}
 
@@ -227,7 +231,9 @@ class ModelProfile:
         return {}
 
     def classify(self, *, exit_code: int | None, log_text: str, produced: bool) -> Failure | None:
-        return classify_failure(exit_code=exit_code, log_text=log_text, produced_video=produced)
+        return classify_failure(
+            exit_code=exit_code, log_text=log_text, produced_video=produced, model=self.name
+        )
 
     def __repr__(self) -> str:
         return f"<ModelProfile {self.name}>"

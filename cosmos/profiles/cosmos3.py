@@ -236,13 +236,11 @@ class Cosmos3Profile(ModelProfile):
             throughput=self.throughput,
             batch=len(items) > 1,
         )
-        # Registry checkpoints download into the Hugging Face cache: kept in the node's checkpoint
-        # folder, so a container (removed after each job) does not fetch 90 GB every time (§1.3).
-        env = {"HF_HOME": f"{checkpoint_dir}/huggingface"}
+        # Registry checkpoints download into the Hugging Face cache: the launcher points HF_HOME
+        # at the node's cache for every model (cosmos/launch.py), so 90 GB download once (§1.3).
         return JobFiles(
             files=files,
             argv=argv,
-            env=env,
             # The gated downloads (Cosmos-Guardrail1) need the node's Hugging Face token (§1.3).
             inherited_env=("HF_TOKEN",),
             spec=specs[0] if len(specs) == 1 else specs,
@@ -324,11 +322,16 @@ class Cosmos3Profile(ModelProfile):
         if exit_code == 0 and produced:
             return None
         text = _text(log_text)
-        for rule in (_invalid_spec, _missing_control, _incompatible, _download, _nccl):
+        for rule in (_invalid_spec, _missing_control, _incompatible, _nccl):
             failure = rule(text)
             if failure:
                 return failure
-        return classify_failure(exit_code=exit_code, log_text=text, produced_video=produced)
+        failure = classify_failure(
+            exit_code=exit_code, log_text=text, produced_video=produced, model=self.name
+        )
+        if failure.kind == "crashed":
+            return _input_url(text) or failure
+        return failure
 
 
 def _invalid_spec(text: str) -> Failure | None:
@@ -365,27 +368,15 @@ def _incompatible(text: str) -> Failure | None:
     return Failure("config", match.group(0).strip()[:500], "Choose a mode this checkpoint supports.")
 
 
-def _download(text: str) -> Failure | None:
-    # The downloader runs an argument list: Python prints it as `Command '['uv', …, 'hf', 'download', …]'`.
-    if not re.search(r"CalledProcessError[^\n]*\bhf\b[^\n]*\bdownload\b|Failed to download ", text):
+def _input_url(text: str) -> Failure | None:
+    """An input given as a URL that the CLI could not fetch (checkpoints: cosmos/checkpoint_failures.py)."""
+    match = re.search(r"[^\n]*Failed to download [^\n]*", text)
+    if not match:
         return None
-    # hf's own error line (an HTTP status as a word: a job id or path may hold the digits too).
-    gated = re.search(
-        r"[^\n]*(?:\b(?:401|403|404) Client Error|GatedRepoError|RepositoryNotFoundError"
-        r"|Cannot access gated repo|Access to model)[^\n]*",
-        text,
-    )
-    line = (
-        gated.group(0)
-        if gated
-        else re.search(r"[^\n]*(?:CalledProcessError|Failed to download)[^\n]*", text)[0]
-    )
     return Failure(
         "config",
-        line.strip()[:500],
-        "The checkpoint download failed. Set HF_TOKEN on the node, accept the NVIDIA Open Model "
-        "License of nvidia/Cosmos-Guardrail1 (and the model) on huggingface.co, check that uv and "
-        "PyPI are reachable, or pre-fill the node's Hugging Face cache.",
+        match.group(0).strip()[:500],
+        "Cosmos 3 could not fetch an input given as a URL: check the address and that the node can reach it.",
     )
 
 

@@ -36,6 +36,8 @@ class FailureKind(models.TextChoices):
     LOST = "lost", "Job lost"
     TIMEOUT = "timeout", "Deadline exceeded"
     STORAGE = "storage", "Outputs could not be saved"
+    # A checkpoint could not be downloaded (refused, missing, hub unreachable) or is not on the node.
+    CHECKPOINTS = "checkpoints", "Checkpoints unavailable"
 
 
 # Priorities every database can store; a user who is not staff may choose only 0 to USER_PRIORITY_MAX,

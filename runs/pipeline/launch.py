@@ -5,7 +5,6 @@ job started (nodes/remote/jobs.py). Runs cancelled meanwhile are ended here, nev
 """
 
 import logging
-import os
 import time
 from datetime import timedelta
 
@@ -14,10 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cosmos.failures import Failure
-from cosmos.launch import TOKEN_VARIABLES, checkpoint_dir_for, docker_argv, sim_argv
+from cosmos.launch import TOKEN_VARIABLES, job_command
 from cosmos.media import sha256_file
 from cosmos.params import ParameterError
-from cosmos.profiles import JobItem
 from cosmos.stages import Stage
 from cosmos_site.secrets import SecretUnreadable
 from inputs.folders import InputError
@@ -26,7 +24,7 @@ from nodes.remote import RemoteError, TransferCancelled
 from nodes.remote.jobs import JOB_ENV, JOB_ENV_MODE, job_env_text, job_script, settle_start
 from runs.models import FailureKind, Run, RunStatus
 from runs.pipeline.base import JOB_START, PipelineBase
-from runs.run_inputs import run_input_files
+from runs.run_inputs import job_item, run_input_files, sim_passed_env, staged_input_path
 from runs.services.queue import job_give_back, job_mark_launched
 from runs.services.runs import run_finalize
 
@@ -173,8 +171,7 @@ class Launching(PipelineBase):
             digests, frames = plans[run.id]
             staged[run.id] = {}
             for modality, digest in digests.items():
-                suffix = files[digest].suffix.lower() or ".mp4"
-                link = self.job_dir / "inputs" / run.id / f"{modality}{suffix}"
+                link = staged_input_path(self.job_dir, run.id, modality, files[digest])
                 self.transport.symlink(self.transport.cache_path(digest), link)
                 staged[run.id][modality] = str(link)
             all_digests[run.id] = digests
@@ -187,57 +184,30 @@ class Launching(PipelineBase):
     def _write_spec(
         self, runs: list[Run], staged: dict[str, dict[str, str]]
     ) -> tuple[list[str], dict[str, str]]:
-        parameters = runs[0].execution_config["parameters"]
         batched = len(runs) > 1
-        items = [
-            JobItem(
-                run_id=run.id,
-                prompt=run.prompt.prompt_text,
-                negative_prompt=run.prompt.negative_prompt,
-                staged=staged[run.id],
-                parameters=run.execution_config["parameters"],
-            )
-            for run in runs
-        ]
-        job = self.profile.build_job(
-            items=items,
-            parameters=parameters,
+        sim = self.node.launcher == Launcher.SIM
+        command = job_command(
+            node=self.node,
+            runtime=self.node.runtime_for(self.job.model_type),
+            profile=self.profile,
+            items=[job_item(run, staged[run.id]) for run in runs],
+            parameters=runs[0].execution_config["parameters"],
+            devices=self.job.devices,
+            job_id=self.job.id,
             job_dir=self.job_dir,
-            checkpoint_dir=checkpoint_dir_for(self.node),
+            sim_command=self.transport.sim_command() if sim else None,
+            sim_env=sim_passed_env() if sim else None,
         )
-        for name, text in job.files.items():
+        for name, text in command.files.items():
             self.transport.write_text(self.job_dir / name, text)
         for run in runs:
-            run.update_execution_config(spec=job.spec, batch=batched)
+            run.update_execution_config(spec=command.spec, batch=batched)
         RemoteJob.objects.filter(pk=self.job.pk).update(directory=str(self.job_dir), batched=batched)
         self.job.directory, self.job.batched = str(self.job_dir), batched
         self.transport.makedirs(self.job_dir / "out")
-        if self.node.launcher == Launcher.SIM:
-            argv = sim_argv(node=self.node, sim_command=self.transport.sim_command(), model_argv=job.argv)
-            # Failure injection and output scale for the stand-in travel with the job.
-            env = {name: value for name, value in os.environ.items() if name.startswith("COSMOS_SIM_")}
-            if self.profile.launched_by_torchrun(parameters) and len(self.job.devices) > 1:
-                # What torchrun tells its workers: the stand-in then speaks as one of several ranks.
-                env["WORLD_SIZE"] = str(len(self.job.devices))
-            return argv, {**env, **job.env, "PYTHONUNBUFFERED": "1"}
-        runtime = self.node.runtime_for(self.job.model_type)
-        if runtime is None or not runtime.docker_image:
-            raise ParameterError(
-                "node",
-                f"node {self.node.name} has no image for {self.profile.label}: give it one in its runtimes",
-            )
-        argv = docker_argv(
-            node=self.node,
-            image=runtime.docker_image,
-            options=runtime.docker_options,
-            job_id=self.job.id,
-            model_argv=job.argv,
-            devices=self.job.devices,
-            torchrun=self.profile.launched_by_torchrun(parameters),
-            env={**runtime.env, **job.env},
-            inherited_env=job.inherited_env,
-        )
-        return argv, {}
+        # Made by us, not by docker (which would make it root's): every job's downloads land there.
+        self.transport.makedirs(self.node.hf_cache)
+        return command.argv, command.env
 
     def _launch_failed(self, exc: RemoteError) -> None:
         """A node we could not reach or send to: back to the queue with backoff, a few times, then failed."""

@@ -108,15 +108,15 @@ def _most_recent_inputs(requester: AbstractBaseUser | None) -> tuple[InputSet, s
 AUTOMATIC_NODE = "auto"
 
 
-def _choose_node(name: str | None, like_node: GpuNode | None) -> GpuNode:
+def _choose_node(name: str | None, like_node: GpuNode | None, profile: ModelProfile) -> GpuNode:
+    """The node a run goes to: only one that offers its model (a Docker node with an image for it)."""
+    model = profile.name
     if name == AUTOMATIC_NODE:
         from runs.scheduler import least_loaded_node
 
-        node = least_loaded_node()
+        node = least_loaded_node(model_type=model)
         if node is None:
-            raise RunRequestError(
-                "no enabled GPU node: add one, or enable local-sim in the admin", field="node"
-            )
+            raise RunRequestError(_no_node_offers(profile), field="node")
         return node
     if name:
         node = GpuNode.objects.filter(name=name).first()
@@ -127,14 +127,37 @@ def _choose_node(name: str | None, like_node: GpuNode | None) -> GpuNode:
             raise RunRequestError(
                 f"node {name!r} is disabled; enable it in the admin or choose another", field="node"
             )
+        if not node.offers(model):
+            raise RunRequestError(
+                f"node {name!r} does not offer {profile.label}: give it an image for the model with "
+                f"`cosmos_node runtime {name} {model} --image IMAGE`, or choose another node",
+                field="node",
+            )
         return node
-    if like_node and like_node.enabled:
+    if like_node and like_node.enabled and like_node.offers(model):
         return like_node
-    enabled = GpuNode.objects.filter(enabled=True)
-    node = enabled.filter(name=settings.COSMOS_DEFAULT_NODE).first() or enabled.order_by("name").first()
+    offering = GpuNode.objects.filter(enabled=True).offering(model)
+    node = offering.filter(name=settings.COSMOS_DEFAULT_NODE).first() or offering.order_by("name").first()
     if node is None:
-        raise RunRequestError("no enabled GPU node: add one, or enable local-sim in the admin", field="node")
+        raise RunRequestError(_no_node_offers(profile), field="node")
     return node
+
+
+def _no_node_offers(profile: ModelProfile) -> str:
+    if not GpuNode.objects.filter(enabled=True).exists():
+        return "no enabled GPU node: add one, or enable local-sim in the admin"
+    return (
+        f"no enabled GPU node offers {profile.label}: give one an image for it with "
+        f"`cosmos_node runtime NODE {profile.name} --image IMAGE`"
+    )
+
+
+def node_parameters(node: GpuNode, model: str) -> dict[str, Any]:
+    """What a node sets for ``model`` under a run's own parameters: its defaults (a local checkpoint…),
+    then what its preflight turned on for its GPUs (offload options), so the run records them."""
+    runtime = node.runtime_for(model)
+    preflight = runtime.preflight_parameters if runtime is not None else {}
+    return {**node.model_defaults.get(model, {}), **preflight}
 
 
 def _source_video(source: str) -> tuple[str, str]:
@@ -268,11 +291,14 @@ def run_plan(
         profile, found.prompt, prompt_text, negative_prompt, name, input_dir, inputs.source_run
     )
     video = _probe(inputs)
-    chosen_node = _choose_node(node, found.node)
-    # The node's own defaults for this model (a local checkpoint, guardrails offloaded…), under the run's.
-    node_defaults = chosen_node.model_defaults.get(profile.name, {})
+    chosen_node = _choose_node(node, found.node, profile)
     resolved = _plan_parameters(
-        profile, {**node_defaults, **found.parameters}, weights, parameters, inputs.modalities, video
+        profile,
+        {**node_parameters(chosen_node, profile.name), **found.parameters},
+        weights,
+        parameters,
+        inputs.modalities,
+        video,
     )
     notices = [*inputs.notices, *profile.notices(parameters or {}, resolved)]
     return RunPlan(

@@ -47,7 +47,8 @@ def run_stage(*, run: Run) -> int:
         input_set = input_set_from_json(run.prompt.inputs)
     except InputError:
         return 0  # the launch reports it as the run's failure
-    needed = ({"color"} | set(run.execution_config["parameters"]["controls"])) & input_set.modalities
+    # Models without control videos (Reason1, Reason2) have no "controls" among their parameters.
+    needed = ({"color"} | set(run.execution_config["parameters"].get("controls", {}))) & input_set.modalities
     files = {sha256_file(input_set.videos[modality]): input_set.videos[modality] for modality in needed}
     transport = transport_for(run.node)
     try:

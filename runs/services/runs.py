@@ -47,6 +47,16 @@ def run_create(
     return run
 
 
+def run_unsaved(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:
+    """The run run_create would write (with its prompt), validated but unsaved: for a dry run.
+
+    A RunRequestError names a field no column can hold, as run_create's would.
+    """
+    prompt, run = _build_validated(plan=plan, owner=owner, priority=None, deadline=None)
+    run.prompt = prompt
+    return run
+
+
 def run_submit(
     *,
     plan: RunPlan | None = None,

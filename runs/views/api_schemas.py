@@ -15,7 +15,7 @@ from cosmos_site.model_types import ModelType
 from cosmos_site.validators import first_unstorable, unstorable_reason
 from prompts.models import Prompt
 from prompts.structured import compact_json
-from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, RunStatus
+from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, FailureKind, RunStatus
 
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000
@@ -86,7 +86,7 @@ class RunIn(Strict):
     """A new run. Give the prompt text, or an earlier prompt's id to run again."""
 
     prompt: PromptInput | None = Field(
-        None, description="What to generate (for Reason1, the question)." + CAPTION_HELP
+        None, description="What to generate (for Reason1 and Reason2, the question)." + CAPTION_HELP
     )
     prompt_id: Identifier | None = Field(
         None, description="An earlier prompt of yours (ps_…) whose text, inputs and settings to reuse."
@@ -140,7 +140,10 @@ class RunSummaryOut(Schema):
     prompt_name: str
     model_type: str
     status: str
-    failure_kind: str | None
+    failure_kind: Literal[tuple(FailureKind.values)] | None = Field(
+        description="Why a failed run failed (None unless it failed); checkpoints: a checkpoint could not be "
+        "downloaded or is missing on the node, and the run's failure hint names it."
+    )
     error: str | None
     node: str | None
     created_at: str | None
@@ -173,7 +176,8 @@ OUTPUTS_DESCRIPTION = (
     "files; the result, a video (video, with video_info: frames, fps, width, height, duration_seconds, "
     "codec) or an image (image, with image_info: width, height, format); thumbnail (a 320-wide JPEG of "
     "either); controls (hint → control video, for transfer runs); log, spec, sample_args, "
-    "sample_outputs; answer and reasoning (Reason1); upsampled_prompt and prompt_id (prompt upsampler)."
+    "sample_outputs; answer and reasoning (Reason1, Reason2); upsampled_prompt and prompt_id "
+    "(prompt upsampler)."
 )
 
 

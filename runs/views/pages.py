@@ -1,6 +1,7 @@
 """The pages: dashboard, runs list and detail, gallery, compare. Each GET renders one template; an
 HTMX request for a part of the page renders only that partial (`template#partial`)."""
 
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from cosmos_site.query_params import query_int
 from nodes.models import BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob
 from runs.eta import expected_seconds, remaining_seconds
 from runs.models import ACTIVE_STATUSES, Run, RunStatus
+from runs.services import RunRequestError
+from runs.services.commands import run_command
 from runs.views.presenters import flat_parameters, log_tail_of, progress_of, timing_rows
 
 RUNS_PER_PAGE = 50
@@ -150,6 +153,28 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "timings": timing_rows(run),
     }
     return render(request, "runs/run_detail.html", context)
+
+
+@require_GET
+@login_required
+def run_command_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The run page's "Show command": the files and command line its node gets (as recorded once
+    launched, computed while it waits). Owner or staff only: anyone else gets the missing run's 404."""
+    run = get_run(request, run_id)
+    context = {"run": run}
+    try:
+        command = run_command(run=run)
+    except RunRequestError as exc:
+        context["error"] = str(exc)
+    else:
+        context.update(
+            command=command,
+            command_line=shlex.join(command.argv),
+            env_lines="\n".join(
+                f"export {name}={shlex.quote(value)}" for name, value in sorted(command.env.items())
+            ),
+        )
+    return render(request, "runs/run_detail.html#command", context)
 
 
 @require_GET

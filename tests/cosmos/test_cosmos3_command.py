@@ -122,8 +122,9 @@ def test_it_passes_the_checkpoint_that_is_asked_for():
     assert argv[argv.index("--checkpoint-path") + 1] == "/workspace/checkpoints/Cosmos3-Nano"
 
 
-def test_it_keeps_the_hugging_face_cache_in_the_nodes_checkpoint_folder():
-    assert job_of(NANO).env == {"HF_HOME": "/workspace/checkpoints/huggingface"}
+def test_it_leaves_the_hugging_face_cache_to_the_launcher():
+    # HF_HOME is the node's shared cache for every model (cosmos/launch.py), not a folder of its own.
+    assert "HF_HOME" not in job_of(NANO).env
 
 
 def test_it_batches_runs_that_share_checkpoint_gpus_and_guardrails_whatever_their_settings():
@@ -180,7 +181,8 @@ def test_it_starts_nano_on_one_gpu_with_python_in_docker():
     image = argv.index("me/cosmos3:1")
     assert argv[image + 1 : image + 4] == ["python", "-m", MODULE]
     assert "torchrun" not in argv
-    assert "HF_HOME=/workspace/checkpoints/huggingface" in argv
+    assert "HF_HOME=/root/.cache/huggingface" in argv
+    assert "/srv/cosmos/huggingface:/root/.cache/huggingface" in argv
 
 
 def test_it_starts_nano_on_four_gpus_with_torchrun_in_docker():

@@ -210,16 +210,29 @@ def test_it_recognises_running_out_of_gpu_memory():
 )
 def test_it_recognises_a_refused_checkpoint_download(command):
     failure = classify(STARTUP + GATED_TEXT + "Traceback (most recent call last):\n" + command + "\n")
-    assert failure.kind == "config"
-    assert "403" in failure.message or "Access to model" in failure.message
-    assert "HF_TOKEN" in failure.hint and "uv" in failure.hint  # Cosmos 3's hint, not Transfer's
+    assert failure.kind == "checkpoints"
+    assert failure.message.startswith(
+        "Cannot access gated repo for url https://huggingface.co/nvidia/Cosmos3-Nano/"
+    )
+    assert "https://huggingface.co/nvidia/Cosmos3-Nano " in failure.hint
+    assert "cosmos_node token NODE" in failure.hint
 
 
 def test_it_recognises_a_download_that_failed_without_an_auth_line():
     command = "subprocess.CalledProcessError: Command '['uv', 'run', '--isolated', 'hf', 'download', 'nvidia/Cosmos3-Nano']' returned non-zero exit status 2."
     failure = classify(STARTUP + "Traceback (most recent call last):\n" + command + "\n")
-    assert failure.kind == "config"
+    assert failure.kind == "checkpoints"
     assert failure.message.startswith("subprocess.CalledProcessError")
+    assert "Downloading nvidia/Cosmos3-Nano (hf download) failed" in failure.hint
+    assert "cosmos_node download NODE cosmos3_nano" in failure.hint
+    assert "started through uv, which needs PyPI" in failure.hint  # the command names uv
+
+
+def test_it_still_reports_an_input_url_it_could_not_fetch_as_a_configuration_error():
+    text = "RuntimeError: Failed to download https://example.com/in.mp4 after 6 attempt(s)\n"
+    failure = classify(STARTUP + "Traceback (most recent call last):\n" + text)
+    assert failure.kind == "config"
+    assert failure.message.startswith("RuntimeError: Failed to download https://example.com/in.mp4")
 
 
 def test_it_recognises_a_nccl_watchdog_timeout_as_a_crash():

@@ -1,6 +1,6 @@
 import pytest
 
-from cosmos.failures import classify_failure, log_tail
+from cosmos.failures import Failure, classify_failure, log_tail
 
 TORCHRUN_TAIL = """E1121 12:03:00.000000 1234 torch/distributed/elastic/multiprocessing/api.py:874] failed (exitcode: 1) local_rank: 0 (pid: 99) of binary: /usr/bin/python
 Traceback (most recent call last):
@@ -64,16 +64,6 @@ CRASH = (
             "Invalid hint_key: foo",
         ),
         ("ValueError: Must have 'input_video' specified if sigma_max < 80\n", "config", "sigma_max < 80"),
-        (
-            "FileNotFoundError: [Errno 2] No such file or directory: 'checkpoints/nvidia/Cosmos-Transfer1-7B/base_model.pt'\n",
-            "config",
-            "base_model.pt",
-        ),
-        (
-            "huggingface_hub.errors.GatedRepoError: 403 Client Error. Cannot access gated repo\n",
-            "config",
-            "gated",
-        ),
         ("KeyError: 'RANK'\n", "config", "RANK"),
     ],
 )
@@ -117,3 +107,15 @@ def test_it_strips_ansi_and_rank_prefixes():
 def test_it_keeps_the_last_lines_as_the_tail():
     text = "\n".join(f"line {n}" for n in range(100))
     assert log_tail(text, 3) == "line 97\nline 98\nline 99"
+
+
+def test_it_writes_the_hints_commands_for_the_node_it_failed_on():
+    failure = Failure(
+        "checkpoints",
+        "Error: Access denied.",
+        "Set the token (cosmos_node token NODE), then cosmos_node download NODE transfer2_5. NODE stays.",
+    )
+    assert failure.on_node("gpu-7").hint == (
+        "Set the token (cosmos_node token gpu-7), then cosmos_node download gpu-7 transfer2_5. NODE stays."
+    )
+    assert failure.on_node("gpu-7").message == failure.message

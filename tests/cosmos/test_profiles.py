@@ -75,7 +75,7 @@ def test_it_writes_a_transfer25_sample_with_the_reference_fields():
         "depth": {"control_weight": 0.5, "control_path": f"{JOB}/inputs/rs_a/depth.mp4"},
     }
     assert job.argv == ["examples/inference.py", "-i", f"{JOB}/spec.json", "-o", f"{JOB}/out"]
-    assert job.env == {}
+    assert job.env == {"COSMOS_VERBOSE": "1"}  # the console then says which chunk is in the works
 
 
 def test_it_batches_transfer25_samples_as_jsonl_named_by_run():
@@ -87,13 +87,14 @@ def test_it_batches_transfer25_samples_as_jsonl_named_by_run():
 
 
 def test_it_selects_the_distilled_transfer25_checkpoint_with_its_switch():
-    parameters = profile_for("transfer2_5").resolve({"use_distilled": True}, {"edge": 1.0}, video=VIDEO)
+    short = VideoFacts(frames=93, fps=30.0, width=1920, height=1080)  # the distilled model's longest
+    parameters = profile_for("transfer2_5").resolve({"use_distilled": True}, {"edge": 1.0}, video=short)
     assert parameters["num_steps"] == 4
     job = build("transfer2_5", [item()], parameters)
     assert job.argv[-2:] == ["--model", "edge/distilled"]
-    assert job.env == {"COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
+    assert job.env == {"COSMOS_VERBOSE": "1", "COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
     with pytest.raises(ParameterError, match="edge control only"):
-        profile_for("transfer2_5").resolve({"use_distilled": True}, {"vis": 1.0}, video=VIDEO)
+        profile_for("transfer2_5").resolve({"use_distilled": True}, {"vis": 1.0}, video=short)
 
 
 def test_it_rejects_transfer25_guidance_outside_its_whole_number_range():
@@ -122,51 +123,6 @@ def test_it_calls_a_transfer25_video_without_a_saved_file_blocked():
     log = "[11-21 10:00:00|INFO|examples/inference.py:1:main] Running guardrail check on video...\n"
     failure = profile_for("transfer2_5").classify(exit_code=0, log_text=log, produced=False)
     assert failure.kind == "blocked_by_guardrail"
-
-
-# --- Predict2.5 (§5) ----------------------------------------------------------------------------
-
-
-def test_it_writes_a_predict25_video2world_sample():
-    parameters = profile_for("predict2_5").resolve({}, {}, video=VIDEO)
-    job = build("predict2_5", [item()], parameters)
-    assert json.loads(job.files["spec.json"]) == {
-        "inference_type": "video2world",
-        "name": "rs_a",
-        "prompt": "a harbour at dawn",
-        "input_path": f"{JOB}/inputs/rs_a/color.mp4",
-        "seed": 0,
-        "guidance": 3,
-        "resolution": "none",
-        "num_output_frames": 77,
-        "num_steps": 35,
-    }
-    assert job.argv == [
-        "examples/inference.py",
-        "-i",
-        f"{JOB}/spec.json",
-        "-o",
-        f"{JOB}/out",
-        "--inference-type=video2world",
-        "--model",
-        "2B/post-trained",
-    ]
-
-
-def test_it_makes_predict25_text2world_when_there_is_no_input():
-    profile = profile_for("predict2_5")
-    parameters = profile.resolve({}, {}, video=None)
-    assert parameters["inference_type"] == "text2world"
-    assert profile.needed_inputs(parameters, {"color"}) == set()
-    sample = json.loads(build("predict2_5", [item()], parameters).files["spec.json"])
-    assert "input_path" not in sample
-    with pytest.raises(ParameterError, match="image2world starts from an input video"):
-        profile.resolve({"inference_type": "image2world"}, {}, video=None)
-
-
-def test_it_needs_autoregressive_for_long_predict25_videos():
-    with pytest.raises(ParameterError, match="enable_autoregressive"):
-        profile_for("predict2_5").resolve({"num_output_frames": 200}, {}, video=VIDEO)
 
 
 # --- Reason1 (§6) -------------------------------------------------------------------------------
@@ -201,6 +157,14 @@ def test_it_asks_reason1_through_its_prompt_file_never_the_command_line():
     ]
     assert question not in " ".join(job.argv)
     assert not profile_for("reason1").batchable and not profile_for("reason1").torchrun
+
+
+def test_it_states_what_a_node_needs_for_reason1():
+    needs = profile_for("reason1").requirements
+    assert needs.gpu_memory_gb == needs.offloaded_gpu_memory_gb == 24.0  # README: one GPU with 24 GB
+    assert needs.checkpoint_gb == 16.6
+    assert needs.gated_repos == needs.download_repos == ("nvidia/Cosmos-Reason1-7B",)
+    assert not needs.offload_parameters  # the script has no memory option
 
 
 REASON_OUTPUT = """--------------------
@@ -268,8 +232,17 @@ def test_it_runs_the_prompt_upsampler_as_one_process_with_rank_set():
         "--checkpoint_dir",
         str(CHECKPOINTS),
     ]
-    assert job.env["RANK"] == "0"  # the stand-in's need; in Docker a one-process torchrun sets it all
+    assert job.env["RANK"] == "0"  # the stand-in's need; in Docker a one-process torchrun sets it
+    # The script deletes it before it starts, and a one-process torchrun does not set it.
+    assert job.env["OMP_NUM_THREADS"] == "1"
     assert profile_for("prompt_upsampler").torchrun
+
+
+def test_it_states_what_a_node_needs_for_the_prompt_upsampler():
+    needs = profile_for("prompt_upsampler").requirements
+    assert needs.download_repos == ("nvidia/Cosmos-UpsamplePrompt1-12B-Transfer",)
+    assert needs.checkpoint_gb == 25.0 and needs.gpu_memory_gb == needs.offloaded_gpu_memory_gb == 32.0
+    assert not needs.gated_repos and not needs.offload_parameters
 
 
 def test_it_reads_the_upsampled_prompt_from_the_log():
@@ -279,6 +252,25 @@ def test_it_reads_the_upsampled_prompt_from_the_log():
     )
     assert parse_upsampled(log) == "A rain-soaked city at night, neon reflecting in puddles."
     assert parse_upsampled("nothing here") == ""
+
+
+def test_it_keeps_every_line_of_an_upsampled_prompt_and_none_of_the_log_after_it():
+    log = (
+        "INFO 12-04 18:31:39 [core.py:214] init engine (profile, create KV cache, warmup model) took 45.00 s\n"
+        "\rProcessed prompts: 100%|██████████| 1/1 [00:05<00:00,  5.01s/it, est. speed input: 1.00 toks/s]\n"
+        "Upsampled prompt: A rain-soaked city at night.\n"
+        "\n"
+        "Neon signs reflect in the puddles; a tram passes slowly.\n"
+        "The camera stays still.\n"
+        "[rank0]:[W1204 18:31:50.123456 77 ProcessGroupNCCL.cpp:1476] Warning: WARNING: "
+        "destroy_process_group() was not called before program exit\n"
+        "INFO 12-04 18:31:50 [__init__.py:1] after the prompt\n"
+    )
+    assert parse_upsampled(log) == (
+        "A rain-soaked city at night.\n\nNeon signs reflect in the puddles; a tram passes slowly.\n"
+        "The camera stays still."
+    )
+    assert profile_for("prompt_upsampler").results(log)["files"]["output.txt"] == parse_upsampled(log)
 
 
 @pytest.mark.parametrize("name", ["transfer2_5", "predict2_5", "reason1", "upscale4k", "prompt_upsampler"])

@@ -94,10 +94,10 @@ def test_it_records_timings(fast_sim, render_dir):
         ("transfer1", None, "a lifeless street at night", "blocked_by_guardrail", "GUARDRAIL BLOCKED"),
         ("transfer1", "oom", "a city", "oom", "CUDA out of memory"),
         ("transfer1", "crash", "a city", "crashed", "illegal memory access"),
-        ("transfer1", "missing_checkpoint", "a city", "config", "base_model.pt"),
+        ("transfer1", "missing_checkpoint", "a city", "checkpoints", "base_model.pt"),
         ("cosmos3_nano", "oom", "a city", "oom", "CUDA out of memory"),
         ("cosmos3_nano", "crash", "a city", "crashed", "illegal memory access"),
-        ("cosmos3_nano", "gated", "a city", "config", "401"),
+        ("cosmos3_nano", "gated", "a city", "checkpoints", "nvidia/Cosmos3-Nano"),
     ],
 )
 def test_it_fails_with_the_right_kind_and_keeps_the_log(

@@ -52,11 +52,25 @@ def test_it_runs_cosmos3_through_ssh_and_docker_as_one_python_process(ssh_node, 
     argv = run.execution_config["argv"]
     image = argv.index(ssh_host.image)
     assert argv[image + 1 : image + 4] == ["python", "-m", "cosmos_framework.scripts.inference"]
-    assert argv[argv.index("HF_HOME=/workspace/checkpoints/huggingface") - 1] == "-e"
+    assert argv[argv.index("HF_HOME=/root/.cache/huggingface") - 1] == "-e"
+    assert argv[argv.index(f"{ssh_node.hf_cache}:/root/.cache/huggingface") - 1] == "-v"
     assert argv[argv.index("HF_TOKEN") - 1] == "-e"  # the node's own token: no value on the line
-    # The checkpoint download lands in the node's checkpoint folder, kept across containers.
-    assert any((Path(ssh_node.checkpoints) / "huggingface").iterdir())
+    # The checkpoint download lands in the node's Hugging Face cache, kept across containers.
+    assert any(Path(ssh_node.hf_cache).iterdir())
+    assert not (Path(ssh_node.checkpoints) / "huggingface").exists()
     assert set(run.outputs["controls"]) == {"depth", "seg"}  # the folder's own control videos
+
+
+@pytest.mark.slow
+def test_it_runs_reason2_through_ssh_and_docker_as_one_python_process(ssh_node, ssh_host, render_dir):
+    run = run_execute(run=make_run(render_dir, ssh_node, model="reason2", prompt_text="What moves?"))
+    assert run.status == RunStatus.COMPLETED, run.error_message
+    argv = run.execution_config["argv"]
+    image = argv.index(ssh_host.image)
+    assert argv[image + 1 : image + 5] == ["python", "-m", "cosmos_reason2_utils.script.inference", "offline"]
+    assert argv[argv.index("VLLM_LOGGING_LEVEL=INFO") - 1] == "-e"
+    assert argv[argv.index("HF_TOKEN") - 1] == "-e"  # the node's own token: no value on the line
+    assert run.outputs["answer"] and run.outputs["reasoning"]
 
 
 @pytest.mark.slow

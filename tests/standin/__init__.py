@@ -13,7 +13,14 @@ import standin
 STANDIN = Path(standin.__file__).parent
 LOGURU = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|([A-Z]+)\|([^:\]]+):(\d+):([^\]]+)\] (.*)$")
 # Variables of the test runner's own environment that would change what the stand-in does.
-CLEARED = ("RANK", "WORLD_SIZE", "COLUMNS", "COSMOS_EXPERIMENTAL_CHECKPOINTS")
+CLEARED = (
+    "RANK",
+    "WORLD_SIZE",
+    "COLUMNS",
+    "COSMOS_EXPERIMENTAL_CHECKPOINTS",
+    "COSMOS_VERBOSE",
+    "VLLM_LOGGING_LEVEL",
+)
 
 
 def run_standin(cwd, script, *args, options=(), env=None, resolution_scale="0.1", program=None):

@@ -14,7 +14,8 @@ PROMPT = "A red car drives along a coastal road at sunset"
 
 def run_cosmos3(cwd, *args, env=None, options=(), resolution_scale="0.1"):
     """The stand-in as `python -m cosmos_framework.scripts.inference <args>`, with a Hugging Face cache
-    of the test's own (so downloads are first downloads, and nothing lands in the user's home)."""
+    of the test's own, as a node's launcher gives every job its node's cache in HF_HOME (so downloads
+    are first downloads, and nothing lands in the user's home)."""
     environment = {"HF_HOME": str(cwd / "hf"), **(env or {})}
     return run_standin(
         cwd, "-m", MODULE, *args, options=options, env=environment, resolution_scale=resolution_scale

@@ -1,5 +1,7 @@
 """The Cosmos 3 stand-in's failures: strict specs, setup errors, guardrails, OOM, downloads, torchrun."""
 
+import pytest
+
 from tests.standin import assert_in_order
 from tests.standin.cosmos3 import PROMPT, logged, run_cosmos3, write_spec
 from tests.videos import write_test_video
@@ -201,23 +203,40 @@ def test_it_runs_out_of_memory_mid_bar(tmp_path):
     assert not (tmp_path / "out" / "a" / "vision.mp4").exists()
 
 
-def test_it_fails_a_gated_download_naming_the_uv_command(tmp_path):
+UV_COMMAND = (
+    "subprocess.CalledProcessError: Command '['uv', 'run', '--isolated', '--project', "
+    "'/workspace/cosmos_framework/utils/hf_cli', '--locked', '--no-default-groups', 'hf', 'download', "
+    "'--format=json', 'nvidia/Cosmos3-Nano', '--repo-type', 'model', '--revision', 'main', '--include', "
+    "'*']' returned non-zero exit status 1."
+)
+
+
+@pytest.mark.parametrize(
+    ("fail", "hf_error"),
+    [
+        # hf >= 1.4 with --format json: one plain Error line (cli/_errors.py), then the HF_DEBUG hint.
+        ("gated", "Error: Access denied. Model 'nvidia/Cosmos3-Nano' requires approval.\n"),
+        (
+            "missing_checkpoint",
+            "Error: Model 'nvidia/Cosmos3-Nano' not found.\nIf the repo is private, make sure you are "
+            "authenticated and your token has the required permissions.\nIf the repo does not exist, create "
+            "it with: hf repos create nvidia/Cosmos3-Nano\n",
+        ),
+        (
+            "hub_unreachable",
+            "Error: Local entry not found. [Errno -3] Temporary failure in name resolution\n",
+        ),
+    ],
+)
+def test_it_fails_a_download_with_the_hf_clis_error_and_the_uv_command(tmp_path, fail, hf_error):
     path = write_spec(tmp_path / "specs", "a.json", {"prompt": PROMPT})
 
-    result = run_cosmos3(tmp_path, "-i", path, "-o", "out", env={"COSMOS_SIM_FAIL": "gated"})
+    result = run_cosmos3(tmp_path, "-i", path, "-o", "out", env={"COSMOS_SIM_FAIL": fail})
 
     assert result.returncode == 1
-    assert_in_order(
-        result.stderr,
-        [
-            "huggingface_hub.errors.GatedRepoError: 401 Client Error.",
-            "Cannot access gated repo for url https://huggingface.co/api/models/nvidia/Cosmos3-Nano/revision/main.",
-            "subprocess.CalledProcessError: Command '['uv', 'run', '--isolated', '--project', "
-            "'/workspace/cosmos_framework/utils/hf_cli', '--locked', '--no-default-groups', 'hf', 'download', "
-            "'--format=json', 'nvidia/Cosmos3-Nano', '--repo-type', 'model', '--revision', 'main', '--include', "
-            "'*']' returned non-zero exit status 1.",
-        ],
-    )
+    hint = "Hint: set HF_DEBUG=1 as environment variable for full traceback.\n"
+    assert_in_order(result.stderr, [hf_error + hint, "Traceback (most recent call last):", UV_COMMAND])
+    assert "\x1b[" not in result.stderr  # --format json prints no colours
     assert not (tmp_path / "out" / "a").exists()
 
 

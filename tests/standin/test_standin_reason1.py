@@ -52,18 +52,26 @@ def test_it_prints_the_conversation_and_the_answer_like_the_real_script(tmp_path
     assert_in_order(
         result.stdout,
         [
-            "Automatically detected platform cuda.\n",
             f"{SEPARATOR}\nSystem:\n  Always respond in English.\n\n  You are a helpful video analyzer.\n",
             "User:\n  Which way does the bright square move?\n",
             f"{SEPARATOR}\n",
-            "non-default args: {'model': 'nvidia/Cosmos-Reason1-7B'",
-            "Initializing a V1 LLM engine (v0.10.1.1)",
-            "init engine (profile, create KV cache, warmup model) took",
             f"{SEPARATOR}\nAssistant:\n  ",
             f"\n{SEPARATOR}\n",
         ],
     )
-    assert len(VLLM_LINE.findall(result.stdout)) >= 10
+    # The script sets VLLM_LOGGING_LEVEL=ERROR first: vLLM says nothing, from its import on.
+    assert "Automatically detected platform" not in result.stdout
+    assert not VLLM_LINE.findall(result.stdout)
+    # While the model loads, only its weight shards' bar; qwen-vl-utils names its reader once it is up.
+    assert_in_order(
+        result.stderr,
+        [
+            "Loading safetensors checkpoint shards: 100% Completed | 4/4 [",
+            "qwen-vl-utils using torchcodec to read video.\n",
+            "Adding requests: 100%",
+            "Processed prompts: 100%",
+        ],
+    )
     assert re.search(
         r"\rProcessed prompts: 100%\|██████████\| 1/1 \[[^\]]*est\. speed input: [\d.]+ toks/s", result.stderr
     )
@@ -71,6 +79,49 @@ def test_it_prints_the_conversation_and_the_answer_like_the_real_script(tmp_path
     assert answer.startswith('To answer "Which way does the bright square move?":')
     assert "moving right" in answer or "travels right" in answer  # the square in the test video goes right
     assert "<think>" not in answer
+
+
+def test_it_lets_the_environment_turn_vllms_logging_back_on(tmp_path):
+    write_test_video(tmp_path / "clip.mp4", frames=12, width=64, height=36)
+    args = ["--prompt", prompt_file(tmp_path), "--question", "What moves?", "--videos", "clip.mp4"]
+
+    result = run_standin(tmp_path, SCRIPT, *args, *configs(tmp_path), env={"VLLM_LOGGING_LEVEL": "INFO"})
+
+    assert result.returncode == 0, result.stderr
+    assert len(VLLM_LINE.findall(result.stdout)) >= 10
+    assert_in_order(
+        result.stdout,
+        [
+            "Automatically detected platform cuda.\n",
+            f"{SEPARATOR}\nSystem:\n",
+            "non-default args: {'model': 'nvidia/Cosmos-Reason1-7B'",
+            "Initializing a V1 LLM engine (v0.10.1.1)",
+            "init engine (profile, create KV cache, warmup model) took",
+            f"{SEPARATOR}\nAssistant:\n  ",
+        ],
+    )
+
+
+def test_it_prints_the_whole_conversation_before_the_header_when_verbose(tmp_path):
+    write_test_video(tmp_path / "clip.mp4", frames=12, width=64, height=36)
+
+    result = ask(tmp_path, "What moves?", "clip.mp4", extra=["-v"])
+
+    assert result.returncode == 0, result.stderr
+    assert_in_order(
+        result.stdout,
+        [
+            "SamplingParams(\n",
+            "[\n│   {\n│   │   'role': 'system',\n"
+            "│   │   'content': 'Always respond in English.\\n\\nYou are a helpful video analyzer.'\n│   },\n",
+            "│   {\n│   │   'role': 'user',\n│   │   'content': [\n│   │   │   {\n"
+            "│   │   │   │   'type': 'video',\n│   │   │   │   'video': 'clip.mp4',\n"
+            "│   │   │   │   'fps': 4,\n│   │   │   │   'total_pixels': 6422528\n│   │   │   },\n"
+            "│   │   │   {\n│   │   │   │   'type': 'text',\n│   │   │   │   'text': 'What moves?'\n"
+            "│   │   │   }\n│   │   ]\n│   }\n]\n",
+            f"{SEPARATOR}\nSystem:\n",
+        ],
+    )
 
 
 def test_it_answers_from_what_the_video_shows(tmp_path):

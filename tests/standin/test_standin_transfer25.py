@@ -185,27 +185,70 @@ def test_it_stops_at_a_blocked_video_without_keep_going(tmp_path):
     assert not (tmp_path / "out" / "clip.mp4").exists()
 
 
-def test_it_fails_a_gated_download_with_the_hugging_face_error(tmp_path):
+RED, GRAY, RESET = "\x1b[1m\x1b[31m", "\x1b[90m", "\x1b[0m"  # hf's human format (cli/_output.py)
+HF_DEBUG_HINT = f"[rank0]: {GRAY}Hint: set HF_DEBUG=1 as environment variable for full traceback.{RESET}"
+
+
+def test_it_fails_a_gated_download_with_the_hf_clis_error(tmp_path):
     path = one_sample(tmp_path)
 
     result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", options=["--fail", "gated"])
 
     assert result.returncode == 1
     assert "uvx 'hf>=1.3.5' download nvidia/Cosmos-Guardrail1 --repo-type model" in result.stdout
-    assert "[rank0]: huggingface_hub.errors.GatedRepoError: 401 Client Error." in result.stderr
-    assert (
-        "[rank0]: Cannot access gated repo for url https://huggingface.co/nvidia/Cosmos-Guardrail1/"
-        in result.stderr
+    # The whole repository is resolved through its API URL, so hf names it.
+    assert_in_order(
+        result.stderr,
+        [
+            f"[rank0]: {RED}Error: Access denied. Model 'nvidia/Cosmos-Guardrail1' requires approval.{RESET}",
+            HF_DEBUG_HINT,
+            "subprocess.CalledProcessError: Command '['uvx', 'hf>=1.3.5', 'download', 'nvidia/Cosmos-Guardrail1'",
+            "examples/inference.py FAILED",
+        ],
     )
-    assert "subprocess.CalledProcessError: Command" in result.stderr
-    assert "examples/inference.py FAILED" in result.stderr
 
     result = run_standin(
         tmp_path, SCRIPT, "-i", path, "-o", "out", "--disable-guardrails", options=["--fail", "gated"]
     )
-    assert (
-        "Cannot access gated repo for url https://huggingface.co/nvidia/Cosmos-Transfer2.5-2B/"
-        in result.stderr
+    # One file is resolved through its resolve URL, which hf cannot name a repository from.
+    assert_in_order(
+        result.stderr,
+        [
+            f"[rank0]: {RED}Error: Access denied. This repository requires approval.{RESET}",
+            "subprocess.CalledProcessError: Command '['uvx', 'hf>=1.3.5', 'download', "
+            "'nvidia/Cosmos-Transfer2.5-2B'",
+        ],
+    )
+
+
+def test_it_fails_a_missing_checkpoint_file_with_the_hf_clis_404(tmp_path):
+    path = one_sample(tmp_path)
+
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", options=["--fail", "missing_checkpoint"])
+
+    assert result.returncode == 1
+    match = re.search(
+        r"\[rank0\]: \x1b\[1m\x1b\[31mError: File not found in repository\.\n"
+        r"\[rank0\]: URL: https://huggingface\.co/nvidia/Cosmos-Transfer2\.5-2B/resolve/\w+/(\S+\.pt)\x1b\[0m\n",
+        result.stderr,
+    )
+    assert match, result.stderr
+    assert f"'{match[1]}']' returned non-zero exit status 1." in result.stderr  # the file it asked for
+
+
+def test_it_fails_its_first_download_when_the_hub_is_unreachable(tmp_path):
+    path = one_sample(tmp_path)
+
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", options=["--fail", "hub_unreachable"])
+
+    assert result.returncode == 1
+    assert_in_order(
+        result.stderr,
+        [
+            f"[rank0]: {RED}Error: Local entry not found. [Errno -3] Temporary failure in name resolution{RESET}",
+            HF_DEBUG_HINT,
+            "'download', 'nvidia/Cosmos-Guardrail1'",
+        ],
     )
 
 
@@ -231,11 +274,24 @@ def test_it_offers_the_distilled_model_only_with_experimental_checkpoints(tmp_pa
     assert "Argument --model: invalid choice: 'edge/distilled'" in refused.stderr
 
     env = {"COSMOS_EXPERIMENTAL_CHECKPOINTS": "1"}
-    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", "--model", "edge/distilled", env=env)
+    distilled = ("--model", "edge/distilled")
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", *distilled, "--num-steps", "4", env=env)
     assert result.returncode == 0, result.stderr
     assert "Setting net_fake_score to None for distilled model inference" in result.stdout
     assert "Passed guardrail on negative prompt" not in result.stdout  # no negative prompt when distilled
     assert re.search(r"\rGenerating samples: 100%\|██████████\| 4/4 \[", result.stderr)  # 4 steps
+    # Registered as cosmos_oss/checkpoints_transfer2.py has it: its own name, revision and folder.
+    assert "Downloading checkpoint nvidia/Cosmos-Transfer2.5-2B/distilled/edge(41f07f13-" in result.stdout
+    assert (
+        "download nvidia/Cosmos-Transfer2.5-2B --repo-type model --revision "
+        "bbaeedb2b57cc8b14a44653099e2551adb69dcc7 "
+        "distilled/general/edge/41f07f13-f2e4-4e34-ba4c-86f595acbc20_ema_bf16.pt"
+    ) in result.stdout
+
+    # num_steps defaults to 35 for every model: docs/inference.md has users ask for the distilled 4.
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out35", *distilled, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out35" / "clip.json").read_text())["num_steps"] == 35
 
 
 def test_it_warns_when_the_guardrails_are_disabled(tmp_path):
@@ -251,3 +307,72 @@ def test_it_warns_when_the_guardrails_are_disabled(tmp_path):
     assert "Guardrail checks on video are disabled" in result.stdout
     assert "Cosmos-Guardrail1" not in result.stdout
     assert json.loads((tmp_path / "out" / "clip.json").read_text())["seed"] == 7
+
+
+def test_it_keeps_the_guardrail_models_on_the_cpu_with_the_offload_option(tmp_path):
+    path = one_sample(tmp_path)
+
+    on_gpu = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "gpu")
+    offloaded = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "cpu", "--offload-guardrail-models")
+
+    assert offloaded.returncode == 0, offloaded.stderr
+    assert "Moved Qwen3Guard model to GPU" in (tmp_path / "gpu" / "debug.log").read_text()
+    debug = (tmp_path / "cpu" / "debug.log").read_text()
+    assert "Moved Qwen3Guard model to CPU" in debug
+    assert "Moved video content safety filter to CPU" in debug
+    assert (tmp_path / "cpu" / "clip.mp4").exists()
+    assert on_gpu.returncode == 0, on_gpu.stderr
+
+
+def test_it_saves_a_one_frame_result_as_jpeg_like_save_img_or_video(tmp_path):
+    write_test_video(tmp_path / "specs" / "still.mp4", frames=1, width=64, height=36, fps=16)
+    sample = {"name": "still", "prompt": PROMPT, "video_path": "still.mp4", "edge": {}}
+    path = spec_file(tmp_path / "specs", sample, name="still.json")
+
+    result = run_standin(tmp_path, SCRIPT, "-i", path, "-o", "out", "--num-steps", "2")
+
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert {p.name for p in out.iterdir()} == {
+        "config.yaml",
+        "console.log",
+        "debug.log",
+        "still.json",
+        "still.jpg",
+        "still.txt",
+        "still_control_edge.jpg",
+    }
+    assert (out / "still.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG, not a renamed video
+    assert video_facts(out / "still.jpg")[1] == (64, 36)
+    assert_in_order(
+        result.stdout,
+        [
+            "edge control video saved to out/still_control_edge.jpg",
+            "Generated video saved to out/still.jpg",
+        ],
+    )
+
+
+def test_it_shows_every_line_on_the_console_when_verbose_but_keeps_console_log_filtered(tmp_path):
+    write_test_video(tmp_path / "long.mp4", frames=100, width=32, height=18)
+    path = spec_file(tmp_path, {"name": "long", "prompt": PROMPT, "video_path": "long.mp4", "edge": {}})
+
+    result = run_standin(
+        tmp_path, SCRIPT, "-i", path, "-o", "out", "--num-steps", "2", env={"COSMOS_VERBOSE": "1"}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert_in_order(
+        result.stdout,
+        [
+            "|DEBUG|packages/cosmos-oss/cosmos_oss/init.py:176:init_output_dir] FLAGS(VERBOSE=True,",
+            "[1/1] Processing sample long",
+            "|DEBUG|cosmos_transfer2/inference.py:186:_generate_sample] InferenceArguments(",
+            "inference_pipeline.py:554:generate_img2world] Generating chunk 1/2",
+            "inference_pipeline.py:554:generate_img2world] Generating chunk 2/2",
+            "Generated video saved to out/long.mp4",
+        ],
+    )
+    console_log = (tmp_path / "out" / "console.log").read_text()
+    assert "Generating chunk" not in console_log and "|DEBUG|" not in console_log
+    assert "Generated video saved to out/long.mp4" in console_log

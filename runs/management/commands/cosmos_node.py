@@ -1,6 +1,7 @@
 import getpass
 import json
 import re
+import shlex
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -16,6 +17,9 @@ from nodes.services import (
     node_add,
     node_fields_from_jump,
     node_host_key,
+    node_models,
+    node_runtime_remove,
+    node_runtime_set,
     node_token_clear,
     node_token_set,
     node_trust,
@@ -68,7 +72,11 @@ class Command(BaseCommand):
             "--key", default="", help="Private key file (default: the SSH agent and ~/.ssh keys)."
         )
         add.add_argument("--remote-root", required=True, help="Working folder on the node (absolute).")
-        add.add_argument("--image", default="", help="Docker image holding Cosmos (docker launcher).")
+        add.add_argument(
+            "--image",
+            default="",
+            help="Docker image of every model (docker launcher); cosmos_node runtime gives a model its own.",
+        )
         add.add_argument("--gpus", type=int, default=1, help="GPUs this node offers (default 1).")
         add.add_argument(
             "--batch-size", type=int, default=4, help="Most compatible runs per model load (1: never batch)."
@@ -92,6 +100,29 @@ class Command(BaseCommand):
         remove = actions.add_parser("remove", help="Remove a node (its runs keep their history).")
         remove.add_argument("name")
         remove.add_argument("--force", action="store_true", help="Even with active runs there.")
+        runtime = actions.add_parser(
+            "runtime",
+            help="List a node's runtimes; with MODEL, set the image, docker options and environment "
+            "that model runs with there (or --remove it).",
+        )
+        runtime.add_argument("name")
+        runtime.add_argument("model", nargs="?", help="Model name or alias (transfer2.5, cosmos3…).")
+        runtime.add_argument(
+            "--image", default="", help="Image holding the model's repository at /workspace."
+        )
+        runtime.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="OPT",
+            help="An extra docker run option, one word each (repeatable): --option=--shm-size=16g.",
+        )
+        runtime.add_argument(
+            "--env", action="append", default=[], metavar="NAME=VALUE", help="Extra environment (repeatable)."
+        )
+        runtime.add_argument(
+            "--remove", action="store_true", help="Remove the model's runtime from the node."
+        )
         prune = actions.add_parser("prune", help="Trim the node's input cache by age and size.")
         prune.add_argument("name")
         prune.add_argument("--older-than", type=float, metavar="DAYS", help="Remove inputs unused for DAYS.")
@@ -199,6 +230,7 @@ class Command(BaseCommand):
                 "enabled": node.enabled,
                 "host_key": _fingerprint_of(node.host_key),
                 "hf_token": node.has_hf_token,  # whether one is set: never any of it
+                "models": node_models(node),
             }
             for node in nodes
         ]
@@ -206,7 +238,17 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(rows, indent=2))
             return
         table = Table(box=None, header_style="bold")
-        for column in ("Name", "Address", "Launcher", "GPUs", "Root", "Enabled", "Host key", "HF token"):
+        for column in (
+            "Name",
+            "Address",
+            "Launcher",
+            "GPUs",
+            "Root",
+            "Enabled",
+            "Host key",
+            "Models",
+            "HF token",
+        ):
             table.add_column(column)
         for row in rows:
             table.add_row(
@@ -217,6 +259,7 @@ class Command(BaseCommand):
                 row["root"],
                 "yes" if row["enabled"] else "no",
                 row["host_key"] or "-",
+                _models_of(row),
                 "set" if row["hf_token"] else "-",
             )
         self.console.print(table)
@@ -247,6 +290,54 @@ class Command(BaseCommand):
         node_remove(node=node, force=options["force"])
         self.console.print(f"Removed node {node.name}", markup=False)
 
+    def handle_runtime(self, options) -> None:
+        node = self._node(options["name"])
+        model = options["model"]
+        changes = options["image"] or options["option"] or options["env"]
+        if model is None:
+            if changes or options["remove"]:
+                raise NodeError("name the MODEL whose runtime to set or remove")
+            self._print_runtimes(node)
+            return
+        if options["remove"]:
+            if changes:
+                raise NodeError("--remove takes no --image, --option or --env")
+            node_runtime_remove(node=node, model_type=model)
+            self.console.print(f"Node {node.name} no longer runs {model}", markup=False)
+            return
+        runtime = node_runtime_set(
+            node=node,
+            model_type=model,
+            docker_image=options["image"],
+            docker_options=options["option"],
+            env=_parse_env(options["env"]),
+        )
+        what = f"in {runtime.docker_image}" if runtime.docker_image else "on the stand-in"
+        self.console.print(f"Node {node.name} runs {runtime.model_type} {what}", markup=False)
+
+    def _print_runtimes(self, node: GpuNode) -> None:
+        runtimes = list(node.runtimes.all())
+        if not runtimes:
+            advice = (
+                "it runs every model on the stand-in"
+                if node.launcher == Launcher.SIM
+                else f"it offers no model: cosmos_node runtime {node.name} MODEL --image IMAGE"
+            )
+            self.console.print(f"Node {node.name} has no runtimes; {advice}", markup=False)
+            return
+        table = Table(box=None, header_style="bold")
+        for column in ("Model", "Image", "Docker options", "Environment", "Preflight"):
+            table.add_column(column)
+        for runtime in runtimes:
+            table.add_row(
+                runtime.model_type,
+                runtime.docker_image or "-",
+                shlex.join(runtime.docker_options) or "-",
+                " ".join(f"{name}={value}" for name, value in runtime.env.items()) or "-",
+                _preflight_of(runtime),
+            )
+        self.console.print(table)
+
     def handle_prune(self, options) -> None:
         node = self._node(options["name"])
         if options["older_than"] is None and options["max_size"] is None:
@@ -273,6 +364,29 @@ class Command(BaseCommand):
             f"Saved the Hugging Face token of node {node.name}, encrypted: it is not shown again",
             markup=False,
         )
+
+
+def _models_of(row: dict) -> str:
+    if row["launcher"] == Launcher.SIM:
+        return "every model (stand-in)"
+    return ", ".join(row["models"]) or f"none: cosmos_node runtime {row['name']} MODEL --image IMAGE"
+
+
+def _parse_env(items: list[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            raise NodeError(f"--env {item!r}: write it as NAME=VALUE")
+        env[name] = value
+    return env
+
+
+def _preflight_of(runtime) -> str:
+    if runtime.preflight_ok is None:
+        return "not checked"
+    chosen = ", ".join(f"{name}={value}" for name, value in runtime.preflight_parameters.items())
+    return ("ok" if runtime.preflight_ok else "problems") + (f" (chose {chosen})" if chosen else "")
 
 
 def _fingerprint_of(line: str) -> str:

@@ -1,5 +1,6 @@
 import json
 import os
+import shlex
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,8 @@ from cosmos.profiles import PROFILES, transfer1_spec
 from nodes.remote import RemoteError
 from runs.models import Run, RunStatus
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan, run_submit
+from runs.services.commands import RunCommand, run_command
+from runs.services.runs import run_unsaved
 from runs.terminal import ProgressDisplay, follow_run
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
@@ -64,7 +67,7 @@ def read_prompt_file(path: Path) -> str:
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
-        "progress bar, download the result and print the output video's path (Reason1: its answer; the "
+        "progress bar, download the result and print the output video's path (Reason: the answer; the "
         "prompt upsampler: the new prompt). INPUT_DIR holds color.mp4 (or an image, image.png/.jpg) and "
         "optionally depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 (blur) and wsm.mp4, each used as that "
         "control's input; it may also be one video or image file or a completed run's id (rs_…), e.g. to "
@@ -147,6 +150,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--deadline", type=float, metavar="MINUTES", help="Cancel the run if it has not finished by then."
         )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Print the files and the command the run would send to its node, and create, send "
+            "and queue nothing.",
+        )
 
     def handle(self, *args, **options) -> None:
         self.as_json = options["json"]
@@ -164,6 +173,8 @@ class Command(BaseCommand):
                 node=options["node"],
                 model=options["model"],
             )
+            if options["dry_run"]:
+                command = run_command(run=run_unsaved(plan=plan, owner=owner))
         except RunRequestError as exc:
             self._emit_json(error=str(exc), status="invalid")
             raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
@@ -171,6 +182,9 @@ class Command(BaseCommand):
         display = ProgressDisplay(getattr(self.stderr, "_out", sys.stderr))
         for notice in plan.notices:
             display.note(notice)
+        if options["dry_run"]:
+            self._print_command(command, plan.profile.label)
+            return
         deadline = timezone.now() + timedelta(minutes=options["deadline"]) if options["deadline"] else None
         if options["queue"]:
             self._queue(
@@ -205,6 +219,26 @@ class Command(BaseCommand):
         self._report(run, display)
         if run.status != RunStatus.COMPLETED:
             sys.exit(EXIT_FAILED)
+
+    def _print_command(self, command: RunCommand, label: str) -> None:
+        """A dry run: each file (name and text), the environment and the shell-quoted command line."""
+        if self.as_json:
+            fields = ("node", "files", "argv", "env", "preflight_parameters")
+            self.stdout.write(json.dumps({name: getattr(command, name) for name in fields}))
+            return
+        lines = [f"# Dry run of a {label} run on node {command.node}: nothing was created, sent or queued."]
+        if command.preflight_parameters:
+            chosen = ", ".join(
+                f"{name}={json.dumps(value)}" for name, value in command.preflight_parameters.items()
+            )
+            lines.append(f"# Chosen by the node's preflight: {chosen}")
+        for name, text in command.files.items():
+            lines += [f"--- file {name} ---", text.rstrip("\n")]
+        if command.env:
+            lines.append("--- environment ---")
+            lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(command.env.items())]
+        lines += ["--- command ---", shlex.join(command.argv)]
+        self.stdout.write("\n".join(lines))
 
     def _create(self, *, plan, owner, priority: int, deadline, queue: bool = False) -> Run:
         """The run (queued too, with ``queue``), or exit 2 with the field that cannot be stored."""

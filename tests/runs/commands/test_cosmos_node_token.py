@@ -1,12 +1,11 @@
 """`cosmos_node token NAME`: a node's Hugging Face token from standard input (never an argument), kept encrypted."""
 
-import contextlib
 import hashlib
 import json
 import os
 import pty
 import select
-import signal
+import subprocess
 import sys
 import time
 from io import StringIO
@@ -87,16 +86,19 @@ def test_it_lists_whether_a_node_has_a_token(node):
     assert TOKEN not in out.getvalue()
 
 
-# A process of its own on a new terminal (pty.fork makes it the controlling one): getpass reads
-# /dev/tty with echo off, as for a person typing. It prints the token's digest, never the token.
+# A process of its own whose controlling terminal is a new pty (a session leader opening a terminal
+# takes it as its own): getpass reads /dev/tty with echo off, as for a person typing. It prints the
+# token's digest, never the token.
 PROMPTED = """
 import hashlib, os, sys
+terminal = os.open(sys.argv[1], os.O_RDWR)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cosmos_site.settings")
 import django
 django.setup()
 from runs.management.commands.cosmos_node import read_token
 print("digest", hashlib.sha256(read_token(sys.stdin).encode()).hexdigest(), flush=True)
 """
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def read_until(terminal: int, marker: bytes, *, timeout: float = 30.0) -> bytes:
@@ -112,19 +114,24 @@ def read_until(terminal: int, marker: bytes, *, timeout: float = 30.0) -> bytes:
 
 
 def test_it_asks_for_the_token_on_a_terminal_without_echoing_it():
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: exec at once, nothing of pytest runs here
-        os.chdir(Path(__file__).resolve().parents[3])
-        os.execv(sys.executable, [sys.executable, "-c", PROMPTED])
+    terminal, child_end = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", PROMPTED, os.ttyname(child_end)],
+        stdin=child_end,
+        stdout=child_end,
+        stderr=child_end,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+    os.close(child_end)
     try:
         screen = read_until(terminal, b"not shown): ")
         os.write(terminal, f"{TOKEN}\n".encode())
         digest = hashlib.sha256(TOKEN.encode()).hexdigest().encode()
         screen += read_until(terminal, digest)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)  # done, or stuck at a prompt a failed step never answered
-        os.waitpid(pid, 0)
+        child.kill()  # done, or stuck at a prompt a failed step never answered
+        child.wait()
         os.close(terminal)
     assert b"Hugging Face token" in screen
     assert TOKEN.encode() not in screen  # the terminal never echoed what was typed

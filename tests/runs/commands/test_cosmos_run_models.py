@@ -108,6 +108,59 @@ def test_it_upscales_a_runs_output_to_three_times_its_size(fast_sim, render_dir)
     assert video_size(out.strip()) == (width * 3, height * 3, frames)
 
 
+def test_it_follows_a_transfer25_run_by_the_chunks_its_log_names(fast_sim, tmp_path):
+    from tests.videos import write_test_video
+
+    write_test_video(tmp_path / "long" / "color.mp4", frames=100, width=32, height=18)
+    args = ("a harbour at dawn", str(tmp_path / "long"), "--model", "transfer2.5", "--param", "num_steps=2")
+    code, _, err = cosmos("cosmos_run", *args)
+    assert code == 0, err
+    run = Run.objects.get()
+    assert run.status == RunStatus.COMPLETED
+    # COSMOS_VERBOSE reached the model: its console (our job.log) names each chunk.
+    log = Path(run.outputs["log"]).read_text()
+    assert "Generating chunk 1/2" in log and "Generating chunk 2/2" in log
+    assert any(
+        message.startswith("Generating: chunk 2/2")
+        for message in run.progress.values_list("message", flat=True)
+    )
+
+
+def test_it_keeps_the_image_transfer25_makes_from_a_one_frame_input(fast_sim, tmp_path):
+    from tests.videos import write_test_video
+
+    write_test_video(tmp_path / "still" / "color.mp4", frames=1, width=128, height=72)
+    code, out, err = cosmos(
+        "cosmos_run", "a harbour at dawn", str(tmp_path / "still"), "--model", "transfer2.5"
+    )
+    assert code == 0, err
+    run = Run.objects.get()
+    assert run.status == RunStatus.COMPLETED
+    assert out.strip() == run.outputs["image"]
+    assert Path(run.outputs["image"]).name == "output.jpg"
+    assert "video" not in run.outputs
+
+
+def test_it_refuses_a_distilled_transfer25_run_longer_than_93_frames_and_writes_nothing(fast_sim, tmp_path):
+    from tests.videos import write_test_video
+
+    write_test_video(tmp_path / "long" / "color.mp4", frames=94, width=32, height=18)
+    args = (
+        "cosmos_run",
+        "a harbour at dawn",
+        str(tmp_path / "long"),
+        "--model",
+        "transfer2.5",
+        "--distilled",
+    )
+    with pytest.raises(
+        CommandError, match=r"use_distilled takes at most 93 frames \(the distilled model is trained for 93\)"
+    ) as raised:
+        cosmos(*args)
+    assert raised.value.returncode == 2
+    assert not Run.objects.exists() and not Prompt.objects.exists()
+
+
 def test_it_names_the_unknown_model_and_writes_nothing(fast_sim, render_dir):
     with pytest.raises(CommandError, match="unknown model 'sora'; use one of cosmos3_nano") as raised:
         cosmos("cosmos_run", "x", str(render_dir), "--model", "sora")
