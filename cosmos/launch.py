@@ -20,15 +20,17 @@ CONTAINER_CHECKPOINTS = CONTAINER_WORKDIR / "checkpoints"
 # The node's Hugging Face cache inside every container: where the 2.5 repositories' documented
 # `docker run` mounts the host's ~/.cache, so their downloads outlive each --rm container.
 CONTAINER_HF_HOME = PurePosixPath("/root/.cache/huggingface")
-# The variable a job's container takes from the node's environment when the node has a token:
-# its value never appears on a command line.
-TOKEN_VARIABLE = "HF_TOKEN"
 # GpuNode.launcher values (nodes.models.Launcher): the real model in Docker, or the stand-in.
 DOCKER_LAUNCHER = "docker"
 SIM_LAUNCHER = "sim"
 
 
 JOB_LABEL = "cosmos.job_id"
+# The variables a job's container takes from the job's environment when the node has a token (the
+# job script reads them from its owner-only job.env, nodes/remote/jobs.py): the name huggingface_hub
+# reads today, and the only one its releases before 0.19.3 read (an older image still pins one).
+# Their values never appear on a command line.
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 def container_name(job_id: str) -> str:
@@ -98,7 +100,7 @@ def docker_argv(
         str(CONTAINER_WORKDIR),
         *(item for name, value in variables.items() for item in ("-e", f"{name}={value}")),
         # `-e NAME` alone: docker copies the value from its own environment, if set there.
-        *(item for name in inherited_env for item in ("-e", name)),
+        *(item for name in dict.fromkeys(inherited_env) for item in ("-e", name)),
         *options,
         image,
         *launcher,
@@ -164,9 +166,8 @@ def job_command(
             f"node {node.name} has no image for {profile.label}: give it one with "
             f"cosmos_node runtime {node.name} {profile.name} --image IMAGE",
         )
-    inherited = tuple(job.inherited_env)
-    if node.has_hf_token and TOKEN_VARIABLE not in inherited:
-        inherited = (*inherited, TOKEN_VARIABLE)
+    # Every model gets the node's token, by name only (docker copies the values it holds).
+    inherited = (*job.inherited_env, *(TOKEN_VARIABLES if node.has_hf_token else ()))
     argv = docker_argv(
         node=node,
         image=runtime.docker_image,

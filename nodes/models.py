@@ -187,10 +187,21 @@ class GpuNode(models.Model):
         return bool(self.hf_token_encrypted)
 
     def hf_token(self) -> str:
-        """The token in clear, for the env file of a job or a preflight; "" when none is set."""
-        from cosmos_site.secrets import decrypt_secret
+        """The token in clear, for the env file of a job or a preflight; "" when none is set.
 
-        return decrypt_secret(self.hf_token_encrypted) if self.hf_token_encrypted else ""
+        SecretUnreadable, naming the node and the fix, when it cannot be decrypted (SECRET_KEY changed).
+        """
+        from cosmos_site.secrets import SecretUnreadable, decrypt_secret
+
+        if not self.hf_token_encrypted:
+            return ""
+        try:
+            return decrypt_secret(self.hf_token_encrypted)
+        except SecretUnreadable:
+            raise SecretUnreadable(
+                f"the Hugging Face token of node {self.name} cannot be decrypted (was COSMOS_SECRET_KEY "
+                f"changed?): set it again with cosmos_node token {self.name}"
+            ) from None
 
     def set_hf_token(self, token: str) -> None:
         """Store ``token`` encrypted ("" removes it); its value is never kept in clear."""

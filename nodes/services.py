@@ -100,6 +100,41 @@ def node_trust(*, node: GpuNode, host_key: HostKey) -> GpuNode:
     return node
 
 
+# Hugging Face tokens are one word (hf_ and about 34 characters); anything longer is not one.
+TOKEN_MAX_LENGTH = 512
+
+
+def node_token_set(*, node: GpuNode, token: str) -> GpuNode:
+    """Keep ``token`` as the node's Hugging Face token, encrypted; it is never shown again.
+
+    The value is refused when it cannot be a token (empty, several lines, spaces); messages never
+    repeat any part of it. node_token_clear removes it.
+    """
+    token = token.strip()
+    problem = hf_token_problem(token)
+    if problem:
+        raise NodeError(f"{problem}: nothing was saved")
+    node.set_hf_token(token)
+    return node
+
+
+def hf_token_problem(token: str) -> str | None:
+    """Why ``token`` (stripped) cannot be a Hugging Face token, never quoting it; None when it can be."""
+    if not token:
+        return "the token is empty: give the token (to remove one, clear it)"
+    if len(token) > TOKEN_MAX_LENGTH or any(character.isspace() for character in token):
+        return "a Hugging Face token is a single word on one line"
+    if not token.isprintable():
+        return "the token holds control characters"
+    return None
+
+
+def node_token_clear(*, node: GpuNode) -> GpuNode:
+    """Remove the node's Hugging Face token: its jobs then run without one."""
+    node.set_hf_token("")
+    return node
+
+
 @dataclass
 class GpuInfo:
     index: int

@@ -176,7 +176,23 @@ class Transport(ABC):
         """
 
     @abstractmethod
-    def write_text(self, remote: PurePosixPath, text: str) -> None: ...
+    def write_text(self, remote: PurePosixPath, text: str, *, mode: int | None = None) -> None:
+        """Write ``remote`` atomically (readers see the old file or the whole new one).
+
+        ``mode`` (0o600 for a secret) holds from the file's creation on: it is never readable by
+        anyone else, not even before the write ends. None: the node's default permissions.
+        """
+
+    @staticmethod
+    def private_folder(remote: PurePosixPath) -> PurePosixPath:
+        """Where a transport may make a file with a mode (write_text) before it is renamed into place."""
+        return remote.parent / f".{remote.name}.private"
+
+    def remove_secret_file(self, remote: PurePosixPath) -> None:
+        """Delete a file written with a mode, and whatever a write of it cut short left behind."""
+        result = self.run_command(["rm", "-rf", "--", str(remote), str(self.private_folder(remote))])
+        if not result.ok:
+            raise RemoteError(f"cannot remove {remote}: {result.stderr.strip()}")
 
     @abstractmethod
     def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:

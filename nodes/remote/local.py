@@ -165,11 +165,25 @@ class LocalTransport(Transport):
     def get_file(self, remote: PurePosixPath, local: Path, *, sha256: str | None = None) -> int:
         return _copy_atomically(Path(remote), Path(local), sha256, saving=True)
 
-    def write_text(self, remote: PurePosixPath, text: str) -> None:
+    def write_text(self, remote: PurePosixPath, text: str, *, mode: int | None = None) -> None:
         path = Path(remote)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.part")
-        temporary.write_text(text, encoding="utf-8")
+        if mode is None:
+            temporary.write_text(text, encoding="utf-8")
+        else:
+            # Created with its final mode (O_EXCL: never a file or link someone left there), and set
+            # again past the umask: never readable by others, not even while it is written.
+            temporary.unlink(missing_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            descriptor = os.open(temporary, flags, mode)
+            try:
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    os.fchmod(descriptor, mode)
+                    handle.write(text)
+            except BaseException:
+                temporary.unlink(missing_ok=True)  # never a half-written secret left behind
+                raise
         os.replace(temporary, path)
 
     def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:

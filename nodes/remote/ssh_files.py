@@ -236,7 +236,7 @@ class SSHFiles(SSHConnection):
         self._retrying(f"downloading {remote.name}", download)
         return received
 
-    def write_text(self, remote: PurePosixPath, text: str) -> None:
+    def write_text(self, remote: PurePosixPath, text: str, *, mode: int | None = None) -> None:
         def write() -> None:
             sftp = self._sftp_client()
             part = f"{remote}.part"
@@ -245,7 +245,38 @@ class SSHFiles(SSHConnection):
             sftp.posix_rename(part, str(remote))
 
         self.makedirs(remote.parent)
-        self._retrying(f"writing {remote.name}", write)
+        if mode is None:
+            self._retrying(f"writing {remote.name}", write)
+        else:
+            self._retrying(f"writing {remote.name}", lambda: self._write_private(remote, text, mode))
+
+    def _write_private(self, remote: PurePosixPath, text: str, mode: int) -> None:
+        """Write a file that no one else may read at any moment, such as a job's secrets.
+
+        SFTP's open (paramiko's) cannot give a new file its mode, and the server's umask would make
+        it readable by all until a chmod. So the file is made inside a folder of its own that only
+        the owner can enter (mkdir's mode is honoured), narrowed to ``mode`` there, and only then
+        renamed into place. A leftover of a write cut short is removed first.
+        """
+        sftp = self._sftp_client()
+        private = self.private_folder(remote)
+        part = private / remote.name
+        self._remove_private(sftp, private, part)
+        sftp.mkdir(str(private), mode=0o700)
+        try:
+            with sftp.open(str(part), "wb") as handle:
+                handle.write(text.encode())
+            sftp.chmod(str(part), mode)
+            sftp.posix_rename(str(part), str(remote))
+        finally:
+            self._remove_private(sftp, private, part)
+
+    @staticmethod
+    def _remove_private(sftp: paramiko.SFTPClient, private: PurePosixPath, part: PurePosixPath) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            sftp.remove(str(part))
+        with contextlib.suppress(FileNotFoundError):
+            sftp.rmdir(str(private))
 
     def read_bytes(self, remote: PurePosixPath, offset: int = 0, limit: int = 1 << 20) -> bytes:
         def read() -> bytes:

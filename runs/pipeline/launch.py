@@ -13,15 +13,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from cosmos.failures import Failure
-from cosmos.launch import job_command
+from cosmos.launch import TOKEN_VARIABLES, job_command
 from cosmos.media import sha256_file
 from cosmos.params import ParameterError
 from cosmos.stages import Stage
+from cosmos_site.secrets import SecretUnreadable
 from inputs.folders import InputError
 from nodes.models import JobStatus, Launcher, RemoteJob
 from nodes.preflight import PreflightFailed, node_preflight
 from nodes.remote import RemoteError, TransferCancelled
-from nodes.remote.jobs import job_script, settle_start
+from nodes.remote.jobs import JOB_ENV, JOB_ENV_MODE, job_env_text, job_script, settle_start
 from runs.models import FailureKind, Run, RunStatus
 from runs.pipeline.base import JOB_START, PipelineBase
 from runs.run_inputs import job_item, run_input_files, sim_passed_env, staged_input_path
@@ -51,15 +52,24 @@ class Launching(PipelineBase):
 
     def _start(self) -> int | None:
         """The started job's process group; None when it did not start (its runs are seen to here)."""
-        script_sent = False
+        script_sent = secrets_sent = False
         try:
+            secrets = self._secrets()  # before any upload: a token that cannot be read fails at once
             argv, env = self._prepare()
             if argv is None or self._lost_claim("starting the job"):
                 return None
+            if secrets:
+                secrets_sent = True  # from here on, a job that never starts must not leave them there
+                self.transport.write_text(self.job_dir / JOB_ENV, job_env_text(secrets), mode=JOB_ENV_MODE)
             script_sent = True
-            return self.transport.launch(
-                self.job_dir, job_script(job_dir=self.job_dir, argv=argv, env=env, run_id=self.job.id)
+            script = job_script(
+                job_dir=self.job_dir, argv=argv, env=env, run_id=self.job.id, secrets_file=bool(secrets)
             )
+            return self.transport.launch(self.job_dir, script)
+        except SecretUnreadable as exc:
+            if not self._lost_claim("giving up"):
+                hint = f"Set the token again: cosmos_node token {self.node.name} (or the node's admin page)."
+                self._give_up(Failure(FailureKind.CONFIG, str(exc), hint))
         except (InputError, ParameterError) as exc:
             if not self._lost_claim("giving up"):
                 self._give_up(
@@ -84,8 +94,13 @@ class Launching(PipelineBase):
                 # One transaction: the cancelled runs end, a run not cancelled after all is queued again.
                 job_give_back(job=self.job, message="The upload for its batch was stopped; queued again")
         except RemoteError as exc:
-            return self._start_failed(exc, script_sent=script_sent)
+            return self._start_failed(exc, script_sent=script_sent, secrets_sent=secrets_sent)
         return None
+
+    def _secrets(self) -> dict[str, str]:
+        """What job.env carries: the node's Hugging Face token under each name tools read ({}: none)."""
+        token = self.node.hf_token()
+        return dict.fromkeys(TOKEN_VARIABLES, token) if token else {}
 
     def _prepare(self) -> tuple[list[str] | None, dict[str, str]]:
         """Stage the inputs and write the spec: the job's argv and environment (None: nothing to launch)."""
@@ -132,7 +147,7 @@ class Launching(PipelineBase):
             for run in self.runs:
                 run.update_execution_config(parameters=result.parameters)
 
-    def _start_failed(self, exc: RemoteError, *, script_sent: bool) -> int | None:
+    def _start_failed(self, exc: RemoteError, *, script_sent: bool, secrets_sent: bool) -> int | None:
         """The process group of a job that started all the same, or None once its runs are seen to."""
         pgid = None
         if script_sent:
@@ -142,9 +157,19 @@ class Launching(PipelineBase):
             except RemoteError as unsettled:
                 logger.warning("job %s: did it start? %s; left to recovery", self.job.id, unsettled)
                 return None
-        if pgid is None and not self._lost_claim("giving its runs back"):
-            self._launch_failed(exc)
+        if pgid is None:
+            if secrets_sent:
+                self._discard_secrets()
+            if not self._lost_claim("giving its runs back"):
+                self._launch_failed(exc)
         return pgid
+
+    def _discard_secrets(self) -> None:
+        """Remove the job.env of a job that will never start (its script would have deleted it)."""
+        try:
+            self.transport.remove_secret_file(self.job_dir / JOB_ENV)
+        except RemoteError as exc:
+            logger.warning("job %s: %s may be left on %s: %s", self.job.id, JOB_ENV, self.node, exc)
 
     def _drop_cancelled(self) -> list[Run]:
         """Runs of this job still to launch; a run cancelled meanwhile is ended here, never launched."""

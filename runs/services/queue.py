@@ -260,7 +260,7 @@ def job_recover_launch(*, job: RemoteJob) -> str:
     claim taken and stops; a job script it starts late exits at once.
     """
     from nodes.claims import stale_before
-    from nodes.remote.jobs import settle_start
+    from nodes.remote.jobs import JOB_ENV, settle_start
 
     job.refresh_from_db()
     token, stale = uuid.uuid4().hex, stale_before()
@@ -271,6 +271,8 @@ def job_recover_launch(*, job: RemoteJob) -> str:
         transport = transport_for(job.node)
         try:
             pgid = settle_start(transport, transport.run_dir(job.id))
+            if pgid is None:  # it never starts: the token its launcher may have sent goes too
+                transport.remove_secret_file(transport.run_dir(job.id) / JOB_ENV)
         except RemoteError as exc:
             logger.warning(
                 "job %s: cannot tell whether its launch started (%s); trying again later", job.id, exc

@@ -2,9 +2,9 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from cosmos.launch import checkpoint_dir_for, docker_argv, job_command, master_port, sim_argv
+from cosmos.launch import TOKEN_VARIABLES, checkpoint_dir_for, docker_argv, job_command, master_port, sim_argv
 from cosmos.params import ParameterError
-from cosmos.profiles import JobItem, profile_for
+from cosmos.profiles import PROFILES, JobItem, profile_for
 from nodes.models import GpuNode, NodeRuntime
 
 
@@ -121,6 +121,33 @@ def test_it_passes_the_token_by_name_only_when_the_node_has_one():
     argv = command_for(node, runtime, "predict2_5").argv
     assert argv[argv.index("HF_TOKEN") - 1] == "-e"
     assert not any(arg.startswith("HF_TOKEN=") for arg in argv)
+
+
+# An input of every kind a model may read, as staged in the job folder.
+STAGED = {
+    name: f"/data/cosmos/runs/jb_1/inputs/rs_a/{name}.mp4" for name in ("video", "color", "edge", "depth")
+}
+
+
+def test_it_passes_the_token_to_every_model_under_both_names_once():
+    node = GpuNode(name="h100", transport="ssh", launcher="docker", remote_root="/data/cosmos")
+    node.hf_token_encrypted = "gAAAA-encrypted"
+    for model, profile in PROFILES.items():  # Cosmos 3 and Reason2 name HF_TOKEN themselves: still once
+        controls = {"edge": 1.0} if model.startswith("transfer") else {}  # the Transfers need one
+        parameters = profile.resolve({}, controls, video=None)
+        argv = job_command(
+            node=node,
+            runtime=NodeRuntime(node=node, model_type=model, docker_image="me/any:1"),
+            profile=profile,
+            items=[JobItem("rs_a", "a red car", "", STAGED, parameters)],
+            parameters=parameters,
+            devices=[0],
+            job_id="jb_1",
+            job_dir=JOB_DIR,
+        ).argv
+        for name in TOKEN_VARIABLES:
+            assert argv.count(name) == 1 and argv[argv.index(name) - 1] == "-e", (model, name)
+        assert not [arg for arg in argv if arg.startswith(tuple(f"{name}=" for name in TOKEN_VARIABLES))]
 
 
 def test_it_refuses_a_docker_node_without_an_image_for_the_model():

@@ -4,7 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from cosmos_site.secrets import SecretUnreadable
 from nodes.models import GpuNode
+from tests.factories import GpuNodeFactory
 
 
 def test_it_creates_local_sim_on_set_up(db, settings):
@@ -43,3 +45,24 @@ def test_it_validates_node_settings(db, fields, error_field):
     with pytest.raises(ValidationError) as raised:
         node.full_clean()
     assert error_field in raised.value.message_dict
+
+
+def test_it_keeps_the_hugging_face_token_encrypted(db):
+    node = GpuNodeFactory()
+    assert not node.has_hf_token and node.hf_token() == ""
+    node.set_hf_token("hf_kept_secret")
+    node = GpuNode.objects.get(pk=node.pk)
+    assert node.has_hf_token and "hf_kept_secret" not in node.hf_token_encrypted
+    assert node.hf_token() == "hf_kept_secret"
+
+
+def test_it_names_the_node_and_the_fix_when_its_token_was_encrypted_under_another_key(db, settings):
+    node = GpuNodeFactory(name="h100-a")
+    node.set_hf_token("hf_kept_secret")
+    settings.SECRET_KEY = "another key than the one the token was encrypted under"
+    with pytest.raises(SecretUnreadable) as raised:
+        GpuNode.objects.get(pk=node.pk).hf_token()
+    message = str(raised.value)
+    assert "Hugging Face token of node h100-a cannot be decrypted" in message
+    assert "set it again with cosmos_node token h100-a" in message
+    assert "hf_kept_secret" not in message

@@ -132,6 +132,27 @@ def test_it_never_starts_a_job_given_up_between_its_script_and_its_start(
     assert len(launches(launch_log)) == 1 and job.id not in launches(launch_log)
 
 
+def test_it_removes_the_token_sent_for_a_job_that_will_never_start(
+    eager, fast_sim, render_dir, settings, monkeypatch, launch_log
+):
+    settings.COSMOS_MONITOR_STALE_SECONDS = 1
+    fast_sim.set_hf_token("hf_sent_before_the_worker_died")
+    queue_runs(fast_sim, render_dir)
+    job = claim_next_job(fast_sim).job
+
+    def died(self, job_dir):
+        raise WorkerDied
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalTransport, "_start_detached", died)
+        die_during_launch(job)
+    job_dir = Path(LocalTransport(fast_sim).run_dir(job.id))
+    assert (job_dir / "job.env").is_file()  # sent with the script, which never ran
+    QueueState.set_paused(True)
+    assert job_recover_launch(job=job) == "requeued"
+    assert not (job_dir / "job.env").exists()
+
+
 @pytest.mark.slow
 def test_it_adopts_a_job_that_started_before_its_launcher_died(
     eager, fast_sim, render_dir, settings, monkeypatch, launch_log

@@ -1,3 +1,4 @@
+import getpass
 import json
 import re
 import shlex
@@ -23,6 +24,8 @@ from nodes.services import (
     node_models,
     node_runtime_remove,
     node_runtime_set,
+    node_token_clear,
+    node_token_set,
     node_trust,
 )
 from runs.services.nodes import node_prune, node_remove, node_status
@@ -41,10 +44,26 @@ def parse_size(text: str) -> int:
     return int(float(number) * UNITS[unit.upper()])
 
 
+def read_token(stdin) -> str:
+    """The token from a hidden prompt on a terminal, else the first line of ``stdin``.
+
+    Never an argument: shell history and `ps` would keep it. More than one line is refused (a
+    pasted file, a wrong pipe), and nothing read is ever printed.
+    """
+    if stdin.isatty():
+        return getpass.getpass("Hugging Face token (hf_…, not shown): ")
+    first, rest = stdin.readline(), stdin.read()
+    if rest.strip():
+        raise NodeError("give the token alone on one line: standard input held more: nothing was saved")
+    return first.rstrip("\r\n")
+
+
 class Command(BaseCommand):
     help = (
-        "Manage GPU nodes: add an SSH node (pinning its host key), list, check, trust a key, remove, prune."
+        "Manage GPU nodes: add an SSH node (pinning its host key), list, check, trust a key, remove, prune, "
+        "set its Hugging Face token."
     )
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -121,6 +140,13 @@ class Command(BaseCommand):
         prune.add_argument("name")
         prune.add_argument("--older-than", type=float, metavar="DAYS", help="Remove inputs unused for DAYS.")
         prune.add_argument("--max-size", metavar="SIZE", help="Then keep the cache under SIZE (e.g. 50G).")
+        token = actions.add_parser(
+            "token",
+            help="Set the node's Hugging Face token, read from a hidden prompt or the first line of standard "
+            "input (never an argument); it is kept encrypted and never shown again.",
+        )
+        token.add_argument("name")
+        token.add_argument("--clear", action="store_true", help="Remove the node's token.")
 
     def handle(self, *args, **options) -> None:
         stream = getattr(self.stdout, "_out", sys.stdout)
@@ -216,6 +242,7 @@ class Command(BaseCommand):
                 "root": str(node.root),
                 "enabled": node.enabled,
                 "host_key": _fingerprint_of(node.host_key),
+                "hf_token": node.has_hf_token,  # whether one is set: never any of it
                 "models": node_models(node),
             }
             for node in nodes
@@ -224,7 +251,17 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(rows, indent=2))
             return
         table = Table(box=None, header_style="bold")
-        for column in ("Name", "Address", "Launcher", "GPUs", "Root", "Enabled", "Host key", "Models"):
+        for column in (
+            "Name",
+            "Address",
+            "Launcher",
+            "GPUs",
+            "Root",
+            "Enabled",
+            "Host key",
+            "Models",
+            "HF token",
+        ):
             table.add_column(column)
         for row in rows:
             table.add_row(
@@ -236,6 +273,7 @@ class Command(BaseCommand):
                 "yes" if row["enabled"] else "no",
                 row["host_key"] or "-",
                 _models_of(row),
+                "set" if row["hf_token"] else "-",
             )
         self.console.print(table)
 
@@ -370,6 +408,18 @@ class Command(BaseCommand):
         self.console.print(
             f"Removed {len(result.removed)} cached input(s), {result.freed_bytes / 1e6:.1f} MB; "
             f"{result.kept_bytes / 1e6:.1f} MB kept",
+            markup=False,
+        )
+
+    def handle_token(self, options) -> None:
+        node = self._node(options["name"])
+        if options["clear"]:
+            node_token_clear(node=node)
+            self.console.print(f"Removed the Hugging Face token of node {node.name}", markup=False)
+            return
+        node_token_set(node=node, token=read_token(options.get("stdin") or sys.stdin))
+        self.console.print(
+            f"Saved the Hugging Face token of node {node.name}, encrypted: it is not shown again",
             markup=False,
         )
 

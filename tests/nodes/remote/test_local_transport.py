@@ -1,6 +1,7 @@
 import hashlib
 import os
 import signal
+import stat
 import sys
 from pathlib import Path, PurePosixPath
 
@@ -42,6 +43,33 @@ def test_it_copies_files_atomically_both_ways(transport, tmp_path):
     back = tmp_path / "out" / "back.bin"
     assert transport.get_file(remote, back) == 1000
     assert back.read_bytes() == source.read_bytes()
+
+
+def test_it_writes_a_secret_file_readable_by_its_owner_only(transport):
+    secret = Path(transport.root / "runs" / "rs_job" / "job.env")
+    plain = Path(transport.root / "plain.txt")
+    previous = os.umask(0)  # a umask that leaves a plain write readable and writable by all
+    try:
+        transport.write_text(PurePosixPath(secret), "HF_TOKEN=hf_x\n", mode=0o600)
+        transport.write_text(PurePosixPath(plain), "x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o666  # the umask was in force
+    assert secret.read_text() == "HF_TOKEN=hf_x\n"
+    assert os.listdir(secret.parent) == ["job.env"]  # no temporary left beside it
+
+
+def test_it_never_writes_a_secret_through_a_link_left_at_its_temporary_name(transport, tmp_path):
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("untouched")
+    folder = Path(transport.root / "runs" / "rs_job")
+    folder.mkdir(parents=True)
+    (folder / ".job.env.part").symlink_to(elsewhere)
+    transport.write_text(PurePosixPath(folder / "job.env"), "HF_TOKEN=hf_x\n", mode=0o600)
+    assert elsewhere.read_text() == "untouched"
+    assert (folder / "job.env").read_text() == "HF_TOKEN=hf_x\n"
+    assert stat.S_IMODE((folder / "job.env").stat().st_mode) == 0o600
 
 
 def test_it_hashes_like_hashlib(transport):

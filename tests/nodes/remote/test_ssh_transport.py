@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import stat
 import time
 from pathlib import PurePosixPath
 
@@ -87,6 +88,28 @@ def test_it_lists_and_links_files(transport):
     ]
     transport.symlink(transport.root / "out" / "a.txt", transport.root / "link.txt")
     assert transport.read_bytes(transport.root / "link.txt") == b"1"
+
+
+def test_it_writes_a_secret_file_readable_by_its_owner_only(transport, ssh_host):
+    job_dir = transport.run_dir("rs_secret")
+    transport.write_text(job_dir / "job.env", "HF_TOKEN=hf_x\n", mode=0o600)
+    transport.write_text(job_dir / "plain.txt", "x")
+    on_host = ssh_host.root / "runs" / "rs_secret"
+    assert stat.S_IMODE((on_host / "job.env").stat().st_mode) == 0o600
+    # The server's umask lets others read a plain file: the secret's mode is not that default.
+    assert stat.S_IMODE((on_host / "plain.txt").stat().st_mode) & 0o044
+    assert (on_host / "job.env").read_text() == "HF_TOKEN=hf_x\n"
+    assert sorted(os.listdir(on_host)) == ["job.env", "plain.txt"]  # its private folder is gone
+
+
+def test_it_clears_what_a_cut_secret_write_left_behind(transport, ssh_host):
+    job_dir = transport.run_dir("rs_secret")
+    leftover = ssh_host.root / "runs" / "rs_secret" / ".job.env.private"
+    leftover.mkdir(parents=True, mode=0o700)
+    (leftover / "job.env").write_text("HF_TOKEN=hf_old\n")
+    transport.write_text(job_dir / "job.env", "HF_TOKEN=hf_new\n", mode=0o600)
+    assert not leftover.exists()
+    assert (leftover.parent / "job.env").read_text() == "HF_TOKEN=hf_new\n"
 
 
 @pytest.mark.slow
