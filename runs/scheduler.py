@@ -46,10 +46,16 @@ def can_batch(run: Run) -> bool:
     return profile_for(run.model_type).batchable
 
 
-def _batch_key(run: Run) -> str:
-    return profile_for(run.model_type).batch_key(
+def _batch_key(run: Run) -> tuple[int | None, str]:
+    """Runs with equal keys share one invocation: the same owner and settings that agree.
+
+    Only one owner's runs share a job: every run of a batch keeps the job's whole log, which
+    prints each sample's prompt (a blocked one in full), and one user's prompts are theirs alone.
+    """
+    settings_key = profile_for(run.model_type).batch_key(
         parameters=run.execution_config.get("parameters", {}), negative_prompt=run.prompt.negative_prompt
     )
+    return run.owner_id, settings_key
 
 
 def next_runs(node: GpuNode, *, now) -> list[Run]:

@@ -6,16 +6,18 @@ from django.utils import timezone
 from nodes.models import JobStatus, QueueState, RemoteJob
 from runs.models import Run, RunStatus
 from runs.scheduler import claim_job_for, claim_next_job, free_devices
-from tests.factories import GpuNodeFactory, RunFactory
+from tests.factories import GpuNodeFactory, RunFactory, UserFactory
 
 PARAMETERS = {"num_steps": 35, "num_gpus": 1, "controls": {"edge": 1.0}}
 
 
-def queued(node, *, parameters=None, negative="", **fields) -> Run:
+def queued(node, *, parameters=None, negative="", owner=None, **fields) -> Run:
+    """A queued run of ``owner`` (by default one user's, so that runs may share a batch)."""
     return RunFactory(
         node=node,
         execution_config={"parameters": parameters or PARAMETERS},
         prompt__negative_prompt=negative,
+        prompt__owner=owner if owner is not None else UserFactory(username="queue-owner"),
         **fields,
     )
 
@@ -43,6 +45,16 @@ def test_it_never_batches_runs_whose_settings_differ(node):
     queued(node, negative="blurry")
     same = queued(node)
     assert claim_next_job(node).run_ids == [first.id, same.id]
+
+
+def test_it_never_batches_two_owners_runs(node):
+    """Each run keeps its job's whole log, which prints every sample's prompt: one owner per job."""
+    alice, bob = UserFactory(), UserFactory()
+    first = queued(node, owner=alice)
+    bobs = queued(node, owner=bob)  # the same settings, someone else's prompt
+    second = queued(node, owner=alice)
+    assert claim_next_job(node).run_ids == [first.id, second.id]
+    assert claim_next_job(node).run_ids == [bobs.id]  # a job of its own, on the other GPU
 
 
 def test_it_hands_out_each_gpu_once(node):

@@ -146,5 +146,5 @@ def test_it_lists_the_models_each_node_offers(h100):
     assert "cosmos3_nano" in rows["local-sim"]["models"] and "reason1" in rows["local-sim"]["models"]
     table = cosmos_node("list")
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
-    assert rows["h100"][-1] == "transfer1"
-    assert rows["local-sim"][-3:] == ["every", "model", "(stand-in)"]
+    assert "transfer1" in rows["h100"] and "predict2_5" not in rows["h100"]
+    assert " ".join(rows["local-sim"]).count("every model (stand-in)") == 1
