@@ -75,6 +75,25 @@ def query(environment: dict, sql: str, *parameters) -> list[tuple]:
         return connection.execute(sql, parameters).fetchall()
 
 
+@contextlib.contextmanager
+def polling_query(environment: dict):
+    """``query`` on one connection kept open: for a poll that must catch a state lasting milliseconds.
+
+    Opening a connection per poll costs tens of milliseconds on a loaded machine (PostgreSQL's
+    login), long enough to miss a short launch every time. Each statement still sees committed
+    rows only (autocommit).
+    """
+    if "DATABASE_URL" in environment:
+        with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as connection:
+            yield lambda sql, *parameters: connection.execute(
+                sql.replace("?", "%s"), parameters or None
+            ).fetchall()
+        return
+    database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
+    with contextlib.closing(sqlite3.connect(database, timeout=30, isolation_level=None)) as connection:
+        yield lambda sql, *parameters: connection.execute(sql, parameters).fetchall()
+
+
 def holds_no_transaction(environment: dict) -> bool:
     """No process has a write transaction open on the deployment's database right now.
 

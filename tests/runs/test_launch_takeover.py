@@ -19,6 +19,7 @@ from tests.stack import (
     holds_no_transaction,
     manage,
     own_database,
+    polling_query,
     query,
     start_worker,
     stop,
@@ -99,22 +100,23 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
     seen: set[str] = set()
     deadline = time.monotonic() + 120
     claimed = "SELECT id FROM nodes_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
-    while time.monotonic() < deadline and worker.poll() is None:
-        launching = [job for (job,) in query(environment, claimed) if job not in seen]
-        if not launching:
-            time.sleep(0.002)
-            continue
-        worker.send_signal(signal.SIGSTOP)
-        wait_until_stopped(worker.pid)
-        if not holds_no_transaction(environment):
-            # Frozen inside a write, it would block every other writer (SQLite's lock, PostgreSQL's
-            # row locks) until it woke: no takeover gets past that. Catch it between writes.
+    with polling_query(environment) as poll:
+        while time.monotonic() < deadline and worker.poll() is None:
+            launching = [job for (job,) in poll(claimed) if job not in seen]
+            if not launching:
+                time.sleep(0.002)
+                continue
+            worker.send_signal(signal.SIGSTOP)
+            wait_until_stopped(worker.pid)
+            if not holds_no_transaction(environment):
+                # Frozen inside a write, it would block every other writer (SQLite's lock, PostgreSQL's
+                # row locks) until it woke: no takeover gets past that. Catch it between writes.
+                worker.send_signal(signal.SIGCONT)
+                continue
+            if poll(f"SELECT status FROM nodes_remotejob WHERE id = '{launching[0]}'")[0][0] == "starting":
+                return launching[0]
+            seen.add(launching[0])
             worker.send_signal(signal.SIGCONT)
-            continue
-        if job_status(environment, launching[0]) == "starting":
-            return launching[0]
-        seen.add(launching[0])
-        worker.send_signal(signal.SIGCONT)
     raise AssertionError("no launch was caught in the middle" + logs(log))
 
 
