@@ -56,8 +56,9 @@ def docker_argv(
 ) -> list[str]:
     """The container sees only the GPUs this job holds (the scheduler's slots).
 
-    Diffusion models start under torchrun (one process per GPU); the vLLM-based tools (Reason1,
-    the prompt upsampler) start with plain python and manage their GPUs themselves.
+    Diffusion models start under torchrun (one process per GPU), and so does the prompt upsampler
+    (its script reads the distributed variables); the vLLM readers (Reason1, Reason2) start with
+    plain python and manage their GPUs themselves.
     """
     device_list = ",".join(str(index) for index in devices)
     root = str(node.root)
