@@ -6,6 +6,7 @@ stalls) keeps its claim. Real worker processes, stand-in jobs and sshd share a d
 import contextlib
 import json
 import os
+import random
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -98,6 +99,7 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
     Launches are short: a freeze that comes too late lets the worker go on to the next one.
     """
     seen: set[str] = set()
+    in_transaction = 0
     deadline = time.monotonic() + 120
     claimed = "SELECT id FROM nodes_remotejob WHERE status = 'starting' AND heartbeat_at IS NOT NULL"
     with polling_query(environment) as poll:
@@ -110,14 +112,21 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
             wait_until_stopped(worker.pid)
             if not holds_no_transaction(environment):
                 # Frozen inside a write, it would block every other writer (SQLite's lock, PostgreSQL's
-                # row locks) until it woke: no takeover gets past that. Catch it between writes.
+                # row locks) until it woke: no takeover gets past that. Catch it between writes, after
+                # letting it run a moment: stopped again at once, a loaded worker never gets the CPU to
+                # leave that transaction, and each try would find it there again.
                 worker.send_signal(signal.SIGCONT)
+                in_transaction += 1
+                time.sleep(random.uniform(0.005, 0.05))
                 continue
             if poll(f"SELECT status FROM nodes_remotejob WHERE id = '{launching[0]}'")[0][0] == "starting":
                 return launching[0]
             seen.add(launching[0])
             worker.send_signal(signal.SIGCONT)
-    raise AssertionError("no launch was caught in the middle" + logs(log))
+    raise AssertionError(
+        f"no launch was caught in the middle (launches seen: {sorted(seen)}, "
+        f"frozen inside a transaction {in_transaction} times)" + logs(log)
+    )
 
 
 def quiet(log: Path) -> bool:
