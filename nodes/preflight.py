@@ -21,6 +21,7 @@ from pathlib import PurePosixPath
 from cosmos.profiles import PROFILES, profile_for
 from nodes.models import BUSY_JOB_STATUSES, GpuNode, Launcher, NodeRuntime, RemoteJob
 from nodes.remote import Transport, transport_for
+from nodes.services import script_sections
 
 OK, ADJUSTED, SKIPPED, PROBLEM = "ok", "adjusted", "skipped", "problem"
 HUB = "https://huggingface.co"
@@ -172,7 +173,7 @@ def _docker_preflight(
         folder=shlex.quote(str(folder)),
         held=" ".join(shlex.quote(str(path)) for path in held) or "''",
     )
-    sections = _sections(transport.run_command(["sh", "-c", script]).stdout)
+    sections = script_sections(transport.run_command(["sh", "-c", script]).stdout)
     docker_ok = _check_docker(result, sections.get("runtimes", ""))
     _check_image(result, image, sections.get("image", ""), docker_ok)
     gpus = _parse_gpus(sections.get("gpus", ""))
@@ -473,17 +474,6 @@ def _token_check(repo: str, status: str, error: str, node: GpuNode) -> Check:
         f"the node could not ask Hugging Face about {repo} (HTTP {status or 'none'}: {_last_line(error)})",
         "check the node's internet access (proxy, firewall)",
     )
-
-
-def _sections(text: str) -> dict[str, str]:
-    sections, current = {}, None
-    for line in text.splitlines():
-        if line.startswith("@@"):
-            current = line[2:]
-            sections[current] = ""
-        elif current:
-            sections[current] += line + "\n"
-    return {key: value.strip() for key, value in sections.items()}
 
 
 def _last_line(text: str) -> str:

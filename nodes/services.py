@@ -177,7 +177,8 @@ echo '@@end'
 """
 
 
-def _sections(text: str) -> dict[str, str]:
+def script_sections(text: str) -> dict[str, str]:
+    """A probe script's output by section: each section starts with a line "@@name"."""
     sections, current = {}, None
     for line in text.splitlines():
         if line.startswith("@@"):
@@ -215,7 +216,7 @@ def node_probe(*, node: GpuNode) -> NodeStatus:
         script = _STATUS_SCRIPT.format(
             root=shlex.quote(str(node.root)), image=shlex.quote(node_image(node) or "-")
         )
-        sections = _sections(transport.run_command(["sh", "-c", script]).stdout)
+        sections = script_sections(transport.run_command(["sh", "-c", script]).stdout)
     except RemoteError as exc:
         status.error = str(exc)
         status.reachable = isinstance(exc, AuthenticationError | HostKeyError)

@@ -240,3 +240,31 @@ class ModelProfile:
 
     def __repr__(self) -> str:
         return f"<ModelProfile {self.name}>"
+
+
+class AnswerProfile(ModelProfile):
+    """A model whose result is text it prints (Reason1, Reason2): an answer, and its reasoning if any.
+
+    ``read_answer(log_text)`` gives {"answer": …, "reasoning": …} ({} when none was printed).
+    """
+
+    produces_media = False
+
+    @staticmethod
+    def read_answer(log_text: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def output_files(self, names, *, run_id, index):
+        return {}
+
+    def produced(self, names, *, run_id, index, log_text):
+        return bool(self.read_answer(log_text).get("answer"))
+
+    def results(self, log_text: str) -> dict[str, Any]:
+        parsed = self.read_answer(log_text)
+        if not parsed:
+            return {}
+        text = parsed["answer"]
+        if parsed.get("reasoning"):
+            text = f"{parsed['answer']}\n\nReasoning:\n{parsed['reasoning']}"
+        return {**parsed, "files": {"answer.txt": text + "\n"}}

@@ -24,7 +24,7 @@ from typing import Any
 from cosmos.logs import ProgressBar, TextLine
 from cosmos.params import Param
 from cosmos.phases import Anchor, PhaseProgress
-from cosmos.profiles.base import JobFiles, ModelProfile, ModelRequirements, json_document
+from cosmos.profiles.base import AnswerProfile, JobFiles, ModelRequirements, json_document
 from cosmos.stages import Stage
 
 SCRIPT = "scripts/inference.py"
@@ -132,13 +132,13 @@ class Reason1Progress(PhaseProgress):
         self.percent = max(self.percent, LOAD_SPAN[0] + (LOAD_SPAN[1] - LOAD_SPAN[0]) * done)
 
 
-class Reason1Profile(ModelProfile):
+class Reason1Profile(AnswerProfile):
     name = "reason1"
     label = "Cosmos-Reason1-7B"
     script = SCRIPT
     parameters = PARAMETERS
     torchrun = False  # vLLM places the model on the GPUs it is given
-    produces_media = False
+    read_answer = staticmethod(parse_answer)
     kept_files = ("question.yaml", "vision_config.yaml", "sampling_params.yaml")
     reference_load_seconds = REFERENCE_LOAD_SECONDS
     # README: one GPU with 24 GB. The model downloads at run time into the Hugging Face cache: 16.6 GB of
@@ -197,18 +197,3 @@ class Reason1Profile(ModelProfile):
             bar_message="Answering",
             load_seconds=self.reference_load_seconds,
         )
-
-    def output_files(self, names, *, run_id, index):
-        return {}
-
-    def produced(self, names, *, run_id, index, log_text):
-        return bool(parse_answer(log_text).get("answer"))
-
-    def results(self, log_text: str) -> dict[str, Any]:
-        parsed = parse_answer(log_text)
-        if not parsed:
-            return {}
-        text = parsed["answer"]
-        if parsed.get("reasoning"):
-            text = f"{parsed['answer']}\n\nReasoning:\n{parsed['reasoning']}"
-        return {**parsed, "files": {"answer.txt": text + "\n"}}

@@ -35,7 +35,7 @@ from typing import Any
 
 from cosmos.params import Param, ParameterError
 from cosmos.phases import Anchor, PhaseProgress
-from cosmos.profiles.base import JobFiles, ModelProfile, ModelRequirements, json_document
+from cosmos.profiles.base import AnswerProfile, JobFiles, ModelRequirements, json_document
 from cosmos.stages import Stage
 
 MODULE = "cosmos_reason2_utils.script.inference"
@@ -184,13 +184,13 @@ def parse_answer(log_text: str) -> dict[str, str]:
     return {"answer": answer, **({"reasoning": reasoning} if reasoning else {})}
 
 
-class Reason2Profile(ModelProfile):
+class Reason2Profile(AnswerProfile):
     name = "reason2"
     label = "Cosmos-Reason2"
     script = MODULE
     parameters = PARAMETERS
     torchrun = False  # vLLM places the model on the GPU it is given
-    produces_media = False
+    read_answer = staticmethod(parse_answer)
     kept_files = ("input.yaml",)
     requirements = REQUIREMENTS["2B"]
 
@@ -288,18 +288,3 @@ class Reason2Profile(ModelProfile):
         return PhaseProgress(
             anchors=ANCHORS, bar="Processed prompts", span=(75.0, 97.0), bar_message="Answering"
         )
-
-    def output_files(self, names, *, run_id, index):
-        return {}
-
-    def produced(self, names, *, run_id, index, log_text):
-        return bool(parse_answer(log_text).get("answer"))
-
-    def results(self, log_text: str) -> dict[str, Any]:
-        parsed = parse_answer(log_text)
-        if not parsed:
-            return {}
-        text = parsed["answer"]
-        if parsed.get("reasoning"):
-            text = f"{parsed['answer']}\n\nReasoning:\n{parsed['reasoning']}"
-        return {**parsed, "files": {"answer.txt": text + "\n"}}
