@@ -365,6 +365,8 @@ CELERY_BEAT_SCHEDULER = "cosmos_site.celery:PersistentScheduler"
 COSMOS_RECONCILE_SECONDS = env_float("COSMOS_RECONCILE_SECONDS", 60.0, minimum=0.5, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {"task": "runs.tasks.reconcile", "schedule": COSMOS_RECONCILE_SECONDS},
+    # Uploads kept for a New run form that was never sent again: deleted a day after their upload.
+    "expire-pending-uploads": {"task": "inputs.tasks.expire_pending_uploads", "schedule": 3600.0},
 }
 # A job monitor refreshes its heartbeat every few seconds; one silent this long is replaced.
 COSMOS_MONITOR_STALE_SECONDS = env_float("COSMOS_MONITOR_STALE_SECONDS", 60.0, minimum=1, maximum=3600)

@@ -13,7 +13,7 @@ class InputSetAdmin(admin.ModelAdmin):
     """
 
     list_display = ("name", "frames", "resolution", "modality_list", "created_at", "owner")
-    list_filter = ("created_at",)
+    list_filter = ("pending", "created_at")
     search_fields = ("name", "directory", "owner__username")
     list_select_related = ("owner",)
     fields = (
@@ -26,6 +26,7 @@ class InputSetAdmin(admin.ModelAdmin):
         "height",
         "modalities",
         "thumbnail",
+        "pending",
         "metadata_display",
         "created_at",
         "updated_at",

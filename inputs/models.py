@@ -8,6 +8,18 @@ from cosmos_site.querysets import OwnedQuerySet
 
 
 class InputSetQuerySet(OwnedQuerySet):
+    def ready(self) -> "InputSetQuerySet":
+        """Sets to start runs from: not an upload still waiting for its form to be corrected."""
+        return self.filter(pending=False)
+
+    def offered_to(self, user) -> "InputSetQuerySet":
+        """What ``user`` may pick or see: the ready sets they may see (staff: all), and their own uploads."""
+        return self.for_user(user).ready() | self.filter(owner=user, pending=True)
+
+    def pending_before(self, moment) -> "InputSetQuerySet":
+        """Uploads kept for a form that nobody sent again since ``moment``: to delete."""
+        return self.filter(pending=True, created_at__lt=moment)
+
     def name_clash(self, *, name: str, directory: str) -> "InputSet | None":
         """The input set already registered under ``name`` for another folder, if any (names are unique)."""
         return self.filter(name=name).exclude(directory=directory).first()
@@ -33,6 +45,11 @@ class InputSet(models.Model):
     modalities = models.JSONField(default=list, help_text='The videos present: "color", "depth", "seg"…')
     thumbnail = models.CharField(max_length=1000, blank=True, help_text="A JPEG of color.mp4's middle frame.")
     metadata = models.JSONField(default=dict, blank=True, help_text="The folder's metadata.json.")
+    pending = models.BooleanField(
+        default=False,
+        help_text="An upload from the new-run page that no run uses yet: kept for its owner alone while the "
+        "form is corrected, and deleted a day later unless a run starts from it.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -54,6 +71,21 @@ class InputSet(models.Model):
     @property
     def resolution(self) -> str:
         return f"{self.width}×{self.height}"
+
+    @property
+    def summary(self) -> str:
+        """What a choice of inputs says under the name: length, size and videos."""
+        frames = f"{self.frames} frame{'' if self.frames == 1 else 's'}"
+        return f"{frames} · {self.resolution} · {', '.join(self.modalities)}"
+
+    def keep(self) -> bool:
+        """A pending upload becomes an input set like any other (a run starts from it); False if it is
+        gone or was kept already."""
+        pending = InputSet.objects.filter(pk=self.pk, pending=True)
+        kept = pending.update(pending=False, updated_at=timezone.now())
+        if kept:
+            self.pending = False
+        return bool(kept)
 
     @property
     def label(self) -> str:

@@ -4,9 +4,6 @@ The form only validates and plans; the view creates and queues the run. Any prob
 planner finds is shown next to the field it concerns.
 """
 
-import shutil
-from pathlib import Path
-
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import pluralize
@@ -16,16 +13,12 @@ from cosmos.params import Param
 from cosmos.profiles import ModelProfile, UnknownModel, profile_for, transfer1_spec
 from cosmos.profiles.cosmos3_params import AUTO, TRANSFER_MODES, TRANSFER_ONLY
 from cosmos_site.model_types import ModelType, default_model_type
-from inputs.models import InputSet
-from inputs.uploads import UploadError, store_uploads
 from nodes.models import GpuNode
-from prompts.models import Prompt
 from prompts.structured import PromptError, parse_prompt, prompt_text_of
+from runs.input_choices import FormInputs, InputSetField
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX
 from runs.services.errors import RunRequestError
 from runs.services.planning import AUTOMATIC_NODE, RunPlan, run_plan
-
-LATEST_INPUT_FOLDERS = 50
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -167,30 +160,6 @@ def node_choices() -> list[tuple[str, str]]:
     return [(AUTOMATIC_NODE, "Automatic (least busy)"), *named]
 
 
-def input_folder_choices(user=None) -> list[tuple[str, str]]:
-    """Registered input sets, most recent first, then input folders of earlier prompts, newest first.
-
-    Each folder is offered once; with ``user``, only what that user may see.
-    """
-    input_sets, prompts = InputSet.objects.all(), Prompt.objects.all()
-    if user is not None:
-        input_sets, prompts = InputSet.objects.for_user(user), Prompt.objects.for_user(user)
-    seen, choices = set(), [("", "—")]
-    for input_set in input_sets.order_by("-updated_at", "-id")[:LATEST_INPUT_FOLDERS]:
-        seen.add(input_set.directory)
-        choices.append((input_set.directory, input_set.label))
-    for inputs in prompts.with_inputs().order_by("-created_at").values_list("inputs", flat=True)[:500]:
-        if len(choices) > LATEST_INPUT_FOLDERS:
-            break
-        folder = inputs.get("dir")
-        if folder and folder not in seen:
-            seen.add(folder)
-            frames = inputs.get("info", {}).get("color", {}).get("frames")
-            modalities = ", ".join(sorted(inputs.get("videos", {})))
-            choices.append((folder, f"{folder} ({modalities}{f', {frames} frames' if frames else ''})"))
-    return choices
-
-
 class RunForm(forms.Form):
     prompt_text = forms.CharField(
         label="Prompt",
@@ -207,9 +176,7 @@ class RunForm(forms.Form):
     )
     name = forms.CharField(required=False, max_length=120, help_text="Blank: made from the prompt.")
     model_type = forms.ChoiceField(label="Model", choices=ModelType.choices, initial=default_model_type)
-    input_folder = forms.ChoiceField(
-        label="Inputs from an earlier folder", required=False, help_text="Or upload videos below."
-    )
+    input_folder = InputSetField()
     uploads = MultipleFileField(
         label="Or upload",
         required=False,
@@ -231,7 +198,7 @@ class RunForm(forms.Form):
             self.initial.update(_initial_from(like_run))
         self.profile = self._chosen_profile()
         self.own_fields = self.profile.name in OWN_FIELDS
-        self.fields["input_folder"].choices = input_folder_choices(user)
+        self.inputs = FormInputs(self, user)  # the input set choices, and uploads kept across errors
         self.fields["node"].choices = node_choices()
         self.fields["model_type"].widget.attrs.update(
             {
@@ -248,7 +215,6 @@ class RunForm(forms.Form):
         else:
             self._add_transfer1_fields()
         self.plan: RunPlan | None = None
-        self.uploaded: Path | None = None  # the folder this form's upload was stored in
         self.control_errors: list[str] = []  # errors about the controls as a whole (none is on)
 
     def _chosen_profile(self) -> ModelProfile:
@@ -329,21 +295,11 @@ class RunForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        input_dir = self.inputs.folder(data)  # None: no inputs (text to image or video)
         if self.errors:
             return data
-        try:
-            if data.get("uploads"):
-                self.uploaded = store_uploads(data["uploads"], owner=self.user).directory
-                input_dir = self.uploaded
-            elif data.get("input_folder"):
-                input_dir = data["input_folder"]
-            elif self.profile.needs_video:
-                self.add_error("input_folder", "Pick an earlier input folder, or upload the videos.")
-                return data
-            else:
-                input_dir = None  # text to image or video: no inputs
-        except UploadError as exc:
-            self.add_error("uploads", str(exc))
+        if input_dir is None and self.profile.needs_video:
+            self.add_error("input_folder", "Pick an input set, or upload the videos.")
             return data
         weights, parameters = self._own_settings(data) if self.own_fields else self._shared_settings(data)
         try:
@@ -361,6 +317,10 @@ class RunForm(forms.Form):
             )
         except RunRequestError as exc:
             self.reject(exc)
+            return data
+        if not self.inputs.used():
+            self.add_error("uploads", "The upload was deleted after a day unused: upload the videos again.")
+            self.plan = None
         return data
 
     def _own_settings(self, data: dict) -> tuple[dict, dict]:
@@ -395,7 +355,7 @@ class RunForm(forms.Form):
         return weights, parameters
 
     def reject(self, exc: RunRequestError) -> None:
-        """Show a planning or creating error next to its field; an upload made for this form goes."""
+        """Show a planning or creating error next to its field (an upload stays chosen, to send again)."""
         if exc.field == "controls" and self.hints:
             self.control_errors.append(str(exc))
         else:
@@ -403,9 +363,6 @@ class RunForm(forms.Form):
             if exc.field == "inputs":
                 field = "input_folder"
             self.add_error(field, str(exc))
-        if self.uploaded is not None:
-            shutil.rmtree(self.uploaded, ignore_errors=True)
-            self.uploaded = None
         self.plan = None
 
 

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from runs.views import actions, api, media, new_run, pages, prompts
+from runs.views import actions, api, input_sets, media, new_run, pages, prompts
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
     path("runs/", pages.run_list, name="run_list"),
     path("runs/new/", new_run.run_new, name="run_new"),
+    path("inputs/<str:value>/thumbnail.jpg", input_sets.input_thumbnail_view, name="input_thumbnail"),
     path("runs/<str:run_id>/", pages.run_detail, name="run_detail"),
     path("runs/<str:run_id>/progress/", pages.run_progress, name="run_progress"),
     path("runs/<str:run_id>/log/", pages.run_log, name="run_log"),

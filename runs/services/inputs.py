@@ -38,7 +38,7 @@ def inputs_reference_for(*, reference: str, requester: AbstractBaseUser) -> str:
             return reference
         raise inputs_denied(reference)
     if not os.path.isabs(reference):
-        input_set = InputSet.objects.for_user(requester).filter(name=reference).first()
+        input_set = InputSet.objects.for_user(requester).ready().filter(name=reference).first()
         if input_set is None:
             raise inputs_denied(reference)
         return input_set.directory

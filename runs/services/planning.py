@@ -80,7 +80,7 @@ def _find_like(like: str, requester: AbstractBaseUser | None) -> _Like:
 
 def _most_recent_inputs(requester: AbstractBaseUser | None) -> tuple[InputSet, str]:
     """The newest of: the last prepared input set, and the inputs of the last run (the requester's own)."""
-    runs, prompts, prepared = Run.objects.all(), Prompt.objects.all(), RegisteredInputSet.objects.all()
+    runs, prompts, prepared = Run.objects.all(), Prompt.objects.all(), RegisteredInputSet.objects.ready()
     if requester is not None:
         runs, prompts, prepared = (
             runs.for_user(requester),

@@ -2,7 +2,6 @@ import os
 import shlex
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,7 +18,13 @@ from inputs.prepare import (
     survey_render,
 )
 from inputs.render_frames import RenderError, known_names
-from inputs.services import InputSetError, input_set_default_dir, input_set_register
+from inputs.services import (
+    InputSetError,
+    input_set_default_dir,
+    input_set_owner_named,
+    input_set_register,
+    owner_note,
+)
 
 EXIT_BAD_INPUT = 2
 
@@ -93,12 +98,10 @@ class Command(BaseCommand):
         self._report(prepared, input_set)
 
     def _owner(self, username: str | None):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"--owner {username}: no such user", returncode=EXIT_BAD_INPUT)
-        return user
+        try:
+            return input_set_owner_named(username)
+        except InputSetError as exc:
+            raise CommandError(f"--owner {exc}", returncode=EXIT_BAD_INPUT) from None
 
     def _found(self, survey: RenderSurvey) -> None:
         self.stdout.write(f"Found {survey.describe()}")
@@ -134,7 +137,7 @@ class Command(BaseCommand):
         frames, fps, seconds = metadata["frames"], metadata["fps"], metadata["duration_seconds"]
         size = f"{metadata['width']}×{metadata['height']}"
         self.stdout.write(f"  {frames} frames, {size} at {fps:g} fps ({seconds:g} s)")
-        self.stdout.write(f'Registered input set "{input_set.name}"')
+        self.stdout.write(f'Registered input set "{input_set.name}" ({owner_note(input_set)})')
         self.stdout.write("Next, try:")
         folder = shlex.quote(str(prepared.directory))
         self.stdout.write(f'  python manage.py cosmos_run "cyberpunk city at night" {folder}')

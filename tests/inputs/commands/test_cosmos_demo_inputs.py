@@ -8,6 +8,10 @@ from django.core.management.base import CommandError
 
 from cosmos.media import probe_video
 from inputs.demo import SEGMENT_COLORS
+from inputs.models import InputSet
+
+# The command registers what it writes as an input set.
+pytestmark = pytest.mark.django_db
 
 SMALL = ["--frames", "13", "--width", "128", "--height", "72"]
 NAMES = ["color.mp4", "depth.mp4", "segmentation.mp4"]
@@ -153,3 +157,66 @@ def test_it_refuses_a_file_in_place_of_the_folder(tmp_path):
         run(str(target), *SMALL)
 
     assert raised.value.returncode == 2
+
+
+def test_it_registers_the_folder_as_an_input_set_of_its_owner(tmp_path, alice, monkeypatch):
+    monkeypatch.delenv("COSMOS_USER", raising=False)
+    output = run(str(tmp_path / "street"), *SMALL, "--owner", "alice")
+
+    input_set = InputSet.objects.get()
+    assert (input_set.name, input_set.directory, input_set.owner) == (
+        "street",
+        str(tmp_path / "street"),
+        alice,
+    )
+    assert (input_set.frames, input_set.width, input_set.height) == (13, 128, 72)
+    assert input_set.modalities == ["color", "depth", "seg"] and not input_set.pending
+    assert 'Registered input set "street" (the New run page offers it to alice)' in output
+
+
+def test_it_takes_the_owner_from_cosmos_user_and_a_name(tmp_path, alice, monkeypatch):
+    monkeypatch.setenv("COSMOS_USER", "alice")
+    run(str(tmp_path / "demo"), *SMALL, "--name", "my demo")
+
+    assert InputSet.objects.get().name == "my demo" and InputSet.objects.get().owner == alice
+
+
+def test_it_says_who_sees_an_input_set_without_owner(tmp_path, monkeypatch):
+    monkeypatch.delenv("COSMOS_USER", raising=False)
+    output = run(str(tmp_path / "demo"), *SMALL)
+
+    assert InputSet.objects.get().owner is None
+    assert (
+        "no owner: the New run page offers it to staff users; --owner USERNAME gives it to a user" in output
+    )
+
+
+def test_it_refreshes_its_input_set_when_written_again(tmp_path, alice, monkeypatch):
+    monkeypatch.delenv("COSMOS_USER", raising=False)
+    run(str(tmp_path / "demo"), *SMALL, "--owner", "alice")
+    run(str(tmp_path / "demo"), "--frames", "9", "--width", "128", "--height", "72", "--force")
+
+    input_set = InputSet.objects.get()
+    assert input_set.frames == 9 and input_set.owner == alice  # the owner stays
+
+
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        (
+            ["--name", "taken"],
+            "an input set named 'taken' exists already, for /elsewhere: choose another --name",
+        ),
+        (["--owner", "nobody"], "--owner nobody: no such user"),
+        (["--name", " "], "--name: give the input set a name of 1–200 characters"),
+    ],
+)
+def test_it_refuses_an_input_set_it_cannot_register_before_writing(tmp_path, flags, problem):
+    InputSet.objects.create(name="taken", directory="/elsewhere", frames=1, fps=24, width=2, height=2)
+    directory = tmp_path / "demo"
+
+    with pytest.raises(CommandError) as raised:
+        run(str(directory), *SMALL, *flags)
+
+    assert str(raised.value) == problem and raised.value.returncode == 2
+    assert not directory.exists()
