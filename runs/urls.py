@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs.views import actions, api, input_sets, media, new_run, pages, prompts
+from runs.views import actions, api, compare, input_sets, media, new_run, pages, prompts
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -25,6 +25,6 @@ urlpatterns = [
     path("prompts/", prompts.prompt_list, name="prompt_list"),
     path("prompts/<str:prompt_id>/", prompts.prompt_detail, name="prompt_detail"),
     path("gallery/", pages.gallery, name="gallery"),
-    path("compare/", pages.compare, name="compare"),
+    path("compare/", compare.compare, name="compare"),
     path("api/", api.api.urls),
 ]

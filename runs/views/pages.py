@@ -1,4 +1,4 @@
-"""The pages: dashboard, runs list and detail, gallery, compare. Each GET renders one template; an
+"""The pages: dashboard, runs list and detail, gallery. Each GET renders one template; an
 HTMX request for a part of the page renders only that partial (`template#partial`)."""
 
 import shlex
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -233,44 +232,3 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 def _page_number(request: HttpRequest) -> int:
     return query_int(request.GET, "page", default=1, minimum=1, maximum=100_000)
-
-
-MAX_COMPARED = 4
-
-
-@require_GET
-@login_required
-def compare(request: HttpRequest) -> HttpResponse:
-    # ?runs=a,b (a link) or ?keep=a&runs=b&runs=c (the page's own picker), in that order, once each.
-    given = [*request.GET.getlist("keep"), *request.GET.getlist("runs")]
-    ids = list(
-        dict.fromkeys(run_id for value in given for run_id in value.replace(" ", ",").split(",") if run_id)
-    )
-    ids = ids[:MAX_COMPARED]
-    found = {run.id: run for run in visible_runs(request).filter(pk__in=ids).select_related("prompt", "node")}
-    runs = [found[run_id] for run_id in ids if run_id in found]
-    table = []
-    if len(runs) >= 2:
-        flat = [flat_parameters(run) for run in runs]
-        keys = sorted({key for values in flat for key in values})
-        # Only what differs: the table answers "what did I change between these?"
-        table = [
-            (key, [values.get(key, "—") for values in flat])
-            for key in keys
-            if len({str(values.get(key, "—")) for values in flat}) > 1
-        ]
-    candidates = (
-        visible_runs(request)
-        .filter(status=RunStatus.COMPLETED)
-        .filter(~Q(pk__in=[run.id for run in runs]))
-        .select_related("prompt")
-        .order_by("-starred", "-completed_at")[:30]
-    )
-    context = {
-        "runs": runs,
-        "any_video": any(run.outputs.get("video") for run in runs),
-        "table": table,
-        "candidates": candidates,
-        "ids": ",".join(run.id for run in runs),
-    }
-    return render(request, "runs/compare.html", context)

@@ -14,13 +14,16 @@ TIME_SCALE = 0.005
 def new_cosmos3_run(page, prompt: str, mode: str, **fields: str) -> str:
     """A Cosmos3-Nano run made on the new-run page (the model it opens on); its id.
 
-    ``fields`` are typed into the inputs of those names, or chosen in the selects.
+    ``fields`` are typed into the inputs of those names, or chosen in the selects; ``input_folder``
+    names the input set to pick.
     """
     page.goto("/runs/new/")
     assert page.input_value("select[name=model_type]") == "cosmos3_nano"
     page.fill("textarea[name=prompt_text]", prompt)
     page.select_option("select[name=model_mode]", mode)
     page.click("#run-form summary")  # the advanced settings
+    if "input_folder" in fields:
+        page.click(f'#run-form label.input-set:has(.input-set-name:text-is("{fields.pop("input_folder")}"))')
     for name, value in fields.items():
         field = page.locator(f"#run-form [name={name}]")
         if field.evaluate("element => element.tagName") == "SELECT":
@@ -49,7 +52,7 @@ def cosmos3_runs(alice, site):
         page,
         "the same street under fresh snow",
         "video2video",
-        input_folder=str(site["inputs"]),
+        input_folder="demo",
         weight_edge="0.5",
         weight_depth="0.8",
         weight_seg="0",  # the folder's segmentation video is on unless turned off
@@ -61,7 +64,7 @@ def cosmos3_runs(alice, site):
         page,
         "the street comes alive",
         "image2video",
-        input_folder=str(site["inputs"].parent / "still"),
+        input_folder="still",
         resolution="256",
         num_frames="17",
     )
@@ -70,7 +73,7 @@ def cosmos3_runs(alice, site):
         page,
         "the same street at night",
         "video2video",
-        input_folder=str(site["inputs"]),
+        input_folder="demo",
         weight_edge="1",
         weight_depth="0",
         weight_seg="0",
@@ -81,7 +84,7 @@ def cosmos3_runs(alice, site):
         page,
         "the same street in autumn",
         "video2video",
-        input_folder=str(site["inputs"].parent / "every-control"),
+        input_folder="every-control",
         **{f"weight_{hint}": "0.4" for hint in ("edge", "blur", "depth", "seg", "wsm")},
         max_frames="25",
     )

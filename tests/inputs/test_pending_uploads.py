@@ -92,7 +92,7 @@ def test_it_expires_uploads_left_unused_for_a_day(alice, bob, render_dir):
     assert Path(used.directory).is_dir() and Path(fresh.directory).is_dir()
 
 
-def test_the_periodic_task_and_each_new_upload_expire_old_uploads(alice, render_dir):
+def test_it_expires_old_uploads_from_the_periodic_task_and_each_new_upload(alice, render_dir):
     first = input_set_upload(files=videos(render_dir, "color.mp4"), owner=alice)
     second = input_set_upload(files=videos(render_dir, "color.mp4"), owner=alice)
     long_ago = timezone.now() - PENDING_UPLOAD_LIFETIME - timedelta(minutes=1)

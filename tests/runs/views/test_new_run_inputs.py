@@ -128,7 +128,7 @@ def test_it_keeps_the_upload_when_the_model_changes(client, alice, fast_sim, ren
     assert checked(page) == [f"set-{upload.pk}"] and "Your upload" in page
 
 
-def test_new_files_replace_the_kept_upload(client, alice, fast_sim, render_dir):
+def test_it_replaces_the_kept_upload_with_new_files(client, alice, fast_sim, render_dir):
     client.force_login(alice)
     post(client, {"prompt_text": " ", **TRANSFER1}, uploads=videos(render_dir, "color.mp4"))
     first = InputSet.objects.get()
@@ -145,7 +145,7 @@ def test_new_files_replace_the_kept_upload(client, alice, fast_sim, render_dir):
     assert not Path(first.directory).exists()
 
 
-def test_a_stranger_can_neither_see_nor_use_anothers_upload(client, alice, bob, fast_sim, render_dir):
+def test_it_neither_shows_nor_lets_a_stranger_use_anothers_upload(client, alice, bob, fast_sim, render_dir):
     client.force_login(alice)
     post(client, {"prompt_text": " ", **TRANSFER1}, uploads=videos(render_dir, "color.mp4"))
     upload = InputSet.objects.get()
