@@ -17,7 +17,7 @@ from inputs.folders import INPUT_FILES, read_input_dir
 from inputs.folders import InputSet as FolderContents
 from inputs.models import InputSet
 from inputs.prepare import THUMBNAIL_FILE, read_metadata
-from inputs.uploads import store_uploads
+from inputs.uploads import UploadError, store_uploads
 
 
 class InputSetError(ValueError):
@@ -112,6 +112,9 @@ def input_set_upload(*, files: list[UploadedFile], owner: AbstractBaseUser) -> I
     input_set = InputSet(directory=str(inputs.directory), owner=owner, name=name, pending=True)
     try:
         _record(input_set, inputs)
+    except InputSetError as exc:
+        shutil.rmtree(inputs.directory, ignore_errors=True)
+        raise UploadError(str(exc)) from None
     except BaseException:
         shutil.rmtree(inputs.directory, ignore_errors=True)
         raise

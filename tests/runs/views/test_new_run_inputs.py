@@ -171,3 +171,11 @@ def test_it_starts_from_an_earlier_runs_inputs_by_their_choice(client, alice, re
     page = client.get(reverse("run_new"), {"like": run.id}).content.decode()
 
     assert checked(page) == [f"prompt-{run.prompt_id}"] and str(render_dir) not in page
+
+
+def test_it_tells_a_user_without_input_sets_how_to_make_one(client, alice, fast_sim):
+    client.force_login(alice)
+    page = client.get(reverse("run_new"), {"model_type": "transfer1"}).content.decode()
+
+    assert "None yet. Upload videos below" in page and 'name="input_folder"' not in page
+    assert "manage.py cosmos_demo_inputs DIR --owner alice" in page
