@@ -151,19 +151,21 @@ def parse_time(value) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)).timestamp()
 
 
-def latencies(environment: dict, messages: dict[str, list]) -> list[float]:
-    """Seconds from each event's record (its row's timestamp) to its arrival; the snapshots sent on
+def latencies(environment: dict, messages: dict[str, list]) -> tuple[list[float], int]:
+    """Seconds from each event's record (its row's timestamp) to its arrival, and how many events
+    named a row the database does not have (one never committed). The snapshots sent on
     connecting (events made before the socket opened) are left out."""
-    recorded = {
-        seq: parse_time(timestamp)
-        for seq, timestamp in query(environment, "SELECT id, timestamp FROM runs_progress")
-    }
-    found = []
+    rows = query(environment, "SELECT id, timestamp FROM runs_progress")
+    recorded = {seq: parse_time(timestamp) for seq, timestamp in rows}
+    found, unknown = [], 0
     for run_messages in messages.values():
-        for arrived, text in run_messages[1:] if run_messages else []:
+        for arrived, text in run_messages[1:]:
             for seq, _status in SEQ.findall(text)[:1]:
-                found.append(arrived - recorded[int(seq)])
-    return found
+                if int(seq) in recorded:
+                    found.append(arrived - recorded[int(seq)])
+                else:
+                    unknown += 1
+    return found, unknown
 
 
 def measure(name: str, environment: dict, scratch: Path, options) -> dict:
@@ -183,10 +185,10 @@ def measure(name: str, environment: dict, scratch: Path, options) -> dict:
             stop(web)
     finally:
         stop(worker)
-    found = latencies(environment, messages)
+    found, unknown = latencies(environment, messages)
     if not found:
         sys.exit(f"{name}: no progress event reached a socket")
-    return {"latencies": found, "baseline": baseline, "runs": len(messages)}
+    return {"latencies": found, "unknown": unknown, "baseline": baseline, "runs": len(messages)}
 
 
 @contextlib.contextmanager
@@ -245,6 +247,8 @@ def main() -> None:
             f"{name:<11}{len(values):>7}{p50:>8.1f}{p95:>8.1f}{max(values):>8.1f}{ping:>10.2f}"
             f"{p95 / goal:>9.2f} (<{goal})"
         )
+        if result["unknown"]:
+            print(f"  {result['unknown']} event(s) named a progress row that was never committed")
 
 
 if __name__ == "__main__":

@@ -79,10 +79,19 @@ def latest_event(run: Run) -> dict | None:
 
 
 def publish(progress: Progress) -> None:
-    """Send a new event to its groups, unless the web process's relay does it (embedded profile)."""
+    """Make a new event live once its row is committed (progress_append may run inside a caller's
+    transaction: run_finalize's, run_submit's): a page never hears of a row that could still be
+    rolled back, nor of a run's end before the run's row says so.
+
+    Embedded: the web process's relay reads the row, woken now. Scale-out: sent to its groups.
+    """
     if settings.COSMOS_LIVE_RELAY:
         transaction.on_commit(wake_relay)  # the relay reads only committed rows
         return
+    transaction.on_commit(lambda: _send(progress))
+
+
+def _send(progress: Progress) -> None:
     event = event_from(progress, expected=expected_for(progress.run))
     layer = get_channel_layer()
     for group in groups_of(event):
