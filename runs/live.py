@@ -5,17 +5,24 @@ carries the id of its Progress row as a sequence number, so a consumer that has 
 drops events it already covered and a reconnecting page never goes backwards.
 
 Embedded profile: the in-memory channel layer lives in the web process only, so a relay task
-there reads new Progress rows from the database and forwards them. Scale-out profile (Redis):
-the process that records progress publishes it directly.
+there reads new Progress rows from the database and forwards them. The process that records a
+row wakes the relay at once with a datagram on a local socket named after the database; the
+relay also looks every COSMOS_RELAY_INTERVAL seconds, for a wake-up that was lost or could not
+be sent (a worker on another machine, a system without Linux's abstract sockets). Scale-out
+profile (Redis): the process that records progress publishes it directly.
 """
 
 import asyncio
+import contextlib
+import hashlib
 import logging
+import socket
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 
 from runs.eta import expected_seconds, remaining_seconds
 from runs.models import Progress, Run
@@ -72,13 +79,49 @@ def latest_event(run: Run) -> dict | None:
 
 
 def publish(progress: Progress) -> None:
-    """Send a new event to its groups, unless the web process's relay does it (embedded profile)."""
+    """Make a new event live once its row is committed (progress_append may run inside a caller's
+    transaction: run_finalize's, run_submit's): a page never hears of a row that could still be
+    rolled back, nor of a run's end before the run's row says so.
+
+    Embedded: the web process's relay reads the row, woken now. Scale-out: sent to its groups.
+    """
     if settings.COSMOS_LIVE_RELAY:
+        transaction.on_commit(wake_relay)  # the relay reads only committed rows
         return
+    transaction.on_commit(lambda: _send(progress))
+
+
+def _send(progress: Progress) -> None:
     event = event_from(progress, expected=expected_for(progress.run))
     layer = get_channel_layer()
     for group in groups_of(event):
         async_to_sync(layer.group_send)(group, event)
+
+
+def relay_address() -> str:
+    """The relay's wake-up socket: an abstract Unix socket (no file) named after the database it relays."""
+    database = settings.DATABASES["default"]
+    key = "|".join(str(database.get(part, "")) for part in ("ENGINE", "HOST", "PORT", "NAME"))
+    return "\0cosmos-live-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def wake_relay() -> None:
+    """Tell the relay that new progress rows are in: one datagram, sent without waiting.
+
+    Nothing depends on it arriving: with no relay listening, or none on this machine, the rows
+    wait for the relay's next look.
+    """
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as wake:
+        wake.setblocking(False)
+        wake.sendto(b"!", relay_address())
+
+
+class _Wakes(asyncio.DatagramProtocol):
+    def __init__(self, woken: asyncio.Event) -> None:
+        self.woken = woken
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.woken.set()
 
 
 class Relay:
@@ -99,18 +142,44 @@ class Relay:
             self.task = loop.create_task(self._loop())
 
     async def _loop(self) -> None:
-        layer = get_channel_layer()
-        if self.last_id is None:
-            self.last_id = await database_sync_to_async(_newest_progress_id)()
-        while True:
-            try:
-                events = await database_sync_to_async(self._new_events)()
-                for event in events:
-                    for group in groups_of(event):
-                        await layer.group_send(group, event)
-            except Exception:  # a database hiccup must not end live updates for good
-                logger.exception("progress relay: reading new events failed; retrying")
-            await asyncio.sleep(settings.COSMOS_RELAY_INTERVAL)
+        layer, woken = get_channel_layer(), asyncio.Event()
+        listener = await self._listen(woken)
+        try:
+            if self.last_id is None:
+                self.last_id = await database_sync_to_async(_newest_progress_id)()
+            while True:
+                woken.clear()  # before reading: a row written meanwhile wakes the next read
+                try:
+                    events = await database_sync_to_async(self._new_events)()
+                    for event in events:
+                        for group in groups_of(event):
+                            await layer.group_send(group, event)
+                except Exception:  # a database hiccup must not end live updates for good
+                    logger.exception("progress relay: reading new events failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), settings.COSMOS_RELAY_INTERVAL)
+        finally:
+            if listener is not None:
+                transport, bound = listener
+                transport.close()
+                bound.close()  # now, not when the loop gets round to it: the next relay binds the name
+
+    @staticmethod
+    async def _listen(woken: asyncio.Event) -> tuple[asyncio.DatagramTransport, socket.socket] | None:
+        """The wake-up socket; None when another web process has it (this relay then only polls)."""
+        bound = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            bound.bind(relay_address())
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _Wakes(woken), sock=bound
+            )
+        except OSError as exc:
+            bound.close()
+            logger.info(
+                "progress relay: no wake-ups (%s); looking every %s s", exc, settings.COSMOS_RELAY_INTERVAL
+            )
+            return None
+        return transport, bound
 
     def _new_events(self) -> list[dict]:
         rows = list(

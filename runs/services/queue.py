@@ -36,20 +36,27 @@ def run_enqueue(*, run: Run) -> Run:
 
 
 def run_stage(*, run: Run) -> int:
-    """Send a queued run's inputs to its node's cache ahead of its launch (bytes sent; 0 when cached)."""
+    """Send a queued run's inputs to its node's cache ahead of its launch (bytes sent; 0 when cached).
+
+    The files are the ones its launch will stage (run_input_files, which asks the run's model),
+    so the launch finds them cached: a text-only run sends nothing, an image mode its still.
+    """
     from cosmos.media import sha256_file
-    from inputs.folders import InputError, input_set_from_json
+    from cosmos.profiles import profile_for
+    from inputs.folders import InputError
+    from runs.run_inputs import run_input_files
 
     run.refresh_from_db()
     if run.status != RunStatus.PENDING or run.node is None or run.metadata.get("staged"):
         return 0
     try:
-        input_set = input_set_from_json(run.prompt.inputs)
+        inputs = run_input_files(run, profile_for(run.model_type))
     except InputError:
         return 0  # the launch reports it as the run's failure
-    # Models without control videos (Reason1, Reason2) have no "controls" among their parameters.
-    needed = ({"color"} | set(run.execution_config["parameters"].get("controls", {}))) & input_set.modalities
-    files = {sha256_file(input_set.videos[modality]): input_set.videos[modality] for modality in needed}
+    files = {sha256_file(path): path for path in inputs.files.values()}
+    if not files:
+        run.update_metadata(staged=True)
+        return 0
     transport = transport_for(run.node)
     try:
         sent = transport.stage_in_cache(

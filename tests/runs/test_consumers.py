@@ -154,6 +154,32 @@ def test_it_relays_progress_written_by_other_processes(alice, settings):
     async_to_sync(scenario)()
 
 
+def test_it_relays_a_recorded_event_at_once_when_its_writer_wakes_the_relay(alice, settings, monkeypatch):
+    import uuid
+
+    from runs.progress_recorder import progress_append
+
+    settings.COSMOS_LIVE_RELAY = True
+    settings.COSMOS_RELAY_INTERVAL = 10  # its longest: only the wake-up can bring the rows in time
+    address = f"\0cosmos-test-{uuid.uuid4().hex}"  # this test's own: no other relay has it
+    monkeypatch.setattr("runs.live.relay_address", lambda: address)
+    run = RunFactory(owner=alice, status=RunStatus.RUNNING)
+
+    async def scenario():
+        socket = communicator(f"/ws/runs/{run.id}/", alice)
+        assert (await socket.connect())[0]
+        await wait_for_async(lambda: RELAY.last_id is not None, timeout=5, message="the relay never started")
+        for percentage in (5.0, 25.0):
+            row = await database_sync_to_async(progress_append)(
+                run=run, stage="generating", percentage=percentage
+            )
+            assert seq_of(await socket.receive_from(timeout=5)) == row.id
+        await socket.disconnect()
+        RELAY.task.cancel()
+
+    async_to_sync(scenario)()
+
+
 def test_it_checks_the_origin_of_sockets(alice, client):
     from cosmos_site.asgi import application
 

@@ -56,3 +56,18 @@ def test_it_tells_listeners_about_every_update(db):
     recorder.record(Stage.GENERATING, 1)
     recorder.record(Stage.GENERATING, 2)
     assert [update.percentage for update in seen] == [1, 2]
+
+
+def test_it_makes_an_event_live_only_once_its_row_is_committed(
+    db, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from runs.progress_recorder import progress_append
+
+    settings.COSMOS_LIVE_RELAY = False  # scale-out: the recorder sends each event to the pages itself
+    sent = []
+    monkeypatch.setattr("runs.live._send", sent.append)
+    run = RunFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        row = progress_append(run=run, stage=Stage.GENERATING, percentage=5)
+        assert sent == []  # inside the caller's transaction, which could still roll back
+    assert sent == [row]

@@ -35,8 +35,7 @@ def test_it_creates_a_pending_run_and_queues_it_once_committed(
         assert not workers["stage"].called and not workers["schedule"].called  # not before the commit
     assert run.status == RunStatus.PENDING and run.owner == alice and run.priority == 3
     assert list(run.progress.values_list("stage", flat=True)) == ["queued"]
-    assert len(callbacks) == 2
-    for callback in callbacks:
+    for callback in callbacks:  # the two tasks, and the live pages' news of its first progress row
         callback()
     workers["stage"].assert_called_once_with(run.id)
     workers["schedule"].assert_called_once_with()
@@ -48,8 +47,9 @@ def test_it_queues_only_when_the_callers_transaction_commits(
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         run = run_submit(plan=plan)
         assert not workers["stage"].called  # still inside the caller's transaction
-    assert len(callbacks) == 2
+    assert callbacks
     workers["stage"].assert_called_once_with(run.id)
+    workers["schedule"].assert_called_once_with()
 
 
 def test_it_queues_nothing_when_the_callers_transaction_rolls_back(

@@ -95,7 +95,7 @@ terminal = os.open(sys.argv[1], os.O_RDWR)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cosmos_site.settings")
 import django
 django.setup()
-from runs.management.commands.cosmos_node import read_token
+from runs.management.node_cli.runtimes import read_token
 print("digest", hashlib.sha256(read_token(sys.stdin).encode()).hexdigest(), flush=True)
 """
 ROOT = Path(__file__).resolve().parents[3]
