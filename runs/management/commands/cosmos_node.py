@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from cosmos.humanize import byte_size, plural
 from cosmos.profiles import PROFILES
 from nodes.downloads import DownloadError, node_download
 from nodes.models import GpuNode, Launcher
@@ -298,7 +299,7 @@ class Command(BaseCommand):
                 ) from None
             print_preflight(self.console, result)
             if not result.ok:
-                failing.append(f"{result.label} ({len(result.problems)} problem(s))")
+                failing.append(f"{result.label} ({plural(len(result.problems), 'problem')})")
         if failing:
             raise CommandError(
                 f"node {node.name} cannot run {', '.join(failing)} yet: fix what is marked above",
@@ -406,8 +407,8 @@ class Command(BaseCommand):
         except RemoteError as exc:
             raise CommandError(f"pruning {node.name} failed: {exc}", returncode=1) from None
         self.console.print(
-            f"Removed {len(result.removed)} cached input(s), {result.freed_bytes / 1e6:.1f} MB; "
-            f"{result.kept_bytes / 1e6:.1f} MB kept",
+            f"Removed {plural(len(result.removed), 'cached input')}, {byte_size(result.freed_bytes)}; "
+            f"{byte_size(result.kept_bytes)} kept",
             markup=False,
         )
 
@@ -461,7 +462,7 @@ PREFLIGHT_MARKS = {OK: "[green]✓[/]", ADJUSTED: "[yellow]↑[/]", PROBLEM: "[r
 
 def print_preflight(console: Console, result: PreflightResult) -> None:
     """Each check of a model's preflight on a line of its own, a problem's fix on the next."""
-    verdict = "[green]ready[/]" if result.ok else f"[red]{len(result.problems)} problem(s)[/]"
+    verdict = "[green]ready[/]" if result.ok else f"[red]{plural(len(result.problems), 'problem')}[/]"
     console.print(f"[bold]{result.label}[/] ({result.model}) preflight: {verdict}")
     for check in result.checks:
         console.print(f"  {PREFLIGHT_MARKS.get(check.status, '-')} {check.name:<13} ", end="")
