@@ -310,7 +310,7 @@ def test_it_says_so_when_curation_deleted_a_runs_output(client, alice, image_run
     html = client.get(reverse("run_detail", args=[image_run.id])).content.decode()
     assert "Output deleted" in html and "Its files were deleted" in html
     assert f"({filesize(freed)})" in html
-    assert 'id="output-image"' not in html
+    assert 'id="output-image"' not in html and "Compare with" not in html  # nothing left to compare
 
 
 def test_it_says_so_when_a_runs_output_file_is_gone_from_disk(client, alice, image_run):
