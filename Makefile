@@ -32,15 +32,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py cosmos_setup
-	@echo
-	@echo "Cosmos Workflow: http://$(HOST):$(PORT)/admin/ (web, a queue worker and its scheduler)"
-	@echo "Try it, in another terminal:"
-	@echo "  $(BIN)/python manage.py cosmos_demo_inputs var/demo"
-	@echo "  $(BIN)/python manage.py cosmos_run \"cyberpunk city at night\" var/demo"
-	@echo "  $(BIN)/python manage.py cosmos_run \"a foggy harbour\" var/demo --queue"
-	@echo
-	PATH="$(CURDIR)/$(BIN):$$PATH" COSMOS_HOST=$(HOST) COSMOS_PORT=$(PORT) $(BIN)/python -m cosmos_site.supervisor
+	@# The site's address and first steps come last, from the supervisor once the web server answers
+	@# (printed here, they scrolled away under the processes' start-up output); so does what
+	@# cosmos_setup said (the admin password it made, shown once), which no process started gets.
+	@setup="$$($(BIN)/python manage.py cosmos_setup)" && echo "$$setup" && \
+		echo "Starting the web server, a queue worker and its scheduler (python -m cosmos_site.supervisor)" && \
+		PATH="$(CURDIR)/$(BIN):$$PATH" COSMOS_HOST=$(HOST) COSMOS_PORT=$(PORT) COSMOS_SETUP_NOTE="$$setup" \
+		$(BIN)/python -m cosmos_site.supervisor --home http://$(HOST):$(PORT)/
 
 # The scale-out profile's database: the queue, scheduler and model tests run on it again.
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres

@@ -7,6 +7,11 @@ range is written once and every interface agrees on it.
 from dataclasses import dataclass, field
 from typing import Any
 
+from cosmos.humanize import number
+
+# Words a label writes as people do: "FPS", not "Fps"; "GPUs", not "Gpus".
+LABEL_WORDS = {"fps": "FPS", "gpu": "GPU", "gpus": "GPUs", "len": "length", "vae": "VAE", "id": "ID"}
+
 
 class ParameterError(ValueError):
     """A parameter value the model would reject or misread; the message says how to fix it."""
@@ -29,7 +34,13 @@ class Param:
 
     @property
     def title(self) -> str:
-        return self.label or self.name.replace("_", " ").capitalize()
+        """How a form or a page names it: ``label``, else made from ``name`` ("num_steps": "Steps",
+        "fps": "FPS", "num_gpus": "GPUs", "top_k": "Top k")."""
+        if self.label:
+            return self.label
+        words = self.name.removeprefix("num_").split("_")
+        words = [LABEL_WORDS.get(word, word) for word in words]
+        return words[0][:1].upper() + words[0][1:] + "".join(f" {word}" for word in words[1:])
 
     def describe_range(self) -> str:
         if self.choices:
@@ -38,7 +49,7 @@ class Param:
             return "true or false"
         noun = "a whole number" if self.kind is int else "a number"
         if self.minimum is not None and self.maximum is not None:
-            return f"{noun} from {self.minimum:g} to {self.maximum:g}"
+            return f"{noun} from {number(self.minimum)} to {number(self.maximum)}"
         return noun
 
     def clean(self, value: Any) -> Any:

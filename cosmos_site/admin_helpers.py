@@ -64,9 +64,23 @@ def _estimated_rows(queryset) -> int:
 
 
 class ActionPageMixin:
-    """Intermediate pages of bulk actions (admin/prompts/action_page.html and pages extending it)."""
+    """Intermediate pages of bulk actions (admin/prompts/action_page.html and pages extending it).
 
-    def action_page(self, request, *, action: str, title: str, template: str, submit_label: str, **context):
+    The submit button is coloured by what it does: ``destructive=True`` (cancelling, deleting) makes
+    it red, anything else is the admin's primary blue.
+    """
+
+    def action_page(
+        self,
+        request,
+        *,
+        action: str,
+        title: str,
+        template: str,
+        submit_label: str,
+        destructive: bool = False,
+        **context,
+    ):
         return TemplateResponse(
             request,
             template,
@@ -78,6 +92,7 @@ class ActionPageMixin:
                 "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
                 "select_across": request.POST.get("select_across", "0"),
                 "submit_label": submit_label,
+                "submit_style": "danger" if destructive else "primary",
                 "allowed": True,
                 **context,
             },

@@ -62,7 +62,9 @@ class _Throttle:
             if now - self.last_logged < self.interval:
                 return
             count, self.unlogged, self.last_logged = self.unlogged, 0, now
-        others = f" and to {count - 1} other request(s) since the last report" if count > 1 else ""
+        others = ""
+        if count > 1:
+            others = f" and to {count - 1} other request{'s' if count > 2 else ''} since the last report"
         logger.warning("busy (%s): answered 503 to %s%s", reason, path, others)
 
 

@@ -15,6 +15,12 @@ ever, and the Manager has no restarts.
   it left in its process group is killed first, so no orphan holds a port or a job.
 - Ctrl-C or SIGTERM sends SIGTERM to every process group, SIGKILL to those still there after
   10 s, and returns once every process has ended.
+- With ``--home URL`` (as `make run` gives it), the site's address and the first steps are printed
+  once the web server answers there and the processes have stopped printing their start-up lines
+  (or ``banner_wait`` seconds after it answers, if they never do): last, where they stay in view,
+  not above start-up output that scrolls them away. `make run` passes what cosmos_setup printed
+  (the admin password it made, shown once) in COSMOS_SETUP_NOTE; it is printed there too, and no
+  process started gets it.
 """
 
 import argparse
@@ -22,12 +28,15 @@ import datetime
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from honcho.colour import get_colours
 from honcho.compat import ProcessManager
@@ -36,6 +45,7 @@ from honcho.printer import Message, Printer
 from honcho.process import Popen
 
 SYSTEM = "system"
+SETUP_NOTE = "COSMOS_SETUP_NOTE"
 
 
 @dataclass(frozen=True)
@@ -77,14 +87,29 @@ class Supervisor:
         cwd: str | None = None,
         backoff: Backoff = Backoff(),
         kill_wait: float = 10.0,
+        banner: str = "",
+        ready: Callable[[], bool] | None = None,
+        quiet: float = 1.5,
+        banner_wait: float = 20.0,
     ) -> None:
         if not commands:
             raise ValueError("the Procfile names no process")
         colours = get_colours()
         self.children = [Child(name, command, next(colours)) for name, command in commands.items()]
-        self.printer = Printer(output or sys.stdout, width=max(len(SYSTEM), *map(len, commands)))
-        # Output lines reach the terminal at once, not when a buffer fills.
+        self.output = output or sys.stdout
+        self.printer = Printer(self.output, width=max(len(SYSTEM), *map(len, commands)))
+        # Output lines reach the terminal at once, not when a buffer fills. The setup note may hold
+        # a password: it is for the banner, not for the processes.
         self.env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
+        self.env.pop(SETUP_NOTE, None)
+        # The banner: printed once, when ``ready()`` and nothing was printed for ``quiet`` seconds.
+        self.banner = banner
+        self.ready = ready or (lambda: True)
+        self.quiet = quiet
+        self.banner_wait = banner_wait
+        self._last_output = time.monotonic()
+        self._ready_since: float | None = None
+        self._ready_checked = 0.0
         self.cwd = cwd
         self.backoff = backoff
         self.kill_wait = kill_wait
@@ -102,6 +127,7 @@ class Supervisor:
                 if child.start_due is not None and now >= child.start_due:
                     self._start(child)
             self._handle_events(timeout=0.1)
+            self._print_banner_when_settled()
         self._stop_all()
 
     def stop(self) -> None:
@@ -156,6 +182,7 @@ class Supervisor:
         except queue.Empty:
             return
         if kind == "line":
+            self._last_output = time.monotonic()
             self._print(child.name, data, child.colour)
             return
         popen, returncode = data
@@ -172,6 +199,25 @@ class Supervisor:
         delay = self.backoff.delay(child.failures)
         child.start_due = time.monotonic() + delay
         self._system(f"{child.name} starts again in {delay:g} s; the others go on")
+
+    # --- the banner -------------------------------------------------------------------------------
+
+    def _print_banner_when_settled(self) -> None:
+        if not self.banner:
+            return
+        now = time.monotonic()
+        if self._ready_since is None:
+            if now - self._ready_checked < 0.25:
+                return
+            self._ready_checked = now
+            if not self.ready():
+                return
+            self._ready_since = now
+        if now - self._last_output < self.quiet and now - self._ready_since < self.banner_wait:
+            return
+        self.output.write(f"\n{self.banner.rstrip()}\n\n")
+        self.output.flush()
+        self.banner = ""
 
     # --- stopping ---------------------------------------------------------------------------------
 
@@ -213,15 +259,61 @@ def describe(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
+def answers(url: str) -> Callable[[], bool]:
+    """Whether something accepts connections at ``url``'s host and port (the web server is up)."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80))
+
+    def check() -> bool:
+        try:
+            socket.create_connection(address, timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    return check
+
+
+def first_steps(home: str, *, python: str, setup_note: str = "", admin: str = "admin") -> str:
+    """What `make run` prints last: where the site is, how to log in, and a first run to try."""
+    note = "".join(f"  {line}\n" for line in setup_note.strip().splitlines())
+    return (
+        f"Cosmos Workflow is up: {home}\n"
+        f"{note}"
+        f"  Log in as {admin}; a lost password is set again with "
+        f"`{python} manage.py changepassword {admin}`.\n"
+        f"  Add users and GPU nodes in the admin: {home.rstrip('/')}/admin/\n"
+        "First steps, in another terminal:\n"
+        f"  {python} manage.py cosmos_demo_inputs var/demo\n"
+        f'  {python} manage.py cosmos_run "cyberpunk city at night" var/demo\n'
+        f'  {python} manage.py cosmos_run "a foggy harbour" var/demo --queue   (then watch it on {home})\n'
+        "Ctrl-C stops everything."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--procfile", default="Procfile", type=Path)
+    parser.add_argument("--home", help="the site's address: print it and the first steps once it answers")
     options = parser.parse_args(argv)
     try:
         commands = parse_procfile(options.procfile.read_text()).processes
     except OSError as exc:
         parser.error(f"cannot read {options.procfile}: {exc.strerror}")
-    supervisor = Supervisor(dict(commands), cwd=str(options.procfile.resolve().parent))
+    banner, ready = "", None
+    if options.home:
+        python = os.path.relpath(sys.executable)
+        python = sys.executable if python.startswith("..") else python
+        banner = first_steps(
+            options.home,
+            python=python,
+            setup_note=os.environ.get(SETUP_NOTE, ""),
+            admin=os.environ.get("COSMOS_ADMIN_USERNAME") or "admin",
+        )
+        ready = answers(options.home)
+    supervisor = Supervisor(
+        dict(commands), cwd=str(options.procfile.resolve().parent), banner=banner, ready=ready
+    )
     supervisor.handle_signals()
     supervisor.run()
     return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import av
 
+from cosmos.humanize import plural
 from cosmos.media import InvalidVideo, VideoInfo, VideoWriter, probe_video, write_thumbnail
 from inputs.atomic_folder import building_folder
 from inputs.folders import INPUT_FILES
@@ -94,7 +95,7 @@ def survey_render(render_dir: Path, *, output_dir: Path | None = None) -> Render
     notes = []
     if render.ignored:
         listed = ", ".join(render.ignored[:5]) + (", …" if len(render.ignored) > 5 else "")
-        notes.append(f"left out {len(render.ignored)} other file(s): {listed}")
+        notes.append(f"left out {plural(len(render.ignored), 'other file')}: {listed}")
     if render.videos:
         return _survey_videos(render, notes)
     firsts = {

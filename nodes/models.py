@@ -92,7 +92,7 @@ class GpuNode(models.Model):
         max_length=300, default="python3", help_text="Interpreter for the Cosmos stand-in (sim launcher)."
     )
     gpu_count = models.PositiveSmallIntegerField(
-        default=1, help_text="GPU slots: jobs share them, one GPU each."
+        "GPUs", default=1, help_text="GPU slots: jobs share them, one GPU each."
     )
     batch_size = models.PositiveSmallIntegerField(
         default=4,
@@ -125,6 +125,7 @@ class GpuNode(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "GPU node"  # not "gpu node": the admin shows it
         constraints = [
             models.CheckConstraint(condition=Q(gpu_count__gte=1), name="gpunode_gpu_count_positive"),
             models.CheckConstraint(condition=Q(batch_size__gte=1), name="gpunode_batch_size_positive"),

@@ -167,6 +167,31 @@ def parse_query(text: str) -> ParsedQuery:
     return ParsedQuery(tuple(terms))
 
 
+def only_exclusions(text: str) -> bool:
+    """Whether ``text`` only leaves words out ("-fog"): such a search finds nothing (see ParsedQuery),
+    and a page should say why rather than just "no match"."""
+    query = parse_query(text)
+    return bool(query.terms) and not query.included
+
+
+def prefix_suggestion(text: str) -> str:
+    """``text`` with each bare word it looks for made a prefix ("cyber city" → "cyber* city*"), to
+    suggest when it finds nothing: search matches whole words, so a fragment finds nothing until
+    it ends in *. Blank when no word would change (phrases, exclusions, prefixes already, words
+    shorter than MIN_PREFIX_LENGTH)."""
+    query = parse_query(text)
+    terms = tuple(
+        Term(term.words, prefix=True)
+        if len(term.words) == 1
+        and not term.prefix
+        and not term.excluded
+        and len(term.words[0]) >= MIN_PREFIX_LENGTH
+        else term
+        for term in query.terms
+    )
+    return str(ParsedQuery(terms)) if terms != query.terms else ""
+
+
 def mark_html(marked: str | None) -> SafeString:
     """HTML for a snippet from the database: the text escaped, each match wrapped in <mark>."""
     text = escape(marked or "").replace(LESS_THAN, "&lt;").replace(GREATER_THAN, "&gt;")

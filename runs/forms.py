@@ -9,6 +9,7 @@ from django.conf import settings
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
+from cosmos.humanize import number_range
 from cosmos.params import Param
 from cosmos.profiles import ModelProfile, UnknownModel, profile_for, transfer1_spec
 from cosmos.profiles.cosmos3_params import AUTO, TRANSFER_MODES, TRANSFER_ONLY
@@ -46,7 +47,7 @@ def _weight_field(hint: str, help_text: str) -> forms.FloatField:
 
 
 def _parameter_field(param) -> forms.Field:
-    label = param.name.replace("_", " ").capitalize()
+    label = param.title
     help_text = f"{param.help} Default {param.default}."
     if param.kind is bool:
         return forms.BooleanField(label=label, required=False, initial=param.default, help_text=param.help)
@@ -60,7 +61,7 @@ def _parameter_field(param) -> forms.Field:
         required=False,
         min_value=param.minimum,
         max_value=param.maximum,
-        help_text=f"{help_text} Range {param.minimum:g}–{param.maximum:g}.",
+        help_text=f"{help_text} Range {number_range(param.minimum, param.maximum)}.",
         widget=forms.NumberInput(attrs={**attrs, "placeholder": param.default}),
     )
 
@@ -412,7 +413,7 @@ def _initial_from(run) -> dict:
 
 def _override_field(param: Param) -> forms.Field:
     """An optional field for one model parameter: blank keeps each prompt's own value."""
-    label = param.name.replace("_", " ").capitalize()
+    label = param.title
     if param.kind is bool:
         return forms.NullBooleanField(
             label=label,

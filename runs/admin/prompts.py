@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from cosmos.humanize import byte_size, plural
 from cosmos_site.admin_helpers import ActionPageMixin, LargeTablePaginator, PrettyJSONWidget
 from prompts.forms import ImportForm, TagsForm
 from prompts.models import Prompt
@@ -253,7 +254,7 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
                 priority=form.cleaned_data["priority"],
             )
             if outcome.done:
-                self.message_user(request, f"Queued {len(outcome.done)} run(s).", messages.SUCCESS)
+                self.message_user(request, f"Queued {plural(len(outcome.done), 'run')}.", messages.SUCCESS)
             for prompt_id, reason in outcome.skipped:
                 self.message_user(request, f"{prompt_id} was not queued: {reason}", messages.WARNING)
             return None
@@ -270,7 +271,7 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
     @admin.action(description="Duplicate the selected prompts", permissions=["add"])
     def duplicate(self, request, queryset):
         copies = [prompt_duplicate(prompt=prompt, owner=request.user) for prompt in queryset]
-        self.message_user(request, f"Made {len(copies)} copies.", messages.SUCCESS)
+        self.message_user(request, f"Made {plural(len(copies), 'copy', 'copies')}.", messages.SUCCESS)
 
     @admin.action(description="Add tags to the selected prompts…", permissions=["change"])
     def add_tags(self, request, queryset):
@@ -287,7 +288,8 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
             service = prompt_tags_add if adding else prompt_tags_remove
             changed = service(prompts=queryset, tags=names)
             done = "Added" if adding else "Removed"
-            self.message_user(request, f"{done} {changed} tag link(s): {', '.join(names)}.", messages.SUCCESS)
+            said = plural(changed, "tag link")
+            self.message_user(request, f"{done} {said}: {', '.join(names)}.", messages.SUCCESS)
             return None
         return self.action_page(
             request,
@@ -334,8 +336,8 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
             freed = sum(item.bytes for item in deletion.runs)
             self.message_user(
                 request,
-                f"Deleted {len(deletion.prompt_ids)} prompt(s), {len(deletion.runs)} run(s) "
-                f"and {freed / 1e6:.1f} MB of output files.",
+                f"Deleted {plural(len(deletion.prompt_ids), 'prompt')}, {plural(len(deletion.runs), 'run')} "
+                f"and {byte_size(freed)} of output files.",
                 messages.SUCCESS,
             )
             for folder in deletion.kept_folders:
@@ -350,6 +352,7 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
             title="Delete prompts",
             template="admin/prompts/prompt_delete_preview.html",
             submit_label="Yes, delete them",
+            destructive=True,
             deletion=deletion,
         )
         response.context_data["allowed"] = not deletion.active_run_ids
@@ -375,7 +378,9 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
                 except PromptImportError as exc:
                     row_errors = exc.errors
                 else:
-                    self.message_user(request, f"Imported {len(created)} prompt(s).", messages.SUCCESS)
+                    self.message_user(
+                        request, f"Imported {plural(len(created), 'prompt')}.", messages.SUCCESS
+                    )
                     return redirect(reverse("admin:prompts_prompt_changelist"))
         return TemplateResponse(
             request,

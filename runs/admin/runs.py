@@ -7,6 +7,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from cosmos.humanize import byte_size, plural
 from cosmos_site.admin_helpers import ActionPageMixin, LargeTablePaginator, pretty_json
 from prompts.models import Prompt
 from runs.models import ACTIVE_STATUSES, ApiToken, Progress, Run
@@ -143,11 +144,13 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
     def cancel(self, request, queryset):
         if "apply" in request.POST:
             outcome = runs_cancel(runs=queryset, reason=f"Cancelled by {request.user.get_username()}")
-            self.message_user(request, f"Cancelling {len(outcome.done)} run(s).", messages.SUCCESS)
+            self.message_user(request, f"Cancelling {plural(len(outcome.done), 'run')}.", messages.SUCCESS)
             if outcome.skipped:
                 skipped = ", ".join(run_id for run_id, _ in outcome.skipped[:20])
                 self.message_user(
-                    request, f"Skipped {len(outcome.skipped)} that had ended: {skipped}", messages.INFO
+                    request,
+                    f"Skipped {plural(len(outcome.skipped), 'run')} that had ended: {skipped}",
+                    messages.INFO,
                 )
             return None
         active = queryset.filter(status__in=ACTIVE_STATUSES)
@@ -157,9 +160,10 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
             title="Cancel runs",
             template="admin/runs/run_action.html",
             submit_label="Yes, cancel them",
-            intro=f"Cancel {active.count()} run(s) still going: queued runs never start, running jobs are "
-            "stopped on their node (a run sharing a batch stops its batch; the others go back to the queue). "
-            "Runs that have ended are left as they are.",
+            destructive=True,
+            intro=f"Cancel {plural(active.count(), 'run')} still going: queued runs never start, "
+            "running jobs are stopped on their node (a run sharing a batch stops its batch; the others go "
+            "back to the queue). Runs that have ended are left as they are.",
             **self._rows(active),
         )
 
@@ -169,12 +173,14 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
         if outcome.created:
             queued = ", ".join(run.id for run in outcome.created[:20])
             self.message_user(
-                request, f"Queued {len(outcome.created)} retry run(s): {queued}", messages.SUCCESS
+                request,
+                f"Queued {plural(len(outcome.created), 'retry', 'retries')}: {queued}",
+                messages.SUCCESS,
             )
         if outcome.skipped:
             self.message_user(
                 request,
-                f"Skipped {len(outcome.skipped)} run(s) that neither failed nor were cancelled.",
+                f"Skipped {plural(len(outcome.skipped), 'run')} that neither failed nor were cancelled.",
                 messages.INFO,
             )
 
@@ -197,8 +203,8 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
             rating = form.cleaned_data["rating"]
             for run in queryset:
                 run_rate(run=run, rating=rating)
-            said = f"{rating} star(s)" if rating else "no rating"
-            self.message_user(request, f"Rated {queryset.count()} run(s): {said}.", messages.SUCCESS)
+            said = plural(rating, "star") if rating else "no rating"
+            self.message_user(request, f"Rated {plural(queryset.count(), 'run')}: {said}.", messages.SUCCESS)
             return None
         return self.action_page(
             request,
@@ -218,7 +224,7 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
             freed = sum(run_delete_outputs(run=run) for run in ended)
             self.message_user(
                 request,
-                f"Deleted the outputs of {ended.count()} run(s): {freed / 1e6:.1f} MB.",
+                f"Deleted the outputs of {plural(ended.count(), 'run')}: {byte_size(freed)}.",
                 messages.SUCCESS,
             )
             return None
@@ -230,7 +236,8 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
             title="Delete output files",
             template="admin/runs/run_action.html",
             submit_label="Yes, delete the files",
-            intro=f"Delete the output folders of {ended.count()} finished run(s), {total / 1e6:.1f} MB "
+            destructive=True,
+            intro=f"Delete the output folders of {plural(ended.count(), 'finished run')}, {byte_size(total)} "
             "in all. The runs stay (prompt, settings, rating); runs still going are left alone.",
             **context,
         )

@@ -1,4 +1,5 @@
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -298,6 +299,15 @@ class Run(models.Model):
     def output_file(self) -> str | None:
         """The path of the run's result here: its video, else its image (None for an answer, or before)."""
         return self.outputs.get("video") or self.outputs.get("image")
+
+    @property
+    def output_deleted(self) -> bool:
+        """Whether its result is gone: deleted by curation (``outputs`` says when), or its file no longer
+        on disk (removed by hand). Looks at the disk: for one run's page, not for lists."""
+        if "deleted_at" in self.outputs:
+            return True
+        output = self.output_file
+        return bool(output) and not Path(output).is_file()
 
     @property
     def is_terminal(self) -> bool:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cosmos.failures import Failure
+from cosmos.humanize import plural
 from cosmos.launch import TOKEN_VARIABLES, job_command
 from cosmos.media import sha256_file
 from cosmos.params import ParameterError
@@ -139,7 +140,7 @@ class Launching(PipelineBase):
             self.job.id,
             self.job.model_type,
             self.node,
-            "passed" if result.ok else f"{len(result.problems)} problem(s)",
+            "passed" if result.ok else plural(len(result.problems), "problem"),
         )
         if not result.ok:
             raise PreflightFailed(result)

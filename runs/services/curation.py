@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from cosmos.humanize import plural
 from prompts.models import Prompt
 from runs.models import ACTIVE_STATUSES, Run
 
@@ -234,9 +235,9 @@ def prompt_delete(*, prompts: QuerySet) -> PromptDeletion:
     with transaction.atomic():
         # On SQLite this transaction holds the write lock: no run of these prompts starts meanwhile.
         preview = prompt_delete_preview(prompts=prompts)
-        if preview.active_run_ids:
+        if active := len(preview.active_run_ids):
             raise PromptDeleteError(
-                f"{len(preview.active_run_ids)} run(s) of these prompts are still going "
+                f"{plural(active, 'run')} of these prompts {'is' if active == 1 else 'are'} still going "
                 f"({', '.join(preview.active_run_ids[:5])}): cancel them first"
             )
         Prompt.objects.filter(pk__in=preview.prompt_ids).delete()

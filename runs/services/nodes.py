@@ -1,5 +1,6 @@
 """Node services that need to know the node's runs: removing a node, its status, pruning its cache."""
 
+from cosmos.humanize import plural
 from nodes.models import GpuNode
 from nodes.services import NodeError, NodeStatus, PruneResult, node_cache_prune, node_probe
 from runs.models import Run
@@ -9,7 +10,7 @@ def node_remove(*, node: GpuNode, force: bool = False) -> None:
     """Delete a node; its runs keep their history. Refused while runs are active there, unless forced."""
     active = Run.objects.active().filter(node=node).count()
     if active and not force:
-        raise NodeError(f"node {node.name} has {active} active run(s); cancel them or use --force")
+        raise NodeError(f"node {node.name} has {plural(active, 'active run')}; cancel them or use --force")
     node.delete()
 
 

@@ -1,5 +1,7 @@
 from django import template
+from django.utils.dateparse import parse_datetime
 
+from cosmos import humanize
 from cosmos.stages import Stage
 from prompts.structured import PromptText, prompt_text_of
 from runs.models import ACTIVE_STATUSES
@@ -44,9 +46,31 @@ def is_active(status: str) -> bool:
 
 @register.filter
 def filesize(count) -> str:
-    count = float(count or 0)
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"
+    """``305.2 MB``: decimal units, as every page, message and command writes sizes (cosmos.humanize)."""
+    return humanize.byte_size(count)
+
+
+@register.filter
+def shown(value) -> str:
+    """A setting's value: ``yes``/``no`` for a flag, ``4,294,967,295`` for a number, ``—`` for none."""
+    return humanize.shown(value)
+
+
+@register.filter
+def plural(count, nouns: str) -> str:
+    """``{{ n|plural:"run" }}``: ``1 run``, ``2 runs``; ``{{ n|plural:"match,matches" }}`` when irregular."""
+    noun, _, many = nouns.partition(",")
+    try:
+        count = int(count or 0)
+    except (TypeError, ValueError):
+        return f"{count} {many or noun + 's'}"
+    return humanize.plural(count, noun, many)
+
+
+@register.filter
+def parse_iso(text):
+    """A datetime stored as ISO text in a JSON field (``outputs.deleted_at``), for the ``date`` filter."""
+    try:
+        return parse_datetime(str(text or ""))
+    except ValueError:
+        return None

@@ -5,10 +5,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from runs.services import RunRequestError, run_plan, run_submit
@@ -23,21 +23,30 @@ from runs.services.queue import (
 from runs.views.pages import get_run
 
 
+def _next(params) -> str:
+    """The ``next`` page given, if it is a path on this site (never "//elsewhere" or another host)."""
+    target = params.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts=None) or not target.startswith("/"):
+        return ""
+    return target
+
+
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
     """Where the action came from (a list or the dashboard), else ``fallback``."""
-    target = request.POST.get("next") or fallback
-    # Only a path on this site: never "//elsewhere" or another host.
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts=None) or not target.startswith("/"):
-        target = fallback
+    target = _next(request.POST) or fallback
     if request.htmx:
         return HttpResponseClientRedirect(target)
     return redirect(target)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Cancel a run, after asking. The pages' Cancel buttons ask in the browser (hx-confirm) and post
+    here; without JavaScript they lead here by GET, to a page that asks and posts. A POST cancels."""
     run = get_run(request, run_id)
+    if request.method == "GET":
+        return render(request, "runs/run_cancel.html", {"run": run, "next": _next(request.GET)})
     if run_cancel_soon(run=run, reason=f"Cancelled by {request.user.get_username()}"):
         messages.info(request, f"Cancelling {run.id}.")
     else:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from cosmos_site.htmx import htmx_partial
 from cosmos_site.model_types import ModelType
 from prompts.models import Prompt
-from prompts.search import RANK_WINDOW
+from prompts.search import RANK_WINDOW, only_exclusions, prefix_suggestion
 from runs.models import Run, prompts_with_run_count
 
 PROMPTS_PER_PAGE = 50
@@ -33,6 +33,7 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
         prompts = prompts.filter(~Exists(runs))
     # Filters first: search ranks the prompts it is given (see Prompt.objects.search).
     query = params.get("q", "").strip()
+    filtered = prompts
     prompts = prompts.search(query) if query else prompts.order_by("-created_at")
     page = Paginator(prompts, PROMPTS_PER_PAGE).get_page(params.get("page"))
     # Run counts and tags for the page's rows only.
@@ -47,11 +48,27 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
         "query_string": others.urlencode(),
         # Search ranks at most RANK_WINDOW matches: say so rather than show a count that looks exact.
         "windowed": bool(query) and page.paginator.count >= RANK_WINDOW,
+        **_search_hints(query, filtered, found=bool(page.object_list), others=others),
     }
     template = "prompts/prompt_list.html"
     if htmx_partial(request):
         template += "#results"
     return render(request, template, context)
+
+
+def _search_hints(query: str, prompts, *, found: bool, others) -> dict:
+    """Why a search found nothing, when it can say: it only excluded words, or a bare word fragment
+    ("cyb") would find prompts as a prefix ("cyb*"); the suggestion is offered only if it finds some."""
+    if not query or found:
+        return {}
+    if only_exclusions(query):
+        return {"only_exclusions": True}
+    suggestion = prefix_suggestion(query)
+    if not suggestion or not prompts.search(suggestion, highlight=False).exists():
+        return {}
+    others = others.copy()
+    others["q"] = suggestion
+    return {"suggestion": suggestion, "suggestion_query": others.urlencode()}
 
 
 @require_GET

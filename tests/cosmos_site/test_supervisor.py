@@ -226,3 +226,48 @@ def test_it_stops_every_process_group_and_kills_one_that_ignores_sigterm(tmp_pat
     assert not any(group_members(pid) for pid in pids)
     assert "sending SIGKILL to stubborn" in output.getvalue()
     assert "sending SIGKILL to polite" not in output.getvalue()
+
+
+def test_it_prints_the_banner_last_once_the_site_answers_and_the_processes_go_quiet(tmp_path):
+    up = tmp_path / "up"
+    # Quiet for 1.5 s while the "site" does not answer yet (no banner: it is not up), then one more
+    # line, and up half a second later: the banner comes a second after that line.
+    processes = {"web": "echo starting; sleep 1.5; echo serving; sleep 0.5; touch up; exec sleep 600"}
+    with supervising(
+        processes, tmp_path, banner="Cosmos Workflow is up", ready=up.exists, quiet=1.0
+    ) as output:
+        wait_until(lambda: "is up" in output.getvalue(), timeout=30, message=output.getvalue())
+        text = output.getvalue()
+    assert text.index("serving") < text.index("Cosmos Workflow is up")
+    assert text.count("Cosmos Workflow is up") == 1
+
+
+def test_it_prints_the_banner_in_time_beside_a_process_that_never_goes_quiet(tmp_path):
+    processes = {"chatty": "while :; do echo tick; sleep 0.1; done"}
+    with supervising(
+        processes, tmp_path, banner="Cosmos Workflow is up", quiet=1.0, banner_wait=0.5
+    ) as output:
+        wait_until(lambda: "is up" in output.getvalue(), timeout=30, message=output.getvalue()[-500:])
+
+
+def test_it_keeps_the_setup_note_from_the_processes_it_starts(tmp_path):
+    environment = {**os.environ, "COSMOS_SETUP_NOTE": "admin / s3cret"}
+    with supervising(
+        {"shell": 'echo "note=[$COSMOS_SETUP_NOTE]"; exec sleep 600'}, tmp_path, env=environment
+    ) as output:
+        wait_until(lambda: "note=" in output.getvalue(), timeout=30)
+    assert "note=[]" in output.getvalue() and "s3cret" not in output.getvalue()
+
+
+def test_it_writes_the_first_steps_with_the_sites_address_and_what_setup_said():
+    from cosmos_site.supervisor import first_steps
+
+    text = first_steps(
+        "http://127.0.0.1:8000/",
+        python=".venv/bin/python",
+        setup_note="Created the admin account: admin / pw",
+    )
+    assert text.startswith("Cosmos Workflow is up: http://127.0.0.1:8000/\n")
+    assert "  Created the admin account: admin / pw\n" in text
+    assert ".venv/bin/python manage.py cosmos_demo_inputs var/demo" in text
+    assert "http://127.0.0.1:8000/admin/" in text

@@ -242,7 +242,7 @@ def test_it_leaves_out_other_files_and_says_so(render, output):
 
     prepared = prepare(render, output)
 
-    assert prepared.notes == ("left out 2 other file(s): notes.txt, scene.hip",)
+    assert prepared.notes == ("left out 2 other files: notes.txt, scene.hip",)
 
 
 def test_it_copies_a_folder_of_ready_videos(render, output):

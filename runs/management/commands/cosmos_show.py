@@ -3,6 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cosmos.humanize import byte_size
 from prompts.models import Prompt
 from prompts.structured import prompt_text_of
 from runs.models import Run
@@ -89,7 +90,8 @@ class Command(BaseCommand):
         if moved:
             self._line(
                 "Transfers",
-                f"{_size(moved.get('uploaded', 0))} uploaded, {_size(moved.get('downloaded', 0))} downloaded",
+                f"{byte_size(moved.get('uploaded', 0))} uploaded, "
+                f"{byte_size(moved.get('downloaded', 0))} downloaded",
             )
         self._line("Output", run["output_path"])
         self._line("Controls", ", ".join(run["outputs"].get("controls", {})))
@@ -131,11 +133,3 @@ class Command(BaseCommand):
 def _prompt_with_runs(prompt: Prompt) -> dict:
     runs = prompt.runs.select_related("prompt", "node")
     return {**prompt.to_dict(detail=True), "runs": [run.to_dict() for run in runs]}
-
-
-def _size(count: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"

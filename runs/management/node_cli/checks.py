@@ -4,6 +4,7 @@ from django.core.management.base import CommandError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+from cosmos.humanize import plural
 from cosmos.profiles import PROFILES
 from nodes.downloads import DownloadError, node_download
 from nodes.preflight import ADJUSTED, OK, PROBLEM, PreflightResult, node_preflight, preflight_models
@@ -53,7 +54,7 @@ def handle_check(cli: NodeCli, options) -> None:
             ) from None
         print_preflight(cli.console, result)
         if not result.ok:
-            failing.append(f"{result.label} ({len(result.problems)} problem(s))")
+            failing.append(f"{result.label} ({plural(len(result.problems), 'problem')})")
     if failing:
         raise CommandError(
             f"node {node.name} cannot run {', '.join(failing)} yet: fix what is marked above", returncode=1
@@ -62,7 +63,7 @@ def handle_check(cli: NodeCli, options) -> None:
 
 def print_preflight(console: Console, result: PreflightResult) -> None:
     """Each check of a model's preflight on a line of its own, a problem's fix on the next."""
-    verdict = "[green]ready[/]" if result.ok else f"[red]{len(result.problems)} problem(s)[/]"
+    verdict = "[green]ready[/]" if result.ok else f"[red]{plural(len(result.problems), 'problem')}[/]"
     console.print(f"[bold]{result.label}[/] ({result.model}) preflight: {verdict}")
     for check in result.checks:
         console.print(f"  {PREFLIGHT_MARKS.get(check.status, '-')} {check.name:<13} ", end="")

@@ -4,6 +4,7 @@ import re
 
 from django.core.management.base import CommandError
 
+from cosmos.humanize import byte_size, plural
 from nodes.remote import RemoteError
 from nodes.services import NodeError
 from runs.management.node_cli.base import NodeCli
@@ -42,8 +43,8 @@ def handle_prune(cli: NodeCli, options) -> None:
     except RemoteError as exc:
         raise CommandError(f"pruning {node.name} failed: {exc}", returncode=1) from None
     cli.console.print(
-        f"Removed {len(result.removed)} cached input(s), {result.freed_bytes / 1e6:.1f} MB; "
-        f"{result.kept_bytes / 1e6:.1f} MB kept",
+        f"Removed {plural(len(result.removed), 'cached input')}, {byte_size(result.freed_bytes)}; "
+        f"{byte_size(result.kept_bytes)} kept",
         markup=False,
     )
 

@@ -130,7 +130,7 @@ def test_it_queues_a_run_of_each_prompt_and_reports_those_it_cannot(
     assert "depth" not in run.execution_config["parameters"]["controls"]
     no_workers.stage_run.assert_called_once_with(run.id)
     shown = [str(message) for message in response.wsgi_request._messages]
-    assert "Queued 1 run(s)." in shown
+    assert "Queued 1 run." in shown
     assert any(no_inputs.id in message and "not queued" in message for message in shown)
 
 
@@ -216,10 +216,14 @@ def test_it_previews_then_deletes_prompts_with_their_runs_and_files(admin_client
     Run.objects.filter(pk=run.pk).update(outputs={"dir": str(folder)})
     preview = act(admin_client, "delete_with_outputs", [prompt])
     content = preview.content.decode()
-    assert preview.status_code == 200 and run.id in content and "2.0\xa0KB" in content
+    # The preview's total, its row and the result message give one size, in one unit.
+    assert preview.status_code == 200 and run.id in content and "<strong>2.0 kB</strong>" in content
+    assert "<td>2.0 kB</td>" in content and 'class="danger" value="Yes, delete them"' in content
     assert folder.exists() and Prompt.objects.exists()
     response = act(admin_client, "delete_with_outputs", [prompt], apply="yes")
     assert response.status_code == 302
+    shown = [str(message) for message in response.wsgi_request._messages]
+    assert "Deleted 1 prompt, 1 run and 2.0 kB of output files." in shown
     assert not folder.exists() and not Prompt.objects.exists() and not Run.objects.exists()
 
 

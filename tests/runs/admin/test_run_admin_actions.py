@@ -47,7 +47,7 @@ def test_it_confirms_then_cancels_runs_still_going(admin_client, no_workers):
     assert response.status_code == 302
     assert Run.objects.get(pk=queued.pk).status == RunStatus.CANCELLED
     assert Run.objects.get(pk=done.pk).status == RunStatus.COMPLETED
-    assert "Cancelling 1 run(s)." in messages_of(response)
+    assert "Cancelling 1 run." in messages_of(response)
 
 
 def test_it_retries_failed_runs(admin_client, staff, no_workers, django_capture_on_commit_callbacks):
@@ -85,21 +85,35 @@ def test_it_refuses_a_rating_out_of_range(admin_client):
     assert Run.objects.get(pk=run.pk).rating is None
 
 
-def test_it_previews_then_deletes_outputs(admin_client, settings):
+def test_it_previews_then_deletes_outputs_giving_the_same_size_throughout(admin_client, settings):
     run = ended()
     running = RunFactory(status=RunStatus.RUNNING)
     folder = settings.COSMOS_OUTPUTS_DIR / run.id
     folder.mkdir(parents=True)
-    (folder / "output.mp4").write_bytes(b"v" * 3000)
+    (folder / "output.mp4").write_bytes(b"v" * 3_000_000)
     Run.objects.filter(pk=run.pk).update(outputs={"dir": str(folder), "video": str(folder / "output.mp4")})
     preview = act(admin_client, "delete_outputs", [run, running])
     content = preview.content.decode()
-    assert preview.status_code == 200 and "2.9\xa0KB" in content
+    # The row, the total and the result all say 3.0 MB (not 2.9 "MB" of MiB on the page, 3.0 after).
+    assert preview.status_code == 200 and "<td>3.0 MB</td>" in content
+    assert "Delete the output folders of 1 finished run, 3.0 MB in all" in content
     assert f"<td>{run.id}</td>" in content and f"<td>{running.id}</td>" not in content
+    assert 'class="danger" value="Yes, delete the files"' in content  # red: it destroys
     assert folder.exists()
-    act(admin_client, "delete_outputs", [run, running], apply="yes")
+    response = act(admin_client, "delete_outputs", [run, running], apply="yes")
     assert not folder.exists()
     assert "video" not in Run.objects.get(pk=run.pk).outputs
+    assert "Deleted the outputs of 1 run: 3.0 MB." in messages_of(response)
+
+
+def test_it_colours_an_action_button_by_what_it_does(admin_client):
+    runs = RunFactory.create_batch(2)
+    rate = act(admin_client, "rate", runs).content.decode()
+    assert 'class="primary" value="Rate"' in rate
+    cancel = act(admin_client, "cancel", runs).content.decode()
+    assert 'class="danger" value="Yes, cancel them"' in cancel and "Cancel 2 runs still going" in cancel
+    # The admin's own stylesheet makes "primary" blue on these pages, whose look is Django's red one.
+    assert "admin-cosmos.css" in rate
 
 
 def test_it_searches_runs_by_their_prompts_full_text(admin_client):

@@ -51,7 +51,7 @@ def test_it_prints_each_problem_with_its_fix_and_fails(node, ssh_host):
     ssh_host.set_sim(driver="535.104.05", hf_refused={"nvidia/Cosmos-Guardrail1": 403})
     out, code = check(node.name, "--model", "cosmos3_nano")
     assert code == 1
-    assert "Cosmos3-Nano (cosmos3_nano) preflight: 2 problem(s)" in out
+    assert "Cosmos3-Nano (cosmos3_nano) preflight: 2 problems" in out
     assert re.search(
         r"✗ driver +NVIDIA driver 535\.104\.05 is older than 570\.124\.06 \(Cosmos3-Nano\)\n", out
     )
@@ -61,4 +61,4 @@ def test_it_prints_each_problem_with_its_fix_and_fails(node, ssh_host):
         "fix: accept its licence at https://huggingface.co/nvidia/Cosmos-Guardrail1 with the token's account"
         in out
     )
-    assert f"node {node.name} cannot run Cosmos3-Nano (2 problem(s)) yet" in out
+    assert f"node {node.name} cannot run Cosmos3-Nano (2 problems) yet" in out

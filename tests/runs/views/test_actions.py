@@ -10,7 +10,6 @@ from tests.factories import RunFactory
 @pytest.mark.parametrize(
     "action",
     [
-        "run_cancel_view",
         "run_retry_view",
         "run_again_view",
         "run_star_view",
@@ -137,3 +136,57 @@ def test_it_runs_again_within_the_users_priorities(client, alice, finished_run, 
     client.post(reverse("run_again_view", args=[finished_run.id]))
     again = Run.objects.exclude(pk=finished_run.pk).get()
     assert again.priority == 10
+
+
+def test_it_asks_before_cancelling_on_a_page_that_works_without_javascript(client, alice, bob, db):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    page = client.get(reverse("run_cancel_view", args=[run.id]), {"next": "/"})
+    html = page.content.decode()
+    assert page.status_code == 200 and f"Cancel {run.id}?" in html
+    assert f'<form method="post" action="{reverse("run_cancel_view", args=[run.id])}"' in html
+    assert '<input type="hidden" name="next" value="/">' in html and "Yes, cancel the run" in html
+    assert Run.objects.get(pk=run.pk).status == RunStatus.PENDING  # asking changed nothing
+    client.force_login(bob)
+    assert client.get(reverse("run_cancel_view", args=[run.id])).status_code == 404
+
+
+def test_it_drops_a_next_page_on_another_site_from_the_cancel_page(client, alice, db):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    html = client.get(reverse("run_cancel_view", args=[run.id]), {"next": "//evil.example/"}).content.decode()
+    assert "evil.example" not in html
+
+
+def test_it_says_an_ended_run_has_nothing_to_cancel(client, alice, db):
+    run = RunFactory(owner=alice, status=RunStatus.COMPLETED, completed_at=timezone.now())
+    client.force_login(alice)
+    html = client.get(reverse("run_cancel_view", args=[run.id])).content.decode()
+    assert "has ended" in html and "Yes, cancel" not in html
+
+
+def test_it_gives_every_cancel_button_a_question_first(client, alice, db):
+    running = RunFactory(owner=alice, status=RunStatus.RUNNING, started_at=timezone.now())
+    queued = RunFactory(owner=alice)
+    client.force_login(alice)
+    cancel = reverse("run_cancel_view", args=[running.id])
+    for html in (
+        client.get(reverse("run_detail", args=[running.id])).content.decode(),
+        client.get(reverse("dashboard")).content.decode(),
+    ):
+        # Without JavaScript the form GETs the confirmation page; with it, htmx asks, then POSTs.
+        assert f'<form method="get" action="{cancel}" hx-post="{cancel}"' in html
+        assert f'hx-confirm="Cancel {running.id}? Its job is stopped' in html
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    assert f'hx-confirm="Cancel {queued.id}? It leaves the queue' in dashboard
+    assert f'<form method="post" action="{cancel}"' not in dashboard
+
+
+def test_it_cancels_when_the_confirmed_htmx_post_comes(client, alice, db, no_workers):
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    response = client.post(
+        reverse("run_cancel_view", args=[run.id]), {"next": "/"}, headers={"HX-Request": "true"}
+    )
+    assert response["HX-Redirect"] == "/"
+    assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED

@@ -1,10 +1,12 @@
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from runs.models import Progress, RunStatus
+from runs.templatetags.cosmos import filesize
 from tests.factories import RunFactory
 
 PAGES = ["dashboard", "run_list", "gallery", "compare", "run_new", "prompt_list"]
@@ -200,11 +202,18 @@ def test_it_refreshes_the_queue_whatever_part_an_htmx_request_names(client, alic
 
 
 def transfer_run(owner):
-    """A completed transfer run with its edge and depth control videos (only the outputs JSON)."""
+    """A completed transfer run with its edge and depth control videos (the outputs JSON, and an
+    empty output.mp4 where it says: a run whose file is gone shows "Output deleted")."""
+    from django.conf import settings
+
     (run,) = completed_runs(owner, 1)
+    folder = Path(settings.COSMOS_OUTPUTS_DIR) / run.id
+    folder.mkdir(parents=True)
+    (folder / "output.mp4").touch()
     run.outputs = {
         **run.outputs,
-        "dir": "/x",
+        "dir": str(folder),
+        "video": str(folder / "output.mp4"),
         "video_info": {"width": 1280, "height": 720, "frames": 121, "fps": 24.0},
         "controls": {"depth": "/x/output_control_depth.mp4", "edge": "/x/output_control_edge.mp4"},
     }
@@ -278,3 +287,70 @@ def test_it_shows_an_image_runs_thumbnail_on_the_dashboard(client, alice, image_
     client.force_login(alice)
     page = client.get(reverse("dashboard")).content.decode()
     assert reverse("run_file", args=[image_run.id, "thumbnail.jpg"]) in page
+
+
+def test_it_offers_rewording_not_retrying_first_when_the_guardrail_blocked_a_run(client, alice, db):
+    ended = {"owner": alice, "status": RunStatus.FAILED, "completed_at": timezone.now()}
+    blocked = RunFactory(**ended, failure_kind="blocked_by_guardrail", error_message="Guardrail blocked it")
+    crashed = RunFactory(**ended, failure_kind="crashed")
+    client.force_login(alice)
+    html = client.get(reverse("run_detail", args=[blocked.id])).content.decode()
+    reword = f'<a class="button primary" href="{reverse("run_new")}?like={blocked.id}">Reword the prompt</a>'
+    assert reword in html
+    assert '<button class="primary">Retry' not in html and "<button>Retry unchanged</button>" in html
+    html = client.get(reverse("run_detail", args=[crashed.id])).content.decode()
+    assert '<button class="primary">Retry</button>' in html and "Reword the prompt" not in html
+
+
+def test_it_says_so_when_curation_deleted_a_runs_output(client, alice, image_run):
+    from runs.services.curation import run_delete_outputs
+
+    freed = run_delete_outputs(run=image_run)
+    client.force_login(alice)
+    html = client.get(reverse("run_detail", args=[image_run.id])).content.decode()
+    assert "Output deleted" in html and "Its files were deleted" in html
+    assert f"({filesize(freed)})" in html
+    assert 'id="output-image"' not in html and "Compare with" not in html  # nothing left to compare
+
+
+def test_it_says_so_when_a_runs_output_file_is_gone_from_disk(client, alice, image_run):
+    Path(image_run.output_file).unlink()
+    client.force_login(alice)
+    html = client.get(reverse("run_detail", args=[image_run.id])).content.decode()
+    assert "Output deleted" in html and "no longer on the server" in html
+    assert 'id="output-image"' not in html  # no broken player
+
+
+def test_it_shows_the_output_while_its_file_is_there(client, alice, image_run):
+    client.force_login(alice)
+    html = client.get(reverse("run_detail", args=[image_run.id])).content.decode()
+    assert 'id="output-image"' in html and "Output deleted" not in html
+
+
+def test_it_shows_settings_as_yes_no_and_readable_numbers(client, alice, db):
+    run = RunFactory(
+        owner=alice, execution_config={"parameters": {"use_distilled": False, "seed": 4294967295}}
+    )
+    client.force_login(alice)
+    html = client.get(reverse("run_detail", args=[run.id])).content.decode()
+    assert "<th>use distilled</th><td>no</td>" in html.replace("Use distilled", "use distilled")
+    assert "4,294,967,295" in html and ">False<" not in html
+
+
+def test_it_counts_runs_in_words_that_agree_with_the_number(client, alice, db):
+    client.force_login(alice)
+    RunFactory(owner=alice)
+    assert "· 1 run</span>" in client.get(reverse("run_list")).content.decode()
+    RunFactory(owner=alice)
+    assert "· 2 runs</span>" in client.get(reverse("run_list")).content.decode()
+
+
+def test_it_gives_every_page_the_sites_icon(client, alice, db):
+    client.force_login(alice)
+    icon = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+    assert icon in client.get(reverse("dashboard")).content.decode()
+    client.logout()
+    assert icon in client.get(reverse("login")).content.decode()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
+    assert (Path(__file__).resolve().parents[3] / "static" / "favicon.svg").read_text().startswith("<svg")

@@ -66,3 +66,23 @@ def test_it_says_when_a_search_matches_more_than_it_ranks(client, alice):
     assert f"More than {RANK_WINDOW} prompts match" in html
     html = client.get(reverse("prompt_list"), {"q": "harbour take 7"}).content.decode()
     assert "More than" not in html
+
+
+def test_it_explains_that_a_search_of_only_exclusions_finds_nothing(client, alice):
+    PromptFactory(owner=alice, prompt_text="a foggy harbour at dawn")
+    client.force_login(alice)
+    html = client.get(reverse("prompt_list"), {"q": "-fog"}).content.decode()
+    assert "only leaves words out" in html and "a word to look for" in html
+
+
+def test_it_suggests_a_prefix_when_a_word_fragment_finds_nothing(client, alice, bob):
+    PromptFactory(owner=alice, prompt_text="a cyberpunk city at night")
+    PromptFactory(owner=bob, prompt_text="a desert caravan")
+    client.force_login(alice)
+    html = client.get(reverse("prompt_list"), {"q": "cyber", "model": ""}).content.decode()
+    assert "search matches whole words" in html
+    assert '<a href="?q=cyber%2A&amp;model=">cyber*</a>' in html  # the other filters kept
+    # Only a suggestion that finds something, among the user's own prompts.
+    for fragment in ("zebr", "cara"):
+        html = client.get(reverse("prompt_list"), {"q": fragment}).content.decode()
+        assert "search matches whole words" not in html and f"No prompt matches “{fragment}”" in html

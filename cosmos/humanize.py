@@ -1,0 +1,57 @@
+"""Numbers, counts and sizes written the way a person reads them, the same on every page and command.
+
+One formatter each, so a size the admin's preview shows is the size its result message reports and
+the size the run page sums up (all in decimal units: 1 MB = 1,000,000 bytes, as disks and file
+managers count), and a range reads "0 – 4,294,967,295" rather than 4.29497e+09.
+"""
+
+SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
+
+
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """``1 run``, ``2 runs``, ``0 runs``; ``nouns`` for an irregular plural ("1 GPU", "2 GPUs" need none)."""
+    return f"{number(count)} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def number(value) -> str:
+    """A number with its thousands grouped from five digits on: ``4,294,967,295``, ``12,000.5``,
+    ``0.05``, ``-1``; four digits stay whole (``2025``), as a year or a seed reads."""
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    if not isinstance(value, int | float):
+        return str(value)
+    grouping = "," if abs(value) >= 10_000 else ""
+    return f"{value:{grouping}d}" if isinstance(value, int) else f"{value:{grouping}.6g}"
+
+
+def number_range(minimum, maximum) -> str:
+    """``0 – 4,294,967,295`` (an en dash between spaces: a minus sign never looks like a bound)."""
+    return f"{number(minimum)} – {number(maximum)}"
+
+
+def byte_size(count) -> str:
+    """``320 B``, ``1.5 kB``, ``305.2 MB``, ``1.2 GB``: decimal units, one decimal past bytes."""
+    count = float(count or 0)
+    for unit in SIZE_UNITS:
+        if abs(count) < 1000 or unit == SIZE_UNITS[-1]:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def yes_no(value) -> str:
+    """``yes`` or ``no`` for a setting that is on or off."""
+    return "yes" if value else "no"
+
+
+def shown(value) -> str:
+    """A setting's value for a page: yes/no for a flag, grouped digits for a number, "—" for none."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, int | float):
+        return number(value)
+    return str(value)
