@@ -16,6 +16,22 @@ class ParameterError(ValueError):
         self.name = name
 
 
+# Words of parameter names as a person writes them (the rest are lower case).
+WORDS = {"fps": "FPS", "gpus": "GPUs", "gpu": "GPU", "len": "length", "t5": "T5", "4k": "4K"}
+
+
+def readable_name(name: str) -> str:
+    """A parameter's name as a label: "num_steps" → "Steps", "num_gpus" → "GPUs", "top_p" → "Top-p"."""
+    words = name.split("_")
+    if words[0] == "num" and len(words) > 1:
+        words = words[1:]  # "num_output_frames": the output frames
+    words = [WORDS.get(word, word) for word in words]
+    text = " ".join(words)
+    if len(words) > 1 and len(words[-1]) == 1:
+        text = "-".join([" ".join(words[:-1]), words[-1]])  # top_p, top_k
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -29,7 +45,7 @@ class Param:
 
     @property
     def title(self) -> str:
-        return self.label or self.name.replace("_", " ").capitalize()
+        return self.label or readable_name(self.name)
 
     def describe_range(self) -> str:
         if self.choices:
