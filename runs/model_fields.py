@@ -13,9 +13,10 @@ from django import forms
 
 from cosmos.params import Param
 from cosmos.profiles import PROFILES, ModelProfile
-from cosmos.profiles.cosmos3_params import AUTO, TRANSFER_MODES, TRANSFER_ONLY
+from cosmos.profiles.cosmos3_params import AUTO, IMAGE_MODES, TRANSFER_MODES, TRANSFER_ONLY
 
 MODEL_DEFAULT = "model default"
+SOUND_MODES = ("text2video", "image2video")  # where Cosmos3-Nano makes a sound track
 KEEP = "keep each prompt's"
 
 # Shown beside the model, outside the advanced settings: what the run is (its mode, Reason2's size,
@@ -173,9 +174,16 @@ def offered_hints(profile: ModelProfile) -> tuple[str, ...]:
 
 
 def applies(profile: ModelProfile, name: str, parameters: dict[str, Any]) -> bool:
-    """Whether a run with these settings read ``name`` (a transfer's settings only in a transfer)."""
+    """Whether a run with these settings read ``name``: in Cosmos 3, a transfer's settings only in a
+    transfer, sound only with a video made from text or an image, a frame rate only for a video."""
     mode = parameters.get("model_mode")
-    return not (name in TRANSFER_ONLY and mode is not None and mode not in TRANSFER_MODES)
+    if mode is None:
+        return True
+    if name in TRANSFER_ONLY:
+        return mode in TRANSFER_MODES
+    if name == "enable_sound":
+        return mode in SOUND_MODES
+    return not (name == "fps" and mode in IMAGE_MODES)
 
 
 def every_setting_name() -> set[str]:
