@@ -147,7 +147,7 @@ class RunForm(forms.Form):
 
     def _fit_words(self) -> None:
         """The prompt and input fields in the model's words; no negative prompt where it reads none."""
-        words = words_of(self.profile)
+        words = self.words = words_of(self.profile)
         prompt = self.fields["prompt_text"]
         prompt.label, prompt.help_text, prompt.required = (
             words.prompt_label,

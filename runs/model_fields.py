@@ -26,7 +26,7 @@ LEAD_PARAMETERS = ("model_mode", "inference_type", "size", "control_weight")
 
 # How the advanced settings are grouped; a parameter in no group goes under "Other".
 PARAMETER_GROUPS = (
-    ("Checkpoint", ("model_variant", "use_distilled", "checkpoint_path", "reasoning", "upsample_prompt")),
+    ("Model options", ("model_variant", "use_distilled", "checkpoint_path", "reasoning", "upsample_prompt")),
     (
         "Size and length",
         (
@@ -78,6 +78,7 @@ MEMORY_GROUP = "Memory"  # every offload_* switch
 class ModelWords:
     """How the form asks for a model's text and inputs."""
 
+    legend: str = "What to generate"
     prompt_label: str = "Prompt"
     prompt_help: str = (
         'Plain text, or a structured caption: a JSON object such as {"subjects": [{"description": '
@@ -92,6 +93,7 @@ class ModelWords:
 TRANSFER_UPLOADS = "color.mp4 and any of depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 — or a .zip of them."
 ONE_VIDEO = "color.mp4 — or a .zip holding it."
 ANSWER = ModelWords(
+    legend="What to ask",
     prompt_label="Question",
     prompt_help="What to ask about the video.",
     negative_prompt=False,
@@ -127,6 +129,7 @@ MODEL_WORDS: dict[str, ModelWords] = {
     "reason1": ANSWER,
     "reason2": ANSWER,
     "upscale4k": ModelWords(
+        legend="What to upscale",
         prompt_help="Optional: what the video shows. Blank: Transfer1's own prompt.",
         prompt_required=False,
         inputs_help="Required: the video to upscale (the folder's color.mp4); the output is 3× its width "
@@ -134,6 +137,7 @@ MODEL_WORDS: dict[str, ModelWords] = {
         uploads_help=ONE_VIDEO,
     ),
     "prompt_upsampler": ModelWords(
+        legend="What to enhance",
         prompt_label="Prompt to enhance",
         prompt_help="Pixtral-12B rewrites it from the video; the result is a new prompt (this one is kept).",
         negative_prompt=False,

@@ -110,7 +110,10 @@ def test_it_queues_a_run_of_each_prompt_and_reports_those_it_cannot(
     admin_client, alice, render_dir, no_workers, django_capture_on_commit_callbacks
 ):
     ready = prompt_create(
-        prompt_text="a harbour", inputs=read_input_dir(render_dir).to_json(), owner=alice, model_type="transfer1"
+        prompt_text="a harbour",
+        inputs=read_input_dir(render_dir).to_json(),
+        owner=alice,
+        model_type="transfer1",
     )
     no_inputs = PromptFactory(owner=alice)
     with django_capture_on_commit_callbacks(execute=True):

@@ -67,6 +67,15 @@ def test_it_words_the_form_for_the_model(client, alice, fast_sim, model, label, 
     assert f">{label}</label>" in page and f">{absent}</label>" not in page
 
 
+@pytest.mark.parametrize(
+    ("model", "legend"),
+    [("cosmos3_nano", "What to generate"), ("reason2", "What to ask"), ("upscale4k", "What to upscale")],
+)
+def test_it_says_what_the_model_makes(client, alice, fast_sim, model, legend):
+    client.force_login(alice)
+    assert f"<legend>{legend}</legend>" in client.get(NEW, {"model_type": model}).content.decode()
+
+
 def test_it_offers_predict_its_three_inference_types_beside_the_model(client, alice, fast_sim):
     client.force_login(alice)
     page = form_of(client.get(NEW, {"model_type": "predict2_5"}).content.decode())
