@@ -121,6 +121,8 @@ class RunForm(forms.Form):
                 "hx-include": "#run-form :is(textarea, select, input:not([type=file], [type=hidden]))",
             }
         )
+        # The files chosen stay chosen when another model's form (or the form with its errors) comes in.
+        self.fields["uploads"].widget.attrs["hx-preserve"] = "true"
         self.model_fields = ModelFields(self, self.profile)
         self.hints, self.parameters = self.model_fields.hints, self.model_fields.parameters
         self._fit_words()

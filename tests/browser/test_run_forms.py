@@ -49,11 +49,12 @@ def fill(page, name: str, value: str) -> None:
         field.fill(value)
 
 
-def test_it_swaps_in_only_the_chosen_models_fields_keeping_what_was_typed(alice):
+def test_it_swaps_in_only_the_chosen_models_fields_keeping_what_was_typed(alice, site):
     page = alice
     page.goto("/runs/new/")
     page.fill("textarea[name=prompt_text]", "a lighthouse in a storm")
     page.fill("#run-form [name=name]", "lighthouse")
+    page.set_input_files("input[name=uploads]", str(site["inputs"] / "color.mp4"))
     models = [model for model in PROFILES if model != page.input_value("select[name=model_type]")]
     for model in [*models, models[0]]:  # back to one already seen, too
         page.select_option("select[name=model_type]", model)
@@ -63,6 +64,7 @@ def test_it_swaps_in_only_the_chosen_models_fields_keeping_what_was_typed(alice)
         assert shown_fields(page) == expected_fields(model), model
         assert page.input_value("textarea[name=prompt_text]") == "a lighthouse in a storm", model
         assert page.input_value("#run-form [name=name]") == "lighthouse", model
+        assert page.evaluate("document.querySelector('input[name=uploads]').files[0].name") == "color.mp4"
 
 
 @pytest.fixture(scope="module")
