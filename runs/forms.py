@@ -13,6 +13,7 @@ from django.forms.utils import ErrorDict
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from cosmos.profiles import ModelProfile, UnknownModel, profile_for
 from cosmos_site.model_types import ModelType, default_model_type
@@ -294,16 +295,18 @@ def _initial_from(run) -> dict:
 
 
 class ModelSelect(forms.Select):
-    """The Queue runs model: choosing one shows its settings (the button, for pages without JavaScript)."""
+    """The Queue runs model: choosing one shows the page again with its settings (a button does it
+    on a page without JavaScript; with it, Enter in a field still queues the runs)."""
+
+    REFRESH = (
+        "this.form.insertAdjacentHTML('beforeend', '<input type=hidden name=_refresh value=1>');"
+        " this.form.submit()"
+    )
+    BUTTON = '<noscript><button type="submit" name="_refresh" value="1">Show its settings</button></noscript>'
 
     def render(self, name, value, attrs=None, renderer=None):
-        select = super().render(
-            name, value, {**(attrs or {}), "onchange": "this.form.elements._refresh.click()"}
-        )
-        return format_html(
-            '{} <button type="submit" name="_refresh" value="1" class="button">Show its settings</button>',
-            select,
-        )
+        select = super().render(name, value, {**(attrs or {}), "onchange": self.REFRESH})
+        return format_html("{} {}", select, mark_safe(self.BUTTON))  # a constant
 
 
 class QueueRunsForm(forms.Form):
