@@ -9,9 +9,6 @@ from typing import Any
 
 from cosmos.humanize import number
 
-# Words a label writes as people do: "FPS", not "Fps"; "GPUs", not "Gpus".
-LABEL_WORDS = {"fps": "FPS", "gpu": "GPU", "gpus": "GPUs", "len": "length", "vae": "VAE", "id": "ID"}
-
 
 class ParameterError(ValueError):
     """A parameter value the model would reject or misread; the message says how to fix it."""
@@ -19,6 +16,31 @@ class ParameterError(ValueError):
     def __init__(self, name: str, message: str):
         super().__init__(message)
         self.name = name
+
+
+# Words of parameter names as a person writes them (the rest are lower case).
+WORDS = {
+    "fps": "FPS",
+    "gpus": "GPUs",
+    "gpu": "GPU",
+    "len": "length",
+    "t5": "T5",
+    "4k": "4K",
+    "vae": "VAE",
+    "id": "ID",
+}
+
+
+def readable_name(name: str) -> str:
+    """A parameter's name as a label: "num_steps" → "Steps", "num_gpus" → "GPUs", "top_p" → "Top-p"."""
+    words = name.split("_")
+    if words[0] == "num" and len(words) > 1:
+        words = words[1:]  # "num_output_frames": the output frames
+    words = [WORDS.get(word, word) for word in words]
+    text = " ".join(words)
+    if len(words) > 1 and len(words[-1]) == 1:
+        text = "-".join([" ".join(words[:-1]), words[-1]])  # top_p, top_k
+    return text[:1].upper() + text[1:]
 
 
 @dataclass(frozen=True)
@@ -34,13 +56,7 @@ class Param:
 
     @property
     def title(self) -> str:
-        """How a form or a page names it: ``label``, else made from ``name`` ("num_steps": "Steps",
-        "fps": "FPS", "num_gpus": "GPUs", "top_k": "Top k")."""
-        if self.label:
-            return self.label
-        words = self.name.removeprefix("num_").split("_")
-        words = [LABEL_WORDS.get(word, word) for word in words]
-        return words[0][:1].upper() + words[0][1:] + "".join(f" {word}" for word in words[1:])
+        return self.label or readable_name(self.name)
 
     def describe_range(self) -> str:
         if self.choices:

@@ -11,14 +11,16 @@ from django.template.loader import render_to_string
 from cosmos_site.validators import unstorable_reason
 from runs.live import RELAY, STAFF_GROUP, latest_event, run_group, user_group
 from runs.models import Run
+from runs.views.presenters import event_timing
 
 # Close codes a page can tell apart (4000–4999 are the application's).
 NOT_LOGGED_IN, NOT_FOUND = 4401, 4404
 
 
 def render_event(event: dict) -> str:
-    """The fragments htmx swaps in by id: the progress block and the run's row and card elsewhere."""
-    return render_to_string("runs/_live.html", {"event": event})
+    """The fragments htmx swaps in by id: the progress block, the run page's timing, and the run's row
+    and card elsewhere."""
+    return render_to_string("runs/_live.html", {"event": event, "timing": event_timing(event)})
 
 
 class RunConsumer(AsyncWebsocketConsumer):

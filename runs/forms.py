@@ -6,17 +6,18 @@ planner finds is shown next to the field it concerns.
 
 from django import forms
 from django.conf import settings
+from django.forms.utils import ErrorDict
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
-from cosmos.humanize import number_range
-from cosmos.params import Param
-from cosmos.profiles import ModelProfile, UnknownModel, profile_for, transfer1_spec
-from cosmos.profiles.cosmos3_params import AUTO, TRANSFER_MODES, TRANSFER_ONLY
+from cosmos.profiles import ModelProfile, UnknownModel, profile_for
 from cosmos_site.model_types import ModelType, default_model_type
 from nodes.models import GpuNode
 from prompts.structured import PromptError, parse_prompt, prompt_text_of
 from runs.input_choices import FormInputs, InputSetField
+from runs.model_fields import ModelFields, unaccepted, words_of
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX
 from runs.services.errors import RunRequestError
 from runs.services.planning import AUTOMATIC_NODE, RunPlan, run_plan
@@ -34,141 +35,19 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
-def _weight_field(hint: str, help_text: str) -> forms.FloatField:
-    """A control hint's weight, 0–1, blank for the model's choice."""
-    return forms.FloatField(
-        label=f"{hint} weight",
-        required=False,
-        min_value=0,
-        max_value=1,
-        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "auto"}),
-        help_text=help_text,
-    )
-
-
-def _parameter_field(param) -> forms.Field:
-    label = param.title
-    help_text = f"{param.help} Default {param.default}."
-    if param.kind is bool:
-        return forms.BooleanField(label=label, required=False, initial=param.default, help_text=param.help)
-    if param.choices:
-        choices = [(choice, choice.replace("_", " ")) for choice in param.choices]
-        return forms.ChoiceField(label=label, choices=choices, initial=param.default, help_text=help_text)
-    number = forms.IntegerField if param.kind is int else forms.FloatField
-    attrs = {"step": "1" if param.kind is int else "any"}
-    return number(
-        label=label,
-        required=False,
-        min_value=param.minimum,
-        max_value=param.maximum,
-        help_text=f"{help_text} Range {number_range(param.minimum, param.maximum)}.",
-        widget=forms.NumberInput(attrs={**attrs, "placeholder": param.default}),
-    )
-
-
-# Models whose form is made from their own parameter table; the others show Transfer1's fields and
-# take those of them they share (issue 15 gives every model its own).
-OWN_FIELDS = ("cosmos3_nano", "cosmos3_super", "reason2")
-
-# Shown beside the model, outside the advanced settings (Reason2's size picks its checkpoint).
-LEAD_PARAMETERS = ("model_mode", "size")
-
-# How an own-table form groups its advanced settings; a parameter in no group goes under "Other".
-PARAMETER_GROUPS = (
-    ("Size and length", ("resolution", "aspect_ratio", "num_frames", "fps")),
-    ("Sampling", ("num_steps", "guidance", "control_guidance", "shift", "seed")),
-    (
-        "Transfer",
-        (
-            "num_video_frames_per_chunk",
-            "num_conditional_frames",
-            "max_frames",
-            "preset_edge_threshold",
-            "preset_blur_strength",
-        ),
-    ),
-    (
-        "Output and GPUs",
-        (
-            "enable_sound",
-            "num_outputs",
-            "num_gpus",
-            "checkpoint_path",
-            "disable_guardrails",
-            "offload_guardrail_models",
-        ),
-    ),
-)
-
-MODEL_DEFAULT = "model default"
-
-
-def _choice_label(choice: str) -> str:
-    return choice.replace("_", " ").replace(",", ":")
-
-
-def own_parameter_field(param: Param) -> forms.Field:
-    """A field for one parameter of a model's own table; blank always means the model's default.
-
-    A parameter without a default of its own (None: the model's value for the mode, filled in
-    when the run is planned) is an empty field saying "model default".
-    """
-    kwargs = {"label": param.title, "required": False, "help_text": param.help}
-    if param.kind is bool:
-        return forms.BooleanField(initial=param.default, **kwargs)
-    if param.choices:
-        choices = [(choice, _choice_label(choice)) for choice in param.choices]
-        return forms.ChoiceField(choices=choices, initial=param.default, **kwargs)
-    if param.kind is str:
-        return forms.CharField(
-            max_length=200, widget=forms.TextInput(attrs={"placeholder": MODEL_DEFAULT}), **kwargs
-        )
-    number = forms.IntegerField if param.kind is int else forms.FloatField
-    placeholder = MODEL_DEFAULT if param.default is None else f"{param.default:g}"
-    return number(
-        min_value=param.minimum,
-        max_value=param.maximum,
-        initial=param.default,
-        widget=forms.NumberInput(
-            attrs={"step": "1" if param.kind is int else "any", "placeholder": placeholder}
-        ),
-        **kwargs,
-    )
-
-
-def _offered(profile: ModelProfile, param: Param) -> bool:
-    """Whether the form shows ``param`` for this model (a transfer's settings need a transfer mode)."""
-    if param.name in TRANSFER_ONLY and not _runs_transfers(profile):
-        return False
-    return param.name != "enable_sound" or getattr(profile, "sound", True)
-
-
-def _runs_transfers(profile: ModelProfile) -> bool:
-    modes = getattr(profile, "modes", ())
-    return not modes or bool(set(modes) & set(TRANSFER_MODES))
-
-
-def _mode_choices(profile: ModelProfile, param: Param) -> list[tuple[str, str]]:
-    """ "auto", then the modes this model runs (Super: no transfers)."""
-    modes = getattr(profile, "modes", ())
-    return [(mode, _choice_label(mode)) for mode in param.choices if mode == AUTO or mode in modes]
-
-
-def node_choices() -> list[tuple[str, str]]:
-    """Automatic placement, then each enabled node with its GPU count."""
+def node_choices(model: str | None = None) -> list[tuple[str, str]]:
+    """Automatic placement, then each enabled node (offering ``model``, if given) with its GPU count."""
     nodes = GpuNode.objects.filter(enabled=True).order_by("name")
+    if model is not None:
+        nodes = nodes.offering(model)
     named = [(node.name, f"{node.name} ({node.gpu_count} GPU{pluralize(node.gpu_count)})") for node in nodes]
     return [(AUTOMATIC_NODE, "Automatic (least busy)"), *named]
 
 
 class RunForm(forms.Form):
-    prompt_text = forms.CharField(
-        label="Prompt",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        strip=True,
-        help_text='Plain text, or a structured caption: a JSON object such as {"subjects": [{"description": '
-        '"…"}], "background_setting": "…", "lighting": {…}}.',
-    )
+    """A new run of one model: its own text, inputs, controls and parameters (runs/model_fields.py)."""
+
+    prompt_text = forms.CharField(label="Prompt", widget=forms.Textarea(attrs={"rows": 3}), strip=True)
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
@@ -197,10 +76,9 @@ class RunForm(forms.Form):
         self.user = user
         if like_run is not None:
             self.initial.update(_initial_from(like_run))
-        self.profile = self._chosen_profile()
-        self.own_fields = self.profile.name in OWN_FIELDS
+        self.profile, unknown = self._chosen_profile()
         self.inputs = FormInputs(self, user)  # the input set choices, and uploads kept across errors
-        self.fields["node"].choices = node_choices()
+        self.fields["node"].choices = node_choices(self.profile.name)
         self.fields["model_type"].widget.attrs.update(
             {
                 # Another model's fields: the form again, for that model, with what was typed so far.
@@ -211,82 +89,69 @@ class RunForm(forms.Form):
                 "hx-include": "#run-form :is(textarea, select, input:not([type=file], [type=hidden]))",
             }
         )
-        if self.own_fields:
-            self._add_own_fields()
-        else:
-            self._add_transfer1_fields()
+        # The files chosen stay chosen when another model's form (or the form with its errors) comes in.
+        self.fields["uploads"].widget.attrs["hx-preserve"] = "true"
+        self.model_fields = ModelFields(self, self.profile)
+        self.hints, self.parameters = self.model_fields.hints, self.model_fields.parameters
+        self._fit_words()
+        if not self.is_bound:
+            self._keep_valid_choices()
+            if unknown:
+                # Beside the model field; the form shows the default model's fields meanwhile.
+                self.initial["model_type"] = self.profile.name
+                message = f"There is no model {unknown[:40]!r}: showing {self.profile.label}; choose another."
+                self._errors = ErrorDict({"model_type": self.error_class([message])})
         self.plan: RunPlan | None = None
         self.control_errors: list[str] = []  # errors about the controls as a whole (none is on)
 
-    def _chosen_profile(self) -> ModelProfile:
-        """The model the form is for: the one posted, else the one asked for, else the default."""
+    def _chosen_profile(self) -> tuple[ModelProfile, str]:
+        """The model the form is for (the one posted, else asked for, else the default), and a name
+        asked for that is no model ("" when none)."""
         chosen = self.data.get("model_type") if self.is_bound else None
         chosen = chosen or self.initial.get("model_type") or default_model_type()
         try:
-            return profile_for(chosen)
+            return profile_for(chosen), ""
         except UnknownModel:  # a bad post: model_type's own validation says so
-            return profile_for(default_model_type())
+            return profile_for(default_model_type()), str(chosen)
 
-    def _add_transfer1_fields(self) -> None:
-        self.hints = transfer1_spec.HINTS
-        self.parameters = transfer1_spec.PARAMETERS
-        for hint in self.hints:
-            self.fields[f"weight_{hint}"] = _weight_field(
-                hint, "0–1; blank: 0.5 when the folder has this control's video, else off (edge: on)."
-            )
-        for param in self.parameters:
-            self.fields[param.name] = _parameter_field(param)
+    def _fit_words(self) -> None:
+        """The prompt and input fields in the model's words; no negative prompt where it reads none."""
+        words = self.words = words_of(self.profile)
+        prompt = self.fields["prompt_text"]
+        prompt.label, prompt.help_text, prompt.required = (
+            words.prompt_label,
+            words.prompt_help,
+            words.prompt_required,
+        )
+        if not words.negative_prompt:
+            del self.fields["negative_prompt"]
+        self.fields["input_folder"].help_text = words.inputs_help
+        self.fields["uploads"].help_text = words.uploads_help
 
-    def _add_own_fields(self) -> None:
-        """The model's own hints and parameter table, each field made from its Param."""
-        self.hints = self.profile.hints if _runs_transfers(self.profile) else ()
-        self.parameters = tuple(param for param in self.profile.parameters if _offered(self.profile, param))
-        for hint in self.hints:
-            self.fields[f"weight_{hint}"] = _weight_field(
-                hint,
-                "Transfers only. 0–1; 0: off; blank: 1 for each control video the folder has (else edge).",
-            )
-        for param in self.parameters:
-            self.fields[param.name] = own_parameter_field(param)
-            if param.name == "model_mode":
-                self.fields[param.name].choices = _mode_choices(self.profile, param)
-        if self.profile.needs_video:
-            return  # a model that asks about a video keeps the form's own words for its inputs
-        self.fields["input_folder"].help_text = (
-            "Optional: none makes text2video (or text2image). An input video makes a video2video "
-            "transfer, an image image2video. Or upload below."
-        )
-        self.fields["uploads"].help_text = (
-            "color.mp4 and any of depth.mp4, segmentation.mp4, edge.mp4, blur.mp4, wsm.mp4 — or a .zip "
-            "of them."
-        )
+    def _keep_valid_choices(self) -> None:
+        """Typed values another model's form sent keep only where this model has that choice."""
+        for name, field in self.fields.items():
+            if isinstance(field, forms.ChoiceField) and name in self.initial:
+                valid = {str(value) for value, _ in field.choices}
+                if str(self.initial[name]) not in valid:
+                    del self.initial[name]
 
     @property
     def weight_fields(self):
-        return [self[f"weight_{hint}"] for hint in self.hints]
+        return self.model_fields.weight_fields
 
     @property
     def lead_fields(self):
-        """Parameters shown beside the model (the mode), not among the advanced ones."""
-        return [self[param.name] for param in self.parameters if param.name in LEAD_PARAMETERS]
-
-    @property
-    def parameter_fields(self):
-        return [self[param.name] for param in self.parameters if param.name not in LEAD_PARAMETERS]
+        """Parameters shown beside the model (its mode, type or size), not among the advanced ones."""
+        return self.model_fields.lead_fields
 
     @property
     def parameter_groups(self) -> list[tuple[str, list]]:
-        """The advanced parameters under their headings: the model's own groups, or one for Transfer1's."""
-        if not self.own_fields:
-            return [("", self.parameter_fields)]
-        names = {param.name for param in self.parameters}
-        groups = [
-            (legend, [self[name] for name in members if name in names])
-            for legend, members in PARAMETER_GROUPS
-        ]
-        grouped = {name for _, members in PARAMETER_GROUPS for name in members}
-        rest = [field for field in self.parameter_fields if field.name not in grouped]
-        return [(legend, fields) for legend, fields in [*groups, ("Other", rest)] if fields]
+        return self.model_fields.parameter_groups
+
+    @property
+    def has_negative_prompt(self) -> bool:
+        return "negative_prompt" in self.fields
 
     def clean_prompt_text(self) -> str:
         return _prompt_text_field(self.cleaned_data["prompt_text"], "the prompt")
@@ -297,15 +162,18 @@ class RunForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         input_dir = self.inputs.folder(data)  # None: no inputs (text to image or video)
+        for name in unaccepted(self, self.data):
+            # Never dropped quietly: the run would not be the one asked for.
+            self.add_error(None, f"{self.profile.label} has no setting {name!r}; nothing was queued.")
         if self.errors:
             return data
         if input_dir is None and self.profile.needs_video:
             self.add_error("input_folder", "Pick an input set, or upload the videos.")
             return data
-        weights, parameters = self._own_settings(data) if self.own_fields else self._shared_settings(data)
+        weights, parameters = self.model_fields.given(data)
         try:
             self.plan = run_plan(
-                prompt_text=data["prompt_text"],
+                prompt_text=data["prompt_text"] or None,
                 input_dir=input_dir,
                 name=data.get("name", ""),
                 negative_prompt=data.get("negative_prompt") or "",
@@ -323,37 +191,6 @@ class RunForm(forms.Form):
             self.add_error("uploads", "The upload was deleted after a day unused: upload the videos again.")
             self.plan = None
         return data
-
-    def _own_settings(self, data: dict) -> tuple[dict, dict]:
-        """The weights and parameters given; a blank or default value leaves the model its own."""
-        weights = {
-            hint: data[f"weight_{hint}"] for hint in self.hints if data.get(f"weight_{hint}") is not None
-        }
-        parameters = {
-            param.name: data[param.name]
-            for param in self.parameters
-            if data.get(param.name) not in (None, "") and data[param.name] != param.default
-        }
-        return weights, parameters
-
-    def _shared_settings(self, data: dict) -> tuple[dict, dict]:
-        """Transfer1's fields; another model takes those of them it shares (steps, seed…)."""
-        profile = self.profile
-        known = {param.name for param in profile.parameters}
-        weights = {
-            hint: data[f"weight_{hint}"]
-            for hint in self.hints
-            if data.get(f"weight_{hint}") is not None and hint in profile.hints
-        }
-        parameters = {
-            param.name: data[param.name]
-            for param in self.parameters
-            if param.name in known
-            and data.get(param.name) not in (None, "")
-            and (param.kind is not bool or data[param.name] != param.default)
-            and (profile.name == "transfer1" or data[param.name] != param.default)
-        }
-        return weights, parameters
 
     def reject(self, exc: RunRequestError) -> None:
         """Show a planning or creating error next to its field (an upload stays chosen, to send again)."""
@@ -385,7 +222,7 @@ def _editable(text: str) -> str:
 
 
 def _initial_from(run) -> dict:
-    """Form values that reproduce a run (edit and run again)."""
+    """Form values that reproduce a run (edit and run again), in its model's own fields."""
     parameters = run.execution_config.get("parameters") or run.prompt.parameters
     initial = {
         "prompt_text": _editable(run.prompt.prompt_text),
@@ -395,95 +232,86 @@ def _initial_from(run) -> dict:
         "node": run.node.name if run.node else AUTOMATIC_NODE,
         "priority": run.priority,
     }
+    try:
+        profile = profile_for(run.model_type)
+    except UnknownModel:
+        return initial
     controls = parameters.get("controls") or {}
-    if run.model_type in OWN_FIELDS:
-        table = profile_for(run.model_type).parameters
-        initial.update({f"weight_{hint}": weight for hint, weight in controls.items()})
-        if parameters.get("model_mode") in TRANSFER_MODES:
-            # A transfer's length and rate are its input's: given again, they would be refused.
-            parameters = {key: value for key, value in parameters.items() if key not in ("num_frames", "fps")}
-    else:
-        table = transfer1_spec.PARAMETERS
-        initial.update({f"weight_{hint}": controls.get(hint, 0) for hint in transfer1_spec.HINTS})
+    if controls:  # the same controls: the others off, not the folder's defaults
+        initial.update({f"weight_{hint}": controls.get(hint, 0) for hint in profile.hints})
+    # Without what its inputs decided (a transfer's length and rate): given again, they would be refused.
+    parameters = profile.carried_over(parameters)
     initial.update(
-        {param.name: parameters[param.name] for param in table if parameters.get(param.name) is not None}
+        {
+            param.name: parameters[param.name]
+            for param in profile.parameters
+            if parameters.get(param.name) is not None
+        }
     )
     return initial
 
 
-def _override_field(param: Param) -> forms.Field:
-    """An optional field for one model parameter: blank keeps each prompt's own value."""
-    label = param.title
-    if param.kind is bool:
-        return forms.NullBooleanField(
-            label=label,
-            required=False,
-            widget=forms.Select(
-                choices=[("unknown", "Keep each prompt's"), ("true", "Yes"), ("false", "No")]
-            ),
-            help_text=f"{param.help} Default {'yes' if param.default else 'no'}.",
-        )
-    if param.choices:
-        choices = [
-            ("", "Keep each prompt's"),
-            *((choice, choice.replace("_", " ")) for choice in param.choices),
-        ]
-        return forms.ChoiceField(
-            label=label, choices=choices, required=False, help_text=f"{param.help} Default {param.default}."
-        )
-    number = forms.IntegerField if param.kind is int else forms.FloatField
-    return number(
-        label=label,
-        required=False,
-        min_value=param.minimum,
-        max_value=param.maximum,
-        help_text=f"{param.help} {param.describe_range().capitalize()}; default {param.default}.",
-        widget=forms.NumberInput(
-            attrs={"step": "1" if param.kind is int else "any", "placeholder": "keep each prompt's"}
-        ),
+class ModelSelect(forms.Select):
+    """The Queue runs model: choosing one shows the page again with its settings (a button does it
+    on a page without JavaScript; with it, Enter in a field still queues the runs)."""
+
+    REFRESH = (
+        "this.form.insertAdjacentHTML('beforeend', '<input type=hidden name=_refresh value=1>');"
+        " this.form.submit()"
     )
+    BUTTON = '<noscript><button type="submit" name="_refresh" value="1">Show its settings</button></noscript>'
+
+    def render(self, name, value, attrs=None, renderer=None):
+        select = super().render(name, value, {**(attrs or {}), "onchange": self.REFRESH})
+        return format_html("{} {}", select, mark_safe(self.BUTTON))  # a constant
 
 
 class QueueRunsForm(forms.Form):
-    """Settings for one new run of each selected prompt; every blank field keeps the prompt's own."""
+    """Settings for one new run of each selected prompt; every blank field keeps the prompt's own.
 
+    The settings are those of the model chosen (the selected prompts' own when they share one),
+    made by the New run form's builder; with prompts of several models and none chosen, only the
+    node and priority.
+    """
+
+    model_type = forms.ChoiceField(label="Model", required=False, widget=ModelSelect)
     node = forms.ChoiceField(label="GPU node", required=False)
     priority = forms.IntegerField(initial=0, help_text="Higher runs first; equal priorities go in order.")
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, prompts_model: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["node"].choices = [("", f"Default ({settings.COSMOS_DEFAULT_NODE})"), *node_choices()]
-        for hint in transfer1_spec.HINTS:
-            self.fields[f"weight_{hint}"] = forms.FloatField(
-                label=f"{hint} control weight",
-                required=False,
-                min_value=0,
-                max_value=1,
-                widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "keep each prompt's"}),
-                help_text="0 to 1; 0 turns the control off.",
-            )
-        for param in transfer1_spec.PARAMETERS:
-            self.fields[param.name] = _override_field(param)
+        field = self.fields["model_type"]
+        field.choices = [("", "Each prompt's own"), *ModelType.choices]
+        field.initial = prompts_model or ""
+        chosen = (self.data if self.is_bound else self.initial).get("model_type", field.initial)
+        try:
+            self.profile = profile_for(chosen) if chosen else None
+        except UnknownModel:  # a bad post: model_type's own validation says so
+            self.profile = None
+        model = self.profile.name if self.profile else None
+        self.fields["node"].choices = [
+            ("", f"Default ({settings.COSMOS_DEFAULT_NODE})"),
+            *node_choices(model),
+        ]
+        self.model_fields = ModelFields(self, self.profile, override=True) if self.profile else None
+        if self.model_fields is None:
+            field.help_text = "Choose a model to change its settings for every run."
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in unaccepted(self, self.data):
+            where = self.profile.label if self.profile else "each prompt's own model (choose a model first)"
+            self.add_error(None, f"{name!r} is not a setting of {where}; nothing was queued.")
+        return data
 
     @property
-    def weight_fields(self):
-        return [self[f"weight_{hint}"] for hint in transfer1_spec.HINTS]
-
-    @property
-    def parameter_fields(self):
-        return [self[param.name] for param in transfer1_spec.PARAMETERS]
+    def model(self) -> str | None:
+        """The model every run uses (None: each prompt's own)."""
+        return self.cleaned_data.get("model_type") or None
 
     def parameters(self) -> dict:
         """The parameters given (to override each prompt's)."""
-        return {
-            param.name: self.cleaned_data[param.name]
-            for param in transfer1_spec.PARAMETERS
-            if self.cleaned_data.get(param.name) not in (None, "")
-        }
+        return self.model_fields.given(self.cleaned_data)[1] if self.model_fields else {}
 
     def weights(self) -> dict[str, float]:
-        return {
-            hint: self.cleaned_data[f"weight_{hint}"]
-            for hint in transfer1_spec.HINTS
-            if self.cleaned_data.get(f"weight_{hint}") is not None
-        }
+        return self.model_fields.given(self.cleaned_data)[0] if self.model_fields else {}

@@ -54,10 +54,18 @@ def event_from(progress: Progress, *, expected: float | None) -> dict:
         "percentage": progress.percentage,
         "message": progress.message,
         "timestamp": progress.timestamp.isoformat(),
+        # The run page's Timing panel follows the run with its progress.
+        "created_at": _isoformat(run.created_at),
+        "started_at": _isoformat(run.started_at),
+        "completed_at": _isoformat(run.completed_at),
         "eta_seconds": remaining_seconds(
             expected, progress.percentage, run.status, started_at=run.started_at, now=progress.timestamp
         ),
     }
+
+
+def _isoformat(moment) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def groups_of(event: dict) -> list[str]:

@@ -243,12 +243,21 @@ class PromptAdmin(ActionPageMixin, admin.ModelAdmin):
 
     @admin.action(description="Queue runs of the selected prompts…", permissions=["add"])
     def queue_runs(self, request, queryset):
-        form = QueueRunsForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+        # The prompts' one model, if they share one: its settings are shown first.
+        models = list(queryset.order_by().values_list("model_type", flat=True).distinct()[:2])
+        shared = models[0] if len(models) == 1 else None
+        applying = "apply" in request.POST and "_refresh" not in request.POST
+        if applying:
+            form = QueueRunsForm(request.POST, prompts_model=shared)
+        else:  # first shown, or shown again for another model with what was typed so far
+            typed = request.POST.dict() if "_refresh" in request.POST else {}
+            form = QueueRunsForm(initial=typed, prompts_model=shared)
+        if applying and form.is_valid():
             outcome = runs_enqueue_for_prompts(
                 prompts=queryset.order_by("created_at"),
                 parameters=form.parameters(),
                 weights=form.weights(),
+                model=form.model,
                 node=form.cleaned_data["node"] or None,
                 owner=request.user,
                 priority=form.cleaned_data["priority"],

@@ -146,6 +146,7 @@ def runs_enqueue_for_prompts(
     prompts,
     parameters: dict[str, Any] | None = None,
     weights: dict[str, float] | None = None,
+    model: str | None = None,
     node: str | None = None,
     owner: AbstractBaseUser | None = None,
     priority: int = 0,
@@ -153,9 +154,10 @@ def runs_enqueue_for_prompts(
     """Queue one run of each prompt, with its own inputs and settings except those given here.
 
     ``parameters`` and ``weights`` override each prompt's own (a weight of 0 turns that
-    control off); ``node`` None uses the default node. A prompt that cannot run (no inputs,
-    a setting its model rejects, a disabled node) is skipped with the planner's reason; each
-    queued run is created and handed to the workers in its own transaction.
+    control off); ``model`` None keeps each prompt's model (another one starts from its
+    defaults, not the prompt's settings); ``node`` None uses the default node. A prompt that
+    cannot run (no inputs, a setting its model rejects, a disabled node) is skipped with the
+    planner's reason; each queued run is created and handed to the workers in its own transaction.
     """
     from runs.services.planning import RunRequestError, run_plan
     from runs.services.runs import run_submit
@@ -164,7 +166,9 @@ def runs_enqueue_for_prompts(
     for prompt in prompts:
         prompt: Prompt
         try:
-            plan = run_plan(like=prompt.id, parameters=parameters, weights=weights, node=node or None)
+            plan = run_plan(
+                like=prompt.id, parameters=parameters, weights=weights, model=model, node=node or None
+            )
             run = run_submit(plan=plan, owner=owner, priority=priority)
         except RunRequestError as exc:
             outcome.skipped.append((prompt.id, str(exc)))

@@ -21,7 +21,15 @@ from runs.eta import expected_seconds, remaining_seconds
 from runs.models import ACTIVE_STATUSES, Run, RunStatus
 from runs.services import RunRequestError
 from runs.services.commands import run_command
-from runs.views.presenters import flat_parameters, log_tail_of, progress_of, timing_rows
+from runs.views.presenters import (
+    expected_size,
+    flat_parameters,
+    log_tail_of,
+    output_size,
+    progress_of,
+    run_timing,
+    timing_rows,
+)
 
 RUNS_PER_PAGE = 50
 GALLERY_PER_PAGE = 48
@@ -150,6 +158,9 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "retries": list(run.retries.order_by("-created_at")[:5]),
         "controls": [(hint, Path(path).name) for hint, path in run.outputs.get("controls", {}).items()],
         "timings": timing_rows(run),
+        "timing": run_timing(run),
+        "output_size": output_size(run),
+        "expected_size": expected_size(run) if run.status in ACTIVE_STATUSES else "",
     }
     return render(request, "runs/run_detail.html", context)
 
@@ -179,10 +190,13 @@ def run_command_view(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
-    """The progress block alone: what a page polls when its WebSocket is down."""
+    """The progress block (and, for the run page, its Timing panel): what a page polls when its
+    WebSocket is down."""
     run = visible_runs(request).with_latest_progress().select_related("node")
     run = get_object_or_404(run, pk=run_id)
     response = render(request, "runs/_progress.html", {"p": progress_of(run, EtaCache())})
+    if request.GET.get("timing"):  # the run page's poll: its Timing panel too, swapped in by id
+        response.content += render(request, "runs/_timing.html", {"t": run_timing(run), "oob": True}).content
     if run.is_terminal:
         stop = HttpResponseStopPolling()
         stop.content = response.content

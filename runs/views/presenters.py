@@ -1,11 +1,19 @@
 """What the templates show of a run: plain dicts and strings, so partials can also be rendered
 from a live event (which carries only primitives)."""
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from cosmos import humanize
 from cosmos.failures import log_tail
-from cosmos.profiles import transfer1_spec
-from runs.models import ACTIVE_STATUSES, Run
+from cosmos.params import Param, readable_name
+from cosmos.profiles import UnknownModel, profile_for
+from runs.model_fields import applies, choice_label, words_of
+from runs.models import ACTIVE_STATUSES, Run, RunStatus
 
 LOG_LINES = 40
 
@@ -35,26 +43,147 @@ def log_tail_of(run: Run) -> str:
 
 
 def flat_parameters(run: Run) -> dict:
-    """Everything that shaped the result, one level deep: for the detail page and compare's diff."""
+    """What shaped the result, one level deep and labelled as the New run form labels it: the
+    detail page's settings and compare's diff.
+
+    Only the settings of the run's model (controls only when it used some, a transfer's settings
+    only in a transfer); a setting left unset (no value of its own) is left out.
+    """
     parameters = dict(run.execution_config.get("parameters") or run.prompt.parameters)
-    controls = parameters.pop("controls", {})
+    controls = parameters.pop("controls", None) or {}
+    try:
+        profile = profile_for(run.model_type)
+    except UnknownModel:
+        profile = None
+    words = words_of(profile) if profile else None
     # A structured caption stays a PromptText: the pages show it readably, and it compares as its JSON.
     prompt, negative = run.prompt.parsed_text, run.prompt.parsed_negative_prompt
-    flat = {
-        "prompt": prompt if prompt.structured else prompt.text,
-        "negative prompt": negative if negative.structured else negative.text or "(default)",
-        "model": run.get_model_type_display(),
-        "node": run.node.name if run.node else run.execution_config.get("node", "—"),
-        "inputs": run.prompt.inputs.get("dir", "—"),
+    flat: dict[str, Any] = {
+        words.prompt_label if words else "Prompt": prompt if prompt.structured else prompt.text
     }
-    for hint in transfer1_spec.HINTS:
-        flat[f"{hint} weight"] = controls.get(hint, 0)
-    flat.update({name.replace("_", " "): value for name, value in sorted(parameters.items())})
+    if words is None or words.negative_prompt:
+        flat["Negative prompt"] = negative if negative.structured else negative.text or "(default)"
+    flat.update(
+        {
+            "Model": run.get_model_type_display(),
+            "Node": run.node.name if run.node else run.execution_config.get("node", "—"),
+            "Inputs": run.prompt.inputs.get("dir", "—"),
+        }
+    )
+    if controls:
+        for hint in (profile.hints if profile else ()) or tuple(controls):
+            flat[f"{hint.capitalize()} weight"] = setting_value(None, controls.get(hint, "off"))
+    table = {param.name: param for param in profile.parameters} if profile else {}
+    for name in [*table, *sorted(set(parameters) - set(table))]:
+        value = parameters.get(name)
+        if name not in parameters or _unset(table.get(name), value):
+            continue
+        if profile and not applies(profile, name, parameters):
+            continue
+        param = table.get(name)
+        flat[param.title if param else readable_name(name)] = setting_value(param, value)
     return flat
 
 
+def _unset(param: Param | None, value: Any) -> bool:
+    """No value of its own: None or blank, or "none" where that is the model's default (its own size)."""
+    return value is None or value == "" or (value == "none" and param is not None and param.default == "none")
+
+
+def setting_value(param: Param | None, value: Any) -> Any:
+    """A setting as a person reads it: yes/no, "16:9", "very high", 6 rather than 6.0."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str) and param is not None and param.choices:
+        return choice_label(value)
+    return value
+
+
+def output_size(run: Run) -> str:
+    """The size of what the run made, read from its output (not what was asked for); "" before."""
+    video, image = run.outputs.get("video_info"), run.outputs.get("image_info")
+    if video:
+        # As the player's caption writes it, so the two never disagree.
+        fps = humanize.number(float(video["fps"]))
+        return f"{video['width']}×{video['height']}, {humanize.plural(video['frames'], 'frame')} at {fps} fps"
+    if image:
+        return f"{image['width']}×{image['height']} image"
+    return ""
+
+
+def expected_size(run: Run) -> str:
+    """What the planner expects the run to make (shown only until its output says)."""
+    expected = run.execution_config.get("expected") or {}
+    if not expected.get("width"):
+        return ""
+    size = f"{expected['width']}×{expected['height']}"
+    if expected.get("image") or expected.get("frames") == 1:
+        return f"{size} image"
+    frames = f", {expected['frames']} frames" if expected.get("frames") else ""
+    fps = f" at {float(expected['fps']):g} fps" if expected.get("fps") else ""
+    return f"{size}{frames}{fps}"
+
+
+def timing_of(
+    *,
+    run_id: str,
+    status: str,
+    created_at: datetime | None,
+    started_at: datetime | None,
+    completed_at: datetime | None,
+    now: datetime,
+) -> dict:
+    """The run page's Timing panel: when it was queued, started and finished, and how long each part
+    took (so far, while it lasts). From primitives too, so a live event can render it."""
+    waiting = status in (RunStatus.PENDING, RunStatus.UPLOADING) and started_at is None
+    running = status in ACTIVE_STATUSES and not waiting
+    queue_end = started_at or completed_at or now
+    return {
+        "run_id": run_id,
+        "status": status,
+        "queued_at": created_at,
+        "started_at": started_at,
+        "finished_at": completed_at,
+        "waiting": waiting,
+        "running": running,
+        "wait_seconds": (queue_end - created_at).total_seconds() if created_at else None,
+        "run_seconds": ((completed_at or now) - started_at).total_seconds() if started_at else None,
+    }
+
+
+def run_timing(run: Run) -> dict:
+    return timing_of(
+        run_id=run.id,
+        status=run.status,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        completed_at=run.completed_at,
+        now=timezone.now(),
+    )
+
+
+def event_timing(event: dict) -> dict | None:
+    """The Timing panel as of a live event (None for an event from before events carried times)."""
+    if "created_at" not in event:
+        return None
+
+    def moment(value: str | None) -> datetime | None:
+        return parse_datetime(value) if value else None
+
+    return timing_of(
+        run_id=event["run_id"],
+        status=event["status"],
+        created_at=moment(event["created_at"]),
+        started_at=moment(event["started_at"]),
+        completed_at=moment(event["completed_at"]),
+        now=moment(event["timestamp"]) or timezone.now(),
+    )
+
+
+# The measured phases, once the run has them (its wait in the queue is in the live panel above them).
 TIMING_LABELS = {
-    "queue_wait_seconds": "Waited in the queue",
     "upload_seconds": "Upload",
     "model_load_seconds": "Model load",
     "inference_seconds": "Inference",

@@ -1,23 +1,31 @@
-"""How a model parameter is named and its range described (cosmos/params.py)."""
+"""Parameter names as people read them, and their ranges (cosmos/params.py): forms and run pages use both."""
 
 import pytest
 
-from cosmos.params import Param, ParameterError
+from cosmos.params import Param, ParameterError, readable_name
 
 
 @pytest.mark.parametrize(
-    ("name", "title"),
+    ("name", "label"),
     [
         ("num_steps", "Steps"),
-        ("fps", "FPS"),
         ("num_gpus", "GPUs"),
-        ("num_conditional_frames", "Conditional frames"),
+        ("fps", "FPS"),
+        ("num_output_frames", "Output frames"),
         ("max_model_len", "Max model length"),
-        ("guidance", "Guidance"),
+        ("top_p", "Top-p"),
+        ("sigma_max", "Sigma max"),
+        ("offload_text_encoder_model", "Offload text encoder model"),
+        ("num", "Num"),
     ],
 )
-def test_it_names_a_parameter_as_people_write_it(name, title):
-    assert Param(name, int, 1, "").title == title
+def test_it_makes_a_label_of_a_parameters_name(name, label):
+    assert readable_name(name) == label
+
+
+def test_it_prefers_the_parameters_own_label():
+    assert Param("fps", int, 24, "Rate.", label="Frame rate (fps)").title == "Frame rate (fps)"
+    assert Param("num_gpus", int, 1, "GPUs.").title == "GPUs"
 
 
 def test_it_keeps_a_label_given_to_it():

@@ -109,7 +109,12 @@ def test_it_asks_for_run_settings_before_queueing(admin_client, alice):
 def test_it_queues_a_run_of_each_prompt_and_reports_those_it_cannot(
     admin_client, alice, render_dir, no_workers, django_capture_on_commit_callbacks
 ):
-    ready = prompt_create(prompt_text="a harbour", inputs=read_input_dir(render_dir).to_json(), owner=alice)
+    ready = prompt_create(
+        prompt_text="a harbour",
+        inputs=read_input_dir(render_dir).to_json(),
+        owner=alice,
+        model_type="transfer1",
+    )
     no_inputs = PromptFactory(owner=alice)
     with django_capture_on_commit_callbacks(execute=True):
         response = act(

@@ -75,5 +75,5 @@ def test_it_compares_structured_prompts_readably(client, alice):
     second = RunFactory(prompt=StructuredPromptFactory(owner=alice), **done)
     client.force_login(alice)
     html = page(client, "compare", runs=f"{first.id},{second.id}")
-    assert "<th>prompt</th>" in html
+    assert "<th>Prompt</th>" in html
     assert "<dd>A red fox with a bushy tail, take" in html and first.prompt.prompt_text not in html

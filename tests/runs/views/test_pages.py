@@ -142,8 +142,8 @@ def test_it_compares_runs_showing_only_what_differs(client, alice, fast_sim, ren
     client.force_login(alice)
     page = client.get(reverse("compare"), {"runs": f"{runs[0].id},{runs[1].id}"}).content.decode()
     assert page.count("<video") == 2
-    assert "<th>seed</th>" in page
-    assert "<th>guidance</th>" not in page  # equal in both: not shown
+    assert "<th>Seed</th>" in page
+    assert "<th>Guidance</th>" not in page  # equal in both: not shown
 
 
 def test_it_shows_the_dashboard_with_nodes_and_the_queue(client, alice, staff, db, fast_sim):
