@@ -36,9 +36,8 @@ def shown_fields(page) -> set[str]:
 
 
 def fill(page, name: str, value: str) -> None:
-    if name == "inputs":  # the input set whose label starts with its name, however it is listed
-        option = page.locator("select[name=input_folder] option", has_text=value).first
-        page.select_option("select[name=input_folder]", option.get_attribute("value"))
+    if name == "inputs":  # the input set's card, by the name it is listed under
+        page.click(f'#run-form label.input-set:has(.input-set-name:text-is("{value}"))')
         return
     field = page.locator(f"#run-form [name={name}]")
     if not field.is_visible():
