@@ -86,8 +86,3 @@ class InputSet(models.Model):
         if kept:
             self.pending = False
         return bool(kept)
-
-    @property
-    def label(self) -> str:
-        """How a choice of inputs shows it: name, videos and length."""
-        return f"{self.name} ({', '.join(self.modalities)}, {self.frames} frames)"
