@@ -5,7 +5,10 @@ the size the run page sums up (all in decimal units: 1 MB = 1,000,000 bytes, as 
 managers count), and a range reads "0 – 4,294,967,295" rather than 4.29497e+09.
 """
 
+import math
+
 SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
+SMALLEST_FIXED = 1e-6  # a float nearer zero reads best as 2.5e-07
 
 
 def plural(count: int, noun: str, nouns: str = "") -> str:
@@ -23,7 +26,14 @@ def number(value) -> str:
     if not isinstance(value, int | float):
         return str(value)
     grouping = "," if abs(value) >= 10_000 else ""
-    return f"{value:{grouping}d}" if isinstance(value, int) else f"{value:{grouping}.6g}"
+    if isinstance(value, int):
+        return f"{value:{grouping}d}"
+    if not math.isfinite(value) or 0 < abs(value) < SMALLEST_FIXED:
+        return f"{value:.6g}"
+    # Six significant digits (one decimal at least) in fixed notation, trailing zeros dropped.
+    magnitude = math.floor(math.log10(abs(value))) if value else 0
+    text = f"{value:{grouping}.{max(1, 5 - magnitude)}f}"
+    return text.rstrip("0").rstrip(".")
 
 
 def number_range(minimum, maximum) -> str:

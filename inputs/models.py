@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from cosmos.humanize import plural
 from cosmos_site.querysets import OwnedQuerySet
 
 
@@ -75,8 +76,7 @@ class InputSet(models.Model):
     @property
     def summary(self) -> str:
         """What a choice of inputs says under the name: length, size and videos."""
-        frames = f"{self.frames} frame{'' if self.frames == 1 else 's'}"
-        return f"{frames} · {self.resolution} · {', '.join(self.modalities)}"
+        return f"{plural(self.frames, 'frame')} · {self.resolution} · {', '.join(self.modalities)}"
 
     def keep(self) -> bool:
         """A pending upload becomes an input set like any other (a run starts from it); False if it is
@@ -86,8 +86,3 @@ class InputSet(models.Model):
         if kept:
             self.pending = False
         return bool(kept)
-
-    @property
-    def label(self) -> str:
-        """How a choice of inputs shows it: name, videos and length."""
-        return f"{self.name} ({', '.join(self.modalities)}, {self.frames} frames)"

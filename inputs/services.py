@@ -121,6 +121,14 @@ def input_set_upload(*, files: list[UploadedFile], owner: AbstractBaseUser) -> I
     return input_set
 
 
+def input_sets_keep_used(*, directory: str) -> int:
+    """The pending uploads of the folder ``directory``, which a run now starts from, become input
+    sets like any other (how many): the New run form keeps its own upload (InputSet.keep), but the
+    API and the command line name an upload by its folder."""
+    used = InputSet.objects.filter(directory=directory, pending=True)
+    return used.update(pending=False, updated_at=timezone.now())
+
+
 def input_set_discard(*, input_set: InputSet) -> bool:
     """Delete a pending upload, row and files; an input set in use is never touched (False)."""
     deleted, _ = InputSet.objects.filter(pk=input_set.pk, pending=True).delete()

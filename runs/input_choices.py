@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from django import forms
 from django.urls import reverse
 
+from cosmos.humanize import plural
 from inputs.models import InputSet
 from inputs.services import input_set_discard, input_set_upload
 from inputs.uploads import UploadError
@@ -81,7 +82,7 @@ def prompt_choice(prompt_id: str, inputs: dict) -> InputChoice:
     main = info.get("color") or info.get("image") or {}
     parts = []
     if main.get("frames"):
-        parts.append(f"{main['frames']} frame{'' if main['frames'] == 1 else 's'}")
+        parts.append(plural(main["frames"], "frame"))
     if main.get("width") and main.get("height"):
         parts.append(f"{main['width']}×{main['height']}")
     parts.append(", ".join(sorted(inputs.get("videos") or {})) or "no videos")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import socket
 
 from asgiref.sync import async_to_sync
@@ -108,8 +109,26 @@ def _send(progress: Progress) -> None:
 
 def relay_address() -> str:
     """The relay's wake-up socket: an abstract Unix socket (no file) named after the database it relays."""
-    database = settings.DATABASES["default"]
-    key = "|".join(str(database.get(part, "")) for part in ("ENGINE", "HOST", "PORT", "NAME"))
+    return relay_address_for(settings.DATABASES["default"])
+
+
+def relay_address_for(database: dict) -> str:
+    """The wake-up socket of the processes that share ``database`` (a DATABASES entry), and only theirs.
+
+    Every process of one deployment finds the same name, and a deployment with another database
+    another one: a relay woken by someone else's rows, or bound first by someone else's relay
+    (it then only polls), would deliver late. An SQLite file is named by where it really is (two
+    spellings of one path are one database); an in-memory SQLite database, as every test suite
+    has, is private to its process, so the process is part of the name: otherwise every suite on
+    the machine would share one socket.
+    """
+    name = str(database.get("NAME") or "")
+    if "sqlite" in str(database.get("ENGINE", "")):
+        if name in ("", ":memory:") or "mode=memory" in name:
+            name = f"{name} in process {os.getpid()}"
+        else:
+            name = os.path.realpath(name)
+    key = "|".join([*(str(database.get(part) or "") for part in ("ENGINE", "HOST", "PORT")), name])
     return "\0cosmos-live-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -302,12 +302,14 @@ class Run(models.Model):
 
     @property
     def output_deleted(self) -> bool:
-        """Whether its result is gone: deleted by curation (``outputs`` says when), or its file no longer
-        on disk (removed by hand). Looks at the disk: for one run's page, not for lists."""
-        if "deleted_at" in self.outputs:
-            return True
-        output = self.output_file
-        return bool(output) and not Path(output).is_file()
+        """Whether curation deleted its result (``outputs`` says when, and how much)."""
+        return "deleted_at" in self.outputs
+
+    @property
+    def output_missing(self) -> bool:
+        """Whether its result's file, never deleted, is not on this machine's disk: removed by hand, or
+        saved where this server cannot read it. Looks at the disk: for one run's page, not for lists."""
+        return bool(self.output_file) and not self.output_deleted and not Path(self.output_file).is_file()
 
     @property
     def is_terminal(self) -> bool:

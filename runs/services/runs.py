@@ -16,6 +16,7 @@ from django.db import transaction
 
 from cosmos.failures import Failure
 from cosmos.stages import Stage
+from inputs.services import input_sets_keep_used
 from nodes.models import JobStatus
 from nodes.remote import RemoteError, transport_for
 from prompts.models import Prompt
@@ -109,6 +110,8 @@ def _save(*, prompt: Prompt, run: Run) -> None:
     """Write a built run (and its prompt, if new) with its first progress row; inside a transaction."""
     if prompt._state.adding:
         prompt.save()
+        if prompt.inputs.get("dir"):
+            input_sets_keep_used(directory=prompt.inputs["dir"])  # never expired under a run
     run.prompt = prompt
     run.save()
     progress_append(run=run, stage=Stage.QUEUED, percentage=0, message="Waiting to start")

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from cosmos_site.htmx import htmx_partial
 from prompts.models import Prompt
-from prompts.search import parse_query
+from prompts.search import parse_query, prefix_suggestion
 from runs.models import Run, RunStatus
 from runs.views.pages import visible_runs
 from runs.views.presenters import flat_parameters
@@ -104,11 +104,22 @@ def candidate_runs(request: HttpRequest, *, query: str, exclude: list[str]) -> l
     return (by_id + found)[:CANDIDATES]
 
 
+def search_suggestion(request: HttpRequest, *, query: str, exclude: list[str]) -> str:
+    """For a search that found nothing: the same with each bare word a prefix ("lightho" →
+    "lightho*"), as the prompt list suggests it, if that finds a run to add; else blank."""
+    suggestion = prefix_suggestion(query)
+    if suggestion and candidate_runs(request, query=suggestion, exclude=exclude):
+        return suggestion
+    return ""
+
+
 @require_GET
 @login_required
 def compare(request: HttpRequest) -> HttpResponse:
     chosen = chosen_runs(request)
     query = request.GET.get("q", "").strip()[:200]
+    exclude = [run.id for run in chosen.runs]
+    candidates = candidate_runs(request, query=query, exclude=exclude)
     context = {
         "chosen": chosen,
         "runs": chosen.runs,
@@ -118,7 +129,10 @@ def compare(request: HttpRequest) -> HttpResponse:
         "table": differences(chosen.runs),
         "query": query,
         "only_exclusions": bool(query) and not parse_query(query) and not _RUN_ID.fullmatch(query.lower()),
-        "candidates": candidate_runs(request, query=query, exclude=[run.id for run in chosen.runs]),
+        "candidates": candidates,
+        "suggestion": search_suggestion(request, query=query, exclude=exclude)
+        if query and not candidates
+        else "",
         "ids": ",".join(run.id for run in chosen.runs),
     }
     template = "runs/compare.html"

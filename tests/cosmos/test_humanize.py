@@ -30,6 +30,13 @@ def test_it_writes_a_count_with_its_noun_in_the_right_number(count, noun, nouns,
         (35.0, "35"),
         (0.05, "0.05"),
         (12_000.5, "12,000.5"),
+        # Never in exponent notation ("1.23457e+06" is what the ranges read before), never rounding
+        # away a whole number's digits, and no float noise.
+        (1_234_567.5, "1,234,567.5"),
+        (123_456.78, "123,456.8"),
+        (0.00001, "0.00001"),
+        (0.1 + 0.2, "0.3"),
+        (-2.5, "-2.5"),
         (True, "yes"),
     ],
 )

@@ -49,7 +49,9 @@ def test_it_describes_itself(db):
     input_set = make_input_set("harbour", modalities=["color", "depth", "seg"], frames=48)
 
     assert (str(input_set), input_set.resolution) == ("harbour", "1280×704")
-    assert input_set.label == "harbour (color, depth, seg, 48 frames)"
+    assert input_set.summary == "48 frames · 1280×704 · color, depth, seg"
+    input_set.frames = 1
+    assert input_set.summary.startswith("1 frame ·")
 
 
 @pytest.mark.parametrize("field", ["name", "directory"])

@@ -112,3 +112,19 @@ def test_it_keeps_nothing_of_an_upload_that_is_no_input_folder(alice, settings):
 
     assert not InputSet.objects.exists()
     assert not any(path.is_file() for path in Path(settings.COSMOS_UPLOADS_DIR).rglob("*"))
+
+
+@pytest.mark.parametrize("queue", [False, True], ids=["created", "submitted"])
+def test_it_keeps_an_upload_a_run_names_by_its_folder(alice, render_dir, no_workers, queue):
+    # The API and the command line name an upload by its folder (uploads/u<id>/…), not through the
+    # form that keeps it: the run must keep it too, or the clean-up deletes the inputs it runs from.
+    from runs.services import run_create, run_plan, run_submit
+
+    upload = input_set_upload(files=videos(render_dir, "color.mp4"), owner=alice)
+    plan = run_plan(prompt_text="a harbour", input_dir=Path(upload.directory), requester=alice)
+    (run_submit if queue else run_create)(plan=plan, owner=alice)
+
+    later = timezone.now() + PENDING_UPLOAD_LIFETIME + timedelta(hours=1)
+    assert input_sets_expire_pending(now=later) == 0
+    upload.refresh_from_db()
+    assert not upload.pending and Path(upload.directory, "color.mp4").is_file()

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cosmos.humanize import byte_size
 from inputs.demo import FILENAMES, check_demo_arguments, write_demo_inputs
 from inputs.folders import InputError
 from inputs.models import InputSet
@@ -115,12 +116,8 @@ class Command(BaseCommand):
         frames, width, height, fps = size["frames"], size["width"], size["height"], size["fps"]
         self.stdout.write(f"Wrote {frames} frames, {width}×{height} at {fps} fps:")
         for path in paths.values():
-            self.stdout.write(f"  {path}  ({_size(path.stat().st_size)})")
+            self.stdout.write(f"  {path}  ({byte_size(path.stat().st_size)})")
         self.stdout.write(f'Registered input set "{input_set.name}" ({owner_note(input_set)})')
         self.stdout.write("Next, try:")
         folder = shlex.quote(str(directory))
         self.stdout.write(f'  python manage.py cosmos_run "cyberpunk city at night" {folder}')
-
-
-def _size(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} KB"

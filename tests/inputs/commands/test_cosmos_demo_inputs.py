@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from cosmos.humanize import byte_size
 from cosmos.media import probe_video
 from inputs.demo import SEGMENT_COLORS
 from inputs.models import InputSet
@@ -59,7 +60,8 @@ def test_it_writes_three_videos_of_the_same_size_and_length(demo):
     assert sorted(p.name for p in directory.iterdir()) == sorted(NAMES)
     assert {(info.frames, info.width, info.height, info.fps) for info in infos} == {(13, 128, 72, 24.0)}
     for name in NAMES:
-        assert str(directory / name) in output
+        # Its size as every page and command writes sizes (decimal units: kB, not KB).
+        assert f"{directory / name}  ({byte_size((directory / name).stat().st_size)})" in output
     assert f'python manage.py cosmos_run "cyberpunk city at night" {directory}' in output
 
 

@@ -149,6 +149,9 @@ def test_it_asks_before_cancelling_on_a_page_that_works_without_javascript(clien
     assert Run.objects.get(pk=run.pk).status == RunStatus.PENDING  # asking changed nothing
     client.force_login(bob)
     assert client.get(reverse("run_cancel_view", args=[run.id])).status_code == 404
+    # Cancel left the POST-only check above (it asks by GET): a stranger's POST is still refused.
+    assert client.post(reverse("run_cancel_view", args=[run.id])).status_code == 404
+    assert Run.objects.get(pk=run.pk).status == RunStatus.PENDING
 
 
 def test_it_drops_a_next_page_on_another_site_from_the_cancel_page(client, alice, db):

@@ -129,6 +129,11 @@ def test_it_explains_a_picker_search_that_cannot_match(client, alice):
         "No completed run of yours matches <strong>lightho</strong>" in page
         and "<code>lightho*</code>" in page
     )
+    # Every bare word made a prefix, as the prompt list suggests it; and only a search that finds.
+    assert "<code>lightho* cli*</code>" in compare(client, q="lightho cli")
+    for nothing_either in ("harbo", '"lightho on"', "rs_nosuchrun"):
+        page = compare(client, q=nothing_either)
+        assert "No completed run of yours matches" in page and "<code>" not in page.split("matches")[1]
 
 
 def test_it_compares_reason_answers_as_text_side_by_side(client, alice, bob):

@@ -203,7 +203,7 @@ def test_it_refreshes_the_queue_whatever_part_an_htmx_request_names(client, alic
 
 def transfer_run(owner):
     """A completed transfer run with its edge and depth control videos (the outputs JSON, and an
-    empty output.mp4 where it says: a run whose file is gone shows "Output deleted")."""
+    empty output.mp4 where it says: a run whose file is gone shows "Output not found")."""
     from django.conf import settings
 
     (run,) = completed_runs(owner, 1)
@@ -313,11 +313,14 @@ def test_it_says_so_when_curation_deleted_a_runs_output(client, alice, image_run
     assert 'id="output-image"' not in html and "Compare with" not in html  # nothing left to compare
 
 
-def test_it_says_so_when_a_runs_output_file_is_gone_from_disk(client, alice, image_run):
+def test_it_says_a_runs_output_file_is_not_here_without_calling_it_deleted(client, alice, image_run):
+    # Removed by hand, or saved by a worker on a machine whose disk this server does not see:
+    # nothing recorded a deletion, so the page does not claim one.
     Path(image_run.output_file).unlink()
     client.force_login(alice)
     html = client.get(reverse("run_detail", args=[image_run.id])).content.decode()
-    assert "Output deleted" in html and "no longer on the server" in html
+    assert "Output not found" in html and "not on this server" in html
+    assert "Output deleted" not in html and "no longer on" not in html
     assert 'id="output-image"' not in html  # no broken player
 
 
