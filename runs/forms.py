@@ -22,6 +22,9 @@ from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX
 from runs.services.errors import RunRequestError
 from runs.services.planning import AUTOMATIC_NODE, RunPlan, run_plan
 
+SWITCHES = "_switches"  # the names of the switches a form showed (see RunForm.switch_names)
+MAX_SWITCHES = 100
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -86,7 +89,9 @@ class RunForm(forms.Form):
                 "hx-trigger": "change",
                 "hx-target": "#run-form",
                 "hx-swap": "outerHTML",
-                "hx-include": "#run-form :is(textarea, select, input:not([type=file], [type=hidden]))",
+                # The switches shown go too: one left out of the query was unchecked, not absent.
+                "hx-include": f"#run-form :is(textarea, select, input:not([type=file], [type=hidden])), "
+                f"#run-form [name={SWITCHES}]",
             }
         )
         # The files chosen stay chosen when another model's form (or the form with its errors) comes in.
@@ -95,6 +100,7 @@ class RunForm(forms.Form):
         self.hints, self.parameters = self.model_fields.hints, self.model_fields.parameters
         self._fit_words()
         if not self.is_bound:
+            self._keep_typed_switches()
             self._keep_valid_choices()
             if unknown:
                 # Beside the model field; the form shows the default model's fields meanwhile.
@@ -127,6 +133,23 @@ class RunForm(forms.Form):
             del self.fields["negative_prompt"]
         self.fields["input_folder"].help_text = words.inputs_help
         self.fields["uploads"].help_text = words.uploads_help
+
+    @property
+    def switch_names(self) -> str:
+        """The form's switches (checkboxes), sent with a model swap: a browser sends only checked ones."""
+        return " ".join(name for name, field in self.fields.items() if isinstance(field, forms.BooleanField))
+
+    def _keep_typed_switches(self) -> None:
+        """Switches as another model's form had them: one it showed and did not send was unchecked
+        (not the model's default), and a value typed by hand ("false", "0") reads as it says."""
+        shown = str(self.initial.pop(SWITCHES, "") or "").split()[:MAX_SWITCHES]
+        for name, field in self.fields.items():
+            if not isinstance(field, forms.BooleanField):
+                continue
+            if name in self.initial:
+                self.initial[name] = field.to_python(self.initial[name])
+            elif name in shown:
+                self.initial[name] = False
 
     def _keep_valid_choices(self) -> None:
         """Typed values another model's form sent keep only where this model has that choice."""

@@ -56,5 +56,8 @@ def expected_fields(model: str) -> set[str]:
 
 
 def field_names(html: str) -> set[str]:
-    """The names of a form's fields in its HTML (the CSRF token aside)."""
-    return set(re.findall(r'<(?:input|select|textarea)[^>]*\bname="([^"]+)"', html)) - {"csrfmiddlewaretoken"}
+    """The names of a form's fields in its HTML (the CSRF token and the list of its switches aside)."""
+    return set(re.findall(r'<(?:input|select|textarea)[^>]*\bname="([^"]+)"', html)) - {
+        "csrfmiddlewaretoken",
+        "_switches",
+    }

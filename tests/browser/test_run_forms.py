@@ -14,7 +14,7 @@ pytestmark = browser_marks(60)
 
 FIELD_NAMES = """() => [...new Set(Array.from(
     document.querySelectorAll('#run-form :is(input, select, textarea)[name]'), field => field.name,
-))].filter(name => name !== 'csrfmiddlewaretoken').sort()"""
+))].filter(name => !['csrfmiddlewaretoken', '_switches'].includes(name)).sort()"""
 
 # What each model's run is given beyond its prompt: its inputs ("demo": alice's demo folder) and the
 # settings typed or chosen (the advanced ones opened first).

@@ -35,6 +35,13 @@ def error_beside(page: str, field: str) -> str:
     return unescape(match[1]) if match else ""
 
 
+def checked(page: str, name: str) -> bool:
+    """Whether the checkbox ``name`` is checked (its attributes come in any order)."""
+    tag = re.search(rf'<input type="checkbox" name="{name}"[^>]*>', page)
+    assert tag, f"no checkbox {name!r}"
+    return re.search(r"\schecked[\s>]", tag[0]) is not None
+
+
 def test_every_model_has_its_expectation_written_down():
     assert set(MODEL_FIELDS) == set(PROFILES)
 
@@ -104,6 +111,29 @@ def test_it_swaps_in_another_models_form_keeping_what_was_typed(client, alice, f
     assert "what happens at the crossing?</textarea>" in page
     assert 'name="seed" value="77"' in page and 'name="name" value="crossing"' in page
     assert re.search(r'<input type="radio" name="input_folder" value="set-\d+"[^>]* checked', page)
+
+
+def test_it_keeps_a_switch_unchecked_when_another_models_form_comes_in(client, alice, fast_sim):
+    """A browser sends only checked boxes: the form names the switches it showed, so one left out
+    was unchecked, not absent, and the new model's form does not tick it again by its default."""
+    client.force_login(alice)
+    transfer1 = client.get(NEW, {"model_type": "transfer1"}).content.decode()
+    assert checked(transfer1, "offload_text_encoder_model")  # on by default
+    shown = re.search(r'name="_switches" value="([^"]*)"', transfer1)[1].split()
+    assert "offload_text_encoder_model" in shown and "upsample_prompt" in shown
+    assert "#run-form [name=_switches]" in unescape(re.search(r'hx-include="([^"]*)"', transfer1)[1])  # sent
+    swap = {"model_type": "upscale4k", "_switches": " ".join(shown), "offload_guardrail_models": "on"}
+    page = client.get(NEW, swap, headers={"HX-Request": "true"}).content.decode()
+    assert not checked(page, "offload_text_encoder_model") and checked(page, "offload_guardrail_models")
+    untouched = client.get(NEW, {"model_type": "upscale4k"}, headers={"HX-Request": "true"}).content.decode()
+    assert checked(untouched, "offload_text_encoder_model")
+
+
+@pytest.mark.parametrize(("typed", "shown"), [("false", False), ("0", False), ("on", True), ("true", True)])
+def test_it_reads_a_switch_typed_in_the_address_as_it_says(client, alice, fast_sim, typed, shown):
+    client.force_login(alice)
+    page = client.get(NEW, {"model_type": "reason2", "reasoning": typed}).content.decode()
+    assert checked(page, "reasoning") is shown
 
 
 def test_it_keeps_a_typed_choice_only_where_the_new_model_has_it(client, alice, fast_sim):
@@ -269,8 +299,6 @@ def test_it_starts_from_an_earlier_runs_settings_in_its_models_own_fields(client
     page = client.get(NEW, {"like": run.id}).content.decode()
     assert field_names(form_of(page)) == expected_fields("reason2")
     assert "Which lane is free?</textarea>" in page and '<option value="8B" selected>' in page
-    assert (
-        'name="temperature" value="0.3"' in page and 'name="reasoning" id="id_reasoning" checked' not in page
-    )
+    assert 'name="temperature" value="0.3"' in page and not checked(page, "reasoning")
     client.force_login(bob)
     assert "Which lane is free?" not in client.get(NEW, {"like": run.id}).content.decode()
