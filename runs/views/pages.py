@@ -24,6 +24,7 @@ from runs.services.commands import run_command
 from runs.views.presenters import (
     expected_size,
     flat_parameters,
+    inputs_of,
     log_tail_of,
     output_size,
     progress_of,
@@ -153,7 +154,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "p": progress_of(latest, EtaCache()),
         "log_tail": log_tail_of(run),
         "parameters": flat_parameters(run),
-        "inputs": run.prompt.inputs.get("info", {}),
+        "inputs": inputs_of(run),
         "active": run.status in ACTIVE_STATUSES,
         "retries": list(run.retries.order_by("-created_at")[:5]),
         "controls": [(hint, Path(path).name) for hint, path in run.outputs.get("controls", {}).items()],

@@ -101,6 +101,30 @@ def setting_value(param: Param | None, value: Any) -> Any:
     return value
 
 
+def inputs_of(run: Run) -> dict:
+    """The run page's Inputs: the folder's videos the run read, each with its size, and the others
+    its folder holds (a Reason run reads only color.mp4; a text-to-video run none of them)."""
+    info = run.prompt.inputs.get("info") or {}
+    parameters = run.execution_config.get("parameters") or run.prompt.parameters
+    try:
+        read = profile_for(run.model_type).needed_inputs(parameters, set(info))
+    except (UnknownModel, KeyError):  # a model gone, or settings from before it had these
+        read = set(info)
+    return {
+        "read": [(modality, input_size(facts or {})) for modality, facts in info.items() if modality in read],
+        "unread": [modality for modality in info if modality not in read],
+    }
+
+
+def input_size(facts: dict) -> str:
+    """ "640×352, 121 frames" for a video, "640×352" for a still image."""
+    size = f"{facts['width']}×{facts['height']}" if facts.get("width") and facts.get("height") else ""
+    frames = facts.get("frames") or 0
+    if frames <= 1:
+        return size
+    return ", ".join(part for part in (size, humanize.plural(frames, "frame")) if part)
+
+
 def output_size(run: Run) -> str:
     """The size of what the run made, read from its output (not what was asked for); "" before."""
     video, image = run.outputs.get("video_info"), run.outputs.get("image_info")

@@ -187,3 +187,41 @@ def test_it_polls_the_timing_with_the_progress_on_the_run_page_only(client, alic
     assert "run-timing-" not in client.get(reverse("run_progress", args=[run.id])).content.decode()
     page = client.get(reverse("run_detail", args=[run.id])).content.decode()
     assert f"{reverse('run_progress', args=[run.id])}?timing=1" in page
+
+
+# --- the Inputs panel ----------------------------------------------------------------------------
+
+VIDEO = {"frames": 121, "fps": 24.0, "width": 640, "height": 352}
+
+
+def inputs_panel(page: str) -> str:
+    """The run page's Inputs card as text."""
+    card = page[page.index("<h2>Inputs</h2>") + len("<h2>Inputs</h2>") : page.index("<h2>Timing</h2>")]
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", card))).strip()
+
+
+@pytest.mark.parametrize(
+    ("model", "info", "parameters", "shown"),
+    [
+        # A question reads the video alone: the control videos beside it are said to be unread.
+        ("reason2", {"color": VIDEO, "depth": VIDEO, "seg": VIDEO}, {"size": "2B"},
+         "color 640×352, 121 frames Also in its folder, not read by this run: depth, seg."),
+        ("transfer1", {"color": VIDEO, "depth": VIDEO, "seg": VIDEO}, {"controls": {"depth": 0.5, "seg": 0.5}},
+         "color 640×352, 121 frames depth 640×352, 121 frames seg 640×352, 121 frames"),
+        # A still is its size, not "1 frames".
+        ("cosmos3_nano", {"image": {"frames": 1, "fps": 0.0, "width": 640, "height": 352}},
+         {"model_mode": "image2video", "controls": {}}, "image 640×352"),
+        ("cosmos3_nano", {}, {"model_mode": "text2video", "controls": {}}, "None: made from the prompt alone."),
+        ("cosmos3_nano", {"color": VIDEO}, {"model_mode": "text2video", "controls": {}},
+         "None: made from the prompt alone. Also in its folder, not read by this run: color."),
+    ],
+)  # fmt: skip
+def test_it_lists_the_inputs_the_run_read(client, alice, model, info, parameters, shown):
+    run = RunFactory(
+        prompt__owner=alice,
+        prompt__model_type=model,
+        prompt__inputs={"dir": "/data/in", "info": info} if info else {},
+        execution_config={"parameters": parameters},
+    )
+    client.force_login(alice)
+    assert inputs_panel(client.get(reverse("run_detail", args=[run.id])).content.decode()) == shown
