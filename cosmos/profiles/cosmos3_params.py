@@ -146,7 +146,6 @@ PARAMETERS: tuple[Param, ...] = (
         "Output frame rate (default 24; a transfer keeps its input's).",
         minimum=1,
         maximum=60,
-        label="Frame rate (fps)",
     ),
     Param(
         "num_steps",

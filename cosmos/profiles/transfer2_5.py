@@ -76,10 +76,23 @@ PARAMETERS: tuple[Param, ...] = (
         minimum=0,
         maximum=2,
     ),
+    # Named as Cosmos 3 names the same two settings, so the run pages and compare agree.
     Param(
-        "preset_blur_strength", str, "medium", "Blur of the vis control made from the input.", choices=LEVELS
+        "preset_blur_strength",
+        str,
+        "medium",
+        "Blur of the vis control made from the input.",
+        choices=LEVELS,
+        label="Blur strength",
     ),
-    Param("preset_edge_threshold", str, "medium", "Edge threshold of the edge control.", choices=LEVELS),
+    Param(
+        "preset_edge_threshold",
+        str,
+        "medium",
+        "Edge threshold of the edge control.",
+        choices=LEVELS,
+        label="Edge threshold",
+    ),
     Param(
         "use_distilled",
         bool,

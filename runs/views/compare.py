@@ -71,7 +71,9 @@ def differences(runs: list[Run]) -> list[tuple[str, list]]:
     if len(runs) < 2:
         return []
     flat = [flat_parameters(run) for run in runs]
-    keys = sorted({key for values in flat for key in values})
+    # In the run page's order (the prompt, the model and inputs, then each model's settings in its
+    # own order), each setting once: runs of several models share the rows of what they share.
+    keys = list(dict.fromkeys(key for values in flat for key in values))
     return [
         (key, [values.get(key, "—") for values in flat])
         for key in keys

@@ -161,3 +161,34 @@ def test_it_compares_an_answer_beside_a_video_which_keeps_its_controls(client, a
     page = compare(client, runs=f"{video.id},{answer.id}")
 
     assert page.count("<video") == 1 and "data-compare-play" in page and "data-answer" in page
+
+
+def differing_rows(page: str) -> list[str]:
+    """The What differs table's row labels, in order."""
+    table = page[page.index("<h2>What differs</h2>") :]
+    return re.findall(r"<tr><th>([^<]+)</th>", table[: table.index("</table>")])
+
+
+def test_it_lists_what_differs_in_the_run_pages_order_with_shared_settings_on_one_row(client, alice):
+    """The prompt and the model first, then each model's settings in its own order; a setting two
+    models share (the frame rate) is one row, not one per model's label."""
+    transfer = completed(
+        alice,
+        prompt__model_type="transfer1",
+        prompt__prompt_text="snow",
+        execution_config={"parameters": {"controls": {"depth": 0.5}, "num_steps": 10, "fps": 24, "seed": 1}},
+    )
+    nano = completed(
+        alice,
+        prompt__model_type="cosmos3_nano",
+        prompt__prompt_text="waves",
+        execution_config={"parameters": {"model_mode": "text2video", "num_steps": 35, "fps": 16, "seed": 1}},
+    )
+    client.force_login(alice)
+
+    rows = differing_rows(compare(client, runs=f"{transfer.id},{nano.id}"))
+
+    assert rows[:2] == ["Prompt", "Model"]
+    assert rows.count("FPS") == 1 and "Frame rate (fps)" not in rows
+    assert rows.index("Depth weight") < rows.index("Steps") < rows.index("FPS") < rows.index("Mode")
+    assert "Seed" not in rows  # the same in both

@@ -62,7 +62,7 @@ def rows_of(page: str) -> dict[str, str]:
          {"Control guidance", "Frames per chunk", "Edge threshold", "Edge weight", "Sigma max"}),
         ("cosmos3_nano", False, {"model_mode": "text2image"},
          {"Mode": "text2image", "Frames": 1, "Steps": 50},
-         {"Frame rate (fps)", "Generate sound", "Control guidance"}),
+         {"FPS", "Generate sound", "Control guidance"}),
         ("cosmos3_nano", True, {"model_mode": "video2video"},
          {"Mode": "video2video", "Edge weight": "off", "Depth weight": "1", "Seg weight": "1",
           "Control guidance": "1.5"},
