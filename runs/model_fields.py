@@ -59,7 +59,7 @@ PARAMETER_GROUPS = (
         ),
     ),
     (
-        "Controls",
+        "Transfer settings",  # not "Controls": that is the weights' own fieldset, above
         (
             "num_video_frames_per_chunk",
             "num_conditional_frames",

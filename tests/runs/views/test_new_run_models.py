@@ -83,6 +83,16 @@ def test_it_says_what_the_model_makes(client, alice, fast_sim, model, legend):
     assert f"<legend>{legend}</legend>" in client.get(NEW, {"model_type": model}).content.decode()
 
 
+@pytest.mark.parametrize("model", ["cosmos3_nano", "transfer1", "transfer2_5"])
+def test_it_heads_each_part_of_the_form_once(client, alice, fast_sim, model):
+    client.force_login(alice)
+    page = form_of(client.get(NEW, {"model_type": model}).content.decode())
+    headings = re.findall(r"<legend>([^<]+)</legend>|<h3 class=\"group\">([^<]+)</h3>", page)
+    names = [legend or group for legend, group in headings]
+    assert len(names) == len(set(names)), names
+    assert "Controls" in names and "Transfer settings" in names
+
+
 def test_it_offers_predict_its_three_inference_types_beside_the_model(client, alice, fast_sim):
     client.force_login(alice)
     page = form_of(client.get(NEW, {"model_type": "predict2_5"}).content.decode())
