@@ -289,6 +289,35 @@ def test_it_shows_an_image_runs_thumbnail_on_the_dashboard(client, alice, image_
     assert reverse("run_file", args=[image_run.id, "thumbnail.jpg"]) in page
 
 
+def test_it_shows_a_text_results_opening_words_on_the_dashboard_not_an_empty_tile(client, alice, db):
+    answer = RunFactory(
+        prompt__owner=alice,
+        status=RunStatus.COMPLETED,
+        completed_at=timezone.now(),
+        outputs={"answer": "Two people cross at the light. " * 10, "dir": "/x"},
+    )
+    enhanced = RunFactory(
+        prompt__owner=alice,
+        status=RunStatus.COMPLETED,
+        completed_at=timezone.now(),
+        outputs={
+            "upsampled_prompt": "A city street at dusk, rain on the asphalt.",
+            "prompt_id": "ps_x",
+            "dir": "/x",
+        },
+    )
+    client.force_login(alice)
+    page = client.get(reverse("dashboard")).content.decode()
+    tiles = {
+        run_id: tile
+        for run_id, tile in re.findall(r'<a class="tile" href="/runs/(\w+)/">(.*?)</a>', page, re.S)
+    }
+    assert (
+        '<p class="tile-text">Two people cross at the light.' in tiles[answer.id] and "…" in tiles[answer.id]
+    )
+    assert '<p class="tile-text">A city street at dusk, rain on the asphalt.</p>' in tiles[enhanced.id]
+
+
 def test_it_offers_rewording_not_retrying_first_when_the_guardrail_blocked_a_run(client, alice, db):
     ended = {"owner": alice, "status": RunStatus.FAILED, "completed_at": timezone.now()}
     blocked = RunFactory(**ended, failure_kind="blocked_by_guardrail", error_message="Guardrail blocked it")
