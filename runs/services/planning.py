@@ -448,6 +448,16 @@ def _plan_parameters(
     except ParameterError as exc:
         field = f"weight_{exc.name}" if exc.name in profile.hints else exc.name
         raise RunRequestError(str(exc), field=field) from None
+    # What the run reads must be there: a folder holding only an image passed, and the job's launch
+    # then failed on the missing color.mp4, leaving the run staged for ever.
+    missing = profile.needed_inputs(resolved, modalities) - modalities
+    if missing:
+        files = ", ".join("color.mp4" if name == "color" else f"its {name} file" for name in sorted(missing))
+        held = ", ".join(sorted(modalities)) or "no videos"
+        raise RunRequestError(
+            f"{profile.label} reads the input folder's {files}, which it lacks (it has: {held})",
+            field="inputs",
+        )
     return resolved
 
 

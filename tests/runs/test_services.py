@@ -8,7 +8,7 @@ from prompts.models import Prompt
 from runs.models import Progress, Run, RunStatus
 from runs.services import RunRequestError, run_cancel, run_create, run_finalize, run_plan
 from tests.factories import GpuNodeFactory, RunFactory
-from tests.videos import write_test_video
+from tests.videos import write_test_image, write_test_video
 
 
 @pytest.fixture
@@ -106,6 +106,22 @@ def test_it_refuses_to_work_on_a_run_whose_output_is_an_image(image_run):
     with pytest.raises(RunRequestError, match=f"run {image_run.id} made an image, not a video") as caught:
         run_plan(prompt_text="sharper", model="upscale4k", source=image_run.id)
     assert caught.value.field == "inputs"
+
+
+@pytest.mark.parametrize("model", ["reason2", "reason1", "transfer1", "upscale4k", "prompt_upsampler"])
+def test_it_refuses_a_folder_without_the_video_the_model_reads(db, tmp_path, model):
+    """A folder holding only an image: Cosmos 3 starts a video from it, these models read color.mp4."""
+    still = tmp_path / "still"
+    write_test_image(still / "image.jpg")
+    with pytest.raises(
+        RunRequestError, match=r"reads the input folder's color\.mp4.*\(it has: image\)"
+    ) as caught:
+        run_plan(prompt_text="what is there?", model=model, input_dir=still)
+    assert caught.value.field == "inputs"
+    assert not Prompt.objects.exists() and not Run.objects.exists()
+    assert run_plan(prompt_text="the ball rolls", model="cosmos3_nano", input_dir=still).parameters[
+        "model_mode"
+    ] == ("image2video")
 
 
 def test_it_needs_inputs_the_first_time(db):

@@ -13,6 +13,7 @@ from prompts.models import Prompt
 from runs.models import Run
 from tests.factories import InputSetFactory, NodeRuntimeFactory, RunFactory
 from tests.model_forms import MODEL_FIELDS, expected_fields, field_names
+from tests.videos import write_test_image
 
 NEW = reverse("run_new")
 
@@ -294,6 +295,19 @@ def test_it_refuses_a_setting_the_model_does_not_take_beside_it(
         assert says in unescape(errors)
     else:
         assert says in error_beside(page, field), page
+    assert not Run.objects.exists() and not Prompt.objects.exists()
+
+
+def test_it_says_beside_the_inputs_when_the_set_lacks_the_video_the_model_reads(
+    client, alice, fast_sim, tmp_path
+):
+    still = tmp_path / "still"
+    write_test_image(still / "image.jpg")
+    InputSetFactory(owner=alice, directory=str(still), modalities=["image"])
+    client.force_login(alice)
+    posted = {"prompt_text": "what is there?", "model_type": "reason2", "input_folder": str(still)}
+    page = client.post(NEW, posted, headers={"HX-Request": "true"}).content.decode()
+    assert "reads the input folder's color.mp4" in error_beside(page, "input_folder")
     assert not Run.objects.exists() and not Prompt.objects.exists()
 
 
