@@ -191,7 +191,7 @@ class RunForm(forms.Form):
         if self.errors:
             return data
         if input_dir is None and self.profile.needs_video:
-            self.add_error("input_folder", "Pick an input set, or upload the videos.")
+            self.add_error("input_folder", self.words.inputs_missing)
             return data
         weights, parameters = self.model_fields.given(data)
         try:

@@ -89,10 +89,12 @@ class ModelWords:
     negative_prompt: bool = True  # the model reads a negative prompt
     inputs_help: str = "Or upload videos below."
     uploads_help: str = "color.mp4 and any of its control videos — or a .zip of them."
+    inputs_missing: str = "Pick an input set, or upload the videos."
 
 
 TRANSFER_UPLOADS = "color.mp4 and any of depth.mp4, segmentation.mp4, edge.mp4, vis.mp4 — or a .zip of them."
 ONE_VIDEO = "color.mp4 — or a .zip holding it."
+ONE_VIDEO_MISSING = "Pick an input set, or upload the video."
 ANSWER = ModelWords(
     legend="What to ask",
     prompt_label="Question",
@@ -100,6 +102,7 @@ ANSWER = ModelWords(
     negative_prompt=False,
     inputs_help="Required: the video to ask about (the folder's color.mp4). Or upload it below.",
     uploads_help=ONE_VIDEO,
+    inputs_missing=ONE_VIDEO_MISSING,
 )
 # The words of each model; one missing here gets the defaults above.
 MODEL_WORDS: dict[str, ModelWords] = {
@@ -136,6 +139,7 @@ MODEL_WORDS: dict[str, ModelWords] = {
         inputs_help="Required: the video to upscale (the folder's color.mp4); the output is 3× its width "
         "and height. Or upload it below.",
         uploads_help=ONE_VIDEO,
+        inputs_missing=ONE_VIDEO_MISSING,
     ),
     "prompt_upsampler": ModelWords(
         legend="What to enhance",
@@ -144,6 +148,7 @@ MODEL_WORDS: dict[str, ModelWords] = {
         negative_prompt=False,
         inputs_help="Required: the video the prompt is about (the folder's color.mp4). Or upload it below.",
         uploads_help=ONE_VIDEO,
+        inputs_missing=ONE_VIDEO_MISSING,
     ),
 }
 

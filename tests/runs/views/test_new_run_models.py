@@ -311,6 +311,21 @@ def test_it_says_beside_the_inputs_when_the_set_lacks_the_video_the_model_reads(
     assert not Run.objects.exists() and not Prompt.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [
+        ("reason1", "Pick an input set, or upload the video."),
+        ("upscale4k", "Pick an input set, or upload the video."),
+        ("transfer1", "Pick an input set, or upload the videos."),
+    ],
+)
+def test_it_asks_for_the_missing_inputs_as_the_model_takes_them(client, alice, fast_sim, model, says):
+    client.force_login(alice)
+    posted = {"prompt_text": "what is there?", "model_type": model, "input_folder": ""}
+    page = client.post(NEW, posted, headers={"HX-Request": "true"}).content.decode()
+    assert error_beside(page, "input_folder") == says
+
+
 def test_it_starts_from_an_earlier_runs_settings_in_its_models_own_fields(client, alice, bob, renders):
     run = RunFactory(
         prompt__owner=alice,
