@@ -181,7 +181,13 @@ def test_it_gives_every_cancel_button_a_question_first(client, alice, db):
         assert f'<form method="get" action="{cancel}" hx-post="{cancel}"' in html
         assert f'hx-confirm="Cancel {running.id}? Its job is stopped' in html
     dashboard = client.get(reverse("dashboard")).content.decode()
-    assert f'hx-confirm="Cancel {queued.id}? It leaves the queue' in dashboard
+    queued_page = client.get(reverse("run_detail", args=[queued.id])).content.decode()
+    for html in (dashboard, queued_page):
+        # The page is not written again when the run starts: the question holds either way.
+        assert (
+            f'hx-confirm="Cancel {queued.id}? If it is still queued, it never starts; if it has started '
+            "since, its job is stopped." in html
+        )
     assert f'<form method="post" action="{cancel}"' not in dashboard
 
 
