@@ -49,6 +49,19 @@ def test_it_lists_only_the_users_runs(client, alice, bob, db):
     assert mine.id in page and theirs.id not in page
 
 
+def test_it_lists_each_runs_model(client, alice, db):
+    reason = RunFactory(owner=alice, prompt__model_type="reason2")
+    nano = RunFactory(owner=alice, prompt__model_type="cosmos3_nano")
+    client.force_login(alice)
+    page = client.get(reverse("run_list")).content.decode()
+    rows = {
+        run_id: row
+        for run_id, row in re.findall(r'value="(rs_\w+)" aria-label="compare.*?(<td>.*?)</tr>', page, re.S)
+    }
+    assert "<th>Model</th>" in page
+    assert "<td>Cosmos-Reason2</td>" in rows[reason.id] and "<td>Cosmos3-Nano</td>" in rows[nano.id]
+
+
 def test_it_filters_runs_and_renders_only_the_results_for_htmx(client, alice, db):
     done = RunFactory(
         owner=alice, status=RunStatus.COMPLETED, completed_at=timezone.now(), starred=True, rating=4
