@@ -6,6 +6,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
+from cosmos_site.htmx import htmx_partial
 from runs.forms import RunForm
 from runs.models import Run
 from runs.services import RunRequestError, run_submit
@@ -31,13 +32,13 @@ def run_new(request: HttpRequest) -> HttpResponse:
             else:
                 target = run.get_absolute_url()
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-        if request.htmx:
+        if htmx_partial(request):
             # Errors appear next to their fields without reloading the page.
             return render(request, "runs/run_form.html#form", {"form": form})
     else:
         typed = {key: value for key, value in request.GET.items() if key != "like"}
         form = RunForm(initial=typed if "model_type" in typed else None, like_run=like_run, user=request.user)
-        if request.htmx:
+        if htmx_partial(request):
             # The model select changed: its fields replace the form's, and the address names the model.
             response = render(request, "runs/run_form.html#form", {"form": form})
             return push_url(response, f"{reverse('run_new')}?{urlencode({'model_type': form.profile.name})}")

@@ -124,6 +124,13 @@ def test_it_swaps_in_another_models_form_keeping_what_was_typed(client, alice, f
     assert re.search(r'<input type="radio" name="input_folder" value="set-\d+"[^>]* checked', page)
 
 
+def test_it_gives_a_boosted_navigation_the_whole_page_not_the_form_alone(client, alice, fast_sim):
+    client.force_login(alice)
+    headers = {"HX-Request": "true", "HX-Boosted": "true"}
+    page = client.get(NEW, {"model_type": "reason2"}, headers=headers).content.decode()
+    assert "<html" in page and "<h1>New run</h1>" in page
+
+
 def test_it_keeps_a_switch_unchecked_when_another_models_form_comes_in(client, alice, fast_sim):
     """A browser sends only checked boxes: the form names the switches it showed, so one left out
     was unchecked, not absent, and the new model's form does not tick it again by its default."""
