@@ -299,7 +299,12 @@ class QueueRunsForm(forms.Form):
 
     model_type = forms.ChoiceField(label="Model", required=False, widget=ModelSelect)
     node = forms.ChoiceField(label="GPU node", required=False)
-    priority = forms.IntegerField(initial=0, help_text="Higher runs first; equal priorities go in order.")
+    priority = forms.IntegerField(
+        initial=0,
+        min_value=PRIORITY_MIN,
+        max_value=PRIORITY_MAX,
+        help_text="Higher runs first; equal priorities go in order.",
+    )
 
     def __init__(self, *args, prompts_model: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

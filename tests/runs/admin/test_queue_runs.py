@@ -115,3 +115,12 @@ def test_it_refuses_a_setting_the_model_does_not_take(admin_client, alice, fast_
     response = queue_runs(admin_client, prompts, apply="yes", model_type=model, priority="0", **data)
     assert response.status_code == 200 and says in response.content.decode().replace("&#x27;", "'")
     assert not Run.objects.exists()
+
+
+def test_it_says_beside_the_priority_when_no_run_could_store_it(admin_client, alice, fast_sim, no_workers):
+    """One error by the field, not one warning per prompt after the page was sent."""
+    prompts = PromptFactory.create_batch(2, owner=alice, model_type="transfer1")
+    response = queue_runs(admin_client, prompts, apply="yes", node="", priority="10000000000")
+    page = response.content.decode()
+    assert response.status_code == 200 and "less than or equal to 1000000" in page
+    assert not Run.objects.exists()
