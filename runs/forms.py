@@ -266,12 +266,17 @@ def _initial_from(run) -> dict:
     parameters = profile.carried_over(parameters)
     initial.update(
         {
-            param.name: parameters[param.name]
+            param.name: _shown_number(parameters[param.name])
             for param in profile.parameters
             if parameters.get(param.name) is not None
         }
     )
     return initial
+
+
+def _shown_number(value):
+    """A stored setting as its field shows it: a whole float as a whole number (6, not 6.0)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class ModelSelect(forms.Select):

@@ -339,12 +339,22 @@ def test_it_starts_from_an_earlier_runs_settings_in_its_models_own_fields(client
         prompt__prompt_text="Which lane is free?",
         prompt__model_type="reason2",
         prompt__inputs={"dir": renders},
-        execution_config={"parameters": {"size": "8B", "reasoning": False, "temperature": 0.3, "seed": 5}},
+        execution_config={
+            "parameters": {
+                "size": "8B",
+                "reasoning": False,
+                "temperature": 0.3,
+                "top_p": 0.5,
+                "fps": 2.0,
+                "seed": 5,
+            }
+        },
     )
     client.force_login(alice)
     page = client.get(NEW, {"like": run.id}).content.decode()
     assert field_names(form_of(page)) == expected_fields("reason2")
     assert "Which lane is free?</textarea>" in page and '<option value="8B" selected>' in page
     assert 'name="temperature" value="0.3"' in page and not checked(page, "reasoning")
+    assert 'name="top_p" value="0.5"' in page and 'name="fps" value="2"' in page  # not 2.0
     client.force_login(bob)
     assert "Which lane is free?" not in client.get(NEW, {"like": run.id}).content.decode()
