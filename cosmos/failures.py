@@ -47,6 +47,19 @@ def _rule(kind: str, pattern: str, hint: str) -> _Rule:
     return _Rule(kind, re.compile(pattern, re.MULTILINE), hint)
 
 
+OOM_HINT = (
+    "The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), keep the "
+    "offload options on, use fewer controls, or use a GPU with 80 GB."
+)
+
+
+def oom_hint(levers: list[str]) -> str:
+    """OOM_HINT with a model's own ways to use less memory (``levers``) instead of everyone's."""
+    ways = [*levers, "use a GPU with 80 GB"]
+    said = ways[0] if len(ways) == 1 else f"{', '.join(ways[:-1])}, or {ways[-1]}"
+    return f"The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), {said}."
+
+
 # Recognised before anything else: what the model says about the prompt, the video or the GPU.
 FIRST_RULES: tuple[_Rule, ...] = (
     _rule(
@@ -66,8 +79,7 @@ FIRST_RULES: tuple[_Rule, ...] = (
         "oom",
         r"^.*(?:OutOfMemoryError|CUDA out of memory|No available memory for the cache blocks"
         r"|larger than the available KV cache memory).*$",
-        "The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), keep the "
-        "offload options on, use fewer controls, or use a GPU with 80 GB.",
+        OOM_HINT,
     ),
     # Before the checkpoint failures: a download that filled the disk is fixed by freeing space.
     _rule(

@@ -7,11 +7,11 @@ come from reference/cosmos-models.md; each profile module names its section.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cosmos.failures import Failure, classify_failure
+from cosmos.failures import OOM_HINT, Failure, classify_failure, oom_hint
 from cosmos.params import Param, ParameterError, clean_parameters
 
 # torchrun fills these for its workers; a model launched with plain python needs them set.
@@ -237,6 +237,25 @@ class ModelProfile:
         return classify_failure(
             exit_code=exit_code, log_text=log_text, produced_video=produced, model=self.name
         )
+
+    def with_own_hint(self, failure: Failure) -> Failure:
+        """``failure`` with advice in this model's settings where the log's rule gives everyone's:
+        running out of memory, a Reason run is told of its context length, not of controls it lacks."""
+        if failure.kind != "oom" or failure.hint != OOM_HINT:
+            return failure
+        names = {param.name for param in self.parameters}
+        levers = [
+            lever
+            for lever, applies in (
+                ("turn the offload options on", any(name.startswith("offload_") for name in names)),
+                ("use fewer controls", bool(self.hints)),
+                ("lower the max model length", "max_model_len" in names),
+                ("lower the total pixels", "total_pixels" in names),
+                ("choose the smaller size", "size" in names),
+            )
+            if applies
+        ]
+        return replace(failure, hint=oom_hint(levers))
 
     def __repr__(self) -> str:
         return f"<ModelProfile {self.name}>"

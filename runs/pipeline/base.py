@@ -103,7 +103,7 @@ class PipelineBase:
 
     def _fail(self, run: Run, failure: Failure, outputs: dict | None = None) -> None:
         self.recorders[run.id].flush()
-        failure = failure.on_node(self.node.name)
+        failure = self.profile.with_own_hint(failure).on_node(self.node.name)
         if failure.hint:
             run.update_metadata(failure_hint=failure.hint)
         run_finalize(run=run, status=RunStatus.FAILED, failure=failure, outputs=outputs)

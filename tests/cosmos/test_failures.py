@@ -1,6 +1,7 @@
 import pytest
 
 from cosmos.failures import Failure, classify_failure, log_tail
+from cosmos.profiles import profile_for
 
 TORCHRUN_TAIL = """E1121 12:03:00.000000 1234 torch/distributed/elastic/multiprocessing/api.py:874] failed (exitcode: 1) local_rank: 0 (pid: 99) of binary: /usr/bin/python
 Traceback (most recent call last):
@@ -119,3 +120,29 @@ def test_it_writes_the_hints_commands_for_the_node_it_failed_on():
         "Set the token (cosmos_node token gpu-7), then cosmos_node download gpu-7 transfer2_5. NODE stays."
     )
     assert failure.on_node("gpu-7").message == failure.message
+
+
+@pytest.mark.parametrize(
+    ("model", "ways"),
+    [
+        ("transfer1", "turn the offload options on, use fewer controls, or use a GPU with 80 GB."),
+        ("cosmos3_super", "turn the offload options on, or use a GPU with 80 GB."),  # no controls
+        ("reason2", "lower the max model length, choose the smaller size, or use a GPU with 80 GB."),
+        ("reason1", "lower the total pixels, or use a GPU with 80 GB."),
+        ("prompt_upsampler", "turn the offload options on, or use a GPU with 80 GB."),
+    ],
+)
+def test_it_advises_on_memory_in_the_models_own_settings(model, ways):
+    """A Reason run out of memory is not told to use fewer controls or its offload options: it has none."""
+    failure = classify_failure(
+        exit_code=1, log_text="torch.OutOfMemoryError: CUDA out of memory.", produced_video=False
+    )
+    hint = profile_for(model).with_own_hint(failure).hint
+    assert (
+        hint == f"The GPU ran out of memory. Check that no other process holds the GPU (nvidia-smi), {ways}"
+    )
+
+
+def test_it_keeps_every_other_hint_as_the_log_gave_it():
+    failure = Failure("crashed", "boom", "the log's own advice")
+    assert profile_for("reason2").with_own_hint(failure) == failure

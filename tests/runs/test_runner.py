@@ -115,6 +115,14 @@ def test_it_fails_with_the_right_kind_and_keeps_the_log(
     assert run.progress.last().stage == Stage.FAILED
 
 
+def test_it_gives_a_failure_the_advice_of_the_runs_own_model(fast_sim, render_dir, monkeypatch):
+    monkeypatch.setenv("COSMOS_SIM_FAIL", "oom")
+    run = run_execute(run=make_run(render_dir, prompt_text="what moves?", model="reason2"))
+    assert run.failure_kind == "oom"
+    assert "lower the max model length" in run.metadata["failure_hint"]
+    assert "controls" not in run.metadata["failure_hint"]
+
+
 def launched(render_dir: Path, node) -> tuple[JobPipeline, Run]:
     """A pipeline whose job has just started on a slow node, ready to be interfered with."""
     node.time_scale = 0.05
