@@ -16,7 +16,13 @@ from cosmos.logs import ANSI_ESCAPE
 
 # torchrun prefixes every line of a rank's traceback with `[rank0]: `.
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.MULTILINE)
-LOG_PREFIX = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|(?:job=[^|\]]*\|)?[A-Z]+\|[^\]]*\] ", re.MULTILINE)
+# A log line's prefix: loguru's "[11-21 12:09:26|INFO|file.py:1:fn] " (Cosmos), or vLLM's
+# "ERROR 11-21 12:09:26 [core.py:700] " (Reason and the prompt upsampler).
+LOG_PREFIX = re.compile(
+    r"^(?:\[\d\d-\d\d \d\d:\d\d:\d\d\|(?:job=[^|\]]*\|)?[A-Z]+\|[^\]]*\] "
+    r"|[A-Z]+ \d\d-\d\d \d\d:\d\d:\d\d \[[^\]]*\] )",
+    re.MULTILINE,
+)
 # "cosmos_node <action> NODE" in a hint: the node's name goes in NODE's place.
 NODE_PLACEHOLDER = re.compile(r"\b(cosmos_node \w+ )NODE\b")
 EXCEPTION_LINE = re.compile(

@@ -146,3 +146,14 @@ def test_it_advises_on_memory_in_the_models_own_settings(model, ways):
 def test_it_keeps_every_other_hint_as_the_log_gave_it():
     failure = Failure("crashed", "boom", "the log's own advice")
     assert profile_for("reason2").with_own_hint(failure) == failure
+
+
+def test_it_reads_a_vllm_failure_without_its_log_prefix():
+    """Reason's engine logs as vLLM does: the message starts at the error, not at "ERROR 12-04 …"."""
+    log = (
+        "INFO 12-04 22:31:40 [core.py:214] init engine\n"
+        "ERROR 12-04 22:31:43 [core.py:700] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.32 GiB.\n"
+    )
+    failure = classify_failure(exit_code=1, log_text=log, produced_video=False)
+    assert failure.kind == "oom"
+    assert failure.message == "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.32 GiB."
