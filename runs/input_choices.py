@@ -167,6 +167,11 @@ class FormInputs:
                 self._set_value(chosen.value)
                 if chosen.uploaded:
                     self.upload = chosen.input_set
+        elif not form.is_bound and getattr(form, "profile", None) and form.profile.needs_video:
+            # A model that reads a video opens on the latest input set: "None" could only be refused.
+            latest = next((choice for choice in self.choices.values() if choice.value), None)
+            if latest is not None:
+                self._set_value(latest.value)
         self._refresh()
 
     def _lookup(self, value: str) -> InputChoice | None:

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from inputs.models import InputSet
 from runs.models import Run
-from tests.factories import RunFactory
+from tests.factories import InputSetFactory, RunFactory
 
 TRANSFER1 = {"model_type": "transfer1", "blur_strength": "medium", "canny_threshold": "medium"}
 
@@ -179,3 +179,14 @@ def test_it_tells_a_user_without_input_sets_how_to_make_one(client, alice, fast_
 
     assert "None yet. Upload videos below" in page and 'name="input_folder"' not in page
     assert "manage.py cosmos_demo_inputs DIR --owner alice" in page
+
+
+def test_it_opens_a_model_that_reads_a_video_on_the_latest_input_set(client, alice, fast_sim, render_dir):
+    older = InputSetFactory(owner=alice, directory=str(render_dir), name="older")
+    latest = InputSetFactory(owner=alice, directory=str(render_dir.parent), name="latest")
+    assert older.updated_at <= latest.updated_at
+    client.force_login(alice)
+    transfer = client.get(reverse("run_new"), {"model_type": "transfer1"}).content.decode()
+    assert re.search(rf'name="input_folder" value="set-{latest.pk}"[^>]* checked', transfer)
+    text_to_video = client.get(reverse("run_new"), {"model_type": "cosmos3_nano"}).content.decode()
+    assert re.search(r'name="input_folder" value=""[^>]* checked', text_to_video)  # it may run on none
