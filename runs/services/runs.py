@@ -5,6 +5,7 @@ Views, the admin, the API, commands and tasks all call these. Planning (services
 is separate from creating so that bad input is reported before anything is written.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -22,9 +23,12 @@ from prompts.models import Prompt
 from prompts.services import prompt_build, prompt_create
 from runs.models import Run, RunStatus
 from runs.progress_recorder import ProgressListener, progress_append
+from runs.services.durations import run_duration_record
 from runs.services.errors import RunRequestError
 from runs.services.planning import RunPlan
 from runs.services.queue import run_enqueue, run_retry
+
+logger = logging.getLogger(__name__)
 
 
 def run_create(
@@ -298,7 +302,15 @@ def run_record_results(*, run: Run, outputs: dict, results: dict) -> bool:
             outputs["upsampled_prompt_error"] = "; ".join(exc.messages)
         else:
             outputs["prompt_id"] = child.id
-    return run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+    completed = run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+    if completed:
+        # What it took is kept for the ETAs of later runs; a failure there must not undo the run.
+        try:
+            with transaction.atomic():
+                run_duration_record(run=run)
+        except Exception:
+            logger.exception("run %s: what it took could not be kept for later ETAs", run.id)
+    return completed
 
 
 def run_cancel(*, run: Run, reason: str = "Cancelled by the user", launch_wait: float = 60.0) -> bool:
