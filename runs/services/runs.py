@@ -162,25 +162,28 @@ def _build(
 
 
 def run_execute(
-    *, run: Run, listeners: tuple[ProgressListener, ...] = (), on_wait: Callable[[str], None] | None = None
+    *,
+    run: Run,
+    listeners: tuple[ProgressListener, ...] = (),
+    on_wait: Callable[[Run], None] | None = None,
+    poll: float = 1.0,
 ) -> Run:
     """Run it now, in this process, on its node; returns the run in its final state.
 
     It takes a free GPU slot like any queued job (waiting for one if the node is busy), so the
-    command line and the workers never double-book a GPU.
+    command line and the workers never double-book a GPU. ``on_wait`` is called with the run each
+    time it finds none free (every ``poll`` seconds), to show where the run stands.
     """
     from runs.runner import JobPipeline
-    from runs.scheduler import claim_job_for, free_devices
+    from runs.scheduler import claim_job_for
 
-    waited = False
     while (claim := claim_job_for(run)) is None:
         run.refresh_from_db()
         if run.status != RunStatus.PENDING:
             return run
-        if not waited and on_wait:
-            on_wait(f"Waiting for a free GPU on {run.node.name} ({len(free_devices(run.node))} free)")
-        waited = True
-        time.sleep(1.0)
+        if on_wait:
+            on_wait(run)
+        time.sleep(poll)
     pipeline = JobPipeline(claim.job, listeners=listeners, retry_transient=False)
     try:
         if pipeline.launch():
