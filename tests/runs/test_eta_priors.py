@@ -66,7 +66,9 @@ def test_it_scales_the_generation_of_runs_with_other_settings(db):
     node = GpuNodeFactory()
     learned(node, steps=35, seconds=100.0)
     run = planned_run(node, steps=70)
-    ratio = DurationKey.of(run).timeline.work_seconds / DurationKey.of(planned_run(node)).timeline.work_seconds
+    ratio = (
+        DurationKey.of(run).timeline.work_seconds / DurationKey.of(planned_run(node)).timeline.work_seconds
+    )
     prior = prior_for(run)
     assert prior.basis == "1 similar run"
     assert prior.trace.time_at(30) == pytest.approx(20.0)  # the load does not grow with the steps

@@ -16,7 +16,9 @@ NOW = timezone.now()
 SETTINGS = {"steps": 35, "frames": 121, "pixels": 1280 * 704, "gpu_type": "NVIDIA H100 80GB HBM3"}
 
 
-def duration(node: GpuNode, *, minutes_ago: float = 0, model_type: str = "transfer1", **settings) -> RunDuration:
+def duration(
+    node: GpuNode, *, minutes_ago: float = 0, model_type: str = "transfer1", **settings
+) -> RunDuration:
     run = RunFactory(node=node, model_type=model_type, status=RunStatus.COMPLETED, completed_at=NOW)
     values = {**SETTINGS, **settings}
     return RunDuration.objects.create(
@@ -109,7 +111,12 @@ def test_it_takes_a_batch_runs_waits_for_the_other_videos_out(db):
     # The second video of three: made from 60 s to 90 s, after waiting 30 s for the first, then
     # waiting 30 s for the third before the job ended and its outputs came down.
     events = [(0, "uploading", 0), (2, "starting", 2), (30, "loading_models", 21)]
-    events += [(60, "preprocessing", 22.9), (90, "saving", 97), (120, "downloading", 97), (121, "completed", 100)]
+    events += [
+        (60, "preprocessing", 22.9),
+        (90, "saving", 97),
+        (120, "downloading", 97),
+        (121, "completed", 100),
+    ]
     runs = [completed_run(node, events=events, job=job, batch_index=index) for index in range(3)]
     trace = Trace.from_json(run_duration_record(run=runs[1]).trace)
     assert trace.time_at(22.9) == 30  # as if its video had come first

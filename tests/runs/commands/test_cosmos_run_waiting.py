@@ -30,7 +30,9 @@ def busy_node(fast_sim, bob, monkeypatch):
     """local-sim's one GPU held by a job of Bob's, with another run of his queued."""
     monkeypatch.setattr("runs.terminal.OUTLOOK_SECONDS", 0)
     monkeypatch.setattr("runs.services.runs.time", SimpleNamespace(sleep=lambda seconds: None))
-    job = RemoteJob.objects.create(node=fast_sim, model_type="transfer1", devices=[0], status=JobStatus.RUNNING)
+    job = RemoteJob.objects.create(
+        node=fast_sim, model_type="transfer1", devices=[0], status=JobStatus.RUNNING
+    )
     busy = RunFactory(node=fast_sim, owner=bob, status=RunStatus.RUNNING, job=job, batch_index=0)
     Progress.objects.create(run=busy, stage=Stage.GENERATING, percentage=40, eta_seconds=150)
     ahead = RunFactory(node=fast_sim, owner=bob)
@@ -52,7 +54,9 @@ def once_shown(monkeypatch, then) -> list:
     return shown
 
 
-def test_it_shows_where_a_run_waits_then_the_wait_apart_from_the_run(busy_node, render_dir, alice, monkeypatch):
+def test_it_shows_where_a_run_waits_then_the_wait_apart_from_the_run(
+    busy_node, render_dir, alice, monkeypatch
+):
     def free_the_gpu():
         RemoteJob.objects.filter(pk=busy_node.job.pk).update(status=JobStatus.EXITED)
 
@@ -67,16 +71,25 @@ def test_it_shows_where_a_run_waits_then_the_wait_apart_from_the_run(busy_node, 
     run = Run.objects.get(prompt__name__isnull=False, owner=alice)
     completed = re.search(r"Completed in (\S+) \(waited (\S+) for a GPU, ran (\S+)\)", err)
     assert completed, err
-    assert run.waited_seconds is not None and run.waited_seconds <= (run.completed_at - run.created_at).total_seconds()
+    assert (
+        run.waited_seconds is not None
+        and run.waited_seconds <= (run.completed_at - run.created_at).total_seconds()
+    )
 
 
-def test_it_follows_a_queued_run_with_its_place_in_the_queue(busy_node, render_dir, alice, monkeypatch, no_workers):
+def test_it_follows_a_queued_run_with_its_place_in_the_queue(
+    busy_node, render_dir, alice, monkeypatch, no_workers
+):
     def cancel_it():
         run_cancel(run=Run.objects.get(owner=alice), reason="Enough waiting")
 
     shown = once_shown(monkeypatch, cancel_it)
-    monkeypatch.setattr("runs.terminal.time", SimpleNamespace(sleep=lambda seconds: None, monotonic=lambda: 0.0))
-    code, _, err = cosmos_run("a harbour", str(render_dir), "--user", "alice", "--model", "transfer1", "--queue")
+    monkeypatch.setattr(
+        "runs.terminal.time", SimpleNamespace(sleep=lambda seconds: None, monotonic=lambda: 0.0)
+    )
+    code, _, err = cosmos_run(
+        "a harbour", str(render_dir), "--user", "alice", "--model", "transfer1", "--queue"
+    )
     assert code == 1  # it ended cancelled
     assert "number 2 in its queue" in err
     assert shown[0].position == 2 and shown[0].next_runs[0].run_id is None
