@@ -3,7 +3,8 @@
     .venv/bin/python bench/eta.py [--runs 3] [--seconds 40] [--models cosmos3_nano,transfer1]
 
 Runs every model (or those given) --runs times on the local-sim node with the same settings, then
-once with fewer steps where the model has them, one after the other on a fresh database. The
+with fewer steps (and a lower resolution) where the model has them, one after the other on a
+fresh database. The
 stand-in runs at a time scale that keeps the reference's phase ratios but turns each model's
 minutes into about --seconds (a 25-minute upscale and a 90-second Reason answer alike; or one
 --time-scale for all). Each run's ETA is read where users see it: the estimate its recorder stored with each
@@ -46,14 +47,14 @@ MODELS = (
     "reason2",
     "prompt_upsampler",
 )
-# One run per model with other settings: history is scaled to them (the fallback along the keys).
+# Runs with other settings: history is scaled to them (the fallback along the keys).
 VARIED = {
-    "cosmos3_nano": {"num_steps": "20"},
-    "cosmos3_super": {"num_steps": "20"},
-    "transfer1": {"num_steps": "20"},
-    "transfer2_5": {"num_steps": "20"},
-    "predict2_5": {"num_steps": "20"},
-    "upscale4k": {"num_steps": "5"},
+    "cosmos3_nano": [{"num_steps": "20"}, {"resolution": "480"}],
+    "cosmos3_super": [{"num_steps": "20"}],
+    "transfer1": [{"num_steps": "20"}],
+    "transfer2_5": [{"num_steps": "20"}],
+    "predict2_5": [{"num_steps": "20"}, {"resolution": "480"}],
+    "upscale4k": [{"num_steps": "5"}],
 }
 
 
@@ -146,24 +147,24 @@ def main() -> None:
             scales[model] = use_time_scale(model, options)
             for index in range(options.runs):
                 kind = "reference" if index == 0 else "history"
-                results.setdefault(model, []).append((kind, measure(run_once(model, inputs, {}))))
+                results.setdefault(model, []).append((kind, measure(run_once(model, inputs, {})), {}))
                 print(f"  {model} run {index + 1}: {time.monotonic() - started:.0f} s in", file=sys.stderr)
-            if model in VARIED:
-                results[model].append(("scaled", measure(run_once(model, inputs, VARIED[model]))))
+            for settings in VARIED.get(model, []):
+                results[model].append(("scaled", measure(run_once(model, inputs, settings)), settings))
         report(results, scales, options)
 
 
 def report(results: dict, scales: dict, options) -> None:
     print(
         f"ETA error at 20/40/60/80 % ((shown − real remainder) / real remainder), {options.runs} runs "
-        "per model + one with other settings where it has them"
+        "per model + runs with other settings where it has them"
     )
     print(
         f"{'model':<18}{'run':<11}" + "".join(f"{c:>8}%" for c in CHECKPOINTS) + f"{'rises':>7}{'scale':>8}"
     )
     everything, by_kind = [], {}
     for model, runs in results.items():
-        for kind, result in runs:
+        for kind, result, _ in runs:
             cells = "".join(_cell(result["errors"].get(c)) for c in CHECKPOINTS)
             print(f"{model:<18}{kind:<11}{cells}{result['rises']:>7}{scales[model]:>8.3f}")
             values = list(result["errors"].values())
@@ -174,7 +175,7 @@ def report(results: dict, scales: dict, options) -> None:
         if values:
             strict = sum(1 for off, real in values if abs(off) <= GOAL * real)
             within = sum(1 for off, real in values if _on_target(off, real))
-            relative = [abs(off) / real for off, real in values]
+            relative = [abs(off) / real for off, real in values if real > 0]
             print(
                 f"{kind:<10} on target: {within}/{len(values)} (strictly within {GOAL:.0%}: {strict})   "
                 f"median |error| {statistics.median(relative):.0%}"
@@ -185,15 +186,14 @@ def report(results: dict, scales: dict, options) -> None:
     )
     print("\nthe stand-in's generation time with the varied setting, against the reference timings' ratio:")
     for model, runs in results.items():
-        plain = [result for kind, result in runs if kind != "scaled" and result["work"]]
-        varied = [result for kind, result in runs if kind == "scaled" and result["work"]]
-        if not plain or not varied:
-            continue
-        base, other = plain[-1], varied[0]
-        measured = other["work"] / statistics.fmean(result["work"] for result in plain)
-        expected = other["key"].timeline.work_seconds / base["key"].timeline.work_seconds
-        print(f"  {model:<18}{', '.join(f'{k}={v}' for k, v in VARIED[model].items()):<16}"
-              f"measured ×{measured:.2f}   reference ×{expected:.2f}")  # fmt: skip
+        plain = [result for kind, result, _ in runs if kind != "scaled" and result["work"]]
+        for kind, other, settings in runs:
+            if kind != "scaled" or not plain or not other["work"]:
+                continue
+            measured = other["work"] / statistics.fmean(result["work"] for result in plain)
+            expected = other["key"].timeline.work_seconds / plain[-1]["key"].timeline.work_seconds
+            label = ", ".join(f"{name}={value}" for name, value in settings.items())
+            print(f"  {model:<18}{label:<16}measured ×{measured:.2f}   reference ×{expected:.2f}")
 
 
 def _on_target(off: float, real: float) -> bool:
