@@ -102,6 +102,11 @@ class GpuNode(models.Model):
         default=1.0,
         help_text="Stand-in speed: 1.0 is as slow as a real H100; 0.03 turns ten minutes into 20 seconds.",
     )
+    gpu_type = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Its GPUs as nvidia-smi names them (cosmos_node status fills it in); ETAs learn by it.",
+    )
     model_defaults = models.JSONField(
         default=dict,
         blank=True,
@@ -180,6 +185,13 @@ class GpuNode(models.Model):
 
     def runtime_for(self, model_type: str) -> "NodeRuntime | None":
         return self.runtimes.filter(model_type=model_type).first()
+
+    def record_gpu_type(self, gpu_type: str) -> None:
+        """Remember the GPU model the node reports (one UPDATE, only when it changed)."""
+        gpu_type = gpu_type.strip()[: GpuNode._meta.get_field("gpu_type").max_length]
+        if gpu_type and gpu_type != self.gpu_type:
+            GpuNode.objects.filter(pk=self.pk).update(gpu_type=gpu_type)
+            self.gpu_type = gpu_type
 
     # --- the Hugging Face token (one-row state changes) -------------------------------------------
 

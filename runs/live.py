@@ -25,7 +25,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from runs.eta import expected_seconds, remaining_seconds
 from runs.models import Progress, Run
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def user_group(user_id: int) -> str:
     return f"runs-user-{user_id}"
 
 
-def event_from(progress: Progress, *, expected: float | None) -> dict:
+def event_from(progress: Progress) -> dict:
     """The wire form of a progress event: primitives only, so consumers render without the database."""
     run = progress.run
     return {
@@ -59,9 +58,8 @@ def event_from(progress: Progress, *, expected: float | None) -> dict:
         "created_at": _isoformat(run.created_at),
         "started_at": _isoformat(run.started_at),
         "completed_at": _isoformat(run.completed_at),
-        "eta_seconds": remaining_seconds(
-            expected, progress.percentage, run.status, started_at=run.started_at, now=progress.timestamp
-        ),
+        # As its recorder estimated it (runs.eta): the same number on every page and in the CLI.
+        "eta_seconds": progress.eta_seconds,
     }
 
 
@@ -76,15 +74,10 @@ def groups_of(event: dict) -> list[str]:
     return groups
 
 
-def expected_for(run: Run) -> float | None:
-    steps = run.execution_config.get("parameters", {}).get("num_steps")
-    return expected_seconds(node_id=run.node_id, model_type=run.model_type, num_steps=steps)
-
-
 def latest_event(run: Run) -> dict | None:
     """The snapshot a page starts from: the run's newest progress event."""
     progress = run.progress.select_related("run").order_by("-id").first()
-    return event_from(progress, expected=expected_for(run)) if progress else None
+    return event_from(progress) if progress else None
 
 
 def publish(progress: Progress) -> None:
@@ -101,7 +94,7 @@ def publish(progress: Progress) -> None:
 
 
 def _send(progress: Progress) -> None:
-    event = event_from(progress, expected=expected_for(progress.run))
+    event = event_from(progress)
     layer = get_channel_layer()
     for group in groups_of(event):
         async_to_sync(layer.group_send)(group, event)
@@ -157,7 +150,6 @@ class Relay:
     def __init__(self) -> None:
         self.task: asyncio.Task | None = None
         self.last_id: int | None = None
-        self.expected: dict[str, float | None] = {}
 
     def ensure_running(self) -> None:
         """Start the relay in this event loop unless it runs here already."""
@@ -212,11 +204,7 @@ class Relay:
         rows = list(
             Progress.objects.filter(id__gt=self.last_id).select_related("run").order_by("id")[:RELAY_BATCH]
         )
-        events = []
-        for row in rows:
-            if row.run_id not in self.expected:
-                self.expected[row.run_id] = expected_for(row.run)
-            events.append(event_from(row, expected=self.expected[row.run_id]))
+        events = [event_from(row) for row in rows]
         # Only a batch read whole counts as sent: a failure part-way reads it all again next time.
         if rows:
             self.last_id = rows[-1].id

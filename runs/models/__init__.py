@@ -1,6 +1,8 @@
-"""The runs app's models: runs and their progress (runs.py), API keys (api_tokens.py)."""
+"""The runs app's models: runs and their progress (runs.py), API keys (api_tokens.py), what completed
+runs took (durations.py)."""
 
 from runs.models.api_tokens import LAST_USED_RESOLUTION, ApiToken
+from runs.models.durations import RunDuration
 from runs.models.runs import (
     ACTIVE_STATUSES,
     PRIORITY_MAX,
@@ -26,6 +28,7 @@ __all__ = [
     "FailureKind",
     "Progress",
     "Run",
+    "RunDuration",
     "RunQuerySet",
     "RunStatus",
     "prompts_with_run_count",

@@ -55,13 +55,14 @@ class RunQuerySet(OwnedQuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def with_latest_progress(self) -> "RunQuerySet":
-        """Each run's newest progress event (stage, percentage, message, id) in the same query."""
+        """Each run's newest progress event (stage, percentage, message, id, ETA) in the same query."""
         latest = Progress.objects.filter(run=OuterRef("pk")).order_by("-id")
         return self.annotate(
             latest_stage=Subquery(latest.values("stage")[:1]),
             latest_percentage=Subquery(latest.values("percentage")[:1]),
             latest_message=Subquery(latest.values("message")[:1]),
             latest_seq=Subquery(latest.values("id")[:1]),
+            latest_eta=Subquery(latest.values("eta_seconds")[:1]),
         )
 
     def shown(self) -> "RunQuerySet":
@@ -82,6 +83,19 @@ class RunQuerySet(OwnedQuerySet):
     def queued(self) -> "RunQuerySet":
         """Pending runs in launch order: higher priority first, then first in, first out."""
         return self.filter(status=RunStatus.PENDING).order_by("-priority", "created_at", "id")
+
+    def ahead_of(self, run: "Run") -> "RunQuerySet":
+        """The runs that launch before ``run`` on its node, in launch order (none once it has left the queue).
+
+        Higher priorities first, then first in, first out, as queued() orders them; runs being
+        cancelled never launch and do not count. Whose they are is the caller's to scope: anyone
+        may learn how many runs are ahead, only their owners (and staff) which ones.
+        """
+        if run.status != RunStatus.PENDING:
+            return self.none()
+        earlier = Q(priority__gt=run.priority) | Q(priority=run.priority, created_at__lt=run.created_at)
+        earlier |= Q(priority=run.priority, created_at=run.created_at, id__lt=run.id)
+        return self.queued().filter(earlier, node_id=run.node_id, cancel_requested_at__isnull=True)
 
     def launchable(self, *, now) -> "RunQuerySet":
         """Queued runs that may start now: not being cancelled, not waiting out a retry backoff."""
@@ -316,6 +330,15 @@ class Run(models.Model):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def waited_seconds(self) -> float | None:
+        """How long it waited for a GPU: from its creation until its GPUs were claimed (its job made).
+
+        None while it still waits, or when nothing tells (its job gone and it never launched).
+        """
+        left = self.job.created_at if self.job_id else self.started_at
+        return max(0.0, (left - self.created_at).total_seconds()) if left else None
+
+    @property
     def duration_seconds(self) -> float | None:
         if not self.started_at:
             return None
@@ -451,6 +474,8 @@ class Progress(models.Model):
     stage = models.CharField(max_length=32)
     percentage = models.FloatField()
     message = models.TextField(blank=True)
+    # The seconds left as estimated when it was recorded (runs.eta); none while queued or once ended.
+    eta_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["timestamp", "id"]

@@ -15,10 +15,15 @@ def node_remove(*, node: GpuNode, force: bool = False) -> None:
 
 
 def node_status(*, node: GpuNode) -> NodeStatus:
-    """Reachability, login, Docker and image, every GPU, free disk and the runs active there."""
+    """Reachability, login, Docker and image, every GPU, free disk and the runs active there.
+
+    The GPU model it reports is remembered on the node: ETAs learn durations per GPU type.
+    """
     active = list(Run.objects.active().filter(node=node).values_list("id", flat=True))
     status = node_probe(node=node)
     status.active_runs = active
+    if status.gpus:
+        node.record_gpu_type(status.gpus[0].name)
     return status
 
 

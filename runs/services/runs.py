@@ -5,6 +5,7 @@ Views, the admin, the API, commands and tasks all call these. Planning (services
 is separate from creating so that bad input is reported before anything is written.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -23,9 +24,12 @@ from prompts.models import Prompt
 from prompts.services import prompt_build, prompt_create
 from runs.models import Run, RunStatus
 from runs.progress_recorder import ProgressListener, progress_append
+from runs.services.durations import run_duration_record
 from runs.services.errors import RunRequestError
 from runs.services.planning import RunPlan
 from runs.services.queue import run_enqueue, run_retry
+
+logger = logging.getLogger(__name__)
 
 
 def run_create(
@@ -161,25 +165,28 @@ def _build(
 
 
 def run_execute(
-    *, run: Run, listeners: tuple[ProgressListener, ...] = (), on_wait: Callable[[str], None] | None = None
+    *,
+    run: Run,
+    listeners: tuple[ProgressListener, ...] = (),
+    on_wait: Callable[[Run], None] | None = None,
+    poll: float = 1.0,
 ) -> Run:
     """Run it now, in this process, on its node; returns the run in its final state.
 
     It takes a free GPU slot like any queued job (waiting for one if the node is busy), so the
-    command line and the workers never double-book a GPU.
+    command line and the workers never double-book a GPU. ``on_wait`` is called with the run each
+    time it finds none free (every ``poll`` seconds), to show where the run stands.
     """
     from runs.runner import JobPipeline
-    from runs.scheduler import claim_job_for, free_devices
+    from runs.scheduler import claim_job_for
 
-    waited = False
     while (claim := claim_job_for(run)) is None:
         run.refresh_from_db()
         if run.status != RunStatus.PENDING:
             return run
-        if not waited and on_wait:
-            on_wait(f"Waiting for a free GPU on {run.node.name} ({len(free_devices(run.node))} free)")
-        waited = True
-        time.sleep(1.0)
+        if on_wait:
+            on_wait(run)
+        time.sleep(poll)
     pipeline = JobPipeline(claim.job, listeners=listeners, retry_transient=False)
     try:
         if pipeline.launch():
@@ -301,7 +308,15 @@ def run_record_results(*, run: Run, outputs: dict, results: dict) -> bool:
             outputs["upsampled_prompt_error"] = "; ".join(exc.messages)
         else:
             outputs["prompt_id"] = child.id
-    return run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+    completed = run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+    if completed:
+        # What it took is kept for the ETAs of later runs; a failure there must not undo the run.
+        try:
+            with transaction.atomic():
+                run_duration_record(run=run)
+        except Exception:
+            logger.exception("run %s: what it took could not be kept for later ETAs", run.id)
+    return completed
 
 
 def run_cancel(*, run: Run, reason: str = "Cancelled by the user", launch_wait: float = 60.0) -> bool:

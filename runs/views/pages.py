@@ -17,7 +17,6 @@ from cosmos_site.htmx import htmx_partial
 from cosmos_site.model_types import ModelType
 from cosmos_site.query_params import query_int
 from nodes.models import BUSY_JOB_STATUSES, GpuNode, QueueState, RemoteJob
-from runs.eta import expected_seconds, remaining_seconds
 from runs.models import ACTIVE_STATUSES, Run, RunStatus
 from runs.services import RunRequestError
 from runs.services.commands import run_command
@@ -47,27 +46,10 @@ def get_run(request: HttpRequest, run_id: str) -> Run:
     return get_object_or_404(queryset, pk=run_id)
 
 
-class EtaCache:
-    """Expected durations looked up once per (node, model, steps) within a request."""
-
-    def __init__(self) -> None:
-        self.known: dict[tuple, float | None] = {}
-
-    def remaining(self, run: Run, percentage: float) -> float | None:
-        steps = run.execution_config.get("parameters", {}).get("num_steps")
-        key = (run.node_id, run.model_type, steps)
-        if key not in self.known:
-            self.known[key] = expected_seconds(
-                node_id=run.node_id, model_type=run.model_type, num_steps=steps
-            )
-        return remaining_seconds(self.known[key], percentage, run.status, started_at=run.started_at)
-
-
 @require_GET
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     runs = visible_runs(request)
-    etas = EtaCache()
     active = list(
         runs.filter(status__in=(RunStatus.UPLOADING, RunStatus.RUNNING, RunStatus.DOWNLOADING))
         .order_by("started_at", "created_at")[:20]
@@ -87,7 +69,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for node in GpuNode.objects.filter(enabled=True).order_by("name")
     ]
     context = {
-        "active": [(run, progress_of(run, etas)) for run in active],
+        "active": [(run, progress_of(run)) for run in active],
         "queued": list(runs.queued()[:20].shown()),
         "queued_count": runs.filter(status=RunStatus.PENDING).count(),
         "paused": QueueState.current().paused,
@@ -151,7 +133,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     latest = visible_runs(request).with_latest_progress().get(pk=run.pk)
     context = {
         "run": run,
-        "p": progress_of(latest, EtaCache()),
+        "p": progress_of(latest, viewer=request.user),
         "log_tail": log_tail_of(run),
         "parameters": flat_parameters(run),
         "inputs": inputs_of(run),
@@ -195,7 +177,7 @@ def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
     WebSocket is down."""
     run = visible_runs(request).with_latest_progress().select_related("node")
     run = get_object_or_404(run, pk=run_id)
-    response = render(request, "runs/_progress.html", {"p": progress_of(run, EtaCache())})
+    response = render(request, "runs/_progress.html", {"p": progress_of(run, viewer=request.user)})
     if request.GET.get("timing"):  # the run page's poll: its Timing panel too, swapped in by id
         response.content += render(request, "runs/_timing.html", {"t": run_timing(run), "oob": True}).content
     if run.is_terminal:

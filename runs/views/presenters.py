@@ -12,24 +12,34 @@ from cosmos import humanize
 from cosmos.failures import log_tail
 from cosmos.params import Param, readable_name
 from cosmos.profiles import UnknownModel, profile_for
+from runs.eta.queue import queue_outlook
 from runs.model_fields import applies, choice_label, words_of
 from runs.models import ACTIVE_STATUSES, Run, RunStatus
 
 LOG_LINES = 40
 
 
-def progress_of(run: Run, etas) -> dict:
-    """The progress block's values for a run annotated by with_latest_progress()."""
+def progress_of(run: Run, *, viewer=None) -> dict:
+    """The progress block's values for a run annotated by with_latest_progress().
+
+    The estimate is the one its recorder stored with the latest event (runs.eta). Given the
+    ``viewer`` (the run's own page), a queued run also says where it stands in its node's queue,
+    as that user may see it, and how long it should take once started.
+    """
     percentage = run.latest_percentage or 0.0
-    return {
+    progress = {
         "run_id": run.id,
         "status": run.status,
         "stage": run.latest_stage or "queued",
         "percentage": percentage,
         "message": run.latest_message or "",
         "seq": run.latest_seq or 0,
-        "eta_seconds": etas.remaining(run, percentage),
+        "eta_seconds": run.latest_eta,
     }
+    if viewer is not None and run.status == RunStatus.PENDING and run.node_id:
+        outlook = queue_outlook(run=run, viewer=viewer)
+        progress.update(queue=outlook, eta_seconds=outlook.run_seconds)
+    return progress
 
 
 def log_tail_of(run: Run) -> str:

@@ -71,3 +71,28 @@ def test_it_makes_an_event_live_only_once_its_row_is_committed(
         row = progress_append(run=run, stage=Stage.GENERATING, percentage=5)
         assert sent == []  # inside the caller's transaction, which could still roll back
     assert sent == [row]
+
+
+def test_it_stores_the_time_left_with_each_row_from_when_the_run_left_the_queue(db, fast_sim):
+    run = RunFactory(node=fast_sim, model_type="reason1", prompt__model_type="reason1")
+    recorder = ProgressRecorder(run, interval=0)
+    recorder.record(Stage.QUEUED, 0, "Waiting to start")
+    recorder.record(Stage.UPLOADING, 0, "Staging inputs")
+    recorder.record(Stage.LOADING_MODELS, 30, "Loading")
+    recorder.record(Stage.SAVING, 98, "Answered")
+    etas = list(Progress.objects.filter(run=run).values_list("stage", "eta_seconds"))
+    assert etas[0] == ("queued", None)  # a queued run's estimate is its prior, read when shown
+    left = [eta for _, eta in etas[1:]]
+    assert all(eta is not None and eta >= 0 for eta in left)
+    assert left == sorted(left, reverse=True)  # it only ever counts down here
+
+
+def test_a_recorder_taking_over_goes_on_from_the_estimate_shown(db, fast_sim):
+    run = RunFactory(node=fast_sim)
+    first = ProgressRecorder(run, interval=0)
+    first.record(Stage.UPLOADING, 0, "Staging inputs")
+    first.record(Stage.GENERATING, 50, "Halfway")
+    shown = Progress.objects.filter(run=run).latest("id").eta_seconds
+    seen = []
+    ProgressRecorder(run, interval=0, listeners=(seen.append,)).record(Stage.GENERATING, 51, "On")
+    assert seen[0].eta_seconds is not None and seen[0].eta_seconds <= shown

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from runs.models import Run, RunStatus
 from runs.services import RunRequestError, run_monitor
-from runs.terminal import ProgressDisplay
+from runs.terminal import ProgressDisplay, completed_text
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         except RunRequestError as exc:
             raise CommandError(str(exc), returncode=2) from None
         if run.status == RunStatus.COMPLETED:
-            display.note(f"Completed in {run.duration_seconds:.1f} s")
+            display.note(completed_text(run))
             if run.output_file:
                 self.stdout.write(run.output_file)
             return

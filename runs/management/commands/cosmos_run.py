@@ -15,7 +15,7 @@ from runs.models import Run, RunStatus
 from runs.services import RunRequestError, run_cancel, run_create, run_execute, run_plan, run_submit
 from runs.services.commands import RunCommand, run_command
 from runs.services.runs import run_unsaved
-from runs.terminal import ProgressDisplay, follow_run
+from runs.terminal import ProgressDisplay, completed_text, follow_run, queue_watcher
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 # What --json reports of a run that ended, as Run.to_dict has it (with its answer and new prompt).
@@ -200,7 +200,9 @@ class Command(BaseCommand):
         display.note(f"Run {run.id} (prompt {run.prompt_id}) on {run.node.name}")
         try:
             with display:
-                run = run_execute(run=run, listeners=(display.update,), on_wait=display.note)
+                run = run_execute(
+                    run=run, listeners=(display.update,), on_wait=queue_watcher(display, viewer=owner)
+                )
         except RemoteError as exc:
             # The job runs detached: losing the node does not stop it, so the run is not failed here.
             run.refresh_from_db()
@@ -251,7 +253,7 @@ class Command(BaseCommand):
 
     def _queue(self, plan, owner, display: ProgressDisplay, *, priority: int, deadline, follow: bool) -> None:
         run = self._create(plan=plan, owner=owner, priority=priority, deadline=deadline, queue=True)
-        position = Run.objects.queued().filter(node=run.node).count()
+        position = Run.objects.ahead_of(run).count() + 1
         display.note(
             f"Queued {run.id} (prompt {run.prompt_id}) on {run.node.name}, number {position} in its queue"
         )
@@ -262,7 +264,7 @@ class Command(BaseCommand):
             return
         try:
             with display:
-                run = follow_run(run, display)
+                run = follow_run(run, display, viewer=owner)
         except KeyboardInterrupt:
             run.refresh_from_db()
             display.note(
@@ -321,7 +323,7 @@ class Command(BaseCommand):
             )
             return
         if run.status == RunStatus.COMPLETED:
-            display.note(f"Completed in {run.duration_seconds:.1f} s")
+            display.note(completed_text(run))
             if media:
                 self.stdout.write(media)
             elif run.outputs.get("answer"):

@@ -16,6 +16,8 @@ def test_it_reports_gpus_disk_docker_and_active_runs(db, ssh_node, ssh_host):
     assert "reachable    yes" in text and "logged in    yes" in text
     assert "gpu 0" in text and "gpu 1" in text and "NVIDIA H100 80GB HBM3" in text
     assert "GB free of" in text and run.id in text
+    ssh_node.refresh_from_db()
+    assert ssh_node.gpu_type == "NVIDIA H100 80GB HBM3"  # remembered: ETAs learn per GPU type
 
 
 def test_it_reports_every_enabled_node_and_fails_when_one_is_unreachable(db, ssh_host, fast_ssh):

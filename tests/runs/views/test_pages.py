@@ -81,12 +81,12 @@ def test_it_filters_runs_and_renders_only_the_results_for_htmx(client, alice, db
 def test_it_shows_the_progress_of_a_running_run_with_an_eta(client, alice, db, fast_sim):
     run = RunFactory(owner=alice, node=fast_sim, status=RunStatus.RUNNING, started_at=timezone.now())
     Progress.objects.create(
-        run=run, stage="generating", percentage=42.0, message="Clip 1/1: diffusion, 35 steps"
+        run=run, stage="generating", percentage=42.0, message="Clip 1/1: diffusion, 35 steps", eta_seconds=200
     )
     client.force_login(alice)
     block = client.get(reverse("run_progress", args=[run.id])).content.decode()
     assert 'data-percentage="42.0"' in block and "Clip 1/1: diffusion" in block
-    assert "estimating" in block  # no similar run has finished on this node yet
+    assert "about 3 min 20 s left" in block  # as its recorder estimated it
 
 
 def test_it_stops_polling_once_a_run_has_ended(client, alice, finished_run):
