@@ -39,6 +39,9 @@ class FailureKind(models.TextChoices):
     STORAGE = "storage", "Outputs could not be saved"
     # A checkpoint could not be downloaded (refused, missing, hub unreachable) or is not on the node.
     CHECKPOINTS = "checkpoints", "Checkpoints unavailable"
+    # Our own code failed while preparing the job (a bug, with a traceback in the worker's log): the run
+    # ends, rather than going back to the queue to fail the same way at every launch.
+    INTERNAL = "internal", "Internal error"
 
 
 # Priorities every database can store; a user who is not staff may choose only 0 to USER_PRIORITY_MAX,

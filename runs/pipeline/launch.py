@@ -96,6 +96,21 @@ class Launching(PipelineBase):
                 job_give_back(job=self.job, message="The upload for its batch was stopped; queued again")
         except RemoteError as exc:
             return self._start_failed(exc, script_sent=script_sent, secrets_sent=secrets_sent)
+        except Exception as exc:
+            if script_sent:
+                raise  # whether the job started is the node's to settle (recover_launch), as for a crash
+            # Nothing was started: a bug of ours (a spec builder meeting inputs it did not expect...).
+            # Given back, the runs would launch, fail and be given back for ever; they end here instead.
+            logger.exception("job %s: preparing its launch failed", self.job.id)
+            if not self._lost_claim("giving up"):
+                self._give_up(
+                    Failure(
+                        FailureKind.INTERNAL,
+                        f"Preparing the job failed: {type(exc).__name__}: {exc}"[:500],
+                        "A fault of Cosmos Workflow's own, not of the run: the worker's log has the "
+                        "details; run it again once it is fixed.",
+                    )
+                )
         return None
 
     def _secrets(self) -> dict[str, str]:
