@@ -221,6 +221,16 @@ def image_run(alice, settings):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def migrated_templates(tmp_path_factory, worker_id) -> None:
+    """The folder where tests/stack.py keeps the migrated database that deployments copy: one that
+    every pytest-xdist worker of this run shares, so the run migrates once."""
+    from tests import stack
+
+    basetemp = tmp_path_factory.getbasetemp()
+    stack.TEMPLATES = basetemp if worker_id == "master" else basetemp.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
 def static_folder():
     """The static folder, made as a deployment's start makes it (cosmos_site.data_folders):
     settings create no folders at import, and WhiteNoise warns on every request without it."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import ROOT, clean_environment, manage, start_worker, stop
+from tests.stack import ROOT, clean_environment, manage, migrate_sqlite, start_worker, stop
 
 pytestmark = pytest.mark.slow(20)
 
@@ -108,7 +108,7 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
     launch_log = tmp_path / "launches.jsonl"
     ssh_host.set_sim(launch_log=launch_log)
     pad_video(render_dir / "color.mp4", INPUT_BYTES)
-    manage(environment, "migrate", "-v0")
+    migrate_sqlite(environment)
     script = CREATE_RUN.format(
         fields=json.dumps(ssh_host.node_fields()),
         image=ssh_host.image,
