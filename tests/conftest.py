@@ -29,6 +29,24 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return workers
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, except that every browser module goes to the same worker: they share that
+    worker's one deployment and Chromium (tests/browser/conftest.py) instead of each starting its own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class BrowserModulesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return BROWSER_TESTS if path.startswith(BROWSER_TESTS) else path
+
+    return BrowserModulesTogether(config, log)
+
+
+BROWSER_TESTS = "tests/browser/"
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items) -> None:
     """Longest first: pytest-xdist hands out files in this order, and a long one started last would
