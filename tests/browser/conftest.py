@@ -1,9 +1,12 @@
 """The browser tests' deployment (web and worker processes), Chromium and alice's page.
 
-One deployment and one Chromium serve every browser module a pytest process runs (the suite's
-scheduler, tests/conftest.py, hands all of tests/browser/ to one pytest-xdist worker): each costs a
-dozen CPU seconds to start, and the suite is short of CPU, not of workers. A module still gets its
-own ``site`` (the stand-in's speed it asks for: TIME_SCALE) and its own logged-in ``alice``.
+One deployment serves every browser module a pytest process runs (the suite's scheduler,
+tests/conftest.py, hands all of tests/browser/ to one pytest-xdist worker): it costs a dozen CPU
+seconds to start, and the suite is short of CPU, not of workers. A module still gets its own
+``site`` (the stand-in's speed it asks for: TIME_SCALE), its own Chromium and its own logged-in
+``alice``. Chromium stays per module (about a CPU second to start): Playwright's sync API keeps an
+event loop running in this thread while it is open, and every later database test on the worker
+would fail Django's check for synchronous calls from async code.
 """
 
 import shutil
@@ -98,7 +101,7 @@ def site(deployment, request):
     return deployment
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
