@@ -56,8 +56,10 @@ SCALEOUT_TESTS := tests/runs/test_queue.py tests/runs/test_scheduler.py tests/ru
 	tests/migrations tests/runs/test_api_captions.py
 
 # The two passes run side by side (pytest-xdist workers in each; see tests/conftest.py): most tests
-# wait on subprocesses, sshd or a browser, so the machine's cores have room for both. -O prints each
-# pass's output whole when it ends.
+# wait on subprocesses, sshd or a browser, so the machine's cores have room for both. The PostgreSQL
+# pass has a sixth of the work and two workers (each worker's start, collection and test database
+# cost about six CPU seconds); it still ends well before the SQLite pass. -O prints each pass's
+# output whole when it ends.
 test: $(VENV)/.dev lint
 	@$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgresql
 
@@ -67,7 +69,7 @@ test-sqlite: $(VENV)/.dev
 test-postgresql: $(VENV)/.dev
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		echo "The same queue tests on PostgreSQL:"; \
-		DATABASE_URL=$(SCALEOUT_DATABASE_URL) $(BIN)/pytest --durations=5 $(SCALEOUT_TESTS); \
+		DATABASE_URL=$(SCALEOUT_DATABASE_URL) $(BIN)/pytest -n 2 --durations=5 $(SCALEOUT_TESTS); \
 	elif [ "$$COSMOS_REQUIRE_SCALEOUT" = 1 ]; then \
 		echo "PostgreSQL is needed on 127.0.0.1:5432 for the scale-out tests"; exit 1; \
 	else \
