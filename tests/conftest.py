@@ -29,6 +29,24 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return workers
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, except that every browser module goes to the same worker: they share that
+    worker's one deployment and Chromium (tests/browser/conftest.py) instead of each starting its own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class BrowserModulesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return BROWSER_TESTS if path.startswith(BROWSER_TESTS) else path
+
+    return BrowserModulesTogether(config, log)
+
+
+BROWSER_TESTS = "tests/browser/"
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items) -> None:
     """Longest first: pytest-xdist hands out files in this order, and a long one started last would
@@ -218,6 +236,16 @@ def image_run(alice, settings):
     run.outputs = outputs_json(folder, names, image_info=probe_image(image))
     run.save(update_fields=["outputs"])
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def migrated_templates(tmp_path_factory, worker_id) -> None:
+    """The folder where tests/stack.py keeps the migrated database that deployments copy: one that
+    every pytest-xdist worker of this run shares, so the run migrates once."""
+    from tests import stack
+
+    basetemp = tmp_path_factory.getbasetemp()
+    stack.TEMPLATES = basetemp if worker_id == "master" else basetemp.parent
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -4,7 +4,9 @@ The test process only drives and watches; every child gets the environment of th
 test, so what runs is what `make run` runs.
 """
 
+import atexit
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -13,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,21 +232,84 @@ def redis_server(folder: Path, *, timeout: float = 30) -> Iterator[str]:
         stop(server)
 
 
+# Migrated databases to copy: `manage.py migrate` costs a Django start and every migration (about
+# three CPU seconds), and a dozen tests each deploying would pay it for the same database. The
+# migrations read one setting from the environment, the local-sim node's speed. A SQLite template is
+# shared by the pytest processes of one run (in TEMPLATES, which tests/conftest.py points at a folder
+# they share); a PostgreSQL one is each process's own, dropped when it exits.
+TEMPLATES: Path | None = None
+_templates: dict[tuple[str, str | None], str] = {}
+
+
+def _template(environment: dict, *, postgres: bool) -> str:
+    """The SQLite file or PostgreSQL database migrated for deployments like ``environment``'s, made
+    at its first use."""
+    key = ("postgres" if postgres else "sqlite", environment.get("COSMOS_LOCAL_SIM_TIME_SCALE"))
+    if key in _templates:
+        return _templates[key]
+    migrating = clean_environment()
+    if key[1] is not None:
+        migrating["COSMOS_LOCAL_SIM_TIME_SCALE"] = key[1]
+    if postgres:
+        template = f"cosmos_template_{os.getpid()}_{secrets.token_hex(2)}"
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", template], check=True)
+        atexit.register(_drop_postgres, template)
+        folder = Path(tempfile.mkdtemp(prefix="cosmos-migrated-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        manage(
+            {**migrating, "COSMOS_DATA_DIR": str(folder), "DATABASE_URL": f"{POSTGRES}/{template}"},
+            "migrate",
+            "-v0",
+        )
+    else:
+        shared = TEMPLATES
+        if shared is None:
+            shared = Path(tempfile.mkdtemp(prefix="cosmos-migrated-"))
+            atexit.register(shutil.rmtree, shared, ignore_errors=True)
+        folder = shared / ("migrated-sqlite" + (f"-{key[1]}" if key[1] else ""))
+        with open(shared / "migrated-sqlite.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one process migrates, the others wait and copy
+            if not (folder / "done").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                manage({**migrating, "COSMOS_DATA_DIR": str(folder)}, "migrate", "-v0")
+                (folder / "done").touch()
+        template = str(folder / "cosmos.sqlite3")
+    _templates[key] = template
+    return template
+
+
+def _drop_postgres(database: str) -> None:
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", database], capture_output=True)
+
+
+POSTGRES = "postgres://postgres@127.0.0.1:5432"
+
+
+def migrate_sqlite(environment: dict) -> dict:
+    """The SQLite file of ``environment``'s deployment (under its COSMOS_DATA_DIR) as `manage.py
+    migrate` leaves a fresh one: a copy of the one this run migrated. Returns ``environment``."""
+    database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
+    assert not database.exists(), f"{database} is not a fresh deployment's"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(_template(environment, postgres=False))) as source,
+        contextlib.closing(sqlite3.connect(database)) as copy,
+    ):
+        source.backup(copy)
+    return environment
+
+
 @contextlib.contextmanager
 def own_database(environment: dict, *, postgres: bool) -> Iterator[dict]:
-    """``environment`` with a database of its own: a new PostgreSQL database (dropped after), or the
-    SQLite file under its COSMOS_DATA_DIR; migrated."""
+    """``environment`` with a migrated database of its own: a new PostgreSQL database (dropped after),
+    or the SQLite file under its COSMOS_DATA_DIR; each a copy of a migrated one (see _template)."""
     if not postgres:
-        manage(environment, "migrate", "-v0")
-        yield environment
+        yield migrate_sqlite(environment)
         return
     database = f"cosmos_test_{secrets.token_hex(4)}"
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
+    template = _template(environment, postgres=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", template, database], check=True)
     try:
-        environment = {**environment, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}"}
-        manage(environment, "migrate", "-v0")
-        yield environment
+        yield {**environment, "DATABASE_URL": f"{POSTGRES}/{database}"}
     finally:
-        subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", database], capture_output=True
-        )
+        _drop_postgres(database)

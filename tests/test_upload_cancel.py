@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import ROOT, clean_environment, manage, start_worker, stop
+from tests.stack import ROOT, clean_environment, manage, migrate_sqlite, start_worker, stop
 
 pytestmark = pytest.mark.slow(20)
 
@@ -40,13 +40,16 @@ run = run_submit(plan=run_plan(prompt_text="a harbour at dawn", input_dir={input
 print(json.dumps(run.id))
 """
 
-# Started ahead, so Django's start-up does not delay the cancel: it comes when a line arrives.
+# Started, and ready, before the worker: Django's start-up (seconds on a loaded machine) must not
+# delay the cancel past the end of the upload. It comes when a line arrives.
 CANCEL_RUN_ON_CUE = """
 import sys
 from runs.models import Run
 from runs.services.queue import run_cancel_soon
+run = Run.objects.get(pk={run_id!r})
+print("ready", flush=True)
 sys.stdin.readline()
-print(run_cancel_soon(run=Run.objects.get(pk={run_id!r}), reason="changed my mind"))
+print(run_cancel_soon(run=run, reason="changed my mind"))
 """
 
 
@@ -108,7 +111,7 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
     launch_log = tmp_path / "launches.jsonl"
     ssh_host.set_sim(launch_log=launch_log)
     pad_video(render_dir / "color.mp4", INPUT_BYTES)
-    manage(environment, "migrate", "-v0")
+    migrate_sqlite(environment)
     script = CREATE_RUN.format(
         fields=json.dumps(ssh_host.node_fields()),
         image=ssh_host.image,
@@ -119,7 +122,6 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
     database = tmp_path / "data" / "cosmos.sqlite3"
     cache = ssh_host.root / "cache" / "sha256"
     log = tmp_path / "worker.log"
-    worker = start_worker(environment, log)
     canceller = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", CANCEL_RUN_ON_CUE.format(run_id=run_id)],
         cwd=ROOT,
@@ -129,7 +131,13 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
         stderr=subprocess.STDOUT,
         text=True,
     )
+    worker = None
     try:
+        started: list[str] = []  # Django's shell may print lines of its own first
+        while (line := canceller.stdout.readline()).strip() != "ready":
+            assert line, "the canceller ended before it was ready:\n" + "".join(started)
+            started.append(line)
+        worker = start_worker(environment, log)
         wanted_status = "uploading" if upload == "launch" else "pending"
         part = wait_for(
             "the upload to be under way",
@@ -151,7 +159,8 @@ def test_it_stops_an_upload_soon_after_the_cancel(ssh_host, render_dir, tmp_path
     finally:
         canceller.kill()
         canceller.wait()
-        stop(worker)
+        if worker is not None:
+            stop(worker)
     digest = part.name.removesuffix(".part")
     assert not (cache / digest).exists(), "the whole input was sent and cached although the run was cancelled"
     assert 0 < left_on_node < INPUT_BYTES  # what was sent stays for a later upload to resume

@@ -200,16 +200,20 @@ run.outputs = outputs_json(folder, ["output.jpg"], image_info=probe_image(image)
 """
 
 
-def made_run(site, like: str, make: str) -> str:
-    out = manage(
-        site["environment"], "shell", "-c", MAKE_RUN.replace("{run_id}", like).replace("{make}", make)
+@pytest.fixture(scope="module")
+def made_runs(site, first_run) -> dict[str, str]:
+    """Two more runs like the first, written by hand in one Django process: their ids by what they show."""
+    makes = {"controls": WITH_CONTROLS, "image": AN_IMAGE}
+    script = "".join(
+        MAKE_RUN.replace("{run_id}", first_run["id"]).replace("{make}", make) for make in makes.values()
     )
-    return re.search(r"^run: (rs_\w+)$", out, re.MULTILINE).group(1)
+    made = re.findall(r"^run: (rs_\w+)$", manage(site["environment"], "shell", "-c", script), re.MULTILINE)
+    return dict(zip(makes, made, strict=True))
 
 
-def test_it_plays_the_control_videos_with_the_output_video(alice, site, first_run):
+def test_it_plays_the_control_videos_with_the_output_video(alice, made_runs):
     page = alice
-    page.goto(f"/runs/{made_run(site, first_run['id'], WITH_CONTROLS)}/")
+    page.goto(f"/runs/{made_runs['controls']}/")
     screenshot(page, "run-detail-controls")
     followers = "Array.from(document.querySelectorAll('video[data-follows]'))"
     assert page.evaluate(f"{followers}.map(v => v.dataset.hint)") == ["depth", "seg"]
@@ -233,8 +237,10 @@ def test_it_plays_the_control_videos_with_the_output_video(alice, site, first_ru
     )
 
 
-def test_it_compares_an_image_run_beside_videos_that_still_play_in_sync(alice, site, first_run, second_run):
-    image_run = made_run(site, first_run["id"], AN_IMAGE)
+def test_it_compares_an_image_run_beside_videos_that_still_play_in_sync(
+    alice, made_runs, first_run, second_run
+):
+    image_run = made_runs["image"]
     page = alice
     page.goto(f"/compare/?runs={image_run}&runs={first_run['id']}&runs={second_run['id']}")
     page.wait_for_function("document.querySelector('[data-compare] img').naturalWidth === 320")

@@ -9,7 +9,6 @@ import collections
 import http.client
 import json
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -17,7 +16,16 @@ import time
 import psycopg
 import pytest
 
-from tests.stack import clean_environment, free_port, manage, reachable, start_web, stop
+from tests.stack import (
+    clean_environment,
+    free_port,
+    manage,
+    migrate_sqlite,
+    own_database,
+    reachable,
+    start_web,
+    stop,
+)
 
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
@@ -68,18 +76,13 @@ def wait_until(condition, *, timeout: float = 60, message: str = "") -> None:
 
 @pytest.fixture
 def postgres_database():
+    """A migrated PostgreSQL database of the test's own: its name."""
     if not reachable(5432):
         if os.environ.get("COSMOS_REQUIRE_SCALEOUT") == "1":
             pytest.fail("PostgreSQL is needed on 127.0.0.1:5432")
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    name = f"cosmos_overload_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_database(clean_environment(), postgres=True) as environment:
+        yield environment["DATABASE_URL"].rsplit("/", 1)[1]
 
 
 @pytest.fixture
@@ -89,7 +92,8 @@ def deployment(tmp_path):
 
     def deploy(**settings: str) -> tuple[int, str, str]:
         environment = clean_environment(COSMOS_DATA_DIR=str(tmp_path / "data"), **settings)
-        manage(environment, "migrate", "-v0")
+        if "DATABASE_URL" not in environment:  # postgres_database's is migrated
+            migrate_sqlite(environment)
         key, session = manage(environment, "shell", "-c", ALICE).strip().splitlines()[-1].split()
         port = free_port()
         servers.append(start_web(environment, tmp_path / "web.log", port))

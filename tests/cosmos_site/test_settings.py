@@ -1,12 +1,20 @@
-"""Start-up with different environments, each in a fresh interpreter (settings load once per process)."""
+"""Start-up with different environments.
+
+Django loads its settings once per process, so what needs Django set up (a connection, the files a
+start makes or does not make) runs in a fresh interpreter. What the settings module computes from
+the environment is read by running that module again in this process (``settings_for``): the same
+code on the same environment, without a second's interpreter start each.
+"""
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +33,17 @@ if connection.vendor == "sqlite":
         result["mmap_size"] = cursor.execute("PRAGMA mmap_size").fetchone()[0]
 print(json.dumps(result, default=str))
 """
+
+
+def settings_for(monkeypatch, tmp_path: Path, **env: str) -> dict:
+    """The settings module's names and values in an environment of only ``env`` (and COSMOS_DATA_DIR),
+    from a run of the module of its own: the running Django's settings stay as they are."""
+    for key in os.environ:
+        if key.startswith(("COSMOS_", "DATABASE_")):
+            monkeypatch.delenv(key)
+    for key, value in {"COSMOS_DATA_DIR": str(tmp_path), **env}.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(ROOT / "cosmos_site" / "settings.py"))
 
 
 def start(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess:
@@ -71,22 +90,15 @@ def test_it_keeps_the_secret_key_it_makes_at_its_first_use(tmp_path):
     assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
-def test_it_takes_the_secret_key_from_the_environment_and_writes_no_file(tmp_path):
-    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
-    result = start(tmp_path, code, COSMOS_SECRET_KEY="k" * 50)
-    assert result.stdout.strip() == "k" * 50
+def test_it_takes_the_secret_key_from_the_environment_and_writes_no_file(monkeypatch, tmp_path):
+    settings = settings_for(monkeypatch, tmp_path, COSMOS_SECRET_KEY="k" * 50)
+    assert str(settings["SECRET_KEY"]) == "k" * 50
     assert not (tmp_path / "secret_key").exists()
 
 
-@pytest.mark.slow
-def test_it_switches_to_postgresql_with_database_url(tmp_path):
-    code = (
-        "import django, json; django.setup(); from django.conf import settings; "
-        "print(json.dumps(settings.DATABASES['default'], default=str))"
-    )
-    result = start(tmp_path, code, DATABASE_URL="postgres://cosmos:pw@127.0.0.1:5432/cosmos")
-    assert result.returncode == 0, result.stderr
-    database = json.loads(result.stdout)
+def test_it_switches_to_postgresql_with_database_url(monkeypatch, tmp_path):
+    settings = settings_for(monkeypatch, tmp_path, DATABASE_URL="postgres://cosmos:pw@127.0.0.1:5432/cosmos")
+    database = settings["DATABASES"]["default"]
     assert database["ENGINE"] == "django.db.backends.postgresql"
     assert (database["NAME"], database["HOST"], database["PORT"], database["USER"]) == (
         "cosmos",
@@ -96,51 +108,36 @@ def test_it_switches_to_postgresql_with_database_url(tmp_path):
     )
 
 
-SHOW_POSTGRES = (
-    "import django, json; django.setup(); from django.conf import settings; "
-    "db = settings.DATABASES['default']; print(json.dumps([db['CONN_MAX_AGE'], db['OPTIONS']['pool']]))"
-)
+def postgres_database(monkeypatch, tmp_path: Path, **env: str) -> dict:
+    """DATABASES["default"] for a PostgreSQL URL and ``env``."""
+    url = "postgres://cosmos@127.0.0.1:5432/cosmos"
+    return settings_for(monkeypatch, tmp_path, DATABASE_URL=url, **env)["DATABASES"]["default"]
 
 
-@pytest.mark.slow
-def test_it_pools_postgresql_connections_with_room_for_each_request_a_web_process_takes_at_once(tmp_path):
-    result = start(tmp_path, SHOW_POSTGRES, DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos")
-    assert result.returncode == 0, result.stderr
-    max_age, pool = json.loads(result.stdout)
-    assert max_age == 0  # the pool keeps connections; persistent ones leaked one per daphne thread
+def test_it_pools_postgresql_connections_with_room_for_each_request_a_web_process_takes_at_once(
+    monkeypatch, tmp_path
+):
+    database = postgres_database(monkeypatch, tmp_path)
+    # The pool keeps connections; persistent ones leaked one per daphne thread.
+    assert database["CONN_MAX_AGE"] == 0
+    pool = database["OPTIONS"]["pool"]
     assert pool["max_size"] == 8 + 2  # COSMOS_WEB_CONCURRENCY's default, and two for sockets and the relay
     assert pool["timeout"] == 10.0
-    result = start(
-        tmp_path,
-        SHOW_POSTGRES,
-        DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos",
-        COSMOS_WEB_CONCURRENCY="20",
-    )
-    assert json.loads(result.stdout)[1]["max_size"] == 22
+    busier = postgres_database(monkeypatch, tmp_path, COSMOS_WEB_CONCURRENCY="20")
+    assert busier["OPTIONS"]["pool"]["max_size"] == 22
 
 
-@pytest.mark.slow
-def test_it_sizes_the_pool_and_its_timeout_from_the_environment(tmp_path):
-    result = start(
-        tmp_path,
-        SHOW_POSTGRES,
-        DATABASE_URL="postgres://cosmos@127.0.0.1:5432/cosmos",
-        COSMOS_DB_POOL_SIZE="3",
-        COSMOS_DB_POOL_TIMEOUT="2.5",
-    )
-    assert result.returncode == 0, result.stderr
-    _, pool = json.loads(result.stdout)
+def test_it_sizes_the_pool_and_its_timeout_from_the_environment(monkeypatch, tmp_path):
+    database = postgres_database(monkeypatch, tmp_path, COSMOS_DB_POOL_SIZE="3", COSMOS_DB_POOL_TIMEOUT="2.5")
+    pool = database["OPTIONS"]["pool"]
     assert (pool["max_size"], pool["timeout"]) == (3, 2.5)
 
 
-@pytest.mark.slow
-def test_it_reads_the_database_url_from_a_file(tmp_path):
+def test_it_reads_the_database_url_from_a_file(monkeypatch, tmp_path):
     secret = tmp_path / "db_url"
     secret.write_text("postgres://u:p@db.example:5432/fromfile\n")
-    code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
-    result = start(tmp_path, code, DATABASE_URL_FILE=str(secret))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "fromfile"
+    settings = settings_for(monkeypatch, tmp_path, DATABASE_URL_FILE=str(secret))
+    assert settings["DATABASES"]["default"]["NAME"] == "fromfile"
 
 
 @pytest.mark.parametrize(
@@ -160,14 +157,20 @@ def test_it_reads_the_database_url_from_a_file(tmp_path):
         ("COSMOS_WEB_CONCURRENCY", "many", "COSMOS_WEB_CONCURRENCY='many' is not valid"),
     ],
 )
-def test_it_stops_start_up_on_a_malformed_value_naming_the_variable(tmp_path, variable, value, message):
-    environment = {"COSMOS_DATA_DIR": str(tmp_path), variable: value}
+def test_it_refuses_a_malformed_value_naming_the_variable(monkeypatch, tmp_path, variable, value, message):
+    with pytest.raises(ImproperlyConfigured) as refused:
+        settings_for(monkeypatch, tmp_path, **{variable: value})
+    assert message in str(refused.value)
+
+
+def test_it_stops_start_up_on_a_malformed_value_with_one_line_naming_the_variable(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith(("COSMOS_", "DATABASE_"))},
-            **environment,
+            "COSMOS_DATA_DIR": str(tmp_path),
+            "COSMOS_DEBUG": "sometimes",
         },
         capture_output=True,
         text=True,
@@ -176,4 +179,4 @@ def test_it_stops_start_up_on_a_malformed_value_naming_the_variable(tmp_path, va
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()  # one line, no traceback
     assert line.startswith("configuration error: ")
-    assert message in line
+    assert "COSMOS_DEBUG='sometimes' is not a boolean" in line

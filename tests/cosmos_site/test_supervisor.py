@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_site.supervisor import Backoff, Supervisor
-from tests.stack import ROOT, clean_environment, free_port, manage, reachable
+from tests.stack import ROOT, clean_environment, free_port, migrate_sqlite, reachable
 
 STARTED = re.compile(r"(\w+) started \(pid=(\d+)\)")
 RESTART_DELAY = re.compile(r"(\w+) starts again in ([\d.]+) s")
@@ -91,7 +91,7 @@ def test_it_starts_a_killed_worker_or_web_again_while_the_others_go_on(tmp_path)
         COSMOS_WORKER_CONCURRENCY="2",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     )
-    manage(environment, "migrate", "-v0")
+    migrate_sqlite(environment)
     log = tmp_path / "supervisor.log"
     with open(log, "wb") as output:
         supervisor = subprocess.Popen(

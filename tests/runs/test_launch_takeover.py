@@ -49,11 +49,13 @@ run_submit(plan=run_plan(prompt_text="a harbour", input_dir="{inputs}", node="gp
 """
 
 # The node's first launch would run its preflight (tests/runs/pipeline/test_launch_preflight.py): not
-# what this test is about, so the runtimes are recorded as checked.
-MARK_CHECKED = """
+# what this test is about, so the runtimes are recorded as checked. The queue starts paused.
+MARK_CHECKED_AND_PAUSE = """
 from django.utils import timezone
 from nodes.models import NodeRuntime
+from runs.services.queue import queue_pause
 NodeRuntime.objects.filter(node__name="gpu").update(preflight_ok=True, checked_at=timezone.now())
+queue_pause()
 """
 
 
@@ -225,8 +227,7 @@ def test_it_keeps_the_claim_of_a_live_launch_whose_node_stalls(deployment, ssh_h
         *("--key", str(ssh_host.client_key), "--remote-root", str(ssh_host.root), "--image", ssh_host.image),
         *("--trust-host-key", ssh_host.host_fingerprint),
     )
-    manage(environment, "shell", "-c", "from runs.services.queue import queue_pause; queue_pause()")
-    manage(environment, "shell", "-c", MARK_CHECKED)
+    manage(environment, "shell", "-c", MARK_CHECKED_AND_PAUSE)
     (tmp_path / "worker").mkdir()
     log = tmp_path / "worker" / "worker.log"
     worker = start_worker(environment, log)

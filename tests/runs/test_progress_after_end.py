@@ -1,6 +1,5 @@
 """Nothing is recorded for a run after its terminal state: its closing progress row is its last row."""
 
-import json
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ from runs.scheduler import claim_next_job
 from runs.services import run_create, run_plan
 from runs.services.runs import run_cancel, run_finalize
 from tests.factories import RunFactory
-from tests.stack import ROOT, clean_environment, manage, own_database
+from tests.stack import ROOT, clean_environment, manage, own_database, query
 
 
 def spawn(environment: dict, *args: str) -> subprocess.Popen:
@@ -111,11 +110,8 @@ from tests.factories import RunFactory
 print(RunFactory(status="running").id)
 """
 
-ROWS = """
-import json
-from runs.models import Progress
-print(json.dumps(list(Progress.objects.filter(run_id="{run_id}").order_by("timestamp", "id").values_list("id", "stage"))))
-"""
+# The run's rows in the order every reader sees them (Progress's ordering), straight from the database.
+ROWS = "SELECT id, stage FROM runs_progress WHERE run_id = ? ORDER BY timestamp, id"
 
 
 @pytest.fixture
@@ -139,7 +135,7 @@ def test_it_keeps_the_closing_row_last_while_other_processes_append(deployment):
         _out, errors = appender.communicate(timeout=300)
         assert appender.returncode == 0, errors
     assert finalized.strip().splitlines()[-1] == "True"
-    rows = json.loads(manage(deployment, "shell", "-c", ROWS.format(run_id=run_id)).strip().splitlines()[-1])
+    rows = query(deployment, ROWS, run_id)
     stages = [stage for _id, stage in rows]
     assert stages.count("cancelled") == 1 and stages[-1] == "cancelled", f"rows after the end: {rows[-5:]}"
     assert max(rows)[1] == "cancelled"  # last by id too

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.factories import RunFactory
+from tests.stack import migrate_sqlite
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -45,7 +46,7 @@ def test_it_takes_over_a_run_whose_monitor_was_killed(ssh_host, tmp_path, render
         # The killed monitor's heartbeat goes stale quickly, so the new one may take over.
         "COSMOS_MONITOR_STALE_SECONDS": "2",
     }
-    assert manage(environment, "migrate", "-v0").returncode == 0
+    migrate_sqlite(environment)
     added = manage(
         environment,
         *(

@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from prompts.models import Prompt
 from runs.models import Run, RunStatus
+from tests.stack import migrate_sqlite
 from tests.videos import write_test_video
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -165,7 +166,7 @@ def test_it_reports_bad_input_as_json_too(fast_sim, tmp_path):
 @pytest.mark.slow
 def test_it_prints_one_line_and_exits_2_from_the_shell(tmp_path):
     environment = {"COSMOS_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=environment, check=True)
+    migrate_sqlite(environment)
     result = subprocess.run(
         [sys.executable, "manage.py", "cosmos_run", "a city", str(tmp_path / "missing")],
         cwd=ROOT,
