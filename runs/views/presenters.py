@@ -12,6 +12,7 @@ from cosmos import humanize
 from cosmos.failures import log_tail
 from cosmos.params import Param, readable_name
 from cosmos.profiles import UnknownModel, profile_for
+from inputs.models import InputSet
 from runs.eta.queue import queue_outlook
 from runs.model_fields import applies, choice_label, words_of
 from runs.models import ACTIVE_STATUSES, Run, RunStatus
@@ -77,9 +78,10 @@ def flat_parameters(run: Run) -> dict:
         {
             "Model": run.get_model_type_display(),
             "Node": run.node.name if run.node else run.execution_config.get("node", "—"),
-            "Inputs": run.prompt.inputs.get("dir", "—"),
         }
     )
+    if inputs := inputs_name(run):  # none for text to video or image
+        flat["Inputs"] = inputs
     if controls:
         for hint in (profile.hints if profile else ()) or tuple(controls):
             flat[f"{hint.capitalize()} weight"] = setting_value(None, controls.get(hint, "off"))
@@ -93,6 +95,18 @@ def flat_parameters(run: Run) -> dict:
         param = table.get(name)
         flat[param.title if param else readable_name(name)] = setting_value(param, value)
     return flat
+
+
+def inputs_name(run: Run) -> str:
+    """The run's inputs by the name they are listed under (its owner's input set, else the folder's
+    own name): a page never shows a path on the server."""
+    folder = run.prompt.inputs.get("dir")
+    if not folder:
+        return ""
+    named = InputSet.objects.filter(directory=folder, owner_id=run.prompt.owner_id).values_list(
+        "name", flat=True
+    )
+    return named.first() or Path(folder).name
 
 
 def _unset(param: Param | None, value: Any) -> bool:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from inputs.models import InputSet
 from runs.consumers import render_event
 from runs.live import event_from
 from runs.models import Progress, RunStatus
@@ -225,3 +226,18 @@ def test_it_lists_the_inputs_the_run_read(client, alice, model, info, parameters
     )
     client.force_login(alice)
     assert inputs_panel(client.get(reverse("run_detail", args=[run.id])).content.decode()) == shown
+
+
+def test_it_names_the_inputs_as_they_are_listed_never_by_their_path(client, alice, planned, render_dir):
+    run = planned("transfer1")
+    text_only = planned("cosmos3_nano", inputs=False, model_mode="text2video")
+    named = InputSet.objects.get(directory=str(render_dir))  # the planned fixture's
+    named.name = "harbour-at-dawn"
+    named.save()
+    client.force_login(alice)
+    rows = rows_of(client.get(reverse("run_detail", args=[run.id])).content.decode())
+    assert rows["Inputs"] == "harbour-at-dawn" == named.name
+    assert str(render_dir) not in client.get(reverse("run_detail", args=[run.id])).content.decode()
+    assert "Inputs" not in flat_parameters(text_only)
+    named.delete()  # a folder no input set of its owner's names: by its own name
+    assert flat_parameters(run)["Inputs"] == render_dir.name
