@@ -16,6 +16,7 @@ from runs.models import Run
 class RunInputs:
     files: dict[str, Path]  # modality → local file to stage on the node
     frames: int  # frames the model will read (0: no video)
+    sources: dict[str, Path]  # modality → the file it was given (files may hold a form derived from it)
 
 
 def run_input_files(run: Run, profile: ModelProfile) -> RunInputs:
@@ -36,7 +37,8 @@ def run_input_files(run: Run, profile: ModelProfile) -> RunInputs:
         files = {modality: input_set.videos[modality] for modality in sorted(needed)}
         frames = input_set.frames(needed) if needed else 0
     cache = Path(settings.COSMOS_DATA_DIR) / "cache"
-    return RunInputs(files=profile.prepare_inputs(parameters, files, cache_dir=cache), frames=frames)
+    prepared = profile.prepare_inputs(parameters, files, cache_dir=cache)
+    return RunInputs(files=prepared, frames=frames, sources=files)
 
 
 def staged_input_path(job_dir: PurePosixPath, run_id: str, modality: str, local: Path) -> PurePosixPath:

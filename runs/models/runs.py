@@ -386,9 +386,13 @@ class Run(models.Model):
         self.refresh_from_db(fields=["storage_tries", "not_before", "status"])
         return self.storage_tries
 
-    def mark_completed(self, *, outputs: dict) -> bool:
+    def mark_completed(self, *, outputs: dict, completed_at: datetime | None = None) -> bool:
+        """Downloading -> completed; ``completed_at`` (default now) as its outputs' records give it."""
         return self._move(
-            RunStatus.COMPLETED, (RunStatus.DOWNLOADING,), outputs=outputs, completed_at=timezone.now()
+            RunStatus.COMPLETED,
+            (RunStatus.DOWNLOADING,),
+            outputs=outputs,
+            completed_at=completed_at or timezone.now(),
         )
 
     def mark_failed(self, *, kind: str, message: str, outputs: dict | None = None) -> bool:

@@ -26,6 +26,7 @@ from nodes.remote import RemoteError, TransferCancelled
 from nodes.remote.jobs import JOB_ENV, JOB_ENV_MODE, job_env_text, job_script, settle_start
 from runs.models import FailureKind, Run, RunStatus
 from runs.pipeline.base import JOB_START, PipelineBase
+from runs.provenance import launch_facts
 from runs.run_inputs import job_item, run_input_files, sim_passed_env, staged_input_path
 from runs.services.queue import job_give_back, job_mark_launched
 from runs.services.runs import run_finalize
@@ -212,7 +213,7 @@ class Launching(PipelineBase):
             self._record(run, Stage.UPLOADING, 0, f"Staging inputs on {self.node.name}")
             inputs = run_input_files(run, self.profile)
             digests = {modality: sha256_file(path) for modality, path in inputs.files.items()}
-            plans[run.id] = (digests, inputs.frames)
+            plans[run.id] = (digests, inputs)
             files.update({digest: inputs.files[modality] for modality, digest in digests.items()})
         ids = [run.id for run in runs]
         sent = self.transport.stage_in_cache(
@@ -220,7 +221,7 @@ class Launching(PipelineBase):
         )
         staged, all_digests = {}, {}
         for run in runs:
-            digests, frames = plans[run.id]
+            digests, inputs = plans[run.id]
             staged[run.id] = {}
             for modality, digest in digests.items():
                 link = staged_input_path(self.job_dir, run.id, modality, files[digest])
@@ -229,7 +230,11 @@ class Launching(PipelineBase):
             all_digests[run.id] = digests
             share = sent // len(runs)
             run.update_metadata(bytes={"uploaded": share, "downloaded": 0})
-            run.update_execution_config(frames=frames)
+            # What the run reads, hashed as it is sent: its provenance holds even if the folder changes.
+            facts = launch_facts(
+                run=run, node=self.node, sources=inputs.sources, staged=inputs.files, digests=digests
+            )
+            run.update_execution_config(frames=inputs.frames, **facts)
             self._record(run, Stage.UPLOADING, JOB_START, "Inputs staged")
         return staged, all_digests
 

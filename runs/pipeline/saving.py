@@ -10,8 +10,9 @@ import logging
 import os
 import shutil
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -31,6 +32,7 @@ from nodes.remote.base import writing_locally
 from runs.models import FailureKind, Run, RunStatus
 from runs.outputs import outputs_json
 from runs.pipeline.base import HEARTBEAT_SECONDS, JOB_END, PipelineBase
+from runs.provenance import embed_outputs
 from runs.services.runs import run_record_results
 
 logger = logging.getLogger(__name__)
@@ -64,9 +66,7 @@ class Saving(PipelineBase):
                 self._sleep_beating(wait)
             self._record(run, Stage.DOWNLOADING, JOB_END, "Downloading outputs")
             try:
-                outputs = self._download(
-                    run, files, index, verify=self.profile.produces_media, results=results
-                )
+                saved = self._download(run, files, index, verify=self.profile.produces_media, results=results)
                 break
             except (InvalidVideo, InvalidImage) as exc:
                 kind = "image" if isinstance(exc, InvalidImage) else "video"
@@ -84,7 +84,7 @@ class Saving(PipelineBase):
                     return Saved.LATER
         self.recorders[run.id].flush()
         run.update_metadata(exit_code=self.job.exit_code)
-        run_record_results(run=run, outputs=outputs, results=results)
+        run_record_results(run=run, outputs=saved.outputs, results=results, completed_at=saved.completed_at)
         return Saved.DONE
 
     def _storage_failed(self, run: Run, exc: LocalStorageError) -> Saved | None:
@@ -141,15 +141,19 @@ class Saving(PipelineBase):
     def _download_log(self, run: Run, index: int | None) -> dict | None:
         """The job's log and spec for a run that failed anyway; None when this machine cannot save them."""
         try:
-            return self._download(run, [], index)
+            return self._download(run, [], index).outputs
         except LocalStorageError as exc:
             logger.warning("run %s: cannot save its log in %s: %s", run.id, settings.COSMOS_OUTPUTS_DIR, exc)
             return None
 
     def _download(
         self, run: Run, files, index: int | None, *, verify: bool = False, results: dict | None = None
-    ) -> dict:
-        """A run's outputs, the job's log and spec, into outputs/<run id>/: verified, one folder rename."""
+    ) -> "SavedOutputs":
+        """A run's outputs, the job's log and spec, into outputs/<run id>/: verified, one folder rename.
+
+        With ``verify`` (a run that made media), each video and image first gets the run's
+        provenance record (embed_outputs), as of the moment it completes.
+        """
         started = time.monotonic()
         root = Path(settings.COSMOS_OUTPUTS_DIR)
         final, partial = root / run.id, root / f".{run.id}.partial"
@@ -166,12 +170,16 @@ class Saving(PipelineBase):
         for remote, local in wanted.items():
             if remote in digests:
                 received += self.transport.get_file(remote, local, sha256=digests[remote])
-        media_info = {}
+        media_info, completed_at, provenance = {}, None, None
         with writing_locally(root):
             for name, text in (results or {}).get("files", {}).items():
                 (partial / name).write_text(text, encoding="utf-8")
             if verify:
-                media_info = _verify_media(partial)
+                media_info = _verify_media(partial)  # a model's unreadable output fails the run here
+                completed_at = timezone.now()
+                provenance = embed_outputs(run, partial, completed_at=completed_at)
+                if provenance["embedded"]:
+                    media_info = _probe_media(partial)  # what is recorded describes the final files
             shutil.rmtree(final, ignore_errors=True)
             os.replace(partial, final)
         timings = {
@@ -181,16 +189,31 @@ class Saving(PipelineBase):
         moved = {**run.metadata.get("bytes", {}), "downloaded": received}
         run.update_metadata(timings=timings, bytes=moved)
         names = [*mine.values(), *(results or {}).get("files", {})]
-        return outputs_json(final, names, **media_info)
+        outputs = outputs_json(final, names, **media_info)
+        if provenance is not None:
+            outputs["provenance"] = provenance
+        return SavedOutputs(outputs, completed_at)
+
+
+class SavedOutputs(NamedTuple):
+    outputs: dict  # as Run.outputs stores them
+    completed_at: datetime | None  # the time their provenance records give (None: they have none)
 
 
 def _verify_media(folder: Path) -> dict:
     """Probe the run's video, else its image (InvalidVideo, InvalidImage), and write its thumbnail.jpg."""
     video, image, thumbnail = folder / "output.mp4", folder / "output.jpg", folder / "thumbnail.jpg"
-    if image.exists() and not video.exists():
-        info = probe_image(image)
+    info = _probe_media(folder)  # says "does not exist" when the job left neither
+    if "image_info" in info:
         write_image_thumbnail(image, thumbnail)
-        return {"image_info": info}
-    info = probe_video(video)  # says "does not exist" when the job left neither
-    write_thumbnail(video, thumbnail)
-    return {"video_info": info}
+    else:
+        write_thumbnail(video, thumbnail)
+    return info
+
+
+def _probe_media(folder: Path) -> dict:
+    """The facts of the run's video, else its image (InvalidVideo, InvalidImage)."""
+    video, image = folder / "output.mp4", folder / "output.jpg"
+    if image.exists() and not video.exists():
+        return {"image_info": probe_image(image)}
+    return {"video_info": probe_video(video)}

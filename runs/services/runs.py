@@ -248,10 +248,13 @@ def run_finalize(
     outputs: dict | None = None,
     failure: Failure | None = None,
     reason: str = "",
+    completed_at: datetime | None = None,
 ) -> bool:
     """The one writer of terminal states: moves the run and appends its closing progress event.
 
-    Returns False (and writes nothing) when the run had already ended.
+    ``completed_at`` is when a completing run's outputs were saved (the time their provenance
+    records give); now, when not given. Returns False (and writes nothing) when the run had
+    already ended.
     """
     if status not in _FINAL_STAGE:
         raise ValueError(f"{status!r} is not a terminal status")
@@ -259,7 +262,7 @@ def run_finalize(
     # status under the same row lock, can never slip a row in between or after.
     with transaction.atomic():
         if status == RunStatus.COMPLETED:
-            moved = run.mark_completed(outputs=outputs or {})
+            moved = run.mark_completed(outputs=outputs or {}, completed_at=completed_at)
             message = "Completed"
         elif status == RunStatus.FAILED:
             moved = run.mark_failed(kind=failure.kind, message=failure.message, outputs=outputs)
@@ -283,8 +286,10 @@ def run_finalize(
 
 
 @transaction.atomic
-def run_record_results(*, run: Run, outputs: dict, results: dict) -> bool:
-    """Complete a run with what its model wrote and printed.
+def run_record_results(
+    *, run: Run, outputs: dict, results: dict, completed_at: datetime | None = None
+) -> bool:
+    """Complete a run with what its model wrote and printed (``completed_at``: see run_finalize).
 
     An enhanced prompt becomes a new prompt whose parent is the run's: the original is kept,
     and the new one is ready to run with Transfer1, the model whose upsampler wrote it. One that
@@ -308,7 +313,7 @@ def run_record_results(*, run: Run, outputs: dict, results: dict) -> bool:
             outputs["upsampled_prompt_error"] = "; ".join(exc.messages)
         else:
             outputs["prompt_id"] = child.id
-    completed = run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs)
+    completed = run_finalize(run=run, status=RunStatus.COMPLETED, outputs=outputs, completed_at=completed_at)
     if completed:
         # What it took is kept for the ETAs of later runs; a failure there must not undo the run.
         try:

@@ -1,27 +1,46 @@
 import json
+import os
 import sys
+from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cosmos.humanize import byte_size
 from prompts.models import Prompt
 from prompts.structured import prompt_text_of
 from runs.models import Run
+from runs.provenance import file_provenance
 from runs.terminal import ProgressDisplay, follow_run
 
 
 class Command(BaseCommand):
-    help = "Show one run (rs_…) or prompt (ps_…): settings, progress, outputs, errors and the log's end."
+    help = (
+        "Show one run (rs_…) or prompt (ps_…): settings, progress, outputs, errors and the log's end; "
+        "or, given an output file, the provenance it carries and the run it came from."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("id", help="A run id (rs_…) or a prompt id (ps_…).")
+        parser.add_argument("id", help="A run id (rs_…), a prompt id (ps_…), or an output video or image.")
         parser.add_argument("--json", action="store_true", help="Print JSON.")
         parser.add_argument("--follow", action="store_true", help="Follow a run's progress until it ends.")
+        parser.add_argument(
+            "--user",
+            default=os.environ.get("COSMOS_USER"),
+            help="Show only what this user may see (staff: everything). Default: $COSMOS_USER, else all.",
+        )
 
     def handle(self, *args, **options) -> None:
         identifier = options["id"].strip()
-        run = Run.objects.select_related("prompt", "node").filter(pk=identifier).first()
-        prompt = None if run else Prompt.objects.filter(pk=identifier).first()
+        viewer = self._viewer(options["user"])
+        runs, prompts = Run.objects.all(), Prompt.objects.all()
+        if viewer is not None:
+            runs, prompts = runs.for_user(viewer), prompts.for_user(viewer)
+        run = runs.select_related("prompt", "node").filter(pk=identifier).first()
+        prompt = None if run else prompts.filter(pk=identifier).first()
+        if run is None and prompt is None and _is_file(Path(identifier)):
+            self._show_file(Path(identifier), runs, as_json=options["json"])
+            return
         if run is None and prompt is None:
             raise CommandError(f"no run or prompt with id {identifier!r} (see cosmos_list)", returncode=2)
         if run and options["follow"] and not run.is_terminal:
@@ -39,6 +58,58 @@ class Command(BaseCommand):
             self._show_run(detail)
         else:
             self._show_prompt(detail)
+
+    def _viewer(self, username: str | None):
+        if not username:
+            return None  # the shell's user sees everything, as the other commands do
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"--user {username}: no such user", returncode=2)
+        return user
+
+    def _show_file(self, path: Path, runs, *, as_json: bool) -> None:
+        """The record a file carries, the run it names (if the viewer may see it) and whether they agree."""
+        found = file_provenance(path, runs=runs)
+        if found is None:
+            raise CommandError(
+                f"{path} carries no provenance record: not an output of this program, or saved before "
+                "outputs carried one",
+                returncode=2,
+            )
+        if as_json:
+            detail = found.to_dict()
+            if found.run is not None:
+                detail["run"] = found.run.to_dict(detail=True)
+            self.stdout.write(json.dumps(detail, indent=2, sort_keys=True))
+            return
+        record = found.record
+        self._line("File", str(path))
+        self._line("Made by run", record.get("run_id"))
+        self._line("Prompt", record.get("prompt_id"))
+        self._text("Text", record.get("prompt_text"))
+        self._text("Negative", record.get("negative_prompt"))
+        self._line("Model", record.get("model_type"))
+        self._line("Image", record.get("image"))
+        self._line("Checkpoints", ", ".join(record.get("checkpoints") or []))
+        self._line("Seed", record.get("seed"))
+        weights = record.get("control_weights") or {}
+        self._line("Controls", ", ".join(f"{name} {weight}" for name, weight in weights.items()))
+        self._line("Node", " ".join(filter(None, [record.get("node"), record.get("gpu_type")])))
+        for item in record.get("input_files") or []:
+            self._line("Input", f"{item['modality']}: {item['name']} sha256 {item['sha256']}")
+        self._line("Completed", record.get("completed_at"))
+        if found.run is None:
+            self.stdout.write(f"Run           {found.run_id} is not on this server, or is not yours to see")
+            return
+        self._line("Run status", found.run.status)
+        if found.differences:
+            self._line("Record", "differs from the run's now: " + ", ".join(found.differences))
+        else:
+            self._line("Record", "matches the run")
+        if found.same_as:
+            self._line("File", f"same bytes as the run's {found.same_as}")
+        else:
+            self._line("File", "matches none of the run's saved outputs (changed, or they were deleted)")
 
     def _line(self, label: str, value) -> None:
         if value not in (None, "", {}, []):
@@ -128,6 +199,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Runs ({len(prompt['runs'])}):")
         for item in prompt["runs"]:
             self.stdout.write(f"  {item['run_id']}  {item['status']:<11} {item['output_path'] or ''}")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _prompt_with_runs(prompt: Prompt) -> dict:
