@@ -154,6 +154,11 @@ def embed_outputs(run: Run, folder: Path, *, completed_at: datetime) -> dict[str
         except ProvenanceError as exc:
             logger.warning("run %s: %s keeps no provenance record: %s", run.id, path.name, exc)
             failed[path.name] = str(exc)
+        except OSError:
+            raise
+        except Exception as exc:  # a fault of ours (or PyAV's) must not hold back the output itself
+            logger.exception("run %s: embedding the provenance record in %s failed", run.id, path.name)
+            failed[path.name] = f"{type(exc).__name__}: {exc}"[:500]
         else:
             embedded.append(path.name)
     return {"schema": SCHEMA, "embedded": embedded, "failed": failed}

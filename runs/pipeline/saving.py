@@ -151,8 +151,8 @@ class Saving(PipelineBase):
     ) -> "SavedOutputs":
         """A run's outputs, the job's log and spec, into outputs/<run id>/: verified, one folder rename.
 
-        With ``verify`` (a run that made media), each video and image first gets the run's
-        provenance record (embed_outputs), as of the moment it completes.
+        With ``verify`` (a run that made media), once verified each video and image gets the
+        run's provenance record (embed_outputs), as of the moment it completes, before the rename.
         """
         started = time.monotonic()
         root = Path(settings.COSMOS_OUTPUTS_DIR)

@@ -4,12 +4,14 @@ A run completes on the stand-in; its videos and images are read back with PyAV a
 the database, and the input sha256s with the input folder's files.
 """
 
+import errno
 import hashlib
 import json
 from datetime import UTC
 from pathlib import Path
 
 import av
+import pytest
 from django.utils import timezone
 
 from cosmos.media import probe_video
@@ -73,11 +75,9 @@ def test_it_puts_the_runs_provenance_in_every_output_file(finished_run, render_d
     # What the run records of its video describes the file as it is now, record and all.
     assert run.outputs["video_info"] == probe_video(folder / "output.mp4").to_dict()
 
-
-def test_it_keeps_the_record_though_the_input_folder_changes(finished_run, render_dir):
-    before = run_provenance(finished_run)
+    # The hashes are of what the run read, whatever becomes of the input folder later.
     write_test_video(render_dir / "color.mp4", frames=5, width=64, height=32, shade=200)
-    assert run_provenance(Run.objects.get(pk=finished_run.pk)) == before
+    assert run_provenance(Run.objects.get(pk=run.pk)) == expected
 
 
 def test_it_gives_the_same_record_for_the_same_run(db):
@@ -109,6 +109,20 @@ def test_it_keeps_an_output_whose_file_cannot_hold_the_record(db, tmp_path):
     assert list(outcome["failed"]) == ["output_control_edge.mp4"]
     assert broken.read_bytes() == b"not a video at all"
     assert read_provenance(image)["run_id"] == run.id
+
+
+def test_it_lets_a_full_disk_stop_the_saving_rather_than_drop_the_record(db, tmp_path, monkeypatch):
+    run = RunFactory(execution_config={"parameters": {}})
+    image = write_test_image(tmp_path / "output.jpg")
+    original = image.read_bytes()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("cosmos.provenance.os.replace", full)
+    with pytest.raises(OSError, match="No space left"):  # saving tries again later (LocalStorageError)
+        embed_outputs(run, tmp_path, completed_at=timezone.now())
+    assert image.read_bytes() == original and [p.name for p in tmp_path.iterdir()] == ["output.jpg"]
 
 
 def test_it_puts_the_record_in_an_image_output(fast_sim, alice):
