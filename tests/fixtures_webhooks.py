@@ -1,4 +1,8 @@
-"""A real webhook receiver (http.server on a free port in a thread) and sends run in the test's process."""
+"""Fixtures for webhooks. A plugin: ``pytest_plugins = ["tests.fixtures_webhooks"]``.
+
+- ``receiver``: a real webhook receiver (http.server on a free port of 127.0.0.1, in a thread).
+- ``fast_retries``: retries in milliseconds; ``sends_now``: webhook tasks run in the test process when enqueued.
+"""
 
 import json
 import threading
