@@ -78,6 +78,17 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.url} ({self.owner})"
 
+    def to_dict(self) -> dict:
+        """The endpoint as JSON-safe values (the API), never its secret."""
+        return {
+            "webhook_id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "scope": self.scope or None,
+            "active": self.active,
+            "created_at": self.created_at.isoformat(),
+        }
+
     @property
     def secret(self) -> str:
         """The signing secret (whsec_…); SecretUnreadable when SECRET_KEY changed since it was made."""

@@ -51,7 +51,7 @@ def webhook_url_check(*, url: str, allow_private: bool = False) -> str:
     return url
 
 
-def webhook_endpoint_create(
+def webhook_endpoint_build(
     *,
     owner: AbstractBaseUser,
     url: str,
@@ -59,11 +59,12 @@ def webhook_endpoint_create(
     scope: str = "",
     allow_private: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its secret (whsec_…): the caller shows the secret once, it is stored encrypted.
+    """A new endpoint, validated but not saved, and its secret (whsec_…).
 
+    The URL is checked (its host resolved) here, so a caller can save the endpoint inside a
+    transaction of its own (with the run it is scoped to) without waiting on DNS there.
     ``allow_private`` lets it reach loopback and private addresses: only staff may set it (the
-    admin does; the pages and the API never pass it). The URL is checked (resolved) before
-    anything is written.
+    admin does; the pages and the API never pass it).
     """
     events = list(dict.fromkeys(events)) if events else list(EVENTS)
     unknown = [event for event in events if event not in EVENTS]
@@ -82,6 +83,21 @@ def webhook_endpoint_create(
         allow_private=allow_private,
     )
     endpoint.full_clean()
+    return endpoint, secret
+
+
+def webhook_endpoint_create(
+    *,
+    owner: AbstractBaseUser,
+    url: str,
+    events: list[str] | None = None,
+    scope: str = "",
+    allow_private: bool = False,
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its secret: the caller shows the secret once; it is stored encrypted."""
+    endpoint, secret = webhook_endpoint_build(
+        owner=owner, url=url, events=events, scope=scope, allow_private=allow_private
+    )
     endpoint.save()
     return endpoint, secret
 
