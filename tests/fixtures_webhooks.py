@@ -2,6 +2,7 @@
 
 - ``receiver``: a real webhook receiver (http.server on a free port of 127.0.0.1, in a thread).
 - ``fast_retries``: retries in milliseconds; ``sends_now``: webhook tasks run in the test process when enqueued.
+- ``public_dns``: PUBLIC_HOOK_URL's host resolves to a public address (no DNS needed).
 """
 
 import json
@@ -72,3 +73,21 @@ def sends_now(fast_retries):
 
     with mock.patch.object(tasks.send_webhook, "delay", side_effect=tasks.send_webhook) as delay:
         yield delay
+
+
+PUBLIC_HOOK_URL = "https://hooks.example.com/in"
+
+
+@pytest.fixture
+def public_dns(monkeypatch):
+    """hooks.example.com (PUBLIC_HOOK_URL) resolves to a public address; every other name as it really does."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "hooks.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

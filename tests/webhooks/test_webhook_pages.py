@@ -1,25 +1,11 @@
-import socket
-
 import pytest
 from django.urls import reverse
 
+from tests.fixtures_webhooks import PUBLIC_HOOK_URL as PUBLIC
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
 
-PUBLIC = "https://hooks.example.com/in"
-
-
-@pytest.fixture(autouse=True)
-def public_dns(monkeypatch):
-    """hooks.example.com resolves to a public address; every other name as it really does."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if host == "hooks.example.com":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+pytestmark = pytest.mark.usefixtures("public_dns")
 
 
 @pytest.fixture
