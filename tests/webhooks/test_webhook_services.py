@@ -240,3 +240,11 @@ def test_it_checks_the_address_again_when_it_sends(alice, receiver, fast_retries
     delivery = WebhookDelivery.objects.get()
     assert webhook_delivery_send(delivery=delivery) == DeliveryStatus.PENDING
     assert "public addresses only" in delivery.error and receiver.received == []
+
+
+def test_it_sends_a_delivery_whose_message_was_lost_from_the_beat(alice, endpoint, receiver, sends_now):
+    publish(alice)  # committed, but its send message never reached a worker
+    assert receiver.received == [] and sends_now.call_count == 0
+    assert webhooks_send_due() == 1
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+    assert webhooks_send_due() == 0 and len(receiver.received) == 1
