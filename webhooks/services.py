@@ -185,7 +185,8 @@ def webhook_delivery_send(*, delivery: WebhookDelivery) -> str:
         answer = transport.post(target, body=content, headers=headers, timeout=timeout)
         status, body = answer.status, answer.body
         if 200 <= status < 300:
-            delivery.mark_delivered(status=status, body=body)
+            if not delivery.mark_delivered(status=status, body=body):
+                delivery.refresh_from_db()  # delivered already, by a worker whose lease ran out
             logger.info("webhook %s (%s) delivered: %s", delivery.message_id, delivery.event, status)
             _send_next(delivery)
             return delivery.status
@@ -195,6 +196,9 @@ def webhook_delivery_send(*, delivery: WebhookDelivery) -> str:
         error, give_up = str(exc), True
     except (AddressRefused, transport.SendError) as exc:
         error, give_up = str(exc), False
+    except Exception as exc:  # a bug here must not leave the delivery leased and retried forever
+        logger.exception("webhook %s: sending failed unexpectedly", delivery.message_id)
+        error, give_up = f"{type(exc).__name__}: {exc}", False
     delay = timedelta(seconds=retry_delay(delivery.attempts))
     retry_at = timezone.now() + delay
     window_end = delivery.created_at + timedelta(seconds=settings.COSMOS_WEBHOOK_RETRY_FOR)

@@ -248,3 +248,13 @@ def test_it_sends_a_delivery_whose_message_was_lost_from_the_beat(alice, endpoin
     assert webhooks_send_due() == 1
     assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
     assert webhooks_send_due() == 0 and len(receiver.received) == 1
+
+
+def test_it_schedules_a_retry_after_an_unexpected_error(alice, endpoint, fast_retries):
+    from unittest import mock
+
+    publish(alice)
+    delivery = WebhookDelivery.objects.get()
+    with mock.patch("webhooks.transport.post", side_effect=RuntimeError("surprise")):
+        assert webhook_delivery_send(delivery=delivery) == DeliveryStatus.PENDING
+    assert delivery.error == "RuntimeError: surprise" and delivery.lease_until is None
