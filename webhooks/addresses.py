@@ -37,7 +37,7 @@ class Target:
 
 
 def refusal(address: str) -> str:
-    """Why an IP address is not one a webhook may reach ("" when it may)."""
+    """What makes an IP address one a webhook may not reach ("a loopback address"; "" when it may)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0) is not part of it
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -50,9 +50,9 @@ def refusal(address: str) -> str:
         ("a reserved", ip.is_reserved),
     ):
         if flag:
-            return f"{ip} is {kind} address"
+            return f"{kind} address"
     if not ip.is_global:  # shared address space (100.64/10), documentation ranges and the like
-        return f"{ip} is not a public address"
+        return "not a public address"
     return ""
 
 
@@ -88,5 +88,6 @@ def resolve(url: str, *, allow_private: bool = False) -> Target:
     if not allow_private:
         for address in addresses:
             if reason := refusal(address):
-                raise AddressRefused(f"{host} resolves to {reason}: webhooks go to public addresses only")
+                where = f"{host} is" if address == host else f"{host} resolves to {address},"
+                raise AddressRefused(f"{where} {reason}: webhooks go to public addresses only")
     return Target(scheme=scheme, host=host, port=port, path=path, addresses=addresses)

@@ -76,7 +76,13 @@ def test_it_refuses_a_host_that_does_not_resolve():
 
 def test_it_names_why_an_address_is_refused():
     assert refusal("8.8.8.8") == ""
-    assert "loopback" in refusal("127.0.0.1")
-    assert "link-local" in refusal("169.254.169.254")
-    assert "private" in refusal("10.0.0.1")
-    assert "loopback" in refusal("::ffff:127.0.0.1")
+    assert refusal("127.0.0.1") == refusal("::ffff:127.0.0.1") == "a loopback address"
+    assert refusal("169.254.169.254") == "a link-local address"
+    assert refusal("10.0.0.1") == "a private address"
+    assert refusal("100.64.0.1") == "not a public address"
+    with pytest.raises(AddressRefused, match=r"^10\.0\.0\.1 is a private address: webhooks go"):
+        resolve("http://10.0.0.1/")
+    with pytest.raises(
+        AddressRefused, match=r"^localhost resolves to (127\.0\.0\.1|::1), a loopback address"
+    ):
+        resolve("http://localhost/")
