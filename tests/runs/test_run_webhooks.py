@@ -67,3 +67,20 @@ def test_it_writes_nothing_when_the_transaction_rolls_back(run, hook):
         raise RuntimeError("the caller's transaction fails")
     assert not WebhookDelivery.objects.exists()
     assert Run.objects.get(pk=run.pk).status == RunStatus.DOWNLOADING
+
+
+def test_it_delivers_the_end_of_a_run_on_the_stand_in(
+    alice, fast_sim, render_dir, receiver, sends_now, django_capture_on_commit_callbacks
+):
+    from pathlib import Path
+
+    from runs.services import run_create, run_execute, run_plan
+
+    secret = webhook_endpoint_create(owner=alice, url=receiver.url, allow_private=True)[1]
+    plan = run_plan(prompt_text="a foggy harbour at dawn", input_dir=render_dir)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_execute(run=run_create(plan=plan, owner=alice))
+    assert run.status == RunStatus.COMPLETED
+    events = [Webhook(secret).verify(request.body, request.headers) for request in receiver.received]
+    assert [event["type"] for event in events] == ["run.completed"]
+    assert events[0]["data"]["run_id"] == run.id and Path(events[0]["data"]["output_path"]).is_file()
