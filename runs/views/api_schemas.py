@@ -135,7 +135,9 @@ class WebhookIn(Strict):
     """A URL that gets your events as signed JSON POSTs (Standard Webhooks)."""
 
     url: WebhookUrl = Field(description="An http(s) URL on a public address.")
-    events: list[Literal[EVENTS]] | None = Field(None, description=WEBHOOK_EVENTS_HELP)
+    events: Annotated[list[Literal[EVENTS]], Field(min_length=1)] | None = Field(
+        None, description=WEBHOOK_EVENTS_HELP
+    )
     scope: WebhookScope | None = Field(
         None, description="Only events about this run (rs_…) or sweep (sw_…); none: all of yours."
     )

@@ -59,6 +59,7 @@ def test_it_registers_a_webhook_and_shows_its_secret_once(client, alices_key):
         ({"url": "http://localhost/x"}, "url", "public addresses only"),
         ({"url": "ftp://hooks.example.com/x"}, "url", "only http"),
         ({"url": PUBLIC, "events": ["run.exploded"]}, "events", ""),
+        ({"url": PUBLIC, "events": []}, "events", "at least 1"),
         ({"url": PUBLIC, "allow_private": True}, "allow_private", ""),  # staff set it in the admin only
         ({}, "url", ""),
     ],
