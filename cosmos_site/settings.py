@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "prompts",
     "nodes",
     "inputs",
+    "webhooks",
     "runs",
 ]
 
@@ -361,12 +362,23 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(COSMOS_DATA_DIR / "celerybeat-schedule")
 # Celery's file-backed scheduler, creating the data folder before it opens its file there.
 CELERY_BEAT_SCHEDULER = "cosmos_site.celery:PersistentScheduler"
 
+# Webhooks: a try waits this long for an answer; a failed one is tried again after the base
+# delay, doubled at each try (at most COSMOS_WEBHOOK_RETRY_MAX_DELAY) for COSMOS_WEBHOOK_RETRY_FOR
+# seconds after the event, then failed. Beat looks for due retries every COSMOS_WEBHOOK_DUE_SECONDS.
+COSMOS_WEBHOOK_TIMEOUT = env_float("COSMOS_WEBHOOK_TIMEOUT", 10.0, minimum=0.1, maximum=120)
+COSMOS_WEBHOOK_RETRY_BASE_DELAY = env_float("COSMOS_WEBHOOK_RETRY_BASE_DELAY", 5.0, minimum=0, maximum=3600)
+COSMOS_WEBHOOK_RETRY_MAX_DELAY = env_float("COSMOS_WEBHOOK_RETRY_MAX_DELAY", 3600.0, minimum=0, maximum=86400)
+COSMOS_WEBHOOK_RETRY_FOR = env_float("COSMOS_WEBHOOK_RETRY_FOR", 86400.0, minimum=0, maximum=7 * 86400)
+COSMOS_WEBHOOK_DUE_SECONDS = env_float("COSMOS_WEBHOOK_DUE_SECONDS", 5.0, minimum=0.5, maximum=3600)
+
 # Seconds between reconciliations (re-attach monitors, re-dispatch lost work, settle ended jobs).
 COSMOS_RECONCILE_SECONDS = env_float("COSMOS_RECONCILE_SECONDS", 60.0, minimum=0.5, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {"task": "runs.tasks.reconcile", "schedule": COSMOS_RECONCILE_SECONDS},
     # Uploads kept for a New run form that was never sent again: deleted a day after their upload.
     "expire-pending-uploads": {"task": "inputs.tasks.expire_pending_uploads", "schedule": 3600.0},
+    # Webhook deliveries whose retry is due, or whose message a dead worker dropped.
+    "send-due-webhooks": {"task": "webhooks.tasks.send_due_webhooks", "schedule": COSMOS_WEBHOOK_DUE_SECONDS},
 }
 # A job monitor refreshes its heartbeat every few seconds; one silent this long is replaced.
 COSMOS_MONITOR_STALE_SECONDS = env_float("COSMOS_MONITOR_STALE_SECONDS", 60.0, minimum=1, maximum=3600)

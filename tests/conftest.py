@@ -8,7 +8,7 @@ import pytest
 
 from tests.factories import UserFactory
 
-pytest_plugins = ["tests.fixtures_hosts"]
+pytest_plugins = ["tests.fixtures_hosts", "tests.fixtures_webhooks"]
 
 # The cost of a test marked plain `slow`, for ordering; heavier ones say theirs: `slow(50)`.
 SLOW_SECONDS = 3

@@ -34,7 +34,18 @@ for name in names:
 print(len(names))
 """
 
-BLOCKED = ("django", "channels", "celery", "paramiko", "cosmos_site", "nodes", "inputs", "prompts", "runs")
+BLOCKED = (
+    "django",
+    "channels",
+    "celery",
+    "paramiko",
+    "cosmos_site",
+    "nodes",
+    "inputs",
+    "prompts",
+    "webhooks",
+    "runs",
+)
 
 
 @pytest.mark.parametrize(

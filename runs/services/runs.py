@@ -28,6 +28,7 @@ from runs.services.durations import run_duration_record
 from runs.services.errors import RunRequestError
 from runs.services.planning import RunPlan
 from runs.services.queue import run_enqueue, run_retry
+from webhooks.services import webhook_event_publish
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +283,8 @@ def run_finalize(
                 message=message[:1000],
                 closing=True,
             )
+            # An outbox: the owner's webhooks hear of it exactly when the move commits.
+            webhook_event_publish(owner=run.owner, event=f"run.{status}", subject=run.id, data=run.to_dict())
     return moved
 
 

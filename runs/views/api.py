@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja import NinjaAPI, Query, Status
@@ -35,6 +36,8 @@ from runs.views.api_schemas import (
     RunIn,
     RunPageOut,
 )
+from runs.views.api_webhooks import router as webhooks_router
+from webhooks.services import WebhookRequestError, webhook_endpoint_build
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,7 @@ api = NinjaAPI(
     auth=[ApiKey(), BrowserSession()],
     parser=JsonParser(),
 )
+api.add_router("/webhooks", webhooks_router)
 
 
 def _error(request: HttpRequest, status: int, message: str, field: str = "") -> HttpResponse:
@@ -212,14 +216,28 @@ def runs_create(request: HttpRequest, payload: RunIn) -> Any:
                 "inputs is required: your input set, one of your runs (rs_…) or an input folder of yours",
                 field="inputs",
             )
-        run = run_submit(plan=plan, owner=request.auth)  # its own short transaction, validated first
+        # The webhook's URL is checked (resolved) before the transaction; the endpoint commits
+        # with the run it is scoped to, so it can never miss that run's end.
+        endpoint, secret = (
+            webhook_endpoint_build(owner=request.auth, url=payload.webhook_url)
+            if payload.webhook_url
+            else (None, "")
+        )
+        with transaction.atomic():
+            run = run_submit(plan=plan, owner=request.auth)  # validated first; queued on commit
+            if endpoint is not None:
+                endpoint.scope = run.id
+                endpoint.save()
     except RunRequestError as exc:
         raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
+    except WebhookRequestError as exc:
+        raise ApiError(400, str(exc), "webhook_url") from None
     created = {
         "run_id": run.id,
         "prompt_id": run.prompt_id,
         "status": run.status,
         "url": run.get_absolute_url(),
+        "webhook": {**endpoint.to_dict(), "secret": secret} if endpoint else None,
     }
     return Status(201, created)
 

@@ -16,6 +16,7 @@ from cosmos_site.validators import first_unstorable, unstorable_reason
 from prompts.models import Prompt
 from prompts.structured import compact_json
 from runs.models import PRIORITY_MAX, PRIORITY_MIN, USER_PRIORITY_MAX, FailureKind, RunStatus
+from webhooks.models import EVENTS, SUBJECT_MAX_LENGTH, WebhookEndpoint
 
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000
@@ -57,6 +58,8 @@ Identifier = _text(40)
 NodeName = _text(64)
 HintName = _text(32)
 SearchQuery = _text(500)
+WebhookUrl = _text(WebhookEndpoint._meta.get_field("url").max_length, min_length=1)
+WebhookScope = _text(SUBJECT_MAX_LENGTH)
 ModelName = Literal[tuple([*ModelType.values, *ALIASES])]
 Weight = Annotated[float, Field(ge=0, le=1)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
@@ -115,6 +118,46 @@ class RunIn(Strict):
     priority: Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] | None = Field(
         None, description=f"Higher runs first: 0 to {USER_PRIORITY_MAX}; staff may set any."
     )
+    webhook_url: WebhookUrl | None = Field(
+        None,
+        description="An http(s) URL that gets this run's end (run.completed, run.failed, run.cancelled), "
+        "signed the Standard Webhooks way; the response holds its secret, once.",
+    )
+
+
+WEBHOOK_EVENTS_HELP = f"The event types it gets: {', '.join(EVENTS)} (all by default)."
+SECRET_HELP = (
+    "The signing secret (whsec_…), shown this once: check each delivery's webhook-signature with it."
+)
+
+
+class WebhookIn(Strict):
+    """A URL that gets your events as signed JSON POSTs (Standard Webhooks)."""
+
+    url: WebhookUrl = Field(description="An http(s) URL on a public address.")
+    events: Annotated[list[Literal[EVENTS]], Field(min_length=1)] | None = Field(
+        None, description=WEBHOOK_EVENTS_HELP
+    )
+    scope: WebhookScope | None = Field(
+        None, description="Only events about this run (rs_…) or sweep (sw_…); none: all of yours."
+    )
+
+
+class WebhookOut(Schema):
+    webhook_id: str
+    url: str
+    events: list[str]
+    scope: str | None
+    active: bool
+    created_at: str
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(description=SECRET_HELP)
+
+
+class WebhookListOut(Schema):
+    results: list[WebhookOut]
 
 
 class RunCreatedOut(Schema):
@@ -122,6 +165,9 @@ class RunCreatedOut(Schema):
     prompt_id: str
     status: str
     url: str
+    webhook: WebhookCreatedOut | None = Field(
+        None, description="The endpoint made for webhook_url, with its secret (shown this once)."
+    )
 
 
 class ErrorOut(Schema):

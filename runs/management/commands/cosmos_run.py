@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.utils import timezone
 
 from cosmos.profiles import PROFILES, transfer1_spec
@@ -16,6 +17,7 @@ from runs.services import RunRequestError, run_cancel, run_create, run_execute, 
 from runs.services.commands import RunCommand, run_command
 from runs.services.runs import run_unsaved
 from runs.terminal import ProgressDisplay, completed_text, follow_run, queue_watcher
+from webhooks.services import WebhookRequestError, webhook_endpoint_build
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 # What --json reports of a run that ended, as Run.to_dict has it (with its answer and new prompt).
@@ -151,6 +153,12 @@ class Command(BaseCommand):
             "--deadline", type=float, metavar="MINUTES", help="Cancel the run if it has not finished by then."
         )
         parser.add_argument(
+            "--webhook",
+            metavar="URL",
+            help="An http(s) URL that gets this run's end as a signed JSON POST (Standard Webhooks; "
+            "sent by the workers). Needs --user; the secret to check signatures with is printed once.",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Print the files and the command the run would send to its node, and create, send "
@@ -159,6 +167,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         self.as_json = options["json"]
+        self.webhook_url, self.webhook = options["webhook"], None
         try:
             owner = self._owner(options["user"])
             prompt_text, input_dir = self._prompt_and_inputs(options)
@@ -246,10 +255,32 @@ class Command(BaseCommand):
         """The run (queued too, with ``queue``), or exit 2 with the field that cannot be stored."""
         create = run_submit if queue else run_create
         try:
-            return create(plan=plan, owner=owner, priority=priority, deadline=deadline)
+            endpoint, secret = self._webhook_endpoint(owner)
+            with transaction.atomic():  # the endpoint commits with the run it is scoped to
+                run = create(plan=plan, owner=owner, priority=priority, deadline=deadline)
+                if endpoint is not None:
+                    endpoint.scope = run.id
+                    endpoint.save()
         except RunRequestError as exc:
             self._emit_json(error=str(exc), status="invalid")
             raise CommandError(str(exc), returncode=EXIT_BAD_INPUT) from None
+        if endpoint is not None:
+            self.webhook = {**endpoint.to_dict(), "secret": secret}
+            if not self.as_json:
+                self.stderr.write(f"Webhook {endpoint.id} to {endpoint.url}; its secret (shown once):")
+                self.stderr.write(secret)
+        return run
+
+    def _webhook_endpoint(self, owner):
+        """The --webhook endpoint, checked and unsaved, with its secret; (None, "") without one."""
+        if not self.webhook_url:
+            return None, ""
+        if owner is None:
+            raise RunRequestError("--webhook needs --user: a webhook belongs to a user", field="webhook")
+        try:
+            return webhook_endpoint_build(owner=owner, url=self.webhook_url)
+        except WebhookRequestError as exc:
+            raise RunRequestError(f"--webhook: {exc}", field="webhook") from None
 
     def _queue(self, plan, owner, display: ProgressDisplay, *, priority: int, deadline, follow: bool) -> None:
         run = self._create(plan=plan, owner=owner, priority=priority, deadline=deadline, queue=True)
@@ -343,4 +374,6 @@ class Command(BaseCommand):
             return
         record = {"run_id": None, "prompt_id": None, "status": None, "output_path": None, "error": None}
         record.update(fields)
+        if self.webhook:
+            record["webhook"] = self.webhook  # with its secret: the one time it is shown
         self.stdout.write(json.dumps(record))
