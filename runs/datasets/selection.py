@@ -18,9 +18,10 @@ from runs.models import Run, RunQuerySet, RunStatus
 class SelectionError(ValueError):
     """A filter's value is not one it takes; ``field`` names the filter."""
 
-    def __init__(self, message: str, *, field: str) -> None:
+    def __init__(self, message: str, *, field: str, reason: str = "") -> None:
         super().__init__(message)
         self.field = field
+        self.reason = reason or message
 
 
 def _flag(value: Any) -> bool:
@@ -90,7 +91,7 @@ def selection_clean(raw: Mapping[str, Any]) -> dict[str, Any]:
         try:
             cleaned = FILTERS[name].clean(value)
         except (TypeError, ValueError) as exc:
-            raise SelectionError(f"{name}: {exc}", field=name) from None
+            raise SelectionError(f"{name}: {exc}", field=name, reason=str(exc)) from None
         if cleaned is not False:
             selection[name] = cleaned
     return dict(sorted(selection.items()))
