@@ -1,10 +1,11 @@
 """Dataset exports in the admin: who exported what, how far it got; the files are on the export page."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from cosmos.humanize import byte_size
+from cosmos.humanize import byte_size, plural
 from cosmos_site.admin_helpers import pretty_json
+from runs.datasets.export import dataset_export_delete
 from runs.datasets.selection import selection_text
 from runs.models import DatasetExport
 
@@ -41,6 +42,19 @@ class DatasetExportAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def delete_model(self, request, obj: DatasetExport) -> None:
+        self.delete_queryset(request, DatasetExport.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        """Finished exports go with their files; one still queued or being written stays."""
+        kept = [export.id for export in queryset if not dataset_export_delete(export=export)]
+        if kept:
+            self.message_user(
+                request,
+                f"Kept {plural(len(kept), 'export')} still being written: {', '.join(kept[:20])}",
+                messages.WARNING,
+            )
 
     @admin.display(description="Runs")
     def chosen(self, export: DatasetExport) -> str:

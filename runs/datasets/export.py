@@ -7,6 +7,7 @@ videos (``rs_x.edge.mp4``, named by hint, as the model left them) and its input 
 (``rs_x.color.mp4``, by modality, for each modality no control already names).
 """
 
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -202,3 +203,12 @@ def dataset_exports_resume() -> int:
     for export_id in ids:
         tasks.export_dataset.delay(export_id)
     return len(ids)
+
+
+def dataset_export_delete(*, export: DatasetExport) -> bool:
+    """Delete a finished export and its files; False (nothing deleted) while it is queued or written."""
+    if not export.is_finished:
+        return False
+    shutil.rmtree(export.folder, ignore_errors=True)
+    export.delete()
+    return True

@@ -62,3 +62,17 @@ def test_it_lists_exports_with_their_choice(admin_client, alice):
     DatasetExport.objects.create(owner=alice, selection={"starred": True, "min_rating": 4})
     page = admin_client.get(reverse("admin:runs_datasetexport_changelist")).content.decode()
     assert "starred, rating ≥ 4" in page and "alice" in page
+
+
+def test_it_deletes_finished_exports_with_their_files_and_keeps_unfinished_ones(admin_client, alice):
+    done = DatasetExport.objects.create(owner=alice, status="completed")
+    done.folder.mkdir(parents=True)
+    (done.folder / "manifest.jsonl").write_text("")
+    writing = DatasetExport.objects.create(owner=alice, status="running")
+    response = admin_client.post(
+        reverse("admin:runs_datasetexport_changelist"),
+        {"action": "delete_selected", "_selected_action": [done.pk, writing.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert list(DatasetExport.objects.values_list("pk", flat=True)) == [writing.pk]
+    assert not done.folder.exists()
