@@ -6,7 +6,12 @@ from django import forms
 
 from cosmos.humanize import byte_size, parse_byte_size
 from runs.datasets.export import DEFAULT_SHARD_BYTES, ExportOptions
-from runs.datasets.selection import SelectionError, selection_clean
+from runs.datasets.selection import FILTERS, SelectionError, selection_clean
+
+# Filters the page has no visible field for, taken as hidden fields (a sweep page's export button
+# posts its sweep id): a filter added to FILTERS works here with no change. Lists of run ids come
+# from the admin only.
+NOT_FROM_PAGES = ("run_ids",)
 
 
 class ExportOptionsForm(forms.Form):
@@ -56,15 +61,21 @@ class DatasetExportForm(ExportOptionsForm):
         required=False, max_length=500, label="Search", help_text='Words of the prompt, "a phrase", -not.'
     )
     field_order = ["starred", "min_rating", "tag", "query", "with_controls", "shard_size", "shard_samples"]
-    SELECTION_FIELDS = ("starred", "min_rating", "tag", "query")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in FILTERS:
+            if name not in self.fields and name not in NOT_FROM_PAGES:
+                self.fields[name] = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+        self.selection_fields = [name for name in FILTERS if name in self.fields]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         try:
-            self.selection = selection_clean({name: data.get(name) for name in self.SELECTION_FIELDS})
+            self.selection = selection_clean({name: data.get(name) for name in self.selection_fields})
         except SelectionError as exc:
-            if exc.field in self.fields:
+            if exc.field in self.fields and not self.fields[exc.field].widget.is_hidden:
                 self.add_error(exc.field, exc.reason[:1].upper() + exc.reason[1:] + ".")
             else:
-                self.add_error(None, str(exc))
+                self.add_error(None, str(exc)[:1].upper() + str(exc)[1:] + ".")
         return data

@@ -17,7 +17,7 @@ from rich.progress import (
 
 from cosmos.humanize import byte_size, parse_byte_size, plural
 from runs.datasets.export import DEFAULT_SHARD_BYTES, ExportOptions, dataset_runs, dataset_write
-from runs.datasets.selection import SelectionError
+from runs.datasets.selection import FILTERS, SelectionError
 from runs.datasets.shards import DatasetError, DatasetProgress
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
@@ -115,12 +115,8 @@ class Command(BaseCommand):
 
     @staticmethod
     def _selection(options: dict) -> dict:
-        return {
-            "starred": options["starred"],
-            "min_rating": options["min_rating"],
-            "tag": options["tag"],
-            "query": options["query"],
-        }
+        """Every filter that has a flag of the same name (--min-rating: min_rating)."""
+        return {name: options[name] for name in FILTERS if name in options}
 
     @staticmethod
     def _user(username: str | None):

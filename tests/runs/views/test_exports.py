@@ -109,3 +109,23 @@ def test_it_records_a_failure_and_raises_it(client, alice, alices_runs, tmp_path
     export.refresh_from_db()
     assert export.status == ExportStatus.FAILED and "holds other files" in export.error
     assert Path(export.folder / "stray.txt").exists()
+
+
+def test_it_takes_a_filter_without_a_field_of_its_own_from_a_hidden_input(
+    client, alice, alices_runs, monkeypatch, no_workers, django_capture_on_commit_callbacks
+):
+    """A filter added to FILTERS (as the sweep filter will be) needs no change to the page."""
+    from runs.datasets.selection import FILTERS, Filter
+
+    monkeypatch.setitem(
+        FILTERS, "prompt", Filter("prompt", str, lambda runs, prompt_id: runs.filter(prompt_id=prompt_id))
+    )
+    client.force_login(alice)
+    page = client.get(reverse("export_new") + f"?prompt={alices_runs[1].prompt_id}").content.decode()
+    assert f'type="hidden" name="prompt" value="{alices_runs[1].prompt_id}"' in page
+    start(client, no_workers, django_capture_on_commit_callbacks, prompt=alices_runs[1].prompt_id)
+    export = DatasetExport.objects.get()
+    assert export.selection == {"prompt": alices_runs[1].prompt_id}
+    tasks.export_dataset(export.id)
+    export.refresh_from_db()
+    assert export.samples_total == 1
