@@ -110,8 +110,11 @@ def dataset_write(
     out: Path,
     options: ExportOptions = ExportOptions(),
     on_progress: Callable[[DatasetProgress], None] | None = None,
+    durable: bool = True,
 ) -> ExportOutcome:
-    """Write ``runs`` (in run id order) into the folder ``out`` as a dataset; DatasetError if it cannot."""
+    """Write ``runs`` (in run id order) into the folder ``out`` as a dataset; DatasetError if it cannot.
+
+    ``durable``: its files are on disk before it appears (shards.write_dataset)."""
     samples, skipped = [], []
     for run in sorted(runs, key=lambda run: run.id):
         sample, left_out = run_sample(run, with_controls=options.with_controls)
@@ -125,6 +128,7 @@ def dataset_write(
         max_bytes=options.shard_bytes,
         max_samples=options.shard_samples,
         on_progress=on_progress,
+        durable=durable,
     )
     return ExportOutcome(result=result, skipped=skipped)
 
