@@ -6,6 +6,7 @@ managers count), and a range reads "0 – 4,294,967,295" rather than 4.29497e+09
 """
 
 import math
+import re
 
 SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
 SMALLEST_FIXED = 1e-6  # a float nearer zero reads best as 2.5e-07
@@ -65,3 +66,34 @@ def shown(value) -> str:
     if isinstance(value, int | float):
         return number(value)
     return str(value)
+
+
+_SIZE_FACTORS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def parse_byte_size(text: str) -> int:
+    """``1GB`` → 1,000,000,000; ``512MiB``, ``1.5 G``, ``20000`` (bytes): what byte_size prints, and
+    binary units too. ValueError for anything else, or for a size below one byte."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    factor = _SIZE_FACTORS.get(match[2].lower()) if match else None
+    if factor is None:
+        raise ValueError(f"{text!r} is not a size: give bytes or a number with a unit, such as 1GB or 500MB")
+    size = int(float(match[1]) * factor)
+    if size < 1:
+        raise ValueError(f"{text!r} is less than one byte")
+    return size

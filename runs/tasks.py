@@ -11,7 +11,8 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from nodes.models import RemoteJob
-from runs.models import Run
+from runs.datasets.export import dataset_export_run, dataset_exports_resume
+from runs.models import DatasetExport, Run
 from runs.services import queue
 
 
@@ -58,6 +59,7 @@ def recover_launch(job_id: str) -> None:
 @shared_task(ignore_result=True)
 def reconcile() -> None:
     queue.queue_reconcile()
+    dataset_exports_resume()
 
 
 @worker_ready.connect
@@ -73,3 +75,10 @@ def cancel_run(run_id: str, reason: str) -> None:
     run = Run.objects.filter(pk=run_id).select_related("job__node").first()
     if run is not None:
         run_cancel(run=run, reason=reason)
+
+
+@shared_task(ignore_result=True)
+def export_dataset(export_id: str) -> None:
+    export = DatasetExport.objects.filter(pk=export_id).select_related("owner").first()
+    if export is not None:
+        dataset_export_run(export=export)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs.views import actions, api, compare, input_sets, media, new_run, pages, prompts
+from runs.views import actions, api, compare, exports, input_sets, media, new_run, pages, prompts
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -26,5 +26,8 @@ urlpatterns = [
     path("prompts/<str:prompt_id>/", prompts.prompt_detail, name="prompt_detail"),
     path("gallery/", pages.gallery, name="gallery"),
     path("compare/", compare.compare, name="compare"),
+    path("exports/", exports.export_new, name="export_new"),
+    path("exports/<str:export_id>/", exports.export_detail, name="export_detail"),
+    path("exports/<str:export_id>/files/<str:name>", exports.export_file, name="export_file"),
     path("api/", api.api.urls),
 ]

@@ -4,12 +4,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.db.models import OuterRef, Q, Subquery
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from cosmos.humanize import byte_size, plural
 from cosmos_site.admin_helpers import ActionPageMixin, LargeTablePaginator, pretty_json
 from prompts.models import Prompt
+from runs.datasets.export import dataset_export_create
+from runs.datasets.forms import ExportOptionsForm
+from runs.datasets.selection import selection_runs
 from runs.models import ACTIVE_STATUSES, ApiToken, Progress, Run
 from runs.services.curation import (
     run_delete_outputs,
@@ -70,7 +74,7 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
     search_fields = ("id",)  # shows the search box; get_search_results does the searching
     search_help_text = "Words of the prompt (full text), a run or prompt id, or words of the error."
     list_select_related = ("prompt", "node")
-    actions = ("cancel", "retry", "star", "unstar", "rate", "delete_outputs")
+    actions = ("cancel", "retry", "star", "unstar", "rate", "delete_outputs", "export_dataset")
     date_hierarchy = "created_at"
     show_full_result_count = False
     paginator = LargeTablePaginator
@@ -240,6 +244,35 @@ class RunAdmin(ActionPageMixin, admin.ModelAdmin):
             intro=f"Delete the output folders of {plural(ended.count(), 'finished run')}, {byte_size(total)} "
             "in all. The runs stay (prompt, settings, rating); runs still going are left alone.",
             **context,
+        )
+
+    @admin.action(description="Export the selected runs as a dataset…", permissions=["view"])
+    def export_dataset(self, request, queryset):
+        """A dataset export of the selected runs that can be exported (completed, with an output)."""
+        selection = {"run_ids": list(queryset.values_list("pk", flat=True))}
+        exportable = selection_runs(selection=selection, user=request.user)
+        form = ExportOptionsForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            if not exportable.exists():
+                self.message_user(
+                    request, "None of the selected runs has an output to export.", messages.WARNING
+                )
+                return None
+            export = dataset_export_create(owner=request.user, selection=selection, options=form.options)
+            self.message_user(request, f"Exporting {plural(exportable.count(), 'run')} as {export.id}.")
+            return redirect(export)
+        count = exportable.count()
+        return self.action_page(
+            request,
+            action="export_dataset",
+            title="Export runs as a dataset",
+            template="admin/runs/run_action.html",
+            submit_label="Export",
+            form=form,
+            intro=f"Write {plural(count, 'run')} as WebDataset tar shards with a manifest: each run's "
+            "output, its provenance record and, if asked, its control and input videos. Selected runs "
+            "without an output (not completed, or deleted) are left out.",
+            **self._rows(exportable),
         )
 
     @admin.display(description="Prompt", ordering="prompt__name")

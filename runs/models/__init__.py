@@ -1,8 +1,9 @@
 """The runs app's models: runs and their progress (runs.py), API keys (api_tokens.py), what completed
-runs took (durations.py)."""
+runs took (durations.py), dataset exports (exports.py)."""
 
 from runs.models.api_tokens import LAST_USED_RESOLUTION, ApiToken
 from runs.models.durations import RunDuration
+from runs.models.exports import DatasetExport, ExportStatus
 from runs.models.runs import (
     ACTIVE_STATUSES,
     PRIORITY_MAX,
@@ -25,6 +26,8 @@ __all__ = [
     "TERMINAL_STATUSES",
     "USER_PRIORITY_MAX",
     "ApiToken",
+    "DatasetExport",
+    "ExportStatus",
     "FailureKind",
     "Progress",
     "Run",

@@ -1,0 +1,1 @@
+"""Runs as a dataset: which runs (selection), how they are written (shards), the service (export)."""

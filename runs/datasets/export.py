@@ -1,0 +1,218 @@
+"""Runs written as a dataset: one WebDataset sample per run, the same service under the command line,
+the admin and the export page.
+
+A sample is keyed by the run id: ``rs_x.mp4`` (the output; an image keeps its own extension),
+``rs_x.json`` (its provenance record, runs.provenance) and, with ``with_controls``, its control
+videos (``rs_x.edge.mp4``, named by hint, as the model left them) and its input videos
+(``rs_x.color.mp4``, by modality, for each modality no control already names).
+"""
+
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from runs.datasets.selection import selection_clean, selection_runs
+from runs.datasets.shards import (
+    DatasetError,
+    DatasetProgress,
+    DatasetResult,
+    Member,
+    Sample,
+    json_bytes,
+    write_dataset,
+)
+from runs.models import DatasetExport, Run
+from runs.provenance import run_provenance
+
+DEFAULT_SHARD_BYTES = 1_000_000_000
+# An export page's progress is written at most this often (each write is one UPDATE).
+PROGRESS_SECONDS = 0.5
+# A running export silent this long lost its worker: the next task claims it again.
+STALE_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    with_controls: bool = False
+    shard_bytes: int | None = DEFAULT_SHARD_BYTES
+    shard_samples: int | None = None
+    name: str = "dataset"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "with_controls": self.with_controls,
+            "shard_bytes": self.shard_bytes,
+            "shard_samples": self.shard_samples,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ExportOptions":
+        known = {key: values[key] for key in cls().to_dict() if key in values}
+        return cls(**known)
+
+
+@dataclass
+class ExportOutcome:
+    result: DatasetResult
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def data_bytes(self) -> int:
+        return self.result.data_bytes
+
+
+def _suffix(path: Path, default: str) -> str:
+    return path.suffix.lower() or default
+
+
+def run_sample(run: Run, *, with_controls: bool = False) -> tuple[Sample | None, list[dict[str, str]]]:
+    """A run's sample, and what was left out of it (the whole run when its output file is gone)."""
+    output = Path(run.output_file or "")
+    if not run.output_file or not output.is_file():
+        return None, [{"run_id": run.id, "reason": f"output file missing: {output.name or 'none'}"}]
+    record = run_provenance(run)
+    output_name = f"{run.id}{_suffix(output, '.mp4')}"
+    members = {
+        output_name: Member.from_file(output_name, output),
+        f"{run.id}.json": Member.from_bytes(f"{run.id}.json", json_bytes(record)),
+    }
+    skipped = []
+    if with_controls:
+        extras = {hint: Path(path) for hint, path in (run.outputs.get("controls") or {}).items()}
+        for modality, path in (run.prompt.inputs.get("videos") or {}).items():
+            extras.setdefault(modality, Path(path))
+        for name, path in sorted(extras.items()):
+            member_name = f"{run.id}.{name}{_suffix(path, '.mp4')}"
+            if path.is_file():
+                members[member_name] = Member.from_file(member_name, path)
+            else:
+                skipped.append({"run_id": run.id, "reason": f"{name} video missing: {path.name}"})
+    mtime = int((run.completed_at or run.created_at).timestamp())
+    sample = Sample(
+        key=run.id,
+        mtime=mtime,
+        members=tuple(members[name] for name in sorted(members)),
+        record=record,
+    )
+    return sample, skipped
+
+
+def dataset_write(
+    *,
+    runs: Iterable[Run],
+    out: Path,
+    options: ExportOptions = ExportOptions(),
+    on_progress: Callable[[DatasetProgress], None] | None = None,
+    durable: bool = True,
+) -> ExportOutcome:
+    """Write ``runs`` (in run id order) into the folder ``out`` as a dataset; DatasetError if it cannot.
+
+    ``durable``: its files are on disk before it appears (shards.write_dataset)."""
+    samples, skipped = [], []
+    for run in sorted(runs, key=lambda run: run.id):
+        sample, left_out = run_sample(run, with_controls=options.with_controls)
+        skipped += left_out
+        if sample is not None:
+            samples.append(sample)
+    result = write_dataset(
+        samples,
+        out=out,
+        name=options.name,
+        max_bytes=options.shard_bytes,
+        max_samples=options.shard_samples,
+        on_progress=on_progress,
+        durable=durable,
+    )
+    return ExportOutcome(result=result, skipped=skipped)
+
+
+def dataset_runs(*, selection: dict[str, Any], user):
+    """The runs of a selection that ``user`` may export (None: every user's), ready for dataset_write."""
+    return (
+        selection_runs(selection=selection, user=user)
+        .select_related("prompt", "node", "owner")
+        .prefetch_related("prompt__tags")
+    )
+
+
+def dataset_export_create(*, owner, selection: dict[str, Any], options: ExportOptions) -> DatasetExport:
+    """A web or admin export, queued: its task writes it once this transaction commits.
+
+    SelectionError when a filter's value is wrong.
+    """
+    from runs import tasks
+
+    export = DatasetExport(owner=owner, selection=selection_clean(selection), options=options.to_dict())
+    export.full_clean()
+    export.save()
+    transaction.on_commit(lambda: tasks.export_dataset.delay(export.pk))
+    return export
+
+
+def dataset_export_run(*, export: DatasetExport) -> bool:
+    """Write a queued export into the data folder (what its task calls); False when another worker
+    has it. A failure is recorded on the export, then raised."""
+    if not export.claim(stale_before=timezone.now() - STALE_AFTER):
+        return False
+    last = 0.0
+
+    def report(progress: DatasetProgress) -> None:
+        nonlocal last
+        now = timezone.now().timestamp()
+        if now - last >= PROGRESS_SECONDS or progress.samples_done == progress.samples_total:
+            last = now
+            export.record_progress(
+                samples_done=progress.samples_done,
+                samples_total=progress.samples_total,
+                bytes_done=progress.bytes_done,
+                bytes_total=progress.bytes_total,
+            )
+
+    try:
+        runs = list(dataset_runs(selection=export.selection, user=export.owner))
+        outcome = dataset_write(
+            runs=runs, out=export.folder, options=ExportOptions.from_dict(export.options), on_progress=report
+        )
+    except DatasetError as exc:
+        export.mark_failed(message=str(exc))
+        raise
+    except Exception as exc:
+        export.mark_failed(message=f"Internal error: {type(exc).__name__}")
+        raise
+    export.mark_completed(
+        shards=[shard.to_dict() for shard in outcome.result.shards],
+        skipped=outcome.skipped,
+        samples=outcome.result.samples,
+        data_bytes=outcome.result.data_bytes,
+    )
+    return True
+
+
+def dataset_exports_resume() -> int:
+    """Queue again the exports nobody is writing: pending past a minute (their message was lost) or
+    running but silent past STALE_AFTER (their worker died). The number queued."""
+    from runs import tasks
+
+    now = timezone.now()
+    stuck = DatasetExport.objects.filter(status="pending", created_at__lt=now - timedelta(minutes=1))
+    stuck |= DatasetExport.objects.filter(status="running", updated_at__lt=now - STALE_AFTER)
+    ids = list(stuck.values_list("pk", flat=True))
+    for export_id in ids:
+        tasks.export_dataset.delay(export_id)
+    return len(ids)
+
+
+def dataset_export_delete(*, export: DatasetExport) -> bool:
+    """Delete a finished export and its files; False (nothing deleted) while it is queued or written."""
+    if not export.is_finished:
+        return False
+    shutil.rmtree(export.folder, ignore_errors=True)
+    export.delete()
+    return True

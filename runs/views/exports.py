@@ -1,0 +1,76 @@
+"""Dataset exports on the web: choose runs and start one, watch it write, download its files.
+
+An export is its owner's (and staff's): anyone else gets the same 404 as for a missing one, for
+the page and for every file.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseStopPolling
+
+from cosmos_site.htmx import htmx_partial
+from runs.datasets.export import dataset_export_create
+from runs.datasets.forms import DatasetExportForm
+from runs.datasets.selection import selection_runs, selection_text
+from runs.models import DatasetExport
+from runs.views.media import ranged_file_response
+
+RECENT_EXPORTS = 20
+
+
+def get_export(request: HttpRequest, export_id: str) -> DatasetExport:
+    """The export if this user may see it; otherwise 404."""
+    return get_object_or_404(
+        DatasetExport.objects.for_user(request.user).select_related("owner"), pk=export_id
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def export_new(request: HttpRequest) -> HttpResponse:
+    """The export form (filters prefilled from the query string, so other pages can link to it) and
+    this user's recent exports; a POST queues the export and goes to its page."""
+    if request.method == "POST":
+        form = DatasetExportForm(request.POST)
+        if form.is_valid():
+            if not selection_runs(selection=form.selection, user=request.user).exists():
+                form.add_error(None, "No completed run with an output matches these filters.")
+            else:
+                export = dataset_export_create(
+                    owner=request.user, selection=form.selection, options=form.options
+                )
+                return redirect(export)
+    else:
+        form = DatasetExportForm(initial=request.GET.dict())
+    exports = DatasetExport.objects.filter(owner=request.user)[:RECENT_EXPORTS]
+    return render(request, "runs/export_new.html", {"form": form, "exports": exports})
+
+
+@require_GET
+@login_required
+def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
+    """The export's page; its progress part alone for the page's poll, which stops once it is done."""
+    export = get_export(request, export_id)
+    context = {"export": export, "selection": selection_text(export.selection)}
+    if not htmx_partial(request):
+        return render(request, "runs/export_detail.html", context)
+    response = render(request, "runs/export_detail.html#export-progress", context)
+    if export.is_finished:
+        stop = HttpResponseStopPolling()
+        stop.content = response.content
+        return stop
+    return response
+
+
+@require_GET
+@login_required
+def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse:
+    """A shard or the manifest of a completed export, as a download."""
+    export = get_export(request, export_id)
+    if name not in export.files() or not (export.folder / name).is_file():
+        raise Http404("no such file")
+    response = ranged_file_response(request, export.folder / name)
+    response["Content-Disposition"] = f'attachment; filename="{export.id}-{name}"'
+    return response

@@ -1,0 +1,36 @@
+import tarfile
+
+from runs.datasets.shards import Member, Sample, plan_shards, write_dataset
+
+
+def sample(key: str, *sizes: int, mtime: int = 1_700_000_000) -> Sample:
+    members = tuple(
+        Member.from_bytes(f"{key}.part{index}", bytes([index + 1]) * size) for index, size in enumerate(sizes)
+    )
+    return Sample(key=key, mtime=mtime, members=members, record={"key": key})
+
+
+def test_it_writes_members_of_any_size_as_tarfile_reads_them(tmp_path):
+    on_disk = tmp_path / "video.bin"
+    on_disk.write_bytes(b"v" * 1025)
+    long_key = "k" * 120  # past ustar's 100 characters: GNU's long-name record
+    files = (Member.from_file(f"{long_key}.mp4", on_disk),)
+    samples = [sample("a", 0, 512, 513), Sample(key=long_key, mtime=5, members=files, record={})]
+    result = write_dataset(samples, out=tmp_path / "out")
+    with tarfile.open(tmp_path / "out" / "dataset-000000.tar") as archive:
+        read = {member.name: archive.extractfile(member).read() for member in archive.getmembers()}
+    assert read == {
+        "a.part0": b"",
+        "a.part1": b"\x02" * 512,
+        "a.part2": b"\x03" * 513,
+        f"{long_key}.mp4": b"v" * 1025,
+    }
+    assert (result.samples, result.data_bytes) == (2, 2050)
+
+
+def test_it_gives_a_sample_bigger_than_a_shard_its_own_shard():
+    small, big, other = sample("a", 100), sample("b", 5000), sample("c", 100)
+    assert plan_shards([small, big, other], max_bytes=2048) == [[small], [big], [other]]
+    assert plan_shards([small, other, big], max_bytes=2048) == [[small, other], [big]]
+    assert plan_shards([small, other, big], max_samples=2) == [[small, other], [big]]
+    assert plan_shards([]) == []
