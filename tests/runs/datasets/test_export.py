@@ -58,7 +58,7 @@ def test_it_is_read_back_by_webdataset_one_playable_sample_per_run(exports, alic
         run = Run.objects.select_related("prompt", "node").get(pk=sample["__key__"])
         record = json.loads(sample["json"])
         assert record == run_provenance(run)
-        assert (record["run_id"], record["prompt"], record["parameters"]) == (
+        assert (record["run_id"], record["prompt_text"], record["parameters"]) == (
             run.id,
             run.prompt.prompt_text,
             run.execution_config["parameters"],
