@@ -21,3 +21,7 @@ def new_prompt_id() -> str:
 
 def new_run_id() -> str:
     return new_id("rs")
+
+
+def new_sweep_id() -> str:
+    return new_id("sw")

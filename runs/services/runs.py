@@ -22,7 +22,7 @@ from nodes.models import JobStatus
 from nodes.remote import RemoteError, transport_for
 from prompts.models import Prompt
 from prompts.services import prompt_build, prompt_create
-from runs.models import Run, RunStatus
+from runs.models import Run, RunStatus, Sweep
 from runs.progress_recorder import ProgressListener, progress_append
 from runs.services.durations import run_duration_record
 from runs.services.errors import RunRequestError
@@ -38,6 +38,8 @@ def run_create(
     owner: AbstractBaseUser | None = None,
     priority: int | None = None,
     deadline: datetime | None = None,
+    sweep: Sweep | None = None,
+    sweep_cell: dict | None = None,
 ) -> Run:
     """The planned run (and its prompt, unless an existing one is reused), pending, not queued.
 
@@ -45,8 +47,10 @@ def run_create(
     writes it, which then holds the database's write lock only for the inserts (on SQLite one
     writer at a time: a burst of API calls queues on that lock). A value no field can hold is a
     RunRequestError naming the field, and nothing is written. To queue it too, use run_submit.
+    A run of a sweep (services/sweeps.py) names it and its cell ({axis: value}).
     """
     prompt, run = _build_validated(plan=plan, owner=owner, priority=priority, deadline=deadline)
+    run.sweep, run.sweep_cell = sweep, sweep_cell
     with transaction.atomic():
         _save(prompt=prompt, run=run)
     return run
@@ -125,18 +129,12 @@ def _build(
     *, plan: RunPlan, owner: AbstractBaseUser | None, priority: int, deadline: datetime | None
 ) -> tuple[Prompt, Run]:
     """The run and its prompt (a new one, unsaved, unless the plan reuses one), validated."""
-    if plan.input_set is not None:
-        inputs = plan.input_set.to_json()
-    elif plan.source_video:
-        inputs = {"source_video": plan.source_video, "source_run": plan.source_run}
-    else:
-        inputs = {}
     prompt = plan.prompt or prompt_build(
         prompt_text=plan.prompt_text,
         negative_prompt=plan.negative_prompt,
         name=plan.name,
         model_type=plan.profile.name,
-        inputs=inputs,
+        inputs=plan.inputs_json(),
         parameters=plan.parameters,
         owner=owner,
     )
@@ -279,6 +277,8 @@ def run_finalize(
                 message=message[:1000],
                 closing=True,
             )
+            if run.sweep_id:
+                Sweep.complete_if_ended(run.sweep_id)  # its sweep ends with its last run
     return moved
 
 

@@ -155,6 +155,8 @@ class RunSummaryOut(Schema):
     )
     rating: int | None
     starred: bool
+    sweep_id: str | None = Field(None, description="The sweep it is a cell of (sw_…), or null.")
+    sweep_cell: dict[str, Any] | None = Field(None, description="Its cell of that sweep: {axis: value}.")
 
 
 class RunPageOut(Schema):
