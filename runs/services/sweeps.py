@@ -386,9 +386,14 @@ def _check_each_value(request: _Request, axes: list[dict[str, Any]]) -> list[Swe
     try:
         request.plan(first)
     except RunRequestError as exc:
-        # Every value is planned with this cell: say what is wrong with it once.
-        axis, value = (axes[0]["name"], first[axes[0]["name"]]) if len(axes) == 1 else ("cell", first)
-        return [SweepProblem(axis, value, f"{_cell_text(first)}: {exc}")]
+        # Every value is planned with this cell: say what is wrong with it once, naming the axis
+        # (or the shared setting: inputs, node…) the error is about when it names one.
+        field = _axis_of_field(exc.field)
+        if field in first:
+            return [SweepProblem(field, first[field], f"axis {field}, value {_short(first[field])}: {exc}")]
+        if field:
+            return [SweepProblem(field, None, str(exc))]
+        return [SweepProblem("cell", first, f"{_cell_text(first)}: {exc}")]
     problems = []
     for axis in axes:
         for value in axis["values"][1:]:
@@ -399,6 +404,13 @@ def _check_each_value(request: _Request, axes: list[dict[str, Any]]) -> list[Swe
                     SweepProblem(axis["name"], value, f"axis {axis['name']}, value {_short(value)}: {exc}")
                 )
     return problems
+
+
+def _axis_of_field(field: str) -> str:
+    """The axis (or request field) a RunRequestError's field names: weight_edge → edge."""
+    if field.startswith("weight_"):
+        return field.removeprefix("weight_")
+    return {"prompt_text": PROMPT}.get(field, field)
 
 
 def sweep_create(
