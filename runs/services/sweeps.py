@@ -129,28 +129,24 @@ def sweep_plan(
     try:
         profile = profile_for(model_type or (from_run.model_type if from_run else "") or default_model_type())
     except UnknownModel as exc:
-        return _refused(
-            owner,
-            profile_for(default_model_type()),
-            axes,
-            base,
-            [SweepProblem("model_type", model_type, str(exc))],
+        problem = SweepProblem("model_type", model_type, str(exc))
+        return SweepPlan(owner, profile_for(default_model_type()), axes, base or {}, 0, errors=[problem])
+    # The size as asked, known before any value is read: a grid too big is refused at once.
+    size = math.prod(
+        len(axis["values"])
+        for axis in axes
+        if isinstance(axis, dict) and isinstance(axis.get("values"), list)
+    )
+    if size > settings.COSMOS_SWEEP_MAX_RUNS:
+        message = (
+            f"the sweep would make {size} runs, more than the {settings.COSMOS_SWEEP_MAX_RUNS} allowed "
+            "(COSMOS_SWEEP_MAX_RUNS): use fewer values or fewer axes"
         )
+        return SweepPlan(owner, profile, axes, base or {}, size, errors=[SweepProblem("size", size, message)])
     problems: list[SweepProblem] = []
     typed_axes = _typed_axes(profile, axes, problems)
     typed_base = _typed_base(profile, base or {}, problems)
-    size = math.prod(len(axis["values"]) for axis in typed_axes)
     plan = SweepPlan(owner, profile, typed_axes, typed_base, size, from_run=from_run)
-    if size > settings.COSMOS_SWEEP_MAX_RUNS:
-        problems.insert(
-            0,
-            SweepProblem(
-                "size",
-                size,
-                f"the sweep would make {size} runs, more than the {settings.COSMOS_SWEEP_MAX_RUNS} allowed "
-                "(COSMOS_SWEEP_MAX_RUNS): use fewer values or fewer axes",
-            ),
-        )
     if problems:
         plan.errors = problems
         return plan
@@ -180,10 +176,6 @@ def sweep_plan(
     if plan.cells:
         plan.notices = list(dict.fromkeys(notice for cell in plan.cells for notice in cell.plan.notices))
     return plan
-
-
-def _refused(owner, profile, axes, base, problems) -> SweepPlan:
-    return SweepPlan(owner, profile, axes, base or {}, 0, errors=problems)
 
 
 def _axes_list(axes: list[dict[str, Any]] | dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -361,6 +353,9 @@ class _Request:
                 priority=self.priority,
                 requester=self.requester,
             )
+            # Every cell goes to the node the first was given ("auto" decides once), so the
+            # scheduler can batch them.
+            self.node = self.planned[key].node.name
         return self.planned[key]
 
     def input_folder(self, reference: str | Path) -> Path:
