@@ -11,8 +11,8 @@ An axis is named by what it varies:
 Planning (sweep_plan) resolves every cell through run_plan, the planner of single runs, and
 writes nothing: its size is known, and checked against COSMOS_SWEEP_MAX_RUNS, before any
 cell is planned. sweep_create writes the sweep, its prompts and one pending run per cell in one
-transaction, through run_create, and queues them as single runs are, so the scheduler batches
-them as usual.
+transaction, each run built and validated as run_create builds one (run_build), and queues them
+as single runs are, so the scheduler batches them as usual.
 """
 
 import itertools
@@ -34,7 +34,7 @@ from runs.models import Run, Sweep
 from runs.services.errors import RunRequestError
 from runs.services.planning import RunPlan, run_plan
 from runs.services.queue import run_cancel_soon, runs_enqueue
-from runs.services.runs import run_create
+from runs.services.runs import run_build, runs_save
 
 SEED, PROMPT, INPUTS = "seed", "prompt", "inputs"
 # Axes that are no parameter of the model: what they vary is the run's text or its input folder.
@@ -433,30 +433,31 @@ def sweep_create(
         inputs=first.inputs_json() if INPUTS not in _names(plan) else None,
         node=first.node.name,
     )
-    with transaction.atomic():
-        sweep = Sweep(
-            owner=owner,
-            name=name.strip(),
-            model_type=plan.profile.name,
-            axes=plan.axes,
-            base=base,
-            from_run=plan.from_run,
+    sweep = Sweep(
+        owner=owner,
+        name=name.strip(),
+        model_type=plan.profile.name,
+        axes=plan.axes,
+        base=base,
+        from_run=plan.from_run,
+    )
+    sweep.full_clean()
+    # Every run is built and validated before the transaction, which then holds the database's
+    # write lock only for the inserts; cells with the same text and inputs share one new prompt.
+    prompts, runs = {}, []
+    for cell in plan.cells:
+        cell_plan = cell.plan
+        key = json.dumps(
+            [cell_plan.prompt_text, cell_plan.negative_prompt, cell_plan.inputs_json()], sort_keys=True
         )
-        sweep.full_clean()
+        if cell_plan.prompt is None and key in prompts:
+            cell_plan = replace(cell_plan, prompt=prompts[key])
+        run = run_build(plan=cell_plan, owner=owner, priority=priority, sweep=sweep, sweep_cell=cell.values)
+        prompts.setdefault(key, run.prompt)
+        runs.append(run)
+    with transaction.atomic():
         sweep.save()
-        prompts, runs = {}, []
-        for cell in plan.cells:
-            run_plan_ = cell.plan
-            key = json.dumps(
-                [run_plan_.prompt_text, run_plan_.negative_prompt, run_plan_.inputs_json()], sort_keys=True
-            )
-            if run_plan_.prompt is None and key in prompts:
-                run_plan_ = replace(run_plan_, prompt=prompts[key])
-            run = run_create(
-                plan=run_plan_, owner=owner, priority=priority, sweep=sweep, sweep_cell=cell.values
-            )
-            prompts.setdefault(key, run.prompt)
-            runs.append(run)
+        runs_save(runs=runs)
         runs_enqueue(runs=runs)
     return sweep
 
