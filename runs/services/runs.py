@@ -84,9 +84,7 @@ def run_unsaved(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:
 
     A RunRequestError names a field no column can hold, as run_create's would.
     """
-    prompt, run = _build_validated(plan=plan, owner=owner, priority=None, deadline=None)
-    run.prompt = prompt
-    return run
+    return run_build(plan=plan, owner=owner)
 
 
 def run_submit(

@@ -26,7 +26,6 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from cosmos.params import Param, ParameterError
 from cosmos.profiles import ModelProfile, UnknownModel, profile_for
 from cosmos_site.model_types import default_model_type
 from inputs.models import InputSet
@@ -35,22 +34,16 @@ from runs.services.errors import RunRequestError
 from runs.services.planning import RunPlan, run_plan
 from runs.services.queue import run_cancel_soon, runs_enqueue
 from runs.services.runs import run_build, runs_save
-
-SEED, PROMPT, INPUTS = "seed", "prompt", "inputs"
-# Axes that are no parameter of the model: what they vary is the run's text or its input folder.
-TEXT_AXES = (PROMPT, INPUTS)
-
-
-@dataclass(frozen=True)
-class SweepProblem:
-    """Why a sweep cannot be made: the axis (or "size", "prompt", "cell") and the value at fault."""
-
-    axis: str
-    value: Any
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"axis": self.axis, "value": self.value, "message": self.message}
+from runs.services.sweep_axes import (
+    INPUTS,
+    PROMPT,
+    TEXT_AXES,
+    SweepProblem,
+    axes_list,
+    short,
+    typed_axes,
+    typed_base,
+)
 
 
 class SweepRequestError(RunRequestError):
@@ -125,7 +118,7 @@ def sweep_plan(
     (the web, the API) may name only their own inputs and runs, as with run_plan; the command
     line passes none. Problems are returned in ``errors``, each naming its axis and value.
     """
-    axes = _axes_list(axes)
+    axes = axes_list(axes)
     try:
         profile = profile_for(model_type or (from_run.model_type if from_run else "") or default_model_type())
     except UnknownModel as exc:
@@ -144,9 +137,9 @@ def sweep_plan(
         )
         return SweepPlan(owner, profile, axes, base or {}, size, errors=[SweepProblem("size", size, message)])
     problems: list[SweepProblem] = []
-    typed_axes = _typed_axes(profile, axes, problems)
-    typed_base = _typed_base(profile, base or {}, problems)
-    plan = SweepPlan(owner, profile, typed_axes, typed_base, size, from_run=from_run)
+    grid = typed_axes(profile, axes, problems)
+    shared = typed_base(profile, base or {}, problems)
+    plan = SweepPlan(owner, profile, grid, shared, size, from_run=from_run)
     if problems:
         plan.errors = problems
         return plan
@@ -154,7 +147,7 @@ def sweep_plan(
         profile=profile,
         prompt_text=prompt_text,
         inputs=inputs,
-        base=typed_base,
+        base=shared,
         negative_prompt=negative_prompt,
         node=node,
         priority=priority,
@@ -162,11 +155,11 @@ def sweep_plan(
         owner=owner,
         requester=requester,
     )
-    problems += request.check_prompt_axis(typed_axes)
+    problems += request.check_prompt_axis(grid)
     if not problems:
-        problems += _check_each_value(request, typed_axes)
+        problems += _check_each_value(request, grid)
     if not problems:
-        for values in _cells(typed_axes):
+        for values in _cells(grid):
             try:
                 plan.cells.append(SweepCell(values, request.plan(values)))
             except RunRequestError as exc:
@@ -178,12 +171,6 @@ def sweep_plan(
     return plan
 
 
-def _axes_list(axes: list[dict[str, Any]] | dict[str, list[Any]]) -> list[dict[str, Any]]:
-    if isinstance(axes, dict):
-        return [{"name": name, "values": values} for name, values in axes.items()]
-    return list(axes)
-
-
 def _cells(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every combination, the first axis varying slowest (rows, then columns)."""
     names = [axis["name"] for axis in axes]
@@ -193,101 +180,7 @@ def _cells(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _cell_text(values: dict[str, Any]) -> str:
-    return ", ".join(f"{name}={_short(value)}" for name, value in values.items()) or "the sweep"
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= 40 else text[:39] + "…"
-
-
-def _axis_kinds(profile: ModelProfile) -> dict[str, Param | None]:
-    """What each axis name means for this model: a parameter (its Param), or None (text or weight)."""
-    kinds: dict[str, Param | None] = {param.name: param for param in profile.parameters}
-    kinds.update(dict.fromkeys(profile.hints))
-    kinds.update(dict.fromkeys(TEXT_AXES))
-    return kinds
-
-
-def _unknown_axis(profile: ModelProfile, name: str) -> str:
-    weights = f"control weights {', '.join(profile.hints)}; " if profile.hints else ""
-    parameters = ", ".join(param.name for param in profile.parameters)
-    return (
-        f"{profile.label} has no {name!r} to sweep: an axis is prompt, inputs, {weights}or one of its "
-        f"parameters: {parameters}"
-    )
-
-
-def _type_value(profile: ModelProfile, name: str, value: Any) -> Any:
-    """``value`` as the model takes it for the axis ``name``; ParameterError saying what is allowed."""
-    param = _axis_kinds(profile)[name]
-    if param is not None:
-        return param.clean(value.strip() if isinstance(value, str) else value)
-    if name in TEXT_AXES:
-        if not isinstance(value, str) or not value.strip():
-            raise ParameterError(name, f"{name} values are non-empty texts (got {value!r})")
-        return value.strip() if name == INPUTS else value
-    try:  # a control weight: its range is the model's, checked when the cell is planned
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(
-            name, f"the {name} weight must be a number from 0 to 1 (got {value!r})"
-        ) from None
-    if not 0 <= number <= 1:
-        raise ParameterError(name, f"the {name} weight must be a number from 0 to 1 (got {value!r})")
-    return number
-
-
-def _typed_axes(
-    profile: ModelProfile, axes: list[dict[str, Any]], problems: list[SweepProblem]
-) -> list[dict]:
-    kinds, typed, seen = _axis_kinds(profile), [], set()
-    for axis in axes:
-        name = str(axis.get("name", "")).strip() if isinstance(axis, dict) else ""
-        values = axis.get("values") if isinstance(axis, dict) else None
-        if not name:
-            problems.append(SweepProblem("axes", axis, 'each axis is {"name": NAME, "values": [...]}'))
-            continue
-        if name in seen:
-            problems.append(SweepProblem(name, None, f"the axis {name} is given twice: give it once"))
-            continue
-        seen.add(name)
-        if name not in kinds:
-            problems.append(SweepProblem(name, None, _unknown_axis(profile, name)))
-            continue
-        if not isinstance(values, list) or not values:
-            problems.append(SweepProblem(name, values, f"the axis {name} needs a list of one or more values"))
-            continue
-        clean = []
-        for value in values:
-            try:
-                value = _type_value(profile, name, value)
-            except ParameterError as exc:
-                problems.append(SweepProblem(name, value, f"axis {name}, value {_short(value)}: {exc}"))
-                continue
-            if value in clean:
-                problems.append(
-                    SweepProblem(name, value, f"axis {name}: the value {_short(value)} is given twice")
-                )
-                continue
-            clean.append(value)
-        typed.append({"name": name, "values": clean})
-    return typed
-
-
-def _typed_base(profile: ModelProfile, base: dict[str, Any], problems: list[SweepProblem]) -> dict[str, Any]:
-    kinds, typed = _axis_kinds(profile), {}
-    for name, value in base.items():
-        if name in TEXT_AXES or name not in kinds:
-            problems.append(SweepProblem(name, value, _unknown_axis(profile, name)))
-            continue
-        try:
-            typed[name] = _type_value(profile, name, value)
-        except ParameterError as exc:
-            problems.append(SweepProblem(name, value, f"{name}: {exc}"))
-    return typed
+    return ", ".join(f"{name}={short(value)}" for name, value in values.items()) or "the sweep"
 
 
 @dataclass
@@ -318,7 +211,7 @@ class _Request:
             SweepProblem(
                 PROMPT,
                 axis["values"][0],
-                f"the prompt axis varies PROMPT by replacing its first value, {_short(axis['values'][0])}, "
+                f"the prompt axis varies PROMPT by replacing its first value, {short(axis['values'][0])}, "
                 "which PROMPT does not contain: give no PROMPT to sweep whole prompt texts",
             )
         ]
@@ -385,7 +278,7 @@ def _check_each_value(request: _Request, axes: list[dict[str, Any]]) -> list[Swe
         # (or the shared setting: inputs, node…) the error is about when it names one.
         field = _axis_of_field(exc.field)
         if field in first:
-            return [SweepProblem(field, first[field], f"axis {field}, value {_short(first[field])}: {exc}")]
+            return [SweepProblem(field, first[field], f"axis {field}, value {short(first[field])}: {exc}")]
         if field:
             return [SweepProblem(field, None, str(exc))]
         return [SweepProblem("cell", first, f"{_cell_text(first)}: {exc}")]
@@ -396,7 +289,7 @@ def _check_each_value(request: _Request, axes: list[dict[str, Any]]) -> list[Swe
                 request.plan({**first, axis["name"]: value})
             except RunRequestError as exc:
                 problems.append(
-                    SweepProblem(axis["name"], value, f"axis {axis['name']}, value {_short(value)}: {exc}")
+                    SweepProblem(axis["name"], value, f"axis {axis['name']}, value {short(value)}: {exc}")
                 )
     return problems
 

@@ -120,3 +120,12 @@ def test_it_refuses_an_unknown_model_and_a_value_given_twice(db, folder):
     assert problem.axis == "model_type" and "cosmos9" in problem.message
     (problem,) = plan(folder, {"seed": [1, "1"]}).errors
     assert (problem.axis, problem.value) == ("seed", 1) and "twice" in problem.message
+
+
+def test_it_offers_the_axes_of_each_model():
+    from cosmos.profiles import profile_for
+    from runs.services.sweep_axes import sweep_axis_names
+
+    names = sweep_axis_names(profile_for("transfer1"))
+    assert names[:7] == ["prompt", "inputs", "seed", "vis", "edge", "depth", "seg"]
+    assert "num_steps" in names and len(names) == len(set(names))

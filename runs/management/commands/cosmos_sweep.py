@@ -2,58 +2,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cosmos.profiles import PROFILES
 from runs.management.commands.cosmos_run import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, owner_named
 from runs.models import Run, RunStatus, Sweep
 from runs.services import RunRequestError, SweepPlan, sweep_create, sweep_plan
+from runs.services.sweep_axes import sweep_axes_read, sweep_axis_parse
 from runs.terminal import SweepDisplay, follow_sweep, sweep_counts_text
-
-
-def parse_axis(text: str) -> dict[str, Any]:
-    """`seed=1,2,3` → {"name": "seed", "values": ["1", "2", "3"]}; a JSON list after `=` keeps commas:
-    `prompt=["dusk, rain", "dawn"]`. Values stay text here: the model's table types them."""
-    name, separator, values = text.partition("=")
-    if not separator or not name.strip() or not values.strip():
-        raise RunRequestError(f"--axis {text!r}: write it as NAME=V1,V2,…", field="axes")
-    values = values.strip()
-    if values.startswith("["):
-        try:
-            listed = json.loads(values)
-        except ValueError as exc:
-            raise RunRequestError(f"--axis {name.strip()}: not a JSON list ({exc})", field="axes") from None
-        if not isinstance(listed, list):
-            raise RunRequestError(f"--axis {name.strip()}: not a JSON list", field="axes")
-        return {"name": name.strip(), "values": listed}
-    return {"name": name.strip(), "values": [value.strip() for value in values.split(",")]}
-
-
-def read_axes_file(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The axes (and shared settings) of a YAML or JSON file: {axis: [values]}, or
-    {"axes": {axis: [values]} or [{"name", "values"}], "base": {name: value}}."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        loaded = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except OSError as exc:
-        raise RunRequestError(f"--axes-file {path}: cannot read it ({exc.strerror})", field="axes") from None
-    except (ValueError, yaml.YAMLError) as exc:
-        raise RunRequestError(f"--axes-file {path}: not valid YAML or JSON ({exc})", field="axes") from None
-    if isinstance(loaded, dict) and set(loaded) <= {"axes", "base"} and "axes" in loaded:
-        axes, base = loaded["axes"], loaded.get("base") or {}
-    else:
-        axes, base = loaded, {}
-    if isinstance(axes, dict):
-        axes = [{"name": str(name), "values": values} for name, values in axes.items()]
-    if not isinstance(axes, list) or not isinstance(base, dict):
-        raise RunRequestError(
-            f"--axes-file {path}: give a mapping of each axis to its values (and optionally base: settings)",
-            field="axes",
-        )
-    return axes, base
 
 
 class Command(BaseCommand):
@@ -156,8 +113,10 @@ class Command(BaseCommand):
             sys.exit(EXIT_FAILED)
 
     def _plan(self, options: dict, owner) -> SweepPlan:
-        axes, base = read_axes_file(options["axes_file"]) if options["axes_file"] else ([], {})
-        axes = axes + [parse_axis(text) for text in options["axis"]]
+        axes, base = ([], {})
+        if options["axes_file"]:
+            axes, base = self._axes_file(options["axes_file"])
+        axes = axes + [sweep_axis_parse(text) for text in options["axis"]]
         for item in options["param"]:
             name, separator, value = item.partition("=")
             if not separator or not name.strip():
@@ -185,6 +144,16 @@ class Command(BaseCommand):
             priority=options["priority"],
             from_run=from_run,
         )
+
+    def _axes_file(self, path: Path) -> tuple[list, dict]:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunRequestError(f"--axes-file {path}: cannot read it ({exc})", field="axes") from None
+        try:
+            return sweep_axes_read(text, format="json" if path.suffix.lower() == ".json" else "yaml")
+        except RunRequestError as exc:
+            raise RunRequestError(f"--axes-file {path}: {exc}", field="axes") from None
 
     def _show(self, plan: SweepPlan, display: SweepDisplay) -> None:
         """The grid on stderr: each axis and its values, then the size and where the runs go."""
