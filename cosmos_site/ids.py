@@ -25,3 +25,7 @@ def new_run_id() -> str:
 
 def new_export_id() -> str:
     return new_id("ex")
+
+
+def new_sweep_id() -> str:
+    return new_id("sw")

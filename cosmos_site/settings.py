@@ -389,3 +389,5 @@ COSMOS_RUN_RETRY_DELAY = env_float("COSMOS_RUN_RETRY_DELAY", 30.0, minimum=0, ma
 # permission) before the run fails `storage`; the wait between tries starts here and doubles.
 COSMOS_STORAGE_TRIES = env_int("COSMOS_STORAGE_TRIES", 5, minimum=1, maximum=50)
 COSMOS_STORAGE_RETRY_DELAY = env_float("COSMOS_STORAGE_RETRY_DELAY", 10.0, minimum=0, maximum=3600)
+# The most runs one sweep may queue: a bigger grid is refused before anything is written.
+COSMOS_SWEEP_MAX_RUNS = env_int("COSMOS_SWEEP_MAX_RUNS", 500, minimum=1, maximum=100_000)

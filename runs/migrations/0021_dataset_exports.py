@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0019_failure_kind_internal'),
+        ('runs', '0020_sweeps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,5 +1,5 @@
 """The runs app's models: runs and their progress (runs.py), API keys (api_tokens.py), what completed
-runs took (durations.py), dataset exports (exports.py)."""
+runs took (durations.py), sweeps of runs over a grid (sweeps.py), dataset exports (exports.py)."""
 
 from runs.models.api_tokens import LAST_USED_RESOLUTION, ApiToken
 from runs.models.durations import RunDuration
@@ -17,6 +17,7 @@ from runs.models.runs import (
     RunStatus,
     prompts_with_run_count,
 )
+from runs.models.sweeps import Sweep, SweepQuerySet
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -34,5 +35,7 @@ __all__ = [
     "RunDuration",
     "RunQuerySet",
     "RunStatus",
+    "Sweep",
+    "SweepQuerySet",
     "prompts_with_run_count",
 ]

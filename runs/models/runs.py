@@ -222,6 +222,11 @@ class Run(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
+    # The sweep it is a cell of (runs/models/sweeps.py), and that cell: {axis: value}.
+    sweep = models.ForeignKey(
+        "runs.Sweep", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", editable=False
+    )
+    sweep_cell = models.JSONField(null=True, blank=True, editable=False)
 
     objects = RunQuerySet.as_manager()
 
@@ -297,6 +302,8 @@ class Run(models.Model):
             "output_path": self.output_file,
             "rating": self.rating,
             "starred": self.starred,
+            "sweep_id": self.sweep_id,
+            "sweep_cell": self.sweep_cell,
         }
         if not detail:
             return summary

@@ -10,10 +10,13 @@ from runs.services.runs import (
     run_monitor,
     run_submit,
 )
+from runs.services.sweeps import SweepPlan, SweepRequestError, sweep_cancel, sweep_create, sweep_plan
 
 __all__ = [
     "RunPlan",
     "RunRequestError",
+    "SweepPlan",
+    "SweepRequestError",
     "run_cancel",
     "run_create",
     "run_execute",
@@ -21,4 +24,7 @@ __all__ = [
     "run_monitor",
     "run_plan",
     "run_submit",
+    "sweep_cancel",
+    "sweep_create",
+    "sweep_plan",
 ]

@@ -44,6 +44,14 @@ class RunPlan:
     priority: int = 0
     notices: list[str] = field(default_factory=list)
 
+    def inputs_json(self) -> dict[str, Any]:
+        """The inputs as its prompt stores them: the folder's record, or the one video, or none."""
+        if self.input_set is not None:
+            return self.input_set.to_json()
+        if self.source_video:
+            return {"source_video": self.source_video, "source_run": self.source_run}
+        return {}
+
 
 class _Like(NamedTuple):
     """What a new run takes from the run or prompt it is like (nothing, when it is like none)."""

@@ -29,10 +29,20 @@ def _tasks():
 
 def run_enqueue(*, run: Run) -> Run:
     """Queue a pending run: its inputs start uploading to its node now, and it launches when GPUs are free."""
-    tasks = _tasks()
-    transaction.on_commit(lambda: tasks.stage_run.delay(run.id))
-    transaction.on_commit(lambda: tasks.schedule.delay())
+    runs_enqueue(runs=[run])
     return run
+
+
+def runs_enqueue(*, runs: list[Run]) -> list[Run]:
+    """Queue pending runs (a sweep's) as run_enqueue does each, with one call to the scheduler for all.
+
+    The workers hear of them once the surrounding transaction commits, never before.
+    """
+    tasks = _tasks()
+    for run_id in [run.id for run in runs]:
+        transaction.on_commit(lambda run_id=run_id: tasks.stage_run.delay(run_id))
+    transaction.on_commit(lambda: tasks.schedule.delay())
+    return runs
 
 
 def run_stage(*, run: Run) -> int:

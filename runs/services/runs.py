@@ -22,7 +22,7 @@ from nodes.models import JobStatus
 from nodes.remote import RemoteError, transport_for
 from prompts.models import Prompt
 from prompts.services import prompt_build, prompt_create
-from runs.models import Run, RunStatus
+from runs.models import Run, RunStatus, Sweep
 from runs.progress_recorder import ProgressListener, progress_append
 from runs.services.durations import run_duration_record
 from runs.services.errors import RunRequestError
@@ -53,14 +53,39 @@ def run_create(
     return run
 
 
+def run_build(
+    *,
+    plan: RunPlan,
+    owner: AbstractBaseUser | None = None,
+    priority: int | None = None,
+    sweep: Sweep | None = None,
+    sweep_cell: dict | None = None,
+) -> Run:
+    """The run run_create would write, validated but unsaved, with its prompt (new, or the plan's).
+
+    For writing many runs in one transaction (runs_save) while validating them all before it:
+    a sweep's. A RunRequestError names a field no column can hold, as run_create's would.
+    """
+    prompt, run = _build_validated(plan=plan, owner=owner, priority=priority, deadline=None)
+    run.prompt, run.sweep, run.sweep_cell = prompt, sweep, sweep_cell
+    return run
+
+
+def runs_save(*, runs: list[Run]) -> list[Run]:
+    """Write built runs (run_build), their new prompts (once each, when shared) and their first
+    progress rows, in one transaction: all or none. Not queued: see runs_enqueue."""
+    with transaction.atomic():
+        for run in runs:
+            _save(prompt=run.prompt, run=run)
+    return runs
+
+
 def run_unsaved(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:
     """The run run_create would write (with its prompt), validated but unsaved: for a dry run.
 
     A RunRequestError names a field no column can hold, as run_create's would.
     """
-    prompt, run = _build_validated(plan=plan, owner=owner, priority=None, deadline=None)
-    run.prompt = prompt
-    return run
+    return run_build(plan=plan, owner=owner)
 
 
 def run_submit(
@@ -126,18 +151,12 @@ def _build(
     *, plan: RunPlan, owner: AbstractBaseUser | None, priority: int, deadline: datetime | None
 ) -> tuple[Prompt, Run]:
     """The run and its prompt (a new one, unsaved, unless the plan reuses one), validated."""
-    if plan.input_set is not None:
-        inputs = plan.input_set.to_json()
-    elif plan.source_video:
-        inputs = {"source_video": plan.source_video, "source_run": plan.source_run}
-    else:
-        inputs = {}
     prompt = plan.prompt or prompt_build(
         prompt_text=plan.prompt_text,
         negative_prompt=plan.negative_prompt,
         name=plan.name,
         model_type=plan.profile.name,
-        inputs=inputs,
+        inputs=plan.inputs_json(),
         parameters=plan.parameters,
         owner=owner,
     )
@@ -283,8 +302,20 @@ def run_finalize(
                 message=message[:1000],
                 closing=True,
             )
-            # An outbox: the owner's webhooks hear of it exactly when the move commits.
-            webhook_event_publish(owner=run.owner, event=f"run.{status}", subject=run.id, data=run.to_dict())
+            # An outbox: the owner's webhooks hear of it exactly when the move commits. A sweep's
+            # runs are ordered by their sweep (its endpoints hear of each run, then of its end).
+            ordered_by, about = (run.sweep_id, [run.id]) if run.sweep_id else (run.id, [])
+            webhook_event_publish(
+                owner=run.owner, event=f"run.{status}", subject=ordered_by, subjects=about, data=run.to_dict()
+            )
+            if run.sweep_id and Sweep.complete_if_ended(run.sweep_id):  # its sweep ends with its last run
+                sweep = Sweep.objects.get(pk=run.sweep_id)
+                webhook_event_publish(
+                    owner=sweep.owner,
+                    event="sweep.completed",
+                    subject=sweep.id,
+                    data=sweep.to_dict(detail=True),
+                )
     return moved
 
 

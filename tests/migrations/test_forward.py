@@ -25,7 +25,12 @@ NEW_APPS = ("nodes", "inputs")
 # its runtimes (nodes 0005).
 MOVED_FIELDS = {("nodes", "gpunode"): {"docker_image"}}
 # Models added since that release (their content types are new, not moved).
-NEW_MODELS = {("nodes", "noderuntime"), ("runs", "runduration"), ("runs", "datasetexport")}
+NEW_MODELS = {
+    ("nodes", "noderuntime"),
+    ("runs", "runduration"),
+    ("runs", "sweep"),
+    ("runs", "datasetexport"),
+}
 # Model -> the app it moved to from runs.
 MOVED = {"gpunode": "nodes", "remotejob": "nodes", "queuestate": "nodes", "inputset": "inputs"}
 OLD_TABLES = {"runs_gpunode", "runs_remotejob", "runs_queuestate", "runs_inputset"}

@@ -191,6 +191,8 @@ SUMMARY_KEYS = [
     "output_path",
     "rating",
     "starred",
+    "sweep_id",
+    "sweep_cell",
 ]
 DETAIL_KEYS = [
     *SUMMARY_KEYS,
