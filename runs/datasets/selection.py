@@ -77,6 +77,7 @@ FILTERS: dict[str, Filter] = {
     "tag": Filter("tag", _tag, lambda runs, tag: runs.filter(prompt__tags__name=tag)),
     "query": Filter("matching", _text, lambda runs, text: runs.filter(prompt__in=_prompts_matching(text))),
     "run_ids": Filter("chosen runs", _run_ids, lambda runs, ids: runs.filter(pk__in=ids)),
+    "sweep": Filter("sweep", _text, lambda runs, sweep_id: runs.filter(sweep_id=sweep_id)),
 }
 
 

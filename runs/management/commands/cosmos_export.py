@@ -38,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--starred", action="store_true", help="Only starred runs.")
         parser.add_argument("--min-rating", type=int, metavar="N", help="Only runs rated N stars or more.")
         parser.add_argument("--tag", metavar="T", help="Only runs whose prompt has this tag.")
+        parser.add_argument("--sweep", metavar="ID", help="Only the runs of this sweep (sw_…).")
         parser.add_argument(
             "--query",
             metavar="Q",

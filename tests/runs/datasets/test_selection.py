@@ -2,7 +2,7 @@ import pytest
 from django.utils import timezone
 
 from runs.datasets.selection import SelectionError, selection_clean, selection_runs, selection_text
-from runs.models import RunStatus
+from runs.models import RunStatus, Sweep
 from tests.factories import PromptFactory, RunFactory, TagFactory
 
 
@@ -93,3 +93,14 @@ def test_it_refuses_a_wrong_value_naming_its_filter(raw, field):
     with pytest.raises(SelectionError) as refused:
         selection_clean(raw)
     assert refused.value.field == field
+
+
+def test_it_chooses_the_runs_of_one_sweep_and_none_of_a_strangers(alice, bob):
+    sweep = Sweep.objects.create(owner=alice, name="seeds", model_type="transfer1", axes=[])
+    cells = {done(alice, sweep=sweep, sweep_cell={"seed": seed}).pk for seed in (1, 2)}
+    done(alice)  # not in the sweep
+    theirs = Sweep.objects.create(owner=bob, name="theirs", model_type="transfer1", axes=[])
+    done(bob, sweep=theirs)
+    assert chosen({"sweep": sweep.pk}, alice) == cells
+    assert chosen({"sweep": theirs.pk}, alice) == set()
+    assert selection_text(selection_clean({"sweep": sweep.pk})) == f"sweep {sweep.pk}"
