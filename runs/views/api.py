@@ -359,7 +359,19 @@ def sweeps_create(request: HttpRequest, payload: SweepIn) -> Any:
             raise SweepRequestError(plan.errors)
         if payload.dry_run:
             return Status(200, plan.to_dict())
-        sweep = sweep_create(plan=plan, owner=request.auth, name=payload.name or "")
+        # As for a run: the URL is checked before the transaction, the endpoint commits with the sweep.
+        endpoint, secret = (
+            webhook_endpoint_build(owner=request.auth, url=payload.webhook_url)
+            if payload.webhook_url
+            else (None, "")
+        )
+        with transaction.atomic():
+            sweep = sweep_create(plan=plan, owner=request.auth, name=payload.name or "")
+            if endpoint is not None:
+                endpoint.scope = sweep.id
+                endpoint.save()
+    except WebhookRequestError as exc:
+        raise ApiError(400, str(exc), "webhook_url") from None
     except SweepRequestError as exc:
         body = {
             "error": str(exc),
@@ -370,7 +382,9 @@ def sweeps_create(request: HttpRequest, payload: SweepIn) -> Any:
     except RunRequestError as exc:
         raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
     run_ids = list(sweep.runs.order_by("created_at", "id").values_list("id", flat=True))
-    return Status(201, {"sweep_id": sweep.id, "run_ids": run_ids, "size": len(run_ids), "status": "queued"})
+    created = {"sweep_id": sweep.id, "run_ids": run_ids, "size": len(run_ids), "status": "queued"}
+    created["webhook"] = {**endpoint.to_dict(), "secret": secret} if endpoint else None
+    return Status(201, created)
 
 
 @api.get(

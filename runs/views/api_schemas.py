@@ -324,6 +324,11 @@ class SweepIn(Strict):
     dry_run: bool = Field(
         False, description="Plan only: the cells and the size; nothing is created or queued."
     )
+    webhook_url: WebhookUrl | None = Field(
+        None,
+        description="An http(s) URL that gets the end of each of this sweep's runs and then sweep.completed, "
+        "signed the Standard Webhooks way; the response holds its secret, once.",
+    )
 
 
 class SweepProblemOut(Schema):
@@ -353,6 +358,9 @@ class SweepCreatedOut(Schema):
     run_ids: list[str]
     size: int
     status: str
+    webhook: WebhookCreatedOut | None = Field(
+        None, description="The endpoint made for webhook_url, with its secret (shown this once)."
+    )
 
 
 class SweepOut(Schema):
