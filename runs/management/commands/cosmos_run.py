@@ -76,6 +76,21 @@ def owner_named(username: str | None):
     return user
 
 
+def webhook_endpoint_for(url: str | None, owner):
+    """The --webhook endpoint, checked and unsaved, with its secret; (None, "") without one.
+
+    cosmos_sweep's too.
+    """
+    if not url:
+        return None, ""
+    if owner is None:
+        raise RunRequestError("--webhook needs --user: a webhook belongs to a user", field="webhook")
+    try:
+        return webhook_endpoint_build(owner=owner, url=url)
+    except WebhookRequestError as exc:
+        raise RunRequestError(f"--webhook: {exc}", field="webhook") from None
+
+
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
@@ -265,7 +280,7 @@ class Command(BaseCommand):
         """The run (queued too, with ``queue``), or exit 2 with the field that cannot be stored."""
         create = run_submit if queue else run_create
         try:
-            endpoint, secret = self._webhook_endpoint(owner)
+            endpoint, secret = webhook_endpoint_for(self.webhook_url, owner)
             with transaction.atomic():  # the endpoint commits with the run it is scoped to
                 run = create(plan=plan, owner=owner, priority=priority, deadline=deadline)
                 if endpoint is not None:
@@ -280,17 +295,6 @@ class Command(BaseCommand):
                 self.stderr.write(f"Webhook {endpoint.id} to {endpoint.url}; its secret (shown once):")
                 self.stderr.write(secret)
         return run
-
-    def _webhook_endpoint(self, owner):
-        """The --webhook endpoint, checked and unsaved, with its secret; (None, "") without one."""
-        if not self.webhook_url:
-            return None, ""
-        if owner is None:
-            raise RunRequestError("--webhook needs --user: a webhook belongs to a user", field="webhook")
-        try:
-            return webhook_endpoint_build(owner=owner, url=self.webhook_url)
-        except WebhookRequestError as exc:
-            raise RunRequestError(f"--webhook: {exc}", field="webhook") from None
 
     def _queue(self, plan, owner, display: ProgressDisplay, *, priority: int, deadline, follow: bool) -> None:
         run = self._create(plan=plan, owner=owner, priority=priority, deadline=deadline, queue=True)

@@ -4,9 +4,16 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from cosmos.profiles import PROFILES
-from runs.management.commands.cosmos_run import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, owner_named
+from runs.management.commands.cosmos_run import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    owner_named,
+    webhook_endpoint_for,
+)
 from runs.models import Run, RunStatus, Sweep
 from runs.services import RunRequestError, SweepPlan, sweep_create, sweep_plan
 from runs.services.sweep_axes import sweep_axes_read, sweep_axis_parse
@@ -65,14 +72,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--follow", action="store_true", help="Wait with progress until every run has ended."
         )
+        parser.add_argument(
+            "--webhook",
+            metavar="URL",
+            help="An http(s) URL that gets the end of each of its runs, then sweep.completed, as signed JSON "
+            "POSTs (Standard Webhooks). Needs --user; the secret to check signatures with is printed once.",
+        )
         parser.add_argument("--json", action="store_true", help="Print only one JSON object on stdout.")
 
     def handle(self, *args, **options) -> None:
         self.as_json = options["json"]
         display = SweepDisplay(getattr(self.stderr, "_out", sys.stderr))
+        self.webhook = None
         try:
             owner = owner_named(options["user"])
             plan = self._plan(options, owner)
+            endpoint, secret = webhook_endpoint_for(options["webhook"], owner)
         except RunRequestError as exc:
             self._refuse(str(exc), errors=[{"axis": exc.field, "value": None, "message": str(exc)}])
         if plan.errors:
@@ -89,9 +104,18 @@ class Command(BaseCommand):
                 plan=plan,
             )
         try:
-            sweep = sweep_create(plan=plan, owner=owner, name=options["name"])
+            with transaction.atomic():  # the endpoint commits with the sweep it is scoped to
+                sweep = sweep_create(plan=plan, owner=owner, name=options["name"])
+                if endpoint is not None:
+                    endpoint.scope = sweep.id
+                    endpoint.save()
         except RunRequestError as exc:
             self._refuse(str(exc), plan=plan)
+        if endpoint is not None:
+            self.webhook = {**endpoint.to_dict(), "secret": secret}
+            if not self.as_json:
+                display.note(f"Webhook {endpoint.id} to {endpoint.url}; its secret (shown once):")
+                self.stderr.write(secret)
         run_ids = list(sweep.runs.order_by("created_at", "id").values_list("id", flat=True))
         display.note(
             f"Queued sweep {sweep.id}: {len(run_ids)} runs (cancel them all: cosmos_cancel {sweep.id})"
@@ -197,5 +221,7 @@ class Command(BaseCommand):
         if not self.as_json:
             self.stdout.write(sweep.id)
             return
-        record = sweep.to_dict()
-        self.stdout.write(json.dumps({"sweep_id": sweep.id, "run_ids": run_ids, **record}))
+        record = {"sweep_id": sweep.id, "run_ids": run_ids, **sweep.to_dict()}
+        if self.webhook:
+            record["webhook"] = self.webhook  # with its secret: the one time it is shown
+        self.stdout.write(json.dumps(record))

@@ -11,7 +11,9 @@ from runs.models import Run, RunStatus, Sweep
 from runs.runner import JobPipeline
 from runs.scheduler import claim_next_job
 from runs.services.runs import run_finalize
+from tests.fixtures_webhooks import PUBLIC_HOOK_URL
 from tests.videos import write_test_video
+from webhooks.models import WebhookEndpoint
 
 GRID = ("--axis", "seed=1,2,3", "--axis", "edge=0.25,0.5,1")
 
@@ -146,3 +148,23 @@ def test_cosmos_cancel_cancels_a_whole_sweep(folder, no_workers):
         call_command("cosmos_cancel", sweep.id)
     with pytest.raises(CommandError, match="no sweep"):
         call_command("cosmos_cancel", "sw_nothing")
+
+
+def test_it_registers_a_webhook_scoped_to_the_sweep(folder, alice, no_workers, public_dns):
+    code, out, err = cosmos_sweep(
+        "a street at dusk", str(folder), *GRID, "--yes", "--json", "--user", "alice",
+        "--webhook", PUBLIC_HOOK_URL,
+    )  # fmt: skip
+    assert code == 0, err
+    record = json.loads(out)
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.owner == alice and endpoint.scope == record["sweep_id"] == Sweep.objects.get().id
+    assert record["webhook"]["secret"] == endpoint.secret
+
+
+def test_it_refuses_a_private_webhook_and_queues_nothing(folder, alice, no_workers):
+    code, _out, err = cosmos_sweep(
+        "a street at dusk", str(folder), *GRID, "--yes", "--user", "alice", "--webhook", "http://10.0.0.9/in"
+    )
+    assert code == 2 and "--webhook:" in err
+    assert not Sweep.objects.exists() and not WebhookEndpoint.objects.exists()
