@@ -51,7 +51,8 @@ SCALEOUT_TESTS := tests/runs/test_queue.py tests/runs/test_scheduler.py tests/ru
 	tests/runs/test_api.py tests/runs/test_input_access.py tests/nodes/test_gpunode_model.py \
 	tests/runs/test_progress_after_end.py tests/runs/test_launch_recovery.py tests/runs/test_reconcile.py \
 	tests/runs/test_launch_takeover.py::test_it_takes_over_a_launch_whose_worker_died_and_never_starts_a_job_twice \
-	tests/migrations tests/runs/test_api_captions.py tests/runs/test_queue_position.py tests/runs/test_run_durations.py
+	tests/migrations tests/runs/test_api_captions.py tests/runs/test_queue_position.py tests/runs/test_run_durations.py \
+	tests/runs/test_sweep_create.py tests/runs/datasets/test_selection.py tests/webhooks/test_webhook_services.py
 
 # The two passes run side by side (pytest-xdist workers in each; see tests/conftest.py): most tests
 # wait on subprocesses, sshd or a browser, so the machine's cores have room for both. The PostgreSQL
