@@ -168,7 +168,6 @@ def sweep_detail(request: HttpRequest, sweep_id: str) -> HttpResponse:
         grid=grid,
         table=[(value, [_cell(run) if run else None for run in cells]) for value, cells in grid.table],
         axis_names=sweep.axis_names,
-        any_video=any(run.outputs.get("video") for run in runs),
     )
     template = "runs/sweep_detail.html"
     if htmx_partial(request):

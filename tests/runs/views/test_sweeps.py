@@ -177,6 +177,7 @@ def test_it_lays_the_grid_out_by_the_first_two_axes(client, alice, sweep):
     assert page.count("<video") == 3 and page.count('id="run-progress-') == 6
     assert page.count('hx-trigger="every 3s"') == 6  # only active cells poll
     assert "data-compare-play" in page and 'ws-connect="/ws/runs/"' in page
+    assert "Cancel sweep" in page and "3 of 9 runs done" in page
 
 
 def test_it_swaps_rows_and_columns_and_filters_the_other_axes(client, alice, run, no_workers):
@@ -213,7 +214,7 @@ def test_it_refreshes_one_cell_with_the_counts(client, alice, bob, sweep):
         address, {"part": "cell", "run": cell.id}, headers={"HX-Request": "true"}
     ).content.decode()
     assert cells_of(page) == [cell.id] and 'hx-trigger="every 3s"' in page
-    assert 'id="sweep-counts" class="sweep-counts" hx-swap-oob="true"' in page and "3 of 9 runs done" in page
+    assert 'id="sweep-status" class="actions" hx-swap-oob="true"' in page and "3 of 9 runs done" in page
     Run.objects.filter(pk=cell.pk).update(
         status=RunStatus.COMPLETED, completed_at=timezone.now(), outputs=VIDEO
     )
@@ -251,3 +252,9 @@ def test_it_cancels_the_sweep_after_asking(client, alice, sweep, no_workers):
     assert response.status_code == 302 and response["Location"] == reverse("sweep_detail", args=[sweep.id])
     assert not sweep.runs.filter(status=RunStatus.PENDING).exists()
     assert sweep.runs.filter(status=RunStatus.COMPLETED).count() == 3
+
+
+def test_it_shows_staff_anyones_sweep(client, staff, sweep):
+    client.force_login(staff)
+    assert client.get(reverse("sweep_detail", args=[sweep.id])).status_code == 200
+    assert sweep.id in client.get(reverse("sweep_list")).content.decode()
