@@ -109,3 +109,20 @@ def test_it_stars_a_cell_and_keeps_it_starred(alice, swept, site):
     page.reload()
     assert page.get_attribute(f"#cell-{run_id} button.star", "aria-pressed") == "true"
     assert query(site["environment"], "SELECT starred FROM runs_run WHERE id = ?", run_id) == [(1,)]
+
+
+def test_it_fits_the_sweep_pages_on_a_phone(alice, swept):
+    page = alice
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        for name, path in {
+            "sweeps": "/sweeps/",
+            "sweep-grid": f"/sweeps/{swept['sweep']}/",
+            "sweep-new": f"/runs/{swept['base']}/sweep/",
+        }.items():
+            page.goto(path)
+            screenshot(page, f"{name}-390")
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths[0] <= widths[1], f"{path} scrolls sideways on a phone: {widths}"
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})

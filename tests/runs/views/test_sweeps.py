@@ -229,6 +229,28 @@ def test_it_refreshes_one_cell_with_the_counts(client, alice, bob, sweep):
     )
 
 
+def test_it_keeps_the_grids_address_in_a_refreshed_cell(client, alice, sweep):
+    cell = sweep.runs.filter(status=RunStatus.PENDING).first()
+    client.force_login(alice)
+    page = client.get(
+        reverse("sweep_detail", args=[sweep.id]),
+        {"rows": "edge", "cols": "seed", "part": "cell", "run": cell.id},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    back = reverse("sweep_detail", args=[sweep.id]) + "?rows=edge&amp;cols=seed"
+    assert (
+        f'name="next" value="{back}"' in page and f'hx-get="{back}&amp;part=cell&amp;run={cell.id}"' in page
+    )
+
+
+def test_it_sweeps_variants_of_the_runs_prompt(client, alice, run, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, run, action="queue", confirm="2", axis_1="prompt", values_1="dawn, dusk")
+    texts = {r.prompt.prompt_text for r in Sweep.objects.get().runs.select_related("prompt")}
+    assert texts == {"a foggy harbour at dawn", "a foggy harbour at dusk"}
+
+
 def test_it_stars_and_rates_a_cell_and_comes_back_to_the_grid(client, alice, sweep):
     cell = sweep.runs.filter(status=RunStatus.COMPLETED).first()
     client.force_login(alice)
