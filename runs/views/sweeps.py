@@ -94,7 +94,11 @@ class Grid:
         default_factory=list
     )  # {"name", "options": [(key, value)], "chosen"}
     col_values: list[Any] = field(default_factory=list)
-    table: list[tuple[Any, list[Run | None]]] = field(default_factory=list)  # (row value, cells)
+    table: list[tuple[Any, list[str | None]]] = field(default_factory=list)  # (row value, run ids)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [run_id for _, cells in self.table for run_id in cells if run_id]
 
 
 def value_key(value: Any) -> str:
@@ -102,9 +106,10 @@ def value_key(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def sweep_grid(sweep: Sweep, runs: list[Run], params: QueryDict) -> Grid:
-    """The grid the address asks for (``rows``, ``cols``, and one value per other axis by its name);
-    what it does not name, or names wrongly, is the sweep's first axes and first values."""
+def sweep_grid(sweep: Sweep, cells: dict[str, dict[str, Any]], params: QueryDict) -> Grid:
+    """The grid of ``cells`` ({run id: its cell}) the address asks for: ``rows``, ``cols``, and one
+    value per other axis, by its name. What it does not name, or names wrongly, is the sweep's
+    first axes and first values."""
     names = sweep.axis_names
     rows = params.get("rows") if params.get("rows") in names else None
     cols = params.get("cols") if params.get("cols") in names and params.get("cols") != rows else None
@@ -124,9 +129,11 @@ def sweep_grid(sweep: Sweep, runs: list[Run], params: QueryDict) -> Grid:
         keys = [key for key, _ in options]
         chosen[name] = params.get(name) if params.get(name) in keys else keys[0]
         grid.filters.append({"name": name, "options": options, "chosen": chosen[name]})
-    by_cell = {tuple(value_key((run.sweep_cell or {}).get(name)) for name in names): run for run in runs}
+    by_cell = {
+        tuple(value_key((cell or {}).get(name)) for name in names): run_id for run_id, cell in cells.items()
+    }
 
-    def run_at(row_value: Any, col_value: Any) -> Run | None:
+    def run_at(row_value: Any, col_value: Any) -> str | None:
         cell = {**chosen}
         if rows:
             cell[rows] = value_key(row_value)
@@ -152,7 +159,11 @@ def _cell(run: Run) -> dict[str, Any]:
 @login_required
 def sweep_detail(request: HttpRequest, sweep_id: str) -> HttpResponse:
     """The grid. HTMX asks for the grid alone when a select changes, and for one cell (``?part=cell&
-    run=…``) while its run is active: each active cell polls until its run ends."""
+    run=…``) while its run is active: each active cell polls until its run ends.
+
+    Every run's cell is read (two short values a run), but only the runs the grid shows are read
+    whole, with their progress: a 500-run sweep shows one slice at a time.
+    """
     sweep = get_sweep(request, sweep_id)
     here = request.GET.copy()
     for key in ("part", "run"):
@@ -162,11 +173,14 @@ def sweep_detail(request: HttpRequest, sweep_id: str) -> HttpResponse:
         run = get_object_or_404(_cells_of(sweep), pk=request.GET.get("run", ""))
         context.update(cell=_cell(run), oob=True)
         return render(request, "runs/sweep_detail.html#cell-update", context)
-    runs = list(_cells_of(sweep))
-    grid = sweep_grid(sweep, runs, request.GET)
+    grid = sweep_grid(sweep, dict(sweep.runs.values_list("id", "sweep_cell")), request.GET)
+    shown = {run.id: run for run in _cells_of(sweep).filter(pk__in=grid.run_ids)}
     context.update(
         grid=grid,
-        table=[(value, [_cell(run) if run else None for run in cells]) for value, cells in grid.table],
+        table=[
+            (value, [_cell(shown[run_id]) if run_id in shown else None for run_id in cells])
+            for value, cells in grid.table
+        ],
         axis_names=sweep.axis_names,
     )
     template = "runs/sweep_detail.html"

@@ -4,6 +4,8 @@ for its owner only."""
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -280,3 +282,15 @@ def test_it_shows_staff_anyones_sweep(client, staff, sweep):
     client.force_login(staff)
     assert client.get(reverse("sweep_detail", args=[sweep.id])).status_code == 200
     assert sweep.id in client.get(reverse("sweep_list")).content.decode()
+
+
+def test_it_reads_the_grid_in_the_same_queries_whatever_its_size(client, alice, run, sweep, no_workers):
+    one_axis = sweep_create(plan=sweep_plan(owner=alice, from_run=run, axes={"seed": [7]}), owner=alice)
+    client.force_login(alice)
+
+    def queries(made) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("sweep_detail", args=[made.id])).status_code == 200
+        return len(captured)
+
+    assert queries(one_axis) == queries(sweep)
