@@ -18,7 +18,7 @@ from rich.progress import Progress as Bar
 
 from cosmos.stages import Stage
 from runs.eta.queue import QueueOutlook, queue_outlook
-from runs.models import Progress, Run, RunStatus
+from runs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Progress, Run, RunStatus
 from runs.progress_recorder import ProgressUpdate
 
 # How often a waiting run's place in the queue is worked out again.
@@ -168,3 +168,62 @@ def completed_text(run: Run) -> str:
         f"Completed in {short_duration(total)} (waited {short_duration(waited)} for a GPU, "
         f"ran {short_duration(max(0.0, total - waited))})"
     )
+
+
+class SweepDisplay(ProgressDisplay):
+    """A sweep's progress: one bar over all its runs (each counted by its own progress), and how many
+    are queued, running, done and failed; without a terminal, a plain line when those counts change."""
+
+    def __enter__(self) -> "SweepDisplay":
+        if self.interactive:
+            self._progress = Bar(
+                TextColumn("[bold]{task.fields[stage]:<16}"),
+                BarColumn(bar_width=32),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[detail]}"),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("sweep", total=100, stage="Sweep", detail="")
+        return self
+
+    def sweep(self, *, percentage: float, counts: dict[str, int]) -> None:
+        text = sweep_counts_text(counts)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=percentage, detail=text)
+        elif text != self._last_wait:
+            self._print(f"[{percentage:5.1f}%] {text}")
+            self._last_wait = text
+
+
+def sweep_counts_text(counts: dict[str, int]) -> str:
+    """`9 runs: 4 queued, 4 running, 1 completed`: the statuses that have runs, in lifecycle order."""
+    active = counts[RunStatus.UPLOADING] + counts[RunStatus.RUNNING] + counts[RunStatus.DOWNLOADING]
+    parts = [
+        (counts[RunStatus.PENDING], "queued"),
+        (active, "running"),
+        (counts[RunStatus.COMPLETED], "completed"),
+        (counts[RunStatus.FAILED], "failed"),
+        (counts[RunStatus.CANCELLED], "cancelled"),
+    ]
+    shown = ", ".join(f"{number} {word}" for number, word in parts if number)
+    return f"{sum(counts.values())} runs: {shown}"
+
+
+def follow_sweep(sweep, display: SweepDisplay, *, poll: float = 0.5):
+    """Show a sweep's progress until every run of it has ended; the sweep, read again."""
+    while True:
+        runs = list(
+            Run.objects.filter(sweep=sweep).with_latest_progress().values_list("status", "latest_percentage")
+        )
+        counts = dict.fromkeys(RunStatus.values, 0)
+        for status, _ in runs:
+            counts[status] += 1
+        done = sum(100.0 if status in TERMINAL_STATUSES else percentage or 0.0 for status, percentage in runs)
+        display.sweep(percentage=done / len(runs) if runs else 100.0, counts=counts)
+        if not any(status in ACTIVE_STATUSES for status, _ in runs):
+            sweep.refresh_from_db()
+            return sweep
+        time.sleep(poll)

@@ -1,4 +1,4 @@
-"""The admin of everything that involves runs: runs, progress, API keys, and prompt curation (which
+"""The admin of everything that involves runs: runs, progress, API keys, sweeps, and prompt curation (which
 queues runs); node and job pages here gain their runs (the nodes app cannot know them)."""
 
-from runs.admin import nodes, prompts, runs  # noqa: F401 (registers the model admins)
+from runs.admin import nodes, prompts, runs, sweeps  # noqa: F401 (registers the model admins)

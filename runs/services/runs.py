@@ -38,8 +38,6 @@ def run_create(
     owner: AbstractBaseUser | None = None,
     priority: int | None = None,
     deadline: datetime | None = None,
-    sweep: Sweep | None = None,
-    sweep_cell: dict | None = None,
 ) -> Run:
     """The planned run (and its prompt, unless an existing one is reused), pending, not queued.
 
@@ -47,13 +45,38 @@ def run_create(
     writes it, which then holds the database's write lock only for the inserts (on SQLite one
     writer at a time: a burst of API calls queues on that lock). A value no field can hold is a
     RunRequestError naming the field, and nothing is written. To queue it too, use run_submit.
-    A run of a sweep (services/sweeps.py) names it and its cell ({axis: value}).
     """
     prompt, run = _build_validated(plan=plan, owner=owner, priority=priority, deadline=deadline)
-    run.sweep, run.sweep_cell = sweep, sweep_cell
     with transaction.atomic():
         _save(prompt=prompt, run=run)
     return run
+
+
+def run_build(
+    *,
+    plan: RunPlan,
+    owner: AbstractBaseUser | None = None,
+    priority: int | None = None,
+    sweep: Sweep | None = None,
+    sweep_cell: dict | None = None,
+) -> Run:
+    """The run run_create would write, validated but unsaved, with its prompt (new, or the plan's).
+
+    For writing many runs in one transaction (runs_save) while validating them all before it:
+    a sweep's. A RunRequestError names a field no column can hold, as run_create's would.
+    """
+    prompt, run = _build_validated(plan=plan, owner=owner, priority=priority, deadline=None)
+    run.prompt, run.sweep, run.sweep_cell = prompt, sweep, sweep_cell
+    return run
+
+
+def runs_save(*, runs: list[Run]) -> list[Run]:
+    """Write built runs (run_build), their new prompts (once each, when shared) and their first
+    progress rows, in one transaction: all or none. Not queued: see runs_enqueue."""
+    with transaction.atomic():
+        for run in runs:
+            _save(prompt=run.prompt, run=run)
+    return runs
 
 
 def run_unsaved(*, plan: RunPlan, owner: AbstractBaseUser | None = None) -> Run:

@@ -11,8 +11,8 @@ An axis is named by what it varies:
 Planning (sweep_plan) resolves every cell through run_plan, the planner of single runs, and
 writes nothing: its size is known, and checked against COSMOS_SWEEP_MAX_RUNS, before any
 cell is planned. sweep_create writes the sweep, its prompts and one pending run per cell in one
-transaction, through run_create, and queues them as single runs are, so the scheduler batches
-them as usual.
+transaction, each run built and validated as run_create builds one (run_build), and queues them
+as single runs are, so the scheduler batches them as usual.
 """
 
 import itertools
@@ -34,7 +34,7 @@ from runs.models import Run, Sweep
 from runs.services.errors import RunRequestError
 from runs.services.planning import RunPlan, run_plan
 from runs.services.queue import run_cancel_soon, runs_enqueue
-from runs.services.runs import run_create
+from runs.services.runs import run_build, runs_save
 
 SEED, PROMPT, INPUTS = "seed", "prompt", "inputs"
 # Axes that are no parameter of the model: what they vary is the run's text or its input folder.
@@ -129,28 +129,24 @@ def sweep_plan(
     try:
         profile = profile_for(model_type or (from_run.model_type if from_run else "") or default_model_type())
     except UnknownModel as exc:
-        return _refused(
-            owner,
-            profile_for(default_model_type()),
-            axes,
-            base,
-            [SweepProblem("model_type", model_type, str(exc))],
+        problem = SweepProblem("model_type", model_type, str(exc))
+        return SweepPlan(owner, profile_for(default_model_type()), axes, base or {}, 0, errors=[problem])
+    # The size as asked, known before any value is read: a grid too big is refused at once.
+    size = math.prod(
+        len(axis["values"])
+        for axis in axes
+        if isinstance(axis, dict) and isinstance(axis.get("values"), list)
+    )
+    if size > settings.COSMOS_SWEEP_MAX_RUNS:
+        message = (
+            f"the sweep would make {size} runs, more than the {settings.COSMOS_SWEEP_MAX_RUNS} allowed "
+            "(COSMOS_SWEEP_MAX_RUNS): use fewer values or fewer axes"
         )
+        return SweepPlan(owner, profile, axes, base or {}, size, errors=[SweepProblem("size", size, message)])
     problems: list[SweepProblem] = []
     typed_axes = _typed_axes(profile, axes, problems)
     typed_base = _typed_base(profile, base or {}, problems)
-    size = math.prod(len(axis["values"]) for axis in typed_axes)
     plan = SweepPlan(owner, profile, typed_axes, typed_base, size, from_run=from_run)
-    if size > settings.COSMOS_SWEEP_MAX_RUNS:
-        problems.insert(
-            0,
-            SweepProblem(
-                "size",
-                size,
-                f"the sweep would make {size} runs, more than the {settings.COSMOS_SWEEP_MAX_RUNS} allowed "
-                "(COSMOS_SWEEP_MAX_RUNS): use fewer values or fewer axes",
-            ),
-        )
     if problems:
         plan.errors = problems
         return plan
@@ -180,10 +176,6 @@ def sweep_plan(
     if plan.cells:
         plan.notices = list(dict.fromkeys(notice for cell in plan.cells for notice in cell.plan.notices))
     return plan
-
-
-def _refused(owner, profile, axes, base, problems) -> SweepPlan:
-    return SweepPlan(owner, profile, axes, base or {}, 0, errors=problems)
 
 
 def _axes_list(axes: list[dict[str, Any]] | dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -361,6 +353,9 @@ class _Request:
                 priority=self.priority,
                 requester=self.requester,
             )
+            # Every cell goes to the node the first was given ("auto" decides once), so the
+            # scheduler can batch them.
+            self.node = self.planned[key].node.name
         return self.planned[key]
 
     def input_folder(self, reference: str | Path) -> Path:
@@ -386,9 +381,14 @@ def _check_each_value(request: _Request, axes: list[dict[str, Any]]) -> list[Swe
     try:
         request.plan(first)
     except RunRequestError as exc:
-        # Every value is planned with this cell: say what is wrong with it once.
-        axis, value = (axes[0]["name"], first[axes[0]["name"]]) if len(axes) == 1 else ("cell", first)
-        return [SweepProblem(axis, value, f"{_cell_text(first)}: {exc}")]
+        # Every value is planned with this cell: say what is wrong with it once, naming the axis
+        # (or the shared setting: inputs, node…) the error is about when it names one.
+        field = _axis_of_field(exc.field)
+        if field in first:
+            return [SweepProblem(field, first[field], f"axis {field}, value {_short(first[field])}: {exc}")]
+        if field:
+            return [SweepProblem(field, None, str(exc))]
+        return [SweepProblem("cell", first, f"{_cell_text(first)}: {exc}")]
     problems = []
     for axis in axes:
         for value in axis["values"][1:]:
@@ -399,6 +399,13 @@ def _check_each_value(request: _Request, axes: list[dict[str, Any]]) -> list[Swe
                     SweepProblem(axis["name"], value, f"axis {axis['name']}, value {_short(value)}: {exc}")
                 )
     return problems
+
+
+def _axis_of_field(field: str) -> str:
+    """The axis (or request field) a RunRequestError's field names: weight_edge → edge."""
+    if field.startswith("weight_"):
+        return field.removeprefix("weight_")
+    return {"prompt_text": PROMPT}.get(field, field)
 
 
 def sweep_create(
@@ -426,30 +433,31 @@ def sweep_create(
         inputs=first.inputs_json() if INPUTS not in _names(plan) else None,
         node=first.node.name,
     )
-    with transaction.atomic():
-        sweep = Sweep(
-            owner=owner,
-            name=name.strip(),
-            model_type=plan.profile.name,
-            axes=plan.axes,
-            base=base,
-            from_run=plan.from_run,
+    sweep = Sweep(
+        owner=owner,
+        name=name.strip(),
+        model_type=plan.profile.name,
+        axes=plan.axes,
+        base=base,
+        from_run=plan.from_run,
+    )
+    sweep.full_clean()
+    # Every run is built and validated before the transaction, which then holds the database's
+    # write lock only for the inserts; cells with the same text and inputs share one new prompt.
+    prompts, runs = {}, []
+    for cell in plan.cells:
+        cell_plan = cell.plan
+        key = json.dumps(
+            [cell_plan.prompt_text, cell_plan.negative_prompt, cell_plan.inputs_json()], sort_keys=True
         )
-        sweep.full_clean()
+        if cell_plan.prompt is None and key in prompts:
+            cell_plan = replace(cell_plan, prompt=prompts[key])
+        run = run_build(plan=cell_plan, owner=owner, priority=priority, sweep=sweep, sweep_cell=cell.values)
+        prompts.setdefault(key, run.prompt)
+        runs.append(run)
+    with transaction.atomic():
         sweep.save()
-        prompts, runs = {}, []
-        for cell in plan.cells:
-            run_plan_ = cell.plan
-            key = json.dumps(
-                [run_plan_.prompt_text, run_plan_.negative_prompt, run_plan_.inputs_json()], sort_keys=True
-            )
-            if run_plan_.prompt is None and key in prompts:
-                run_plan_ = replace(run_plan_, prompt=prompts[key])
-            run = run_create(
-                plan=run_plan_, owner=owner, priority=priority, sweep=sweep, sweep_cell=cell.values
-            )
-            prompts.setdefault(key, run.prompt)
-            runs.append(run)
+        runs_save(runs=runs)
         runs_enqueue(runs=runs)
     return sweep
 

@@ -20,8 +20,16 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from cosmos_site.validators import unstorable_reason
 from prompts.models import Prompt
-from runs.models import ApiToken, Run
-from runs.services import RunRequestError, run_plan, run_submit
+from runs.models import ApiToken, Run, Sweep
+from runs.services import (
+    RunRequestError,
+    SweepRequestError,
+    run_plan,
+    run_submit,
+    sweep_cancel,
+    sweep_create,
+    sweep_plan,
+)
 from runs.services.queue import run_cancel_soon
 from runs.views.api_schemas import (
     CancelOut,
@@ -34,6 +42,14 @@ from runs.views.api_schemas import (
     RunFilters,
     RunIn,
     RunPageOut,
+    SweepCancelOut,
+    SweepCreatedOut,
+    SweepDetailOut,
+    SweepErrorOut,
+    SweepFilters,
+    SweepIn,
+    SweepPageOut,
+    SweepPlanOut,
 )
 
 logger = logging.getLogger(__name__)
@@ -262,3 +278,103 @@ def prompts_list(request: HttpRequest, filters: Query[PromptFilters]) -> Any:
 
 def _prompt_json(prompt: Prompt, *, snippet: str = "") -> dict:
     return PromptOut(**prompt.to_dict(), snippet=snippet).model_dump()
+
+
+def _visible_sweep(request: HttpRequest, sweep_id: str) -> Sweep:
+    sweep = Sweep.objects.for_user(request.auth).select_related("owner").filter(pk=sweep_id).first()
+    if sweep is None:
+        raise ApiError(404, f"no sweep of yours with the id {sweep_id[:40]!r}")
+    return sweep
+
+
+@api.get(
+    "/sweeps", response={200: SweepPageOut, **ERRORS}, url_name="sweeps", summary="Your sweeps, newest first"
+)
+def sweeps_list(request: HttpRequest, filters: Query[SweepFilters]) -> Any:
+    sweeps = Sweep.objects.for_user(request.auth).select_related("owner").order_by("-created_at")
+    start = (filters.page - 1) * filters.page_size
+    results = [sweep.to_dict() for sweep in sweeps.with_counts()[start : start + filters.page_size]]
+    return {"page": filters.page, "page_size": filters.page_size, "count": sweeps.count(), "results": results}
+
+
+@api.post(
+    "/sweeps",
+    response={200: SweepPlanOut, 201: SweepCreatedOut, **ERRORS, 400: SweepErrorOut},
+    url_name="sweeps",
+    summary="Queue a sweep: one run per cell of a grid (dry_run: its plan and size only)",
+)
+def sweeps_create(request: HttpRequest, payload: SweepIn) -> Any:
+    from_run = None
+    if payload.from_run:
+        from_run = Run.objects.for_user(request.auth).filter(pk=payload.from_run).first()
+        if from_run is None:
+            raise ApiError(400, f"no run of yours with the id {payload.from_run[:40]!r}", "from_run")
+    axes = [axis.model_dump() for axis in payload.axes]
+    names = {axis["name"] for axis in axes}
+    try:
+        plan = sweep_plan(
+            owner=request.auth,
+            requester=request.auth,
+            model_type=payload.model_type,
+            prompt_text=payload.prompt,
+            inputs=payload.inputs,
+            axes=axes,
+            base=payload.base or {},
+            negative_prompt=payload.negative_prompt,
+            node=payload.node or "auto",
+            priority=payload.priority or 0,
+            from_run=from_run,
+        )
+        if (
+            plan.ok
+            and plan.profile.needs_video
+            and payload.inputs is None
+            and not from_run
+            and "inputs" not in names
+        ):
+            raise RunRequestError(
+                "inputs is required: your input set, one of your runs (rs_…) or an input folder of yours "
+                "(or an inputs axis)",
+                field="inputs",
+            )
+        if plan.errors:
+            raise SweepRequestError(plan.errors)
+        if payload.dry_run:
+            return Status(200, plan.to_dict())
+        sweep = sweep_create(plan=plan, owner=request.auth, name=payload.name or "")
+    except SweepRequestError as exc:
+        body = {
+            "error": str(exc),
+            "field": exc.field,
+            "errors": [problem.to_dict() for problem in exc.problems],
+        }
+        return Status(400, body)
+    except RunRequestError as exc:
+        raise ApiError(400, str(exc), BODY_FIELDS.get(exc.field, exc.field)) from None
+    run_ids = list(sweep.runs.order_by("created_at", "id").values_list("id", flat=True))
+    return Status(201, {"sweep_id": sweep.id, "run_ids": run_ids, "size": len(run_ids), "status": "queued"})
+
+
+@api.get(
+    "/sweeps/{sweep_id}",
+    response={200: SweepDetailOut, **ERRORS},
+    url_name="sweep",
+    summary="One sweep: its cells with their runs, and its runs per status",
+)
+def sweep_item(request: HttpRequest, sweep_id: str) -> Any:
+    return _visible_sweep(request, sweep_id).to_dict(detail=True)
+
+
+@api.post(
+    "/sweeps/{sweep_id}/cancel",
+    response={202: SweepCancelOut, **ERRORS},
+    url_name="sweep_cancel",
+    summary="Cancel every run of a sweep still active (running jobs are stopped by a worker)",
+)
+def sweep_cancel_request(request: HttpRequest, sweep_id: str) -> Any:
+    sweep = _visible_sweep(request, sweep_id)
+    if not sweep.runs.active().exists():
+        raise ApiError(409, f"sweep {sweep.id} has already ended")
+    reason = f"Cancelled with its sweep through the API by {request.auth.get_username()}"
+    cancelled = sweep_cancel(sweep=sweep, user=request.auth, reason=reason)
+    return Status(202, {"sweep_id": sweep.id, "cancelled_runs": cancelled, "counts": sweep.status_counts()})

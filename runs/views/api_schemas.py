@@ -231,3 +231,126 @@ class RunFilters(Schema):
 class PromptFilters(Schema):
     q: SearchQuery = Field("", description='Words (all must match), "a phrase", prefix*, -excluded.')
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
+
+
+# --- sweeps -----------------------------------------------------------------------------------------
+
+AxisName = _text(64, min_length=1)
+# A value as the model takes it (a seed, a weight, a parameter's choice) or a text (prompt, inputs).
+AxisValue = bool | int | float | PromptText
+SweepName = _text(200)
+
+
+class SweepAxisIn(Strict):
+    name: AxisName = Field(
+        description="seed, prompt, inputs, a control weight (edge, depth, seg, blur, …) or a parameter's "
+        "name."
+    )
+    values: Annotated[list[AxisValue], Field(min_length=1, max_length=1000)]
+
+
+class SweepIn(Strict):
+    """A new sweep: one run per cell of the grid its axes make (or, with dry_run, only its plan)."""
+
+    axes: Annotated[list[SweepAxisIn], Field(min_length=1, max_length=16)] = Field(
+        description='The grid, e.g. [{"name": "seed", "values": [1, 2, 3]}, {"name": "edge", "values": '
+        "[0.2, 1]}]. A prompt axis holds whole texts, or (with prompt) variants: each value replaces its "
+        "first one in prompt."
+    )
+    prompt: PromptText | None = Field(
+        None, description="What to generate (omit with a prompt axis or from_run)."
+    )
+    negative_prompt: PromptText | None = None
+    model_type: ModelName | None = None
+    inputs: InputsReference | None = Field(
+        None, description="Your input set (its name), one of your runs (rs_…) or an input folder of yours."
+    )
+    base: JsonObject | None = Field(
+        None,
+        description='Parameters and control weights every cell shares, e.g. {"num_steps": 8, "depth": 0.4}.',
+    )
+    from_run: Identifier | None = Field(
+        None, description="Sweep from this run of yours: its prompt, inputs and settings."
+    )
+    name: SweepName | None = None
+    node: NodeName | None = Field(None, description='A GPU node by name, or "auto" (the default).')
+    priority: Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)] | None = None
+    dry_run: bool = Field(
+        False, description="Plan only: the cells and the size; nothing is created or queued."
+    )
+
+
+class SweepProblemOut(Schema):
+    axis: str
+    value: Any = None
+    message: str
+
+
+class SweepErrorOut(ErrorOut):
+    errors: list[SweepProblemOut] = Field(default_factory=list, description="Each axis value at fault.")
+
+
+class SweepPlanOut(Schema):
+    model_type: str
+    axes: list[dict[str, Any]]
+    base: dict[str, Any]
+    size: int
+    max_runs: int
+    from_run: str | None
+    cells: list[dict[str, Any]] = Field(description="Each cell's values, {axis: value}, in queue order.")
+    nodes: list[str]
+    notices: list[str]
+
+
+class SweepCreatedOut(Schema):
+    sweep_id: str
+    run_ids: list[str]
+    size: int
+    status: str
+
+
+class SweepOut(Schema):
+    sweep_id: str
+    name: str
+    model_type: str
+    owner: str | None
+    axes: list[dict[str, Any]]
+    base: dict[str, Any]
+    from_run: str | None
+    created_at: str | None
+    cancel_requested_at: str | None
+    completed_at: str | None
+    size: int
+    runs: int
+    counts: dict[str, int] = Field(description="Its runs in each status.")
+    done: int
+    ended: bool
+    failed: int
+
+
+class SweepCellOut(Schema):
+    cell: dict[str, Any]
+    run_id: str
+    status: str
+
+
+class SweepDetailOut(SweepOut):
+    cells: list[SweepCellOut]
+
+
+class SweepPageOut(Schema):
+    page: int
+    page_size: int
+    count: int
+    results: list[SweepOut]
+
+
+class SweepFilters(Schema):
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
+
+
+class SweepCancelOut(Schema):
+    sweep_id: str
+    cancelled_runs: int = Field(description="Runs asked to stop (queued ones are cancelled at once).")
+    counts: dict[str, int]

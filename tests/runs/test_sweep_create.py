@@ -1,13 +1,13 @@
 """Creating a sweep as one unit, batching its runs as the scheduler does, cancelling and ending it as one."""
 
 import pytest
+from django.db import DatabaseError
 
 from prompts.models import Prompt
 from runs.models import Run, RunStatus, Sweep
 from runs.runner import JobPipeline
 from runs.scheduler import claim_next_job
 from runs.services import RunRequestError
-from runs.services import sweeps as sweep_services
 from runs.services.sweeps import SweepRequestError, sweep_cancel, sweep_create, sweep_plan
 from tests.videos import write_test_video
 
@@ -67,24 +67,31 @@ def test_it_queues_the_runs_only_once_everything_is_committed(
     assert no_workers.schedule.call_count == 1
 
 
-def test_it_writes_nothing_when_one_run_cannot_be_created(
+def test_it_writes_nothing_when_a_write_fails_halfway(
     folder, alice, no_workers, monkeypatch, django_capture_on_commit_callbacks
 ):
-    created = []
-    real = sweep_services.run_create
-    monkeypatch.setattr(sweep_services, "run_create", lambda **kwargs: _fifth(created, real, **kwargs))
-    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RunRequestError):
+    from runs.services import runs as run_services
+
+    appended = []
+
+    def fifth_progress_row_fails(**row):  # the database refusing a write after four runs
+        if len(appended) == 4:
+            raise DatabaseError("disk I/O error")
+        appended.append(real(**row))
+
+    real = run_services.progress_append
+    monkeypatch.setattr(run_services, "progress_append", fifth_progress_row_fails)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(DatabaseError):
         sweep_create(plan=three_by_three(folder, alice), owner=alice)
-    assert len(created) == 4
+    assert len(appended) == 4
     assert not Sweep.objects.exists() and not Run.objects.exists() and not Prompt.objects.exists()
-    assert not callbacks and not no_workers.stage_run.called
+    assert not no_workers.stage_run.called and not no_workers.schedule.called
 
 
-def _fifth(created, real, **kwargs):
-    if len(created) == 4:
-        raise RunRequestError("priority: too high", field="priority")
-    created.append(real(**kwargs))
-    return created[-1]
+def test_it_writes_nothing_for_a_run_no_column_can_hold(folder, alice, no_workers):
+    with pytest.raises(RunRequestError, match="priority"):
+        sweep_create(plan=three_by_three(folder, alice), owner=alice, priority=10**12)
+    assert not Sweep.objects.exists() and not Run.objects.exists() and not Prompt.objects.exists()
 
 
 def test_it_refuses_to_create_a_plan_with_errors(folder, alice, settings):
@@ -145,9 +152,12 @@ def test_it_lets_a_stranger_cancel_nothing(folder, alice, bob, staff, no_workers
 
 @pytest.mark.slow
 def test_it_ends_when_its_last_run_ends_on_the_stand_in(folder, alice, fast_sim, no_workers):
-    fast_sim.batch_size = 4
+    fast_sim.batch_size = 2
     fast_sim.save()
-    sweep = sweep_create(plan=three_by_three(folder, alice), owner=alice)
+    planned = sweep_plan(
+        owner=alice, prompt_text="dusk", inputs=folder, axes={"seed": [1, 2], "edge": [0.5, 1]}
+    )
+    sweep = sweep_create(plan=planned, owner=alice)
     jobs = 0
     while (claim := claim_next_job(fast_sim)) is not None:
         pipeline = JobPipeline(claim.job)
@@ -157,8 +167,8 @@ def test_it_ends_when_its_last_run_ends_on_the_stand_in(folder, alice, fast_sim,
             pipeline.close()
         jobs += 1
         sweep.refresh_from_db()
-        assert (sweep.completed_at is not None) == (jobs == 3)
-    assert jobs == 3
-    assert sweep.summary()["counts"][RunStatus.COMPLETED] == 9
+        assert (sweep.completed_at is not None) == (jobs == 2)  # ended with its last run
+    assert jobs == 2
+    assert sweep.summary()["counts"][RunStatus.COMPLETED] == 4
     seeds = {run.sweep_cell["seed"]: run.execution_config["parameters"]["seed"] for run in sweep.runs.all()}
-    assert seeds == {1: 1, 2: 2, 3: 3}
+    assert seeds == {1: 1, 2: 2}

@@ -113,3 +113,10 @@ def test_it_does_not_let_a_requester_sweep_a_strangers_input_set(db, tmp_path, a
     planned = sweep_plan(owner=bob, requester=bob, prompt_text="rain", axes={"inputs": ["forest-set"]})
     (problem,) = planned.errors
     assert problem.axis == "inputs" and "no input folder or run of yours" in problem.message
+
+
+def test_it_refuses_an_unknown_model_and_a_value_given_twice(db, folder):
+    (problem,) = plan(folder, {"seed": [1]}, model_type="cosmos9").errors
+    assert problem.axis == "model_type" and "cosmos9" in problem.message
+    (problem,) = plan(folder, {"seed": [1, "1"]}).errors
+    assert (problem.axis, problem.value) == ("seed", 1) and "twice" in problem.message

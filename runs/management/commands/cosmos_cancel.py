@@ -1,22 +1,26 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from nodes.remote import RemoteError
-from runs.models import Run
-from runs.services import run_cancel
+from runs.models import Run, RunStatus, Sweep
+from runs.services import run_cancel, sweep_cancel
 
 
 class Command(BaseCommand):
     help = (
         "Cancel a run. One not yet launched never launches; a running job gets TERM on its whole process "
         "group, KILL after a grace period, and `docker kill` of its container; the run is recorded "
-        "cancelled once its processes are verified gone."
+        "cancelled once its processes are verified gone. A sweep's id (sw_…) cancels every run of it still "
+        "active: queued ones at once, running ones stopped by a worker."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("run_id")
+        parser.add_argument("run_id", help="A run (rs_…) or a sweep (sw_…).")
         parser.add_argument("--reason", default="Cancelled from the command line")
 
     def handle(self, *args, **options) -> None:
+        if options["run_id"].startswith("sw_"):
+            self._cancel_sweep(options["run_id"], options["reason"])
+            return
         run = Run.objects.select_related("node").filter(pk=options["run_id"]).first()
         if run is None:
             raise CommandError(f"no run with id {options['run_id']!r} (see cosmos_list)", returncode=2)
@@ -30,3 +34,17 @@ class Command(BaseCommand):
         if not cancelled:
             raise CommandError(f"run {run.id} ended before it could be cancelled: {run.status}", returncode=1)
         self.stdout.write(f"Cancelled {run.id}")
+
+    def _cancel_sweep(self, sweep_id: str, reason: str) -> None:
+        sweep = Sweep.objects.filter(pk=sweep_id).first()
+        if sweep is None:
+            raise CommandError(f"no sweep with id {sweep_id!r}", returncode=2)
+        if not sweep.runs.active().exists():
+            raise CommandError(f"sweep {sweep.id} has already ended", returncode=2)
+        asked = sweep_cancel(sweep=sweep, user=None, reason=reason)
+        stopping = sweep.runs.active().count()
+        cancelled = sweep.runs.filter(status=RunStatus.CANCELLED).count()
+        message = f"Cancelled sweep {sweep.id}: {asked} runs asked to stop, {cancelled} cancelled"
+        if stopping:
+            message += f", {stopping} being stopped by a worker"
+        self.stdout.write(message)

@@ -64,6 +64,16 @@ def read_prompt_file(path: Path) -> str:
     return text
 
 
+def owner_named(username: str | None):
+    """The user --user names (None: no owner), or a RunRequestError; cosmos_sweep's too."""
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise RunRequestError(f"--user {username}: no such user")
+    return user
+
+
 class Command(BaseCommand):
     help = (
         "Run a Cosmos model on an input folder now: stage the inputs on a GPU node, run the model with a "
@@ -278,12 +288,7 @@ class Command(BaseCommand):
             sys.exit(EXIT_FAILED)
 
     def _owner(self, username: str | None):
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise RunRequestError(f"--user {username}: no such user")
-        return user
+        return owner_named(username)
 
     def _prompt_and_inputs(self, options: dict) -> tuple[str | None, Path | None]:
         """The prompt (given, or read from --prompt-file) and the input folder given by position."""
