@@ -2,6 +2,7 @@
 outputs, and cancelling a sweep as one. Only the owner (or staff) sees a sweep or sweeps from a run;
 anyone else gets the same 404 as for one that does not exist."""
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,15 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from cosmos_site.htmx import htmx_partial
 from runs.models import Run, Sweep
-from runs.services.sweeps import SweepRequestError, sweep_cancel, sweep_create, sweep_plan
+from runs.services.errors import RunRequestError
+from runs.services.sweeps import (
+    SweepPlan,
+    SweepProblem,
+    SweepRequestError,
+    sweep_cancel,
+    sweep_create,
+    sweep_plan,
+)
 from runs.sweep_form import SweepForm, prompt_variants_of
 from runs.views.pages import get_run
 from runs.views.presenters import flat_parameters, progress_of
@@ -29,6 +38,19 @@ PREVIEW_CELLS = 100  # cells a preview lists; the size counts them all
 def get_sweep(request: HttpRequest, sweep_id: str) -> Sweep:
     """The sweep if this user may see it (owner or staff), else 404 as for a missing one."""
     return get_object_or_404(Sweep.objects.for_user(request.user).select_related("owner"), pk=sweep_id)
+
+
+def confirmation(plan: SweepPlan) -> str:
+    """What "Queue N runs" posts back: the grid it was shown for (its size and a digest of its axes),
+    so a grid changed after its preview is shown again rather than queued unseen."""
+    axes = json.dumps(plan.axes, sort_keys=True, default=str).encode()
+    return f"{plan.size}-{hashlib.sha256(axes).hexdigest()[:16]}"
+
+
+def _problems_of(exc: RunRequestError) -> list[SweepProblem]:
+    if isinstance(exc, SweepRequestError):
+        return exc.problems
+    return [SweepProblem(exc.field or "cell", None, str(exc))]
 
 
 @require_http_methods(["GET", "POST"])
@@ -51,24 +73,26 @@ def sweep_new(request: HttpRequest, run_id: str) -> HttpResponse:
             axes=axes,
             requester=request.user,
         )
+        confirmed = request.POST.get("confirm") == confirmation(plan)
         if not plan.ok:
             form.add_problems(plan.errors)
-        elif request.POST.get("action") == "queue" and request.POST.get("confirm") == str(plan.size):
+        elif request.POST.get("action") == "queue" and confirmed:
             try:
                 sweep = sweep_create(plan=plan, owner=request.user, name=form.cleaned_data["name"])
-            except SweepRequestError as exc:
-                form.add_problems(exc.problems)
+            except RunRequestError as exc:
+                form.add_problems(_problems_of(exc))
             else:
                 messages.success(request, f"Queued {sweep.size} runs of sweep {sweep.id}.")
                 target = reverse("sweep_detail", args=[sweep.id])
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
         else:
             context["plan"] = plan
+            context["confirmation"] = confirmation(plan)
             context["cells"] = plan.cells[:PREVIEW_CELLS]
             context["more"] = plan.size - len(context["cells"])
             context["nodes"] = sorted({cell.plan.node.name for cell in plan.cells})
             if request.POST.get("action") == "queue":
-                context["changed"] = True  # confirmed another size: the grid changed since its preview
+                context["changed"] = True  # confirmed another grid: it changed since its preview
     template = "runs/sweep_new.html"
     if htmx_partial(request):
         template += "#sweep-form"

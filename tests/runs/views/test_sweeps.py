@@ -43,6 +43,13 @@ def post(client, run, **data):
     return client.post(reverse("sweep_new", args=[run.id]), {"name": "", **data})
 
 
+def preview_then_queue(client, run, **data):
+    """The preview posted, then its "Queue N runs" with the confirmation the preview gave."""
+    page = post(client, run, action="preview", **data).content.decode()
+    confirm = re.search(r'name="confirm" value="([^"]+)"', page).group(1)
+    return post(client, run, action="queue", confirm=confirm, **data)
+
+
 def cells_of(page: str) -> list[str]:
     return re.findall(r'id="cell-(rs_\w+)"', page)
 
@@ -82,7 +89,7 @@ def test_it_previews_the_grid_without_queueing_anything(client, alice, run, no_w
     response = post(client, run, action="preview", **SEEDS_BY_EDGE)
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Queue 9 runs" in page and 'name="confirm" value="9"' in page
+    assert "Queue 9 runs" in page and 'name="confirm" value="9-' in page
     assert page.count("<tr><td>") == 9 and "Nothing is queued until you confirm" in page
     assert not Sweep.objects.exists() and Run.objects.count() == 1
     no_workers.schedule.assert_not_called()
@@ -104,7 +111,7 @@ def test_it_queues_the_confirmed_runs_and_opens_the_sweep(
 ):
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(client, run, action="queue", confirm="9", name="harbour grid", **SEEDS_BY_EDGE)
+        response = preview_then_queue(client, run, name="harbour grid", **SEEDS_BY_EDGE)
     sweep = Sweep.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("sweep_detail", args=[sweep.id])
     assert sweep.name == "harbour grid" and sweep.owner == alice and sweep.from_run == run
@@ -117,8 +124,13 @@ def test_it_queues_the_confirmed_runs_and_opens_the_sweep(
 
 def test_it_shows_the_grid_again_when_it_changed_since_the_preview(client, alice, run):
     client.force_login(alice)
-    page = post(client, run, action="queue", confirm="4", **SEEDS_BY_EDGE).content.decode()
-    assert "The grid changed since its preview" in page and "Queue 9 runs" in page
+    page = post(client, run, action="preview", **SEEDS_BY_EDGE).content.decode()
+    confirm = re.search(r'name="confirm" value="([^"]+)"', page).group(1)
+    # The same size, other seeds: not what was previewed.
+    changed = {**SEEDS_BY_EDGE, "values_1": "4, 5, 6"}
+    for asked in (confirm, "9"):
+        page = post(client, run, action="queue", confirm=asked, **changed).content.decode()
+        assert 'id="sweep-changed"' in page and "Queue 9 runs" in page and "<tr><td>1</td><td>4</td>" in page
     assert not Sweep.objects.exists()
 
 
@@ -248,7 +260,7 @@ def test_it_keeps_the_grids_address_in_a_refreshed_cell(client, alice, sweep):
 def test_it_sweeps_variants_of_the_runs_prompt(client, alice, run, django_capture_on_commit_callbacks):
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
-        post(client, run, action="queue", confirm="2", axis_1="prompt", values_1="dawn, dusk")
+        preview_then_queue(client, run, axis_1="prompt", values_1="dawn, dusk")
     texts = {r.prompt.prompt_text for r in Sweep.objects.get().runs.select_related("prompt")}
     assert texts == {"a foggy harbour at dawn", "a foggy harbour at dusk"}
 
