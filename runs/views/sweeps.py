@@ -138,7 +138,9 @@ def sweep_grid(sweep: Sweep, cells: dict[str, dict[str, Any]], params: QueryDict
     rows = params.get("rows") if params.get("rows") in names else None
     cols = params.get("cols") if params.get("cols") in names and params.get("cols") != rows else None
     unused = [name for name in names if name not in (rows, cols)]
-    if len(names) == 1:
+    if not names:  # a sweep without axes: its one run
+        rows = cols = None
+    elif len(names) == 1:
         rows, cols = (rows, None) if rows else (None, cols or names[0])
     else:
         rows = rows or unused.pop(0)

@@ -306,3 +306,13 @@ def test_it_reads_the_grid_in_the_same_queries_whatever_its_size(client, alice, 
         return len(captured)
 
     assert queries(one_axis) == queries(sweep)
+
+
+def test_it_shows_a_sweep_of_one_axis_in_a_row_and_one_without_axes(client, alice, run, no_workers):
+    seeds = sweep_create(plan=sweep_plan(owner=alice, from_run=run, axes={"seed": [1, 2]}), owner=alice)
+    single = sweep_create(plan=sweep_plan(owner=alice, from_run=run, axes=[]), owner=alice)
+    client.force_login(alice)
+    page = client.get(reverse("sweep_detail", args=[seeds.id])).content.decode()
+    assert page.count('<th scope="row">') == 1 and len(cells_of(page)) == 2 and 'name="rows"' not in page
+    page = client.get(reverse("sweep_detail", args=[single.id])).content.decode()
+    assert cells_of(page) == [single.runs.get().id]
