@@ -8,7 +8,7 @@ import pytest
 from tests.browser.pages import browser_marks, run_id_of, screenshot
 from tests.stack import query
 
-pytestmark = browser_marks(90)
+pytestmark = browser_marks(60)
 # Only followed to their end: the stand-in at the speed of the Cosmos 3 pages' test.
 TIME_SCALE = 0.005
 
