@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs.views import actions, api, compare, exports, input_sets, media, new_run, pages, prompts
+from runs.views import actions, api, compare, exports, input_sets, media, new_run, pages, prompts, sweeps
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -18,8 +18,12 @@ urlpatterns = [
     path("runs/<str:run_id>/rate/", actions.run_rate_view, name="run_rate_view"),
     path("runs/<str:run_id>/delete/", actions.run_delete_view, name="run_delete_view"),
     path("runs/<str:run_id>/top/", actions.run_top_view, name="run_top_view"),
+    path("runs/<str:run_id>/sweep/", sweeps.sweep_new, name="sweep_new"),
     path("runs/<str:run_id>/files/<path:name>", media.run_file, name="run_file"),
     path("runs/<str:run_id>/inputs/<str:modality>", media.run_input, name="run_input"),
+    path("sweeps/", sweeps.sweep_list, name="sweep_list"),
+    path("sweeps/<str:sweep_id>/", sweeps.sweep_detail, name="sweep_detail"),
+    path("sweeps/<str:sweep_id>/cancel/", sweeps.sweep_cancel_view, name="sweep_cancel_view"),
     path("queue/pause/", actions.queue_pause_view, name="queue_pause_view"),
     path("queue/resume/", actions.queue_resume_view, name="queue_resume_view"),
     path("prompts/", prompts.prompt_list, name="prompt_list"),

@@ -99,43 +99,57 @@
     root.follow = { lead: lead, followers: followers };
   }
 
-  // Compare: one set of controls drives every video; drift is corrected as they play. Images
-  // (image runs) stand still; with no video there are no controls either.
+  // Compare (and a sweep's grid): one set of controls drives every video; drift is corrected as
+  // they play. Images (image runs) stand still; with no video there are no controls either. The
+  // videos are looked up as they are needed, and followed through events caught in the capture
+  // phase (media events do not bubble): a sweep's cells swap their video in as their runs end.
   function setUpCompare(root) {
-    var videos = Array.from(root.querySelectorAll("video"));
     var play = root.querySelector("[data-compare-play]");
     var seek = root.querySelector("[data-compare-seek]");
     var time = root.querySelector("[data-compare-time]");
-    var lead = videos[0];
-    if (!lead || !play || !seek || !time) return;
+    if (!play || !seek || !time) return;
+    function videos() { return Array.from(root.querySelectorAll("video")); }
+    function lead() { return videos()[0]; }
     function duration() {
-      return Math.min.apply(null, videos.map(function (v) { return v.duration || 0; })) || 0;
+      return Math.min.apply(null, videos().map(function (v) { return v.duration || 0; })) || 0;
     }
-    function seekAll(seconds) { videos.forEach(function (v) { v.currentTime = seconds; }); }
+    function seekAll(seconds) { videos().forEach(function (v) { v.currentTime = seconds; }); }
     play.addEventListener("click", function () {
-      if (lead.paused) {
-        seekAll(lead.currentTime);
-        Promise.all(videos.map(function (v) { return v.play(); })).catch(function () {});
+      var first = lead();
+      if (!first) return;
+      if (first.paused) {
+        seekAll(first.currentTime);
+        Promise.all(videos().map(function (v) { return v.play(); })).catch(function () {});
         play.textContent = "Pause";
       } else {
-        videos.forEach(function (v) { v.pause(); });
-        seekAll(lead.currentTime);
+        videos().forEach(function (v) { v.pause(); });
+        seekAll(first.currentTime);
         play.textContent = "Play";
       }
     });
     seek.addEventListener("input", function () { seekAll(duration() * seek.value / 1000); });
-    lead.addEventListener("timeupdate", function () {
+    root.addEventListener("timeupdate", function (event) {
+      var first = lead();
+      if (event.target !== first) return;
       var total = duration();
-      if (total) seek.value = Math.round(1000 * lead.currentTime / total);
-      time.textContent = lead.currentTime.toFixed(2) + " s";
-      videos.slice(1).forEach(function (v) {
-        if (Math.abs(v.currentTime - lead.currentTime) > 0.08) v.currentTime = lead.currentTime;
+      if (total) seek.value = Math.round(1000 * first.currentTime / total);
+      time.textContent = first.currentTime.toFixed(2) + " s";
+      videos().slice(1).forEach(function (v) {
+        if (Math.abs(v.currentTime - first.currentTime) > 0.08) v.currentTime = first.currentTime;
       });
-    });
-    lead.addEventListener("ended", function () {
-      videos.forEach(function (v) { v.pause(); });
+    }, true);
+    root.addEventListener("ended", function (event) {
+      if (event.target !== lead()) return;
+      videos().forEach(function (v) { v.pause(); });
       play.textContent = "Play";
-    });
+    }, true);
+    // A video that arrives while the others play joins them where they are.
+    root.addEventListener("loadeddata", function (event) {
+      var first = lead();
+      if (!first || event.target === first || first.paused) return;
+      event.target.currentTime = first.currentTime;
+      event.target.play().catch(function () {});
+    }, true);
     root.compare = { videos: videos, seekAll: seekAll };
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -9,7 +9,7 @@ from runs.models import Progress, RunStatus
 from runs.templatetags.cosmos import filesize
 from tests.factories import RunFactory
 
-PAGES = ["dashboard", "run_list", "gallery", "compare", "run_new", "prompt_list"]
+PAGES = ["dashboard", "run_list", "gallery", "compare", "run_new", "prompt_list", "sweep_list"]
 
 
 @pytest.mark.parametrize("name", PAGES)
