@@ -12,7 +12,7 @@ from django import forms
 from cosmos.profiles import ModelProfile, UnknownModel, profile_for
 from runs.model_fields import offered_hints, offered_parameters
 from runs.models import Run
-from runs.services.sweeps import INPUTS, PROMPT, SEED, SweepProblem
+from runs.services.sweep_axes import INPUTS, PROMPT, SEED, SweepProblem
 
 AXIS_ROWS = 4
 
