@@ -316,3 +316,14 @@ def test_it_shows_a_sweep_of_one_axis_in_a_row_and_one_without_axes(client, alic
     assert page.count('<th scope="row">') == 1 and len(cells_of(page)) == 2 and 'name="rows"' not in page
     page = client.get(reverse("sweep_detail", args=[single.id])).content.decode()
     assert cells_of(page) == [single.runs.get().id]
+
+
+def test_it_offers_its_completed_runs_as_a_dataset(client, alice, sweep, run, no_workers):
+    client.force_login(alice)
+    page = client.get(reverse("sweep_detail", args=[sweep.id])).content.decode()
+    link = reverse("export_new") + f"?sweep={sweep.id}"
+    assert f'href="{link}"' in page
+    form = client.get(link).content.decode()
+    assert f'name="sweep" value="{sweep.id}"' in form  # the export page keeps the sweep as its filter
+    empty = sweep_create(plan=sweep_plan(owner=alice, from_run=run, axes={"seed": [7]}), owner=alice)
+    assert "sweep-export" not in client.get(reverse("sweep_detail", args=[empty.id])).content.decode()
