@@ -32,9 +32,14 @@ def _next(params) -> str:
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
-    """Where the action came from (a list or the dashboard), else ``fallback``."""
+    """Where the action came from (a list or the dashboard), else ``fallback``.
+
+    An HTMX request that swaps a part of its page (it names a target) gets a plain redirect: its
+    XHR follows it and swaps in what ``next`` answers (a sweep cell, say), so the page stays as it
+    was, playing; one without a target goes to the page whole.
+    """
     target = _next(request.POST) or fallback
-    if request.htmx:
+    if request.htmx and not request.htmx.target:
         return HttpResponseClientRedirect(target)
     return redirect(target)
 

@@ -103,12 +103,20 @@ def test_it_stars_a_cell_and_keeps_it_starred(alice, swept, site):
     page.goto(f"/sweeps/{swept['sweep']}/?rows=edge&cols=seed")
     cell = page.locator("figure.sweep-cell").nth(4)
     run_id = cell.get_attribute("data-run-id")
+    page.evaluate("window.notReloaded = true")  # gone if the page were loaded again
     cell.locator("button.star").click()
     page.wait_for_selector(f'#cell-{run_id} button.star[aria-pressed="true"]')
-    assert page.url.endswith("?rows=edge&cols=seed")  # back on the same grid
+    page.locator(f"#cell-{run_id} select[name=rating]").select_option("4")
+    page.wait_for_selector(
+        f'#cell-{run_id} select[name=rating] option[value="4"][selected]', state="attached"
+    )
+    # Only the cell came back: the page, its grid address and the other cells are as they were.
+    assert page.evaluate("window.notReloaded") is True
+    assert page.url.endswith("?rows=edge&cols=seed")
+    assert page.locator("figure.sweep-cell").count() == 9
     page.reload()
     assert page.get_attribute(f"#cell-{run_id} button.star", "aria-pressed") == "true"
-    assert query(site["environment"], "SELECT starred FROM runs_run WHERE id = ?", run_id) == [(1,)]
+    assert query(site["environment"], "SELECT starred, rating FROM runs_run WHERE id = ?", run_id) == [(1, 4)]
 
 
 def test_it_fits_the_sweep_pages_on_a_phone(alice, swept):

@@ -199,3 +199,28 @@ def test_it_cancels_when_the_confirmed_htmx_post_comes(client, alice, db, no_wor
     )
     assert response["HX-Redirect"] == "/"
     assert Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED
+
+
+def test_it_answers_a_swap_of_part_of_a_page_with_the_part_next_names(client, alice, bob, db):
+    """hx-target set: a plain redirect its XHR follows (the sweep grid swaps one cell); else the page whole."""
+    run = RunFactory(owner=alice)
+    client.force_login(alice)
+    part = f"/sweeps/sw_x/?part=cell&run={run.id}"
+    swapped = client.post(
+        reverse("run_star_view", args=[run.id]),
+        {"next": part},
+        headers={"HX-Request": "true", "HX-Target": "cell"},
+    )
+    assert swapped.status_code == 302 and swapped["Location"] == part and "HX-Redirect" not in swapped
+    whole = client.post(
+        reverse("run_star_view", args=[run.id]), {"next": "/"}, headers={"HX-Request": "true"}
+    )
+    assert whole["HX-Redirect"] == "/"
+    assert Run.objects.get(pk=run.pk).starred is False  # starred, then unstarred
+    client.force_login(bob)
+    stranger = client.post(
+        reverse("run_star_view", args=[run.id]),
+        {"next": part},
+        headers={"HX-Request": "true", "HX-Target": "cell"},
+    )
+    assert stranger.status_code == 404
