@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from cosmos_site.ids import new_sweep_id
@@ -76,6 +77,9 @@ class Sweep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.name}" if self.name else self.id
+
+    def get_absolute_url(self) -> str:
+        return reverse("sweep_detail", args=[self.id])
 
     @property
     def axis_names(self) -> list[str]:

@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -83,7 +82,7 @@ def sweep_new(request: HttpRequest, run_id: str) -> HttpResponse:
                 form.add_problems(_problems_of(exc))
             else:
                 messages.success(request, f"Queued {sweep.size} runs of sweep {sweep.id}.")
-                target = reverse("sweep_detail", args=[sweep.id])
+                target = sweep.get_absolute_url()
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
         else:
             context["plan"] = plan
