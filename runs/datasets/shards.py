@@ -24,6 +24,7 @@ only for the tail.
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import secrets
@@ -70,23 +71,39 @@ class Member:
 @dataclass(frozen=True)
 class Sample:
     """One sample (one run): its key, its members in order, its record for the manifest, and the
-    modification time every member's header carries (seconds since the epoch)."""
+    modification time every member's header carries (seconds since the epoch). ``record_json``:
+    the record as json_bytes gives it, when the caller has it already (the export's JSON member),
+    so that the manifest does not encode it again."""
 
     key: str
     mtime: int
     members: tuple[Member, ...]
     record: dict[str, Any]
+    record_json: bytes | None = None
 
-    def headers(self) -> list[bytes]:
-        return [member_header(member.name, member.size, self.mtime) for member in self.members]
+    def headers(self) -> tuple[bytes, ...]:
+        """Each member's header, built once (the shard plan and the writer both need them)."""
+        return self._headers
 
-    @property
+    @functools.cached_property
+    def _headers(self) -> tuple[bytes, ...]:
+        return tuple(member_header(member.name, member.size, self.mtime) for member in self.members)
+
+    @functools.cached_property
     def tar_bytes(self) -> int:
         """What the sample adds to a shard: each header and its data padded to whole blocks."""
         return sum(
             len(header) + _padded(member.size)
             for header, member in zip(self.headers(), self.members, strict=True)
         )
+
+    def manifest_line(self, shard: str) -> bytes:
+        """Its line of the manifest: json_bytes of {key, members, record, shard}, and a newline."""
+        record = self.record_json if self.record_json is not None else json_bytes(self.record)
+        # json_bytes sorts keys, so the record's encoding is spliced in where it would go.
+        members = json_bytes([member.name for member in self.members])
+        key, shard_json = json_bytes(self.key), json_bytes(shard)
+        return b'{"key":%s,"members":%s,"record":%s,"shard":%s}\n' % (key, members, record, shard_json)
 
     @property
     def data_bytes(self) -> int:
@@ -224,13 +241,7 @@ def _write_into(
                     flushed = _start_writeback(handle.fileno(), flushed, handle.tell())
                 bytes_done += sample.data_bytes
                 result.samples += 1
-                line = {
-                    "key": sample.key,
-                    "shard": shard_file,
-                    "members": [member.name for member in sample.members],
-                    "record": sample.record,
-                }
-                manifest.append(json_bytes(line) + b"\n")
+                manifest.append(sample.manifest_line(shard_file))
                 if on_progress:
                     done = DatasetProgress(result.samples, samples_total, bytes_done, bytes_total, shard_file)
                     on_progress(done)

@@ -1,6 +1,6 @@
 import tarfile
 
-from runs.datasets.shards import Member, Sample, plan_shards, write_dataset
+from runs.datasets.shards import Member, Sample, json_bytes, plan_shards, write_dataset
 
 
 def sample(key: str, *sizes: int, mtime: int = 1_700_000_000) -> Sample:
@@ -34,3 +34,12 @@ def test_it_gives_a_sample_bigger_than_a_shard_its_own_shard():
     assert plan_shards([small, other, big], max_bytes=2048) == [[small, other], [big]]
     assert plan_shards([small, other, big], max_samples=2) == [[small, other], [big]]
     assert plan_shards([]) == []
+
+
+def test_it_writes_a_manifest_line_as_the_canonical_json_of_the_whole_line():
+    record = {"prompt": 'é "quoted" \\ ☃\n', "seed": 7, "nested": {"b": 1, "a": [1.5, None]}}
+    members = (Member.from_bytes("k.json", b"{}"), Member.from_bytes("k.mp4", b"v"))
+    line = {"key": "k", "members": ["k.json", "k.mp4"], "record": record, "shard": "dataset-000000.tar"}
+    for given in (None, json_bytes(record)):  # the record encoded here, or by the caller
+        sample = Sample(key="k", mtime=0, members=members, record=record, record_json=given)
+        assert sample.manifest_line("dataset-000000.tar") == json_bytes(line) + b"\n"
