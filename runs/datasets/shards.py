@@ -23,6 +23,7 @@ only for the tail.
 """
 
 import contextlib
+import ctypes
 import errno
 import functools
 import json
@@ -147,8 +148,29 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# A GNU header after its name and numbers: type "0" (a regular file), no link name, GNU's magic,
+# empty user and group names, no device numbers, no prefix, and the block's padding.
+_HEADER_TAIL = (
+    tarfile.REGTYPE + bytes(tarfile.LENGTH_LINK) + tarfile.GNU_MAGIC + bytes(32 + 32 + 8 + 8 + 155 + 12)
+)
+_HEADER_TAIL_SUM = sum(_HEADER_TAIL) + 8 * ord(" ")  # the checksum counts its own field as spaces
+_MODE_UID_GID = b"0000644\x00" + b"0000000\x00" * 2
+_OCTAL_11 = 8**11  # the largest number an 11-digit octal field holds, plus one (8 GiB; year 2242)
+
+
 def member_header(name: str, size: int, mtime: int) -> bytes:
-    """The GNU tar header block(s) of a regular file with fixed owner, mode and times."""
+    """The GNU tar header block(s) of a regular file with fixed owner, mode and times: the bytes
+    Python's tarfile writes (_tarfile_header), built directly for the usual member (a name of at
+    most 100 bytes, under 8 GiB), which is many times faster; through tarfile otherwise."""
+    encoded, mtime = name.encode("utf-8"), int(mtime)
+    if len(encoded) > tarfile.LENGTH_NAME or not (0 <= size < _OCTAL_11 and 0 <= mtime < _OCTAL_11):
+        return _tarfile_header(name, size, mtime)
+    # The name, then mode, uid, gid, size and mtime as NUL-terminated octal (as tarfile.itn writes them).
+    head = encoded.ljust(tarfile.LENGTH_NAME, b"\x00") + _MODE_UID_GID + b"%011o\x00%011o\x00" % (size, mtime)
+    return b"%s%06o\x00 %s" % (head, sum(head) + _HEADER_TAIL_SUM, _HEADER_TAIL)
+
+
+def _tarfile_header(name: str, size: int, mtime: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode, info.type = size, int(mtime), 0o644, tarfile.REGTYPE
     info.uid = info.gid = 0
@@ -233,6 +255,7 @@ def _write_into(
     for index, shard in enumerate(shards):
         shard_file = shard_name(name, index)
         with open(folder / shard_file, "wb", buffering=0) as handle:
+            _reserve(handle.fileno(), _shard_bytes(shard))
             flushed = 0
             for sample in shard:
                 for header, member in zip(sample.headers(), sample.members, strict=True):
@@ -262,6 +285,38 @@ def _write_into(
 
 def _no_sync(descriptor: int) -> None:
     pass
+
+
+def _shard_bytes(shard: list[Sample]) -> int:
+    """The size a shard's file will have: its members, then the end blocks and the record's padding."""
+    written = sum(sample.tar_bytes for sample in shard) + 2 * BLOCK
+    return written + (-written % RECORD)
+
+
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """Linux's fallocate(2) from the C library, or None where there is none (Python's os module has
+    only posix_fallocate, which changes the file's size and, where the filesystem cannot reserve,
+    writes a byte into every block instead)."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+FALLOC_FL_KEEP_SIZE = 1
+
+
+def _reserve(descriptor: int, size: int) -> None:
+    """Reserve a shard's disk blocks before it is written, its size unchanged (KEEP_SIZE): the
+    filesystem allocates them in one go rather than block by block as the data arrives (a fifth
+    faster on ext4, measured by bench/export.py). Where it cannot, nothing changes but the timing."""
+    fallocate = _fallocate()
+    if fallocate is not None and size > 0:
+        fallocate(descriptor, FALLOC_FL_KEEP_SIZE, 0, size)  # its error, if any, is left unread
 
 
 def _start_writeback(descriptor: int, start: int, end: int) -> int:
