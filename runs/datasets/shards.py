@@ -11,7 +11,10 @@ used, which has no pax headers (and so no access or change times). The archive e
 and Python's tarfile end it: two zero blocks, then zeros up to a 10 KiB record.
 
 Fast: a member's data goes from its file to the shard with sendfile(2) (the kernel copies it,
-no Python buffer in between), falling back to large read/write chunks where sendfile cannot.
+no Python buffer in between), falling back to large read/write chunks where sendfile cannot; a
+shard's blocks are reserved before it is written (its size is known from the plan), and headers
+are built directly rather than through tarfile (the same bytes). bench/export.py measures it
+against GNU tar.
 
 Atomic: the dataset is written into a hidden sibling folder of its destination, its files synced
 to disk, and renamed into place at the end, so the destination never holds half a dataset (not
@@ -44,7 +47,9 @@ CHUNK = 4 * 1024 * 1024
 # sendfile moves at most about 2 GiB per call on Linux.
 SENDFILE_MAX = 1 << 30
 # How much written data may wait before its writeback to disk is started (durable datasets).
-WRITEBACK_BYTES = 32 * 1024 * 1024
+# Measured on 1,000 x 1 MiB (ext4, shared 2-core machine, 6-8 rounds, three sets): 8 MiB best
+# 0.69-0.76 s, 32 MiB 0.69-0.89 s, 64 MiB 0.94-0.96 s, one fsync at the end only 1.04-1.07 s.
+WRITEBACK_BYTES = 8 * 1024 * 1024
 
 
 class DatasetError(Exception):
