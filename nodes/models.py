@@ -184,6 +184,10 @@ class GpuNode(models.Model):
         return self.runtimes.filter(model_type=model_type).exclude(docker_image="").exists()
 
     def runtime_for(self, model_type: str) -> "NodeRuntime | None":
+        """The node's runtime for a model; no query when its runtimes were prefetched (many runs'
+        provenance records, runs.datasets.export)."""
+        if "runtimes" in getattr(self, "_prefetched_objects_cache", {}):
+            return next((found for found in self.runtimes.all() if found.model_type == model_type), None)
         return self.runtimes.filter(model_type=model_type).first()
 
     def record_gpu_type(self, gpu_type: str) -> None:

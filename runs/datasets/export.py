@@ -8,6 +8,7 @@ videos (``rs_x.edge.mp4``, named by hint, as the model left them) and its input 
 """
 
 import shutil
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,16 +73,27 @@ def _suffix(path: Path, default: str) -> str:
     return path.suffix.lower() or default
 
 
+def _file_size(path: Path) -> int | None:
+    """The size of a regular file (one stat), None when there is none at ``path``."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_size if stat.S_ISREG(found.st_mode) else None
+
+
 def run_sample(run: Run, *, with_controls: bool = False) -> tuple[Sample | None, list[dict[str, str]]]:
     """A run's sample, and what was left out of it (the whole run when its output file is gone)."""
     output = Path(run.output_file or "")
-    if not run.output_file or not output.is_file():
+    found = _file_size(output) if run.output_file else None
+    if found is None:
         return None, [{"run_id": run.id, "reason": f"output file missing: {output.name or 'none'}"}]
     record = run_provenance(run)
+    record_json = json_bytes(record)
     output_name = f"{run.id}{_suffix(output, '.mp4')}"
     members = {
-        output_name: Member.from_file(output_name, output),
-        f"{run.id}.json": Member.from_bytes(f"{run.id}.json", json_bytes(record)),
+        output_name: Member(name=output_name, size=found, path=output),
+        f"{run.id}.json": Member.from_bytes(f"{run.id}.json", record_json),
     }
     skipped = []
     if with_controls:
@@ -100,6 +112,7 @@ def run_sample(run: Run, *, with_controls: bool = False) -> tuple[Sample | None,
         mtime=mtime,
         members=tuple(members[name] for name in sorted(members)),
         record=record,
+        record_json=record_json,
     )
     return sample, skipped
 
@@ -134,11 +147,13 @@ def dataset_write(
 
 
 def dataset_runs(*, selection: dict[str, Any], user):
-    """The runs of a selection that ``user`` may export (None: every user's), ready for dataset_write."""
+    """The runs of a selection that ``user`` may export (None: every user's), ready for dataset_write:
+    with what their records read (prompt, node, and the node's runtimes for runs launched before
+    their image was recorded), in a fixed number of queries however many runs there are."""
     return (
         selection_runs(selection=selection, user=user)
-        .select_related("prompt", "node", "owner")
-        .prefetch_related("prompt__tags")
+        .select_related("prompt", "node")
+        .prefetch_related("node__runtimes")
     )
 
 

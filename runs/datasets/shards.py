@@ -11,7 +11,10 @@ used, which has no pax headers (and so no access or change times). The archive e
 and Python's tarfile end it: two zero blocks, then zeros up to a 10 KiB record.
 
 Fast: a member's data goes from its file to the shard with sendfile(2) (the kernel copies it,
-no Python buffer in between), falling back to large read/write chunks where sendfile cannot.
+no Python buffer in between), falling back to large read/write chunks where sendfile cannot; a
+shard's blocks are reserved before it is written (its size is known from the plan), and headers
+are built directly rather than through tarfile (the same bytes). bench/export.py measures it
+against GNU tar.
 
 Atomic: the dataset is written into a hidden sibling folder of its destination, its files synced
 to disk, and renamed into place at the end, so the destination never holds half a dataset (not
@@ -23,7 +26,9 @@ only for the tail.
 """
 
 import contextlib
+import ctypes
 import errno
+import functools
 import json
 import os
 import secrets
@@ -42,7 +47,9 @@ CHUNK = 4 * 1024 * 1024
 # sendfile moves at most about 2 GiB per call on Linux.
 SENDFILE_MAX = 1 << 30
 # How much written data may wait before its writeback to disk is started (durable datasets).
-WRITEBACK_BYTES = 32 * 1024 * 1024
+# Measured on 1,000 x 1 MiB (ext4, shared 2-core machine, 6-8 rounds, three sets): 8 MiB best
+# 0.69-0.76 s, 32 MiB 0.69-0.89 s, 64 MiB 0.94-0.96 s, one fsync at the end only 1.04-1.07 s.
+WRITEBACK_BYTES = 8 * 1024 * 1024
 
 
 class DatasetError(Exception):
@@ -70,23 +77,39 @@ class Member:
 @dataclass(frozen=True)
 class Sample:
     """One sample (one run): its key, its members in order, its record for the manifest, and the
-    modification time every member's header carries (seconds since the epoch)."""
+    modification time every member's header carries (seconds since the epoch). ``record_json``:
+    the record as json_bytes gives it, when the caller has it already (the export's JSON member),
+    so that the manifest does not encode it again."""
 
     key: str
     mtime: int
     members: tuple[Member, ...]
     record: dict[str, Any]
+    record_json: bytes | None = None
 
-    def headers(self) -> list[bytes]:
-        return [member_header(member.name, member.size, self.mtime) for member in self.members]
+    def headers(self) -> tuple[bytes, ...]:
+        """Each member's header, built once (the shard plan and the writer both need them)."""
+        return self._headers
 
-    @property
+    @functools.cached_property
+    def _headers(self) -> tuple[bytes, ...]:
+        return tuple(member_header(member.name, member.size, self.mtime) for member in self.members)
+
+    @functools.cached_property
     def tar_bytes(self) -> int:
         """What the sample adds to a shard: each header and its data padded to whole blocks."""
         return sum(
             len(header) + _padded(member.size)
             for header, member in zip(self.headers(), self.members, strict=True)
         )
+
+    def manifest_line(self, shard: str) -> bytes:
+        """Its line of the manifest: json_bytes of {key, members, record, shard}, and a newline."""
+        record = self.record_json if self.record_json is not None else json_bytes(self.record)
+        # json_bytes sorts keys, so the record's encoding is spliced in where it would go.
+        members = json_bytes([member.name for member in self.members])
+        key, shard_json = json_bytes(self.key), json_bytes(shard)
+        return b'{"key":%s,"members":%s,"record":%s,"shard":%s}\n' % (key, members, record, shard_json)
 
     @property
     def data_bytes(self) -> int:
@@ -130,8 +153,29 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# A GNU header after its name and numbers: type "0" (a regular file), no link name, GNU's magic,
+# empty user and group names, no device numbers, no prefix, and the block's padding.
+_HEADER_TAIL = (
+    tarfile.REGTYPE + bytes(tarfile.LENGTH_LINK) + tarfile.GNU_MAGIC + bytes(32 + 32 + 8 + 8 + 155 + 12)
+)
+_HEADER_TAIL_SUM = sum(_HEADER_TAIL) + 8 * ord(" ")  # the checksum counts its own field as spaces
+_MODE_UID_GID = b"0000644\x00" + b"0000000\x00" * 2
+_OCTAL_11 = 8**11  # the largest number an 11-digit octal field holds, plus one (8 GiB; year 2242)
+
+
 def member_header(name: str, size: int, mtime: int) -> bytes:
-    """The GNU tar header block(s) of a regular file with fixed owner, mode and times."""
+    """The GNU tar header block(s) of a regular file with fixed owner, mode and times: the bytes
+    Python's tarfile writes (_tarfile_header), built directly for the usual member (a name of at
+    most 100 bytes, under 8 GiB), which is many times faster; through tarfile otherwise."""
+    encoded, mtime = name.encode("utf-8"), int(mtime)
+    if len(encoded) > tarfile.LENGTH_NAME or not (0 <= size < _OCTAL_11 and 0 <= mtime < _OCTAL_11):
+        return _tarfile_header(name, size, mtime)
+    # The name, then mode, uid, gid, size and mtime as NUL-terminated octal (as tarfile.itn writes them).
+    head = encoded.ljust(tarfile.LENGTH_NAME, b"\x00") + _MODE_UID_GID + b"%011o\x00%011o\x00" % (size, mtime)
+    return b"%s%06o\x00 %s" % (head, sum(head) + _HEADER_TAIL_SUM, _HEADER_TAIL)
+
+
+def _tarfile_header(name: str, size: int, mtime: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode, info.type = size, int(mtime), 0o644, tarfile.REGTYPE
     info.uid = info.gid = 0
@@ -216,6 +260,7 @@ def _write_into(
     for index, shard in enumerate(shards):
         shard_file = shard_name(name, index)
         with open(folder / shard_file, "wb", buffering=0) as handle:
+            _reserve(handle.fileno(), _shard_bytes(shard))
             flushed = 0
             for sample in shard:
                 for header, member in zip(sample.headers(), sample.members, strict=True):
@@ -224,13 +269,7 @@ def _write_into(
                     flushed = _start_writeback(handle.fileno(), flushed, handle.tell())
                 bytes_done += sample.data_bytes
                 result.samples += 1
-                line = {
-                    "key": sample.key,
-                    "shard": shard_file,
-                    "members": [member.name for member in sample.members],
-                    "record": sample.record,
-                }
-                manifest.append(json_bytes(line) + b"\n")
+                manifest.append(sample.manifest_line(shard_file))
                 if on_progress:
                     done = DatasetProgress(result.samples, samples_total, bytes_done, bytes_total, shard_file)
                     on_progress(done)
@@ -251,6 +290,38 @@ def _write_into(
 
 def _no_sync(descriptor: int) -> None:
     pass
+
+
+def _shard_bytes(shard: list[Sample]) -> int:
+    """The size a shard's file will have: its members, then the end blocks and the record's padding."""
+    written = sum(sample.tar_bytes for sample in shard) + 2 * BLOCK
+    return written + (-written % RECORD)
+
+
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """Linux's fallocate(2) from the C library, or None where there is none (Python's os module has
+    only posix_fallocate, which changes the file's size and, where the filesystem cannot reserve,
+    writes a byte into every block instead)."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+FALLOC_FL_KEEP_SIZE = 1
+
+
+def _reserve(descriptor: int, size: int) -> None:
+    """Reserve a shard's disk blocks before it is written, its size unchanged (KEEP_SIZE): the
+    filesystem allocates them in one go rather than block by block as the data arrives (a fifth
+    faster on ext4, measured by bench/export.py). Where it cannot, nothing changes but the timing."""
+    fallocate = _fallocate()
+    if fallocate is not None and size > 0:
+        fallocate(descriptor, FALLOC_FL_KEEP_SIZE, 0, size)  # its error, if any, is left unread
 
 
 def _start_writeback(descriptor: int, start: int, end: int) -> int:

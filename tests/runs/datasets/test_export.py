@@ -6,12 +6,15 @@ from pathlib import Path
 import av
 import pytest
 import webdataset as wds
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from runs.datasets.export import ExportOptions, dataset_runs, dataset_write
 from runs.datasets.shards import DatasetError
 from runs.models import Run
 from runs.provenance import run_provenance
 from tests.exports import COMPLETED, exportable_run
+from tests.factories import NodeRuntimeFactory
 
 
 @pytest.fixture
@@ -168,3 +171,25 @@ def test_it_refuses_a_folder_holding_other_files(exports, alice, three_runs):
         export(exports, alice)
     assert [path.name for path in exports.iterdir()] == ["out"]
     assert [path.name for path in (exports / "out").iterdir()] == ["notes.txt"]
+
+
+def test_it_reads_every_record_in_two_queries_however_many_runs(exports, alice):
+    runtime = NodeRuntimeFactory(docker_image="nvcr.io/cosmos/now:2")
+    runs = [
+        exportable_run(alice, index=index, node=runtime.node, model_type=runtime.model_type)
+        for index in range(4)
+    ]
+    runs[0].execution_config |= {"image": "nvcr.io/cosmos/then:1"}  # what its launch recorded
+    runs[0].save(update_fields=["execution_config"])
+    with CaptureQueriesContext(connection) as queries:
+        dataset_write(runs=dataset_runs(selection={}, user=alice), out=exports / "out")
+    assert len(queries) == 2  # the runs with their prompts and node, and the node's runtimes
+    records = {
+        line["key"]: line["record"] for line in map(json.loads, (exports / "out" / "manifest.jsonl").open())
+    }
+    for run in runs:
+        assert records[run.id] == run_provenance(Run.objects.select_related("prompt", "node").get(pk=run.id))
+    # The others were launched before their image was recorded: the node's runtime names it.
+    assert [records[run.id]["image"] for run in runs] == ["nvcr.io/cosmos/then:1"] + [
+        "nvcr.io/cosmos/now:2"
+    ] * 3
