@@ -66,7 +66,7 @@ CSRF_TRUSTED_ORIGINS = env_list("COSMOS_CSRF_TRUSTED_ORIGINS", [])
 # --- Applications -----------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    "daphne",
+    "cosmos_site.daphne_app.DaphneConfig",  # daphne's runserver; its server loaded only where it serves
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

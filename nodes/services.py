@@ -11,16 +11,10 @@ from django.utils import timezone
 from cosmos.profiles import PROFILES, UnknownModel, profile_for
 from nodes.models import GpuNode, Launcher, NodeRuntime, Transport
 from nodes.remote import RemoteError, transport_for
-from nodes.remote.ssh import (
-    AuthenticationError,
-    HostKeyError,
-    SSHTransport,
-    fetch_host_key,
-    fetch_host_key_via,
-    fingerprint,
-    host_key_line,
-    parse_jump,
-)
+
+# nodes.remote.ssh (paramiko, with cryptography and nacl: about 0.2 CPU s) is imported by the functions
+# that speak SSH, as transport_for does: most processes that load this module (queue workers on the
+# local node, manage.py commands, the web) never do.
 
 
 class NodeError(ValueError):
@@ -37,6 +31,8 @@ def node_host_key(
     *, host: str, port: int = 22, jump: str = "", jump_key: HostKey | None = None, key_path: str = ""
 ) -> HostKey:
     """The key a server presents right now, directly or through a bastion (nothing is stored)."""
+    from nodes.remote.ssh import fetch_host_key, fetch_host_key_via, fingerprint, host_key_line
+
     try:
         if jump:
             key = fetch_host_key_via(
@@ -76,6 +72,8 @@ def node_add(
     except ValidationError as exc:
         problems = "; ".join(f"{key}: {' '.join(messages)}" for key, messages in exc.message_dict.items())
         raise NodeError(problems) from None
+    from nodes.remote.ssh import SSHTransport
+
     transport = SSHTransport(node)
     try:
         transport.check_connection()
@@ -207,6 +205,8 @@ def node_image(node: GpuNode) -> str:
 
 def node_probe(*, node: GpuNode) -> NodeStatus:
     """Reachability, login, Docker and image, every GPU and free disk (runs.services.nodes adds its runs)."""
+    from nodes.remote.ssh import AuthenticationError, HostKeyError, SSHTransport
+
     status = NodeStatus(node=node.name)
     transport = transport_for(node)
     try:
@@ -294,6 +294,8 @@ def node_cache_prune(
 
 def node_fields_from_jump(jump: str) -> tuple[str, int]:
     """Host and port of a jump host given as user@host[:port] (raises NodeError when malformed)."""
+    from nodes.remote.ssh import parse_jump
+
     try:
         _, host, port = parse_jump(jump)
     except RemoteError as exc:

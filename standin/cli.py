@@ -2,6 +2,7 @@
 Cosmos 3, by ``-m <module>``)."""
 
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -10,7 +11,6 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from . import cosmos3, hf_cli, predict25, reason1, reason2, transfer1, transfer25, upsampler
 from .common import Crash, Sim, torchrun_report, traceback_lines, write_flush
 from .cosmos25 import world_size
 
@@ -32,24 +32,34 @@ USAGE = (
 
 @dataclass(frozen=True)
 class Mode:
-    script: str  # a script path, or a module name for python_m modes
-    module: object  # run(sim, args) -> exit code; planned_output(args) -> folder or None
+    script: str  # a script path, or a module name for python_m modes: the model module's SCRIPT
+    name: str  # the model's module here, imported when a launch needs it (see ``module``)
     # Launched by torchrun: tracebacks get "[rank0]: " and torchrun's failure report. None: only when
     # WORLD_SIZE > 1, one process playing every rank (Cosmos 3 runs on one GPU with plain python -m).
     torchrun: bool | None
     report_exits: bool = True  # torchrun also reports a plain non-zero exit (transfer.py's keep their own)
     python_m: bool = False  # started as python -m <script>
 
+    @property
+    def module(self):
+        """run(sim, args) -> exit code; planned_output(args) -> folder or None.
+
+        Imported here, not with this module: a launch runs one model, and the stand-in's zipapp is
+        compiled from source at every start (a zip holds no bytecode cache), so importing every
+        model cost each launch a tenth of a CPU second.
+        """
+        return importlib.import_module(f".{self.name}", __package__)
+
 
 MODES = (
-    Mode(transfer1.SCRIPT, transfer1, torchrun=True, report_exits=False),
-    Mode(transfer25.SCRIPT, transfer25, torchrun=True),
-    Mode(predict25.SCRIPT, predict25, torchrun=True),  # the same script, with --inference-type
-    Mode(reason1.SCRIPT, reason1, torchrun=False),
-    Mode(upsampler.SCRIPT, upsampler, torchrun=False),
-    Mode(cosmos3.SCRIPT, cosmos3, torchrun=None, python_m=True),
-    Mode(reason2.SCRIPT, reason2, torchrun=False, python_m=True),
-    Mode(hf_cli.SCRIPT, hf_cli, torchrun=False),  # `hf download`, for cosmos_node download
+    Mode("cosmos_transfer1/diffusion/inference/transfer.py", "transfer1", torchrun=True, report_exits=False),
+    Mode("examples/inference.py", "transfer25", torchrun=True),
+    Mode("examples/inference.py", "predict25", torchrun=True),  # the same script, with --inference-type
+    Mode("scripts/inference.py", "reason1", torchrun=False),
+    Mode("cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py", "upsampler", torchrun=False),
+    Mode("cosmos_framework.scripts.inference", "cosmos3", torchrun=None, python_m=True),
+    Mode("cosmos_reason2_utils.script.inference", "reason2", torchrun=False, python_m=True),
+    Mode("hf", "hf_cli", torchrun=False),  # `hf download`, for cosmos_node download
 )
 
 
@@ -68,7 +78,7 @@ def find_mode(script, args, python_m=False):
     ]
     if len(found) > 1:  # examples/inference.py: Predict2.5 takes --inference-type, Transfer2.5 does not
         typed = any(arg.replace("_", "-").split("=")[0] == "--inference-type" for arg in args)
-        found = [mode for mode in found if (mode.module is predict25) == typed]
+        found = [mode for mode in found if (mode.name == "predict25") == typed]
     return found[0] if found else None
 
 

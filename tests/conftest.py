@@ -248,6 +248,17 @@ def migrated_templates(tmp_path_factory, worker_id) -> None:
     stack.TEMPLATES = basetemp if worker_id == "master" else basetemp.parent
 
 
+def pytest_sessionfinish(session) -> None:
+    """The run's main process drops the PostgreSQL templates its processes shared (tests/stack.py)
+    once they are all done; a pytest-xdist worker leaves them to it."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from tests import stack
+
+    # The folder the workers share: pytest-xdist gives each a basetemp inside this one.
+    stack.drop_postgres_templates(session.config._tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(autouse=True, scope="session")
 def static_folder():
     """The static folder, made as a deployment's start makes it (cosmos_site.data_folders):

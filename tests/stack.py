@@ -234,9 +234,10 @@ def redis_server(folder: Path, *, timeout: float = 30) -> Iterator[str]:
 
 # Migrated databases to copy: `manage.py migrate` costs a Django start and every migration (about
 # three CPU seconds), and a dozen tests each deploying would pay it for the same database. The
-# migrations read one setting from the environment, the local-sim node's speed. A SQLite template is
-# shared by the pytest processes of one run (in TEMPLATES, which tests/conftest.py points at a folder
-# they share); a PostgreSQL one is each process's own, dropped when it exits.
+# migrations read one setting from the environment, the local-sim node's speed. A template is shared
+# by the pytest processes of one run (in TEMPLATES, which tests/conftest.py points at a folder they
+# share): a SQLite file there, or a PostgreSQL database named there, which the run's main process
+# drops when it ends (drop_postgres_templates). Without TEMPLATES, each process has its own.
 TEMPLATES: Path | None = None
 _templates: dict[tuple[str, str | None], str] = {}
 
@@ -251,16 +252,16 @@ def _template(environment: dict, *, postgres: bool) -> str:
     if key[1] is not None:
         migrating["COSMOS_LOCAL_SIM_TIME_SCALE"] = key[1]
     if postgres:
-        template = f"cosmos_template_{os.getpid()}_{secrets.token_hex(2)}"
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", template], check=True)
-        atexit.register(_drop_postgres, template)
-        folder = Path(tempfile.mkdtemp(prefix="cosmos-migrated-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        manage(
-            {**migrating, "COSMOS_DATA_DIR": str(folder), "DATABASE_URL": f"{POSTGRES}/{template}"},
-            "migrate",
-            "-v0",
-        )
+        if TEMPLATES is None:
+            template = _migrate_postgres(migrating)
+            atexit.register(_drop_postgres, template)
+        else:
+            name = TEMPLATES / ("migrated-postgres" + (f"-{key[1]}" if key[1] else ""))
+            with open(TEMPLATES / "migrated-postgres.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one process migrates, the others wait and copy
+                if not name.exists():
+                    name.write_text(_migrate_postgres(migrating))
+                template = name.read_text()
     else:
         shared = TEMPLATES
         if shared is None:
@@ -276,6 +277,33 @@ def _template(environment: dict, *, postgres: bool) -> str:
         template = str(folder / "cosmos.sqlite3")
     _templates[key] = template
     return template
+
+
+def _migrate_postgres(migrating: dict) -> str:
+    """A new PostgreSQL database, migrated with ``migrating``'s environment: its name."""
+    template = f"cosmos_template_{os.getpid()}_{secrets.token_hex(2)}"
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", template], check=True)
+    folder = Path(tempfile.mkdtemp(prefix="cosmos-migrated-"))
+    try:
+        manage(
+            {**migrating, "COSMOS_DATA_DIR": str(folder), "DATABASE_URL": f"{POSTGRES}/{template}"},
+            "migrate",
+            "-v0",
+        )
+    except BaseException:
+        _drop_postgres(template)
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return template
+
+
+def drop_postgres_templates(folder: Path) -> None:
+    """Drop the PostgreSQL templates the processes sharing ``folder`` (see TEMPLATES) made."""
+    for name in folder.glob("migrated-postgres*"):
+        if name.suffix != ".lock":
+            _drop_postgres(name.read_text())
+            name.unlink()
 
 
 def _drop_postgres(database: str) -> None:

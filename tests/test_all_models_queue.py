@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cosmos.profiles import PROFILES
-from tests.stack import clean_environment, manage, query, start_worker, stop
+from tests.stack import clean_environment, manage, migrate_sqlite, query, start_worker, stop
 from tests.waiting import wait_for
 
 # model → what its run is asked for (input_dir: the render folder unless None; source: a file in it)
@@ -65,7 +65,7 @@ def test_it_runs_every_model_through_the_queue_with_no_error_logged(render_dir, 
         COSMOS_SIM_RESOLUTION_SCALE="0.1",
         COSMOS_LOG_LEVEL="INFO",  # everything the project logs reaches the worker's own output too
     )
-    manage(environment, "migrate", "-v0")
+    migrate_sqlite(environment)  # a copy of the database this run migrated once
     requests = {}
     for model, request in RUNS.items():
         requests[model] = {"input_dir": str(render_dir), **request}

@@ -3,13 +3,14 @@
 One deployment serves every browser module a pytest process runs (the suite's scheduler,
 tests/conftest.py, hands all of tests/browser/ to one pytest-xdist worker): it costs a dozen CPU
 seconds to start, and the suite is short of CPU, not of workers. A module still gets its own
-``site`` (the stand-in's speed it asks for: TIME_SCALE), its own Chromium and its own logged-in
-``alice``. Chromium stays per module (about a CPU second to start): Playwright's sync API keeps an
-event loop running in this thread while it is open, and every later database test on the worker
-would fail Django's check for synchronous calls from async code.
+``site`` (the stand-in's speed it asks for: TIME_SCALE) and its own logged-in ``alice`` (a
+browser context). Chromium is shared too, by the browser modules that run one after another, and closed
+after the last of them (Playwright's sync API keeps an event loop running in this thread while it
+is open, which later database tests on the worker would trip over).
 """
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,8 @@ from tests.stack import (
     start_worker,
     stop,
 )
+
+HERE = Path(__file__).resolve().parent
 
 # The deployment's users and inputs, made in one Django process rather than one per step.
 SET_UP = """
@@ -101,27 +104,65 @@ def site(deployment, request):
     return deployment
 
 
+# Chromium's own work is most of these tests' CPU: its GPU process folded into the browser's (there is
+# no GPU: software compositing either way), at most two renderers shared by the pages (each context
+# otherwise got a process of its own), no extensions, component apps or audio.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--in-process-gpu",
+    "--renderer-process-limit=2",
+    "--disable-site-isolation-trials",
+    "--disable-extensions",
+    "--disable-component-extensions-with-background-pages",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+# The Chromium of the browser tests running now on this pytest process (Playwright, browser), or None.
+_chromium: list = []
+
+
+def _close_chromium() -> None:
+    while _chromium:
+        playwright, chromium = _chromium.pop()
+        chromium.close()
+        playwright.stop()
+
+
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    """One Chromium for the browser modules that run one after another, closed once the next test is
+    not a browser test (pytest_runtest_teardown below)."""
+    if not _chromium:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
-        yield chromium
-        chromium.close()
+        playwright = sync_playwright().start()
+        try:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        except BaseException:
+            playwright.stop()
+            raise
+        _chromium.append((playwright, chromium))
+    return _chromium[0][1]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Chromium closed after the last browser test in a row: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and a database test after it would fail Django's check
+    for synchronous calls from async code."""
+    result = yield
+    if nextitem is None or HERE not in nextitem.path.parents:
+        _close_chromium()
+    return result
 
 
 @pytest.fixture(scope="module")

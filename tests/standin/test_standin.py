@@ -333,6 +333,13 @@ def test_it_refuses_unknown_scripts_and_bad_arguments(tmp_path):
     assert "the following arguments are required: --controlnet_specs" in missing_specs.stderr
 
 
+def test_it_dispatches_each_script_to_the_model_module_that_names_it():
+    from standin.cli import MODES
+
+    assert [mode.script for mode in MODES] == [mode.module.SCRIPT for mode in MODES]
+    assert len({mode.name for mode in MODES}) == len(MODES)
+
+
 def test_it_runs_a_jsonl_batch_into_numbered_folders(tmp_path):
     write_test_video(tmp_path / "a.mp4", frames=4, width=64, height=36)
     write_test_video(tmp_path / "b.mp4", frames=6, width=36, height=64)
