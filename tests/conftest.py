@@ -30,21 +30,35 @@ def pytest_xdist_auto_num_workers(config) -> int:
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """--dist loadfile, except that every browser module goes to the same worker: they share that
-    worker's one deployment and Chromium (tests/browser/conftest.py) instead of each starting its own."""
+    """--dist loadfile, except that the browser modules go to a worker by group: a group's modules
+    share that worker's one deployment and Chromium (tests/browser/conftest.py) instead of each
+    starting its own. One group for them all made a chain longer than the rest of the suite (about
+    six minutes of a make test's six); two groups, as near even as their costs allow, run side by
+    side for one more deployment and browser."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class BrowserModulesTogether(LoadFileScheduling):
+    class BrowserModulesByGroup(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
-            return BROWSER_TESTS if path.startswith(BROWSER_TESTS) else path
+            if not path.startswith(BROWSER_TESTS):
+                return path
+            module = Path(path).stem
+            return BROWSER_TESTS + BROWSER_GROUPS.get(module, "other")
 
-    return BrowserModulesTogether(config, log)
+    return BrowserModulesByGroup(config, log)
 
 
 BROWSER_TESTS = "tests/browser/"
+# Each group's modules cost (browser_marks) about the same in all; a new module joins the lighter.
+BROWSER_GROUPS = {
+    "test_cosmos3_pages": "models",  # 100
+    "test_run_forms": "models",  # 60
+    "test_pages": "other",  # 90
+    "test_sweep_pages": "other",  # 60
+    "test_layout_pages": "models",  # 60
+}
 
 
 @pytest.hookimpl(trylast=True)

@@ -1,8 +1,8 @@
 """The browser tests' deployment (web and worker processes), Chromium and alice's page.
 
 One deployment serves every browser module a pytest process runs (the suite's scheduler,
-tests/conftest.py, hands all of tests/browser/ to one pytest-xdist worker): it costs a dozen CPU
-seconds to start, and the suite is short of CPU, not of workers. A module still gets its own
+tests/conftest.py, hands tests/browser/ to pytest-xdist workers in two groups, BROWSER_GROUPS): it
+costs a dozen CPU seconds to start, so a group shares one rather than a module each. A module still gets its own
 ``site`` (the stand-in's speed it asks for: TIME_SCALE) and its own logged-in ``alice`` (a
 browser context). Chromium is shared too, by the browser modules that run one after another, and closed
 after the last of them (Playwright's sync API keeps an event loop running in this thread while it
