@@ -79,6 +79,7 @@ def test_it_creates_nothing_when_the_settings_are_imported_or_django_is_set_up(t
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.slow
 def test_it_keeps_the_secret_key_it_makes_at_its_first_use(tmp_path):
     data = tmp_path / "data"
     code = "import django; django.setup(); from django.conf import settings; print(str(settings.SECRET_KEY))"

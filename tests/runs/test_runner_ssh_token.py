@@ -160,6 +160,7 @@ def runs_in(pid: int, job_dir: Path) -> bool:
     return b"--time-scale" in arguments and any(str(job_dir).encode() in argument for argument in arguments)
 
 
+@pytest.mark.slow
 def test_it_writes_no_secrets_file_for_a_node_without_a_token(ssh_node, ssh_host, render_dir, job_env_modes):
     ssh_host.set_sim(time_scale=0.001)
     run = run_execute(run=make_run(render_dir, ssh_node))

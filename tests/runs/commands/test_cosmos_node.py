@@ -94,6 +94,7 @@ def test_it_lists_nodes(db, ssh_node):
     assert ssh_node.name in cosmos_node("list")
 
 
+@pytest.mark.slow
 def test_it_checks_a_node(db, ssh_node, ssh_host):
     # Ready for every model's preflight (test_cosmos_node_check.py): room for checkpoints, a token.
     ssh_host.set_sim(disk_free_kib=1 << 30, hf_token="hf_checkToken")

@@ -66,6 +66,7 @@ def test_it_reports_a_repository_the_hub_refuses_without_a_token(node):
     assert in_cache(Path(node.hf_cache), "nvidia/Cosmos3-Nano")  # the others came down all the same
 
 
+@pytest.mark.slow
 def test_it_puts_transfer1_checkpoints_in_the_checkpoint_folder(node, ssh_host):
     ssh_host.set_sim(time_scale=0)
     out, code = download(node.name, "transfer1")
