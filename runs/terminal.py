@@ -71,19 +71,22 @@ class ProgressDisplay:
 
     def __enter__(self) -> "ProgressDisplay":
         if self.interactive:
-            self._progress = Bar(
-                TextColumn("[bold]{task.fields[stage]:<16}"),
-                BarColumn(bar_width=32),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[eta]}"),
-                TextColumn("{task.fields[detail]}"),
-                console=self.console,
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("run", total=100, stage="Starting", eta="", detail="")
+            self._start_bar("run", stage="Starting", eta=True)
         return self
+
+    def _start_bar(self, name: str, *, stage: str, eta: bool) -> None:
+        """The live bar: stage, bar, percentage, time elapsed, the ETA (``eta``) and a detail."""
+        columns = [
+            TextColumn("[bold]{task.fields[stage]:<16}"),
+            BarColumn(bar_width=32),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            *([TextColumn("{task.fields[eta]}")] if eta else []),
+            TextColumn("{task.fields[detail]}"),
+        ]
+        self._progress = Bar(*columns, console=self.console, transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task(name, total=100, stage=stage, eta="", detail="")
 
     def __exit__(self, *exc_info) -> None:
         if self._progress:
@@ -176,17 +179,7 @@ class SweepDisplay(ProgressDisplay):
 
     def __enter__(self) -> "SweepDisplay":
         if self.interactive:
-            self._progress = Bar(
-                TextColumn("[bold]{task.fields[stage]:<16}"),
-                BarColumn(bar_width=32),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[detail]}"),
-                console=self.console,
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("sweep", total=100, stage="Sweep", detail="")
+            self._start_bar("sweep", stage="Sweep", eta=False)
         return self
 
     def sweep(self, *, percentage: float, counts: dict[str, int]) -> None:
