@@ -370,6 +370,8 @@ COSMOS_WEBHOOK_RETRY_BASE_DELAY = env_float("COSMOS_WEBHOOK_RETRY_BASE_DELAY", 5
 COSMOS_WEBHOOK_RETRY_MAX_DELAY = env_float("COSMOS_WEBHOOK_RETRY_MAX_DELAY", 3600.0, minimum=0, maximum=86400)
 COSMOS_WEBHOOK_RETRY_FOR = env_float("COSMOS_WEBHOOK_RETRY_FOR", 86400.0, minimum=0, maximum=7 * 86400)
 COSMOS_WEBHOOK_DUE_SECONDS = env_float("COSMOS_WEBHOOK_DUE_SECONDS", 5.0, minimum=0.5, maximum=3600)
+# Delivered and failed deliveries stay listed (in the admin, with their answers) this many days.
+COSMOS_WEBHOOK_KEEP_DAYS = env_float("COSMOS_WEBHOOK_KEEP_DAYS", 30.0, minimum=0.01, maximum=3650)
 
 # Seconds between reconciliations (re-attach monitors, re-dispatch lost work, settle ended jobs).
 COSMOS_RECONCILE_SECONDS = env_float("COSMOS_RECONCILE_SECONDS", 60.0, minimum=0.5, maximum=3600)
@@ -379,6 +381,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-pending-uploads": {"task": "inputs.tasks.expire_pending_uploads", "schedule": 3600.0},
     # Webhook deliveries whose retry is due, or whose message a dead worker dropped.
     "send-due-webhooks": {"task": "webhooks.tasks.send_due_webhooks", "schedule": COSMOS_WEBHOOK_DUE_SECONDS},
+    # Ended deliveries past COSMOS_WEBHOOK_KEEP_DAYS.
+    "prune-webhook-deliveries": {"task": "webhooks.tasks.prune_webhook_deliveries", "schedule": 3600.0},
 }
 # A job monitor refreshes its heartbeat every few seconds; one silent this long is replaced.
 COSMOS_MONITOR_STALE_SECONDS = env_float("COSMOS_MONITOR_STALE_SECONDS", 60.0, minimum=1, maximum=3600)

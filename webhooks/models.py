@@ -122,6 +122,13 @@ class WebhookDeliveryQuerySet(models.QuerySet):
             next_try_at__lte=now,
         ).filter(~Exists(earlier))
 
+    def finished_before(self, cutoff) -> "WebhookDeliveryQuerySet":
+        """Delivered or failed before ``cutoff``: kept that long for the admin's history, then dropped.
+        A pending delivery is never among them, however old: it still has tries left or a lease."""
+        return self.filter(
+            status__in=(DeliveryStatus.DELIVERED, DeliveryStatus.FAILED), finished_at__lt=cutoff
+        )
+
 
 class WebhookDelivery(models.Model):
     """One event for one endpoint: its signed body, and how its tries went (the last answer kept)."""

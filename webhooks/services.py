@@ -7,7 +7,7 @@ signs the body the Standard Webhooks way (webhook-id, webhook-timestamp, webhook
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -240,3 +240,16 @@ def webhooks_send_due(*, limit: int = 500) -> int:
     for delivery_id in due:
         tasks.send_webhook.delay(delivery_id)
     return len(due)
+
+
+def webhook_deliveries_prune(*, now: datetime | None = None) -> int:
+    """Delete the deliveries that ended more than COSMOS_WEBHOOK_KEEP_DAYS ago; how many went.
+
+    Every event makes a row per endpoint, with the answer's body: kept for ever, a busy sweep's
+    history would outgrow the runs it tells of.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.COSMOS_WEBHOOK_KEEP_DAYS)
+    deleted, _by_model = WebhookDelivery.objects.finished_before(cutoff).delete()
+    if deleted:
+        logger.info("webhooks: deleted %s deliveries that ended before %s", deleted, cutoff.isoformat())
+    return deleted

@@ -4,7 +4,7 @@
 from celery import shared_task
 
 from webhooks.models import WebhookDelivery
-from webhooks.services import webhook_delivery_send, webhooks_send_due
+from webhooks.services import webhook_deliveries_prune, webhook_delivery_send, webhooks_send_due
 
 
 @shared_task(ignore_result=True)
@@ -17,3 +17,8 @@ def send_webhook(delivery_id: int) -> None:
 @shared_task(ignore_result=True)
 def send_due_webhooks() -> None:
     webhooks_send_due()
+
+
+@shared_task(ignore_result=True)
+def prune_webhook_deliveries() -> None:
+    webhook_deliveries_prune()

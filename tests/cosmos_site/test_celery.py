@@ -1,5 +1,7 @@
 """A worker's database pool, sized in a fresh interpreter (settings load once per process)."""
 
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -66,3 +68,17 @@ def test_it_uses_a_beat_scheduler_that_creates_the_folder_of_its_schedule_file(s
         assert schedule.parent.is_dir()
     finally:
         scheduler.close()
+
+
+def test_it_schedules_only_tasks_that_exist(settings):
+    """A misspelt task in the beat schedule would be sent every period and never run."""
+    from django.apps import apps
+
+    from cosmos_site.celery import app
+
+    for config in apps.get_app_configs():  # each app's tasks.py, as a worker's autodiscovery imports them
+        if importlib.util.find_spec(f"{config.name}.tasks") is not None:
+            importlib.import_module(f"{config.name}.tasks")
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "webhooks.tasks.prune_webhook_deliveries" in scheduled
+    assert scheduled - set(app.tasks) == set()

@@ -10,6 +10,7 @@ from webhooks.models import DeliveryStatus, WebhookDelivery, new_secret
 from webhooks.services import (
     WebhookRequestError,
     retry_delay,
+    webhook_deliveries_prune,
     webhook_delivery_send,
     webhook_endpoint_create,
     webhook_event_publish,
@@ -258,3 +259,35 @@ def test_it_schedules_a_retry_after_an_unexpected_error(alice, endpoint, fast_re
     with mock.patch("webhooks.transport.post", side_effect=RuntimeError("surprise")):
         assert webhook_delivery_send(delivery=delivery) == DeliveryStatus.PENDING
     assert delivery.error == "RuntimeError: surprise" and delivery.lease_until is None
+
+
+def test_it_prunes_ended_deliveries_past_the_keeping_time_and_keeps_pending_ones(alice, endpoint, settings):
+    settings.COSMOS_WEBHOOK_KEEP_DAYS = 30
+    now = timezone.now()
+    webhook, _secret = endpoint
+
+    def delivery(status, *, ended_days_ago=None, created_days_ago=0):
+        finished_at = None if ended_days_ago is None else now - timedelta(days=ended_days_ago)
+        return WebhookDelivery.objects.create(
+            endpoint=webhook,
+            event="run.completed",
+            subject="rs_000000000001",
+            payload={},
+            status=status,
+            created_at=now - timedelta(days=created_days_ago),
+            finished_at=finished_at,
+        ).pk
+
+    old_delivered = delivery(DeliveryStatus.DELIVERED, ended_days_ago=31, created_days_ago=31)
+    old_failed = delivery(DeliveryStatus.FAILED, ended_days_ago=30.5, created_days_ago=32)
+    recent_delivered = delivery(DeliveryStatus.DELIVERED, ended_days_ago=29, created_days_ago=29)
+    # Written long ago, failed lately: kept its full time from its end.
+    recent_failed = delivery(DeliveryStatus.FAILED, ended_days_ago=1, created_days_ago=40)
+    # Pending, however old: it still has a try or a lease; the retry window ends it, not the pruning.
+    old_pending = delivery(DeliveryStatus.PENDING, created_days_ago=90)
+
+    assert webhook_deliveries_prune(now=now) == 2
+    kept = set(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert kept == {recent_delivered, recent_failed, old_pending}
+    assert old_delivered not in kept and old_failed not in kept
+    assert webhook_deliveries_prune(now=now) == 0
