@@ -6,6 +6,7 @@ test, so what runs is what `make run` runs.
 
 import atexit
 import contextlib
+import ctypes
 import fcntl
 import os
 import secrets
@@ -139,7 +140,25 @@ def wait_until_stopped(pid: int, *, timeout: float = 10) -> None:
         time.sleep(0.001)
 
 
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_the_test(test_process: int) -> None:
+    """In a started child, before its exec: killed when the test's process dies.
+
+    The child leads a session of its own (a test kills or freezes it by process group), so a
+    test process killed before its clean-up (SIGKILL, a CI timeout, Ctrl-C twice) left its workers
+    and web servers running, each polling its broker and beating on a deleted database: the next
+    suite on the machine ran with them taking its CPU.
+    """
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != test_process:  # the test died before the line above
+        os._exit(1)
+
+
 def _start(command: list[str], environment: dict, log: Path) -> subprocess.Popen:
+    test_process = os.getpid()
     with open(log, "a") as output:  # the child keeps its own descriptor
         return subprocess.Popen(
             command,
@@ -148,6 +167,7 @@ def _start(command: list[str], environment: dict, log: Path) -> subprocess.Popen
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=lambda: _die_with_the_test(test_process),
         )
 
 
