@@ -75,8 +75,42 @@ def query(environment: dict, sql: str, *parameters) -> list[tuple]:
             cursor = connection.execute(sql.replace("?", "%s"), parameters or None)
             return cursor.fetchall() if cursor.description else []
     database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
-        return connection.execute(sql, parameters).fetchall()
+    try:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
+            return connection.execute(sql, parameters).fetchall()
+    except sqlite3.OperationalError as exc:
+        raise sqlite3.OperationalError(f"{exc}\n{sqlite_lock_holders(database)}") from exc
+
+
+def sqlite_lock_holders(database: Path) -> str:
+    """Who holds which lock on a SQLite database and its WAL index, from /proc/locks: for the
+    message of a read that found it locked (a reader in WAL mode waits only on a lock that a
+    process frozen or stuck in the middle of a close, a checkpoint or a recovery holds)."""
+    inodes = {}
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            inodes[os.stat(f"{database}{suffix}").st_ino] = database.name + suffix
+    lines = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 1073741824 1073741824" (a blocked one has "->")
+        fields = fields[1:] if fields[1] == "->" else fields
+        if len(fields) < 7 or fields[1] != "POSIX":
+            continue
+        inode = int(fields[5].rsplit(":", 1)[1])
+        if inode in inodes:
+            pid = fields[4]
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
+                if int(pid) == os.getpid():
+                    command = "(this test's process) " + command
+            except OSError:
+                state, command = "?", "(gone)"
+            lines.append(
+                f"{inodes[inode]} {fields[3]} bytes {fields[6]}-{fields[7]}: pid {pid} [{state}] {command}"
+            )
+    return "locks held:\n" + ("\n".join(lines) or "(none)")
 
 
 @contextlib.contextmanager
