@@ -33,5 +33,6 @@ urlpatterns = [
     path("exports/", exports.export_new, name="export_new"),
     path("exports/<str:export_id>/", exports.export_detail, name="export_detail"),
     path("exports/<str:export_id>/files/<str:name>", exports.export_file, name="export_file"),
+    path("exports/<str:export_id>/cancel/", exports.export_cancel, name="export_cancel"),
     path("api/", api.api.urls),
 ]

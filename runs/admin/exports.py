@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from cosmos.humanize import byte_size, plural
 from cosmos_site.admin_helpers import pretty_json
-from runs.datasets.export import dataset_export_delete
+from runs.datasets.export import dataset_export_cancel, dataset_export_delete
 from runs.datasets.selection import selection_text
 from runs.models import DatasetExport
 
@@ -36,6 +36,7 @@ class DatasetExportAdmin(admin.ModelAdmin):
         "finished_at",
     )
     readonly_fields = fields
+    actions = ["cancel_exports"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -52,9 +53,19 @@ class DatasetExportAdmin(admin.ModelAdmin):
         if kept:
             self.message_user(
                 request,
-                f"Kept {plural(len(kept), 'export')} still being written: {', '.join(kept[:20])}",
+                f"Kept {plural(len(kept), 'export')} still being written (cancel them first): "
+                f"{', '.join(kept[:20])}",
                 messages.WARNING,
             )
+
+    @admin.action(description="Cancel the chosen exports (queued or being written)")
+    def cancel_exports(self, request, queryset) -> None:
+        cancelled = [export.id for export in queryset if dataset_export_cancel(export=export)]
+        ended = queryset.count() - len(cancelled)
+        message = f"Cancelled {plural(len(cancelled), 'export')}"
+        if ended:
+            message += f"; {plural(ended, 'other')} had already ended"
+        self.message_user(request, message, messages.SUCCESS if cancelled else messages.WARNING)
 
     @admin.display(description="Runs")
     def chosen(self, export: DatasetExport) -> str:

@@ -28,7 +28,7 @@ from runs.datasets.shards import (
     json_bytes,
     write_dataset,
 )
-from runs.models import DatasetExport, Run
+from runs.models import DatasetExport, ExportStatus, Run
 from runs.provenance import run_provenance
 
 DEFAULT_SHARD_BYTES = 1_000_000_000
@@ -171,9 +171,14 @@ def dataset_export_create(*, owner, selection: dict[str, Any], options: ExportOp
     return export
 
 
+class _Stopped(Exception):
+    """The export is no longer being written by this worker (cancelled, or ended by another)."""
+
+
 def dataset_export_run(*, export: DatasetExport) -> bool:
     """Write a queued export into the data folder (what its task calls); False when another worker
-    has it. A failure is recorded on the export, then raised."""
+    has it, or it was cancelled (then no file of it is left). A failure is recorded on the export,
+    then raised."""
     if not export.claim(stale_before=timezone.now() - STALE_AFTER):
         return False
     last = 0.0
@@ -183,31 +188,46 @@ def dataset_export_run(*, export: DatasetExport) -> bool:
         now = timezone.now().timestamp()
         if now - last >= PROGRESS_SECONDS or progress.samples_done == progress.samples_total:
             last = now
-            export.record_progress(
+            # Each report is also the writer's look at a cancel: the UPDATE matches a running export only.
+            if not export.record_progress(
                 samples_done=progress.samples_done,
                 samples_total=progress.samples_total,
                 bytes_done=progress.bytes_done,
                 bytes_total=progress.bytes_total,
-            )
+            ):
+                raise _Stopped  # the partial folder is removed on the way out (shards.write_dataset)
 
     try:
         runs = list(dataset_runs(selection=export.selection, user=export.owner))
         outcome = dataset_write(
             runs=runs, out=export.folder, options=ExportOptions.from_dict(export.options), on_progress=report
         )
+    except _Stopped:
+        return False
     except DatasetError as exc:
         export.mark_failed(message=str(exc))
         raise
     except Exception as exc:
         export.mark_failed(message=f"Internal error: {type(exc).__name__}")
         raise
-    export.mark_completed(
+    completed = export.mark_completed(
         shards=[shard.to_dict() for shard in outcome.result.shards],
         skipped=outcome.skipped,
         samples=outcome.result.samples,
         data_bytes=outcome.result.data_bytes,
     )
+    if not completed:
+        export.refresh_from_db(fields=["status"])
+        if export.status == ExportStatus.CANCELLED:  # cancelled after its last report: no files kept
+            shutil.rmtree(export.folder, ignore_errors=True)
+        return False
     return True
+
+
+def dataset_export_cancel(*, export: DatasetExport) -> bool:
+    """Cancel a queued or running export; False when it had ended already. Its writer, if any, stops
+    at its next progress report and removes what it wrote."""
+    return export.mark_cancelled()
 
 
 def dataset_exports_resume() -> int:
@@ -216,8 +236,9 @@ def dataset_exports_resume() -> int:
     from runs import tasks
 
     now = timezone.now()
-    stuck = DatasetExport.objects.filter(status="pending", created_at__lt=now - timedelta(minutes=1))
-    stuck |= DatasetExport.objects.filter(status="running", updated_at__lt=now - STALE_AFTER)
+    lost_message = now - timedelta(minutes=1)
+    stuck = DatasetExport.objects.filter(status=ExportStatus.PENDING, created_at__lt=lost_message)
+    stuck |= DatasetExport.objects.filter(status=ExportStatus.RUNNING, updated_at__lt=now - STALE_AFTER)
     ids = list(stuck.values_list("pk", flat=True))
     for export_id in ids:
         tasks.export_dataset.delay(export_id)

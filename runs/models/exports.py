@@ -19,6 +19,7 @@ class ExportStatus(models.TextChoices):
     RUNNING = "running", "Writing"
     COMPLETED = "completed", "Done"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class DatasetExportQuerySet(OwnedQuerySet):
@@ -32,6 +33,7 @@ class DatasetExport(models.Model):
     State transitions (each a method below, a conditional UPDATE):
 
         pending -> running -> completed | failed
+        pending | running -> cancelled   (its writer stops at its next progress report)
         running -> running   (claimed again once its writer stopped reporting: a worker died)
 
     Writing is idempotent (the same selection gives the same bytes, and the folder appears whole
@@ -85,13 +87,34 @@ class DatasetExport(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (ExportStatus.COMPLETED, ExportStatus.FAILED)
+        return self.status in (ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED)
 
     @property
     def percentage(self) -> float:
         if self.bytes_total:
             return 100.0 * self.bytes_done / self.bytes_total
         return 100.0 if self.status == ExportStatus.COMPLETED else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export as JSON-safe values (the API): what was chosen, how far it got, its files."""
+        return {
+            "export_id": self.id,
+            "status": self.status,
+            "selection": dict(self.selection),
+            "options": dict(self.options),
+            "samples_done": self.samples_done,
+            "samples_total": self.samples_total,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "percentage": round(self.percentage, 1),
+            "shards": list(self.shards),
+            "skipped": list(self.skipped),
+            "files": self.files(),
+            "error": self.error or None,
+            "created_at": self.created_at.isoformat(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
 
     def files(self) -> list[str]:
         """The names a completed export offers for download: its shards, then its manifest."""
@@ -141,6 +164,14 @@ class DatasetExport(models.Model):
             samples_total=samples,
             bytes_done=data_bytes,
             bytes_total=data_bytes,
+            finished_at=timezone.now(),
+        )
+
+    def mark_cancelled(self) -> bool:
+        """Stop it: queued, it is never written; being written, its writer stops and leaves no files."""
+        return self._update(
+            Q(status__in=(ExportStatus.PENDING, ExportStatus.RUNNING)),
+            status=ExportStatus.CANCELLED,
             finished_at=timezone.now(),
         )
 

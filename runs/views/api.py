@@ -32,6 +32,7 @@ from runs.services import (
     sweep_plan,
 )
 from runs.services.queue import run_cancel_soon
+from runs.views.api_exports import router as exports_router
 from runs.views.api_schemas import (
     CancelOut,
     ErrorOut,
@@ -117,6 +118,7 @@ api = NinjaAPI(
     parser=JsonParser(),
 )
 api.add_router("/webhooks", webhooks_router)
+api.add_router("/exports", exports_router)
 
 
 def _error(request: HttpRequest, status: int, message: str, field: str = "") -> HttpResponse:

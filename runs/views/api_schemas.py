@@ -58,6 +58,8 @@ Identifier = _text(40)
 NodeName = _text(64)
 HintName = _text(32)
 SearchQuery = _text(500)
+TagName = _text(50)
+SizeText = _text(20)  # a byte size as people write it: "500MB", "2GiB"
 WebhookUrl = _text(WebhookEndpoint._meta.get_field("url").max_length, min_length=1)
 WebhookScope = _text(SUBJECT_MAX_LENGTH)
 ModelName = Literal[tuple([*ModelType.values, *ALIASES])]

@@ -4,14 +4,15 @@ An export is its owner's (and staff's): anyone else gets the same 404 as for a m
 the page and for every file.
 """
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from cosmos_site.htmx import htmx_partial
-from runs.datasets.export import dataset_export_create
+from runs.datasets.export import dataset_export_cancel, dataset_export_create
 from runs.datasets.forms import DatasetExportForm
 from runs.datasets.selection import selection_runs, selection_text
 from runs.models import DatasetExport
@@ -74,3 +75,15 @@ def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse
     response = ranged_file_response(request, export.folder / name)
     response["Content-Disposition"] = f'attachment; filename="{export.id}-{name}"'
     return response
+
+
+@require_POST
+@login_required
+def export_cancel(request: HttpRequest, export_id: str) -> HttpResponse:
+    """Stop a queued or running export; what it wrote so far is removed."""
+    export = get_export(request, export_id)
+    if dataset_export_cancel(export=export):
+        messages.info(request, f"Cancelled {export.id}: nothing of it is kept.")
+    else:
+        messages.warning(request, f"{export.id} had already ended ({export.get_status_display().lower()}).")
+    return redirect(export)

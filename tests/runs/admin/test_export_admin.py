@@ -76,3 +76,17 @@ def test_it_deletes_finished_exports_with_their_files_and_keeps_unfinished_ones(
     assert response.status_code == 302
     assert list(DatasetExport.objects.values_list("pk", flat=True)) == [writing.pk]
     assert not done.folder.exists()
+
+
+def test_it_cancels_the_chosen_exports_that_have_not_ended(admin_client, alice):
+    queued = DatasetExport.objects.create(owner=alice)
+    writing = DatasetExport.objects.create(owner=alice, status="running")
+    done = DatasetExport.objects.create(owner=alice, status="completed")
+    response = admin_client.post(
+        reverse("admin:runs_datasetexport_changelist"),
+        {"action": "cancel_exports", "_selected_action": [queued.pk, writing.pk, done.pk]},
+        follow=True,
+    )
+    assert "Cancelled 2 exports; 1 other had already ended" in response.content.decode()
+    statuses = dict(DatasetExport.objects.values_list("pk", "status"))
+    assert statuses == {queued.pk: "cancelled", writing.pk: "cancelled", done.pk: "completed"}

@@ -9,9 +9,9 @@ import webdataset as wds
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from runs.datasets.export import ExportOptions, dataset_runs, dataset_write
+from runs.datasets.export import ExportOptions, dataset_export_run, dataset_runs, dataset_write
 from runs.datasets.shards import DatasetError
-from runs.models import Run
+from runs.models import DatasetExport, ExportStatus, Run
 from runs.provenance import run_provenance
 from tests.exports import COMPLETED, exportable_run
 from tests.factories import NodeRuntimeFactory
@@ -193,3 +193,43 @@ def test_it_reads_every_record_in_two_queries_however_many_runs(exports, alice):
     assert [records[run.id]["image"] for run in runs] == ["nvcr.io/cosmos/then:1"] + [
         "nvcr.io/cosmos/now:2"
     ] * 3
+
+
+def cancel_from_elsewhere(export: DatasetExport) -> None:
+    """The cancel as another process makes it: on the row, not on the writer's object."""
+    assert DatasetExport.objects.get(pk=export.pk).mark_cancelled()
+
+
+def test_it_stops_writing_a_cancelled_export_and_leaves_no_file(alice, three_runs, monkeypatch):
+    export = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9, "shard_samples": 1})
+    reports = []
+    report = DatasetExport.record_progress
+
+    def cancelled_after_the_first_shard(self, **progress):
+        reports.append(progress["samples_done"])
+        if len(reports) == 1:
+            cancel_from_elsewhere(self)
+        return report(self, **progress)
+
+    monkeypatch.setattr(DatasetExport, "record_progress", cancelled_after_the_first_shard)
+    assert dataset_export_run(export=export) is False
+    assert reports == [1]  # it stopped at the report that found it cancelled, before the other shards
+    export.refresh_from_db()
+    assert export.status == ExportStatus.CANCELLED and export.files() == []
+    assert not export.folder.parent.exists() or list(export.folder.parent.iterdir()) == []
+
+
+def test_it_removes_an_export_cancelled_after_its_last_report(alice, three_runs, monkeypatch):
+    export = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9})
+    complete = DatasetExport.mark_completed
+
+    def cancelled_just_before(self, **result):
+        cancel_from_elsewhere(self)
+        return complete(self, **result)
+
+    monkeypatch.setattr(DatasetExport, "mark_completed", cancelled_just_before)
+    assert dataset_export_run(export=export) is False
+    export.refresh_from_db()
+    assert export.status == ExportStatus.CANCELLED and not export.folder.exists()
+    # Queued again by a lost message: a cancelled export is never claimed.
+    assert dataset_export_run(export=export) is False and not export.folder.exists()

@@ -129,3 +129,22 @@ def test_it_takes_a_filter_without_a_field_of_its_own_from_a_hidden_input(
     tasks.export_dataset(export.id)
     export.refresh_from_db()
     assert export.samples_total == 1
+
+
+def test_it_cancels_an_export_for_its_owner_only(client, alice, bob, alices_runs):
+    export = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9})
+    url = reverse("export_cancel", args=[export.id])
+    client.force_login(bob)
+    assert client.post(url).status_code == 404
+    client.force_login(alice)
+    page = client.get(reverse("export_detail", args=[export.id])).content.decode()
+    assert f'action="{url}"' in page and "Cancel export" in page
+    assert client.get(url).status_code == 405  # a link or a prefetch never cancels
+    response = client.post(url, follow=True)
+    export.refresh_from_db()
+    assert export.status == ExportStatus.CANCELLED
+    page = response.content.decode()
+    assert f"Cancelled {export.id}" in page and "Cancel export" not in page
+    assert "already ended (cancelled)" in client.post(url, follow=True).content.decode()
+    tasks.export_dataset(export.id)  # its queued message: nothing is written
+    assert not export.folder.exists()
