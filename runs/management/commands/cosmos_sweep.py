@@ -20,6 +20,28 @@ from runs.services.sweep_axes import sweep_axes_read, sweep_axis_parse
 from runs.terminal import SweepDisplay, follow_sweep, sweep_counts_text
 
 
+def follow_sweep_to_end(sweep: Sweep, display: SweepDisplay) -> tuple[Sweep, int]:
+    """Follow a sweep on ``display`` until every run of it has ended, then say how it ended.
+
+    Only watches: workers run its runs. Returns the sweep and the exit status of a command that
+    followed it: 0 every run completed, 1 some did not, 130 stopped (Ctrl-C) before its end, the
+    sweep going on (the line says how to follow it again or cancel it). cosmos_sweep --follow and
+    cosmos_monitor SWEEP_ID both end this way.
+    """
+    try:
+        with display:
+            sweep = follow_sweep(sweep, display)
+    except KeyboardInterrupt:
+        display.note(
+            f"Stopped following; sweep {sweep.id} goes on. Follow it again: cosmos_monitor {sweep.id}; "
+            f"cancel it: cosmos_cancel {sweep.id}"
+        )
+        return sweep, EXIT_INTERRUPTED
+    counts = sweep.status_counts()
+    display.note(f"Sweep {sweep.id} ended: {sweep_counts_text(counts)}")
+    return sweep, 0 if counts[RunStatus.COMPLETED] == sum(counts.values()) else EXIT_FAILED
+
+
 class Command(BaseCommand):
     help = (
         "Queue a sweep: one run per cell of a grid of axes, e.g. --axis seed=1,2,3 --axis edge=0.2,0.5,1. "
@@ -28,7 +50,8 @@ class Command(BaseCommand):
         "seg, blur, …) or any parameter of the model by name. The grid and its size are shown and "
         "confirmed before anything is queued (--yes to skip; required without a terminal). "
         "Exit status: 0 queued (with --follow: every run completed), 1 a run did not complete, "
-        "2 bad input or not confirmed."
+        "2 bad input or not confirmed, 130 stopped following (the sweep goes on; "
+        "cosmos_monitor SWEEP_ID follows it again)."
     )
     stealth_options = ("stdin",)
 
@@ -70,7 +93,10 @@ class Command(BaseCommand):
         parser.add_argument("--user", default=os.environ.get("COSMOS_USER"), help="Owner of the sweep.")
         parser.add_argument("--yes", action="store_true", help="Queue without asking.")
         parser.add_argument(
-            "--follow", action="store_true", help="Wait with progress until every run has ended."
+            "--follow",
+            action="store_true",
+            help="Wait with progress until every run has ended (Ctrl-C stops the waiting, not the sweep: "
+            "cosmos_monitor SWEEP_ID follows it again).",
         )
         parser.add_argument(
             "--webhook",
@@ -123,18 +149,10 @@ class Command(BaseCommand):
         if not options["follow"]:
             self._emit(sweep, run_ids)
             return
-        try:
-            with display:
-                sweep = follow_sweep(sweep, display)
-        except KeyboardInterrupt:
-            display.note(f"Stopped following; sweep {sweep.id} goes on. Cancel it: cosmos_cancel {sweep.id}")
-            self._emit(sweep, run_ids)
-            sys.exit(EXIT_INTERRUPTED)
-        counts = sweep.status_counts()
-        display.note(f"Sweep {sweep.id} ended: {sweep_counts_text(counts)}")
+        sweep, status = follow_sweep_to_end(sweep, display)
         self._emit(sweep, run_ids)
-        if counts[RunStatus.COMPLETED] != sum(counts.values()):
-            sys.exit(EXIT_FAILED)
+        if status:
+            sys.exit(status)
 
     def _plan(self, options: dict, owner) -> SweepPlan:
         axes, base = ([], {})

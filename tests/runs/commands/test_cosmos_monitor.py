@@ -6,12 +6,16 @@ import signal
 import subprocess
 import sys
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from cosmos.failures import Failure
+from runs.models import Run, RunStatus, Sweep
+from runs.services.runs import run_finalize
 from tests.factories import RunFactory
 from tests.stack import migrate_sqlite
 
@@ -98,3 +102,91 @@ def test_it_takes_over_a_run_whose_monitor_was_killed(ssh_host, tmp_path, render
 def test_it_refuses_a_run_that_is_not_running(db):
     with pytest.raises(CommandError, match="only a launched, running run can be monitored"):
         call_command("cosmos_monitor", RunFactory().id)
+
+
+def cosmos_monitor(*args: str) -> tuple[int, str, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("cosmos_monitor", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    except CommandError as exc:
+        code = exc.returncode
+        err.write(str(exc))
+    return code, out.getvalue(), err.getvalue()
+
+
+def sweep_of(*, runs: int) -> Sweep:
+    """A sweep whose runs are all collecting their outputs: each has only its end left."""
+    sweep = Sweep.objects.create(name="seeds", axes=[{"name": "seed", "values": list(range(runs))}])
+    for _ in range(runs):
+        RunFactory(sweep=sweep, status=RunStatus.DOWNLOADING)
+    return sweep
+
+
+def end(run: Run, status: str) -> None:
+    failure = Failure("crashed", "Model crashed", "") if status == RunStatus.FAILED else None
+    assert run_finalize(run=run, status=status, failure=failure)
+
+
+def test_it_follows_a_sweep_until_its_runs_have_ended(db, no_workers, monkeypatch):
+    sweep = sweep_of(runs=2)
+    looks = []
+
+    def a_worker_ends_a_run(seconds):  # a worker ending one run between two looks at the sweep
+        looks.append(seconds)
+        end(sweep.runs.filter(status=RunStatus.DOWNLOADING).order_by("created_at", "id").first(), "completed")
+
+    monkeypatch.setattr("runs.terminal.time.sleep", a_worker_ends_a_run)
+    code, out, err = cosmos_monitor(sweep.id)
+    assert code == 0, err
+    assert len(looks) == 2 and out.strip() == sweep.id
+    assert "[ 50.0%] 2 runs: 1 running, 1 completed" in err
+    assert f"Sweep {sweep.id} ended: 2 runs: 2 completed" in err
+    sweep.refresh_from_db()
+    assert sweep.completed_at is not None
+    # It only watched: nothing was queued, staged or cancelled for the workers.
+    assert not any(task.called for task in vars(no_workers).values())
+
+
+@pytest.mark.parametrize(
+    ("ends", "code", "summary"),
+    [
+        (("completed", "completed"), 0, "2 runs: 2 completed"),
+        (("completed", "failed"), 1, "2 runs: 1 completed, 1 failed"),
+    ],
+)
+def test_it_prints_at_once_how_a_sweep_that_already_ended_ended(
+    db, no_workers, monkeypatch, ends, code, summary
+):
+    sweep = sweep_of(runs=2)
+    for run, status in zip(sweep.runs.order_by("created_at", "id"), ends, strict=True):
+        end(run, status)
+
+    def never(seconds):
+        raise AssertionError("it waited for a sweep that had ended")
+
+    monkeypatch.setattr("runs.terminal.time.sleep", never)
+    exit_code, out, err = cosmos_monitor(sweep.id)
+    assert exit_code == code, err
+    assert out.strip() == sweep.id and f"Sweep {sweep.id} ended: {summary}" in err
+
+
+def test_it_says_how_to_follow_again_when_stopped_and_the_sweep_goes_on(db, no_workers, monkeypatch):
+    sweep = sweep_of(runs=2)
+
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("runs.terminal.time.sleep", ctrl_c)
+    code, out, err = cosmos_monitor(sweep.id)
+    assert code == 130 and out.strip() == sweep.id
+    assert f"Stopped following; sweep {sweep.id} goes on. Follow it again: cosmos_monitor {sweep.id}" in err
+    assert f"cosmos_cancel {sweep.id}" in err
+    assert sweep.runs.filter(status=RunStatus.DOWNLOADING).count() == 2
+
+
+def test_it_refuses_an_unknown_sweep(db):
+    code, out, err = cosmos_monitor("sw_nothing")
+    assert code == 2 and "no sweep with id 'sw_nothing'" in err and not out

@@ -114,6 +114,18 @@ def test_it_exits_non_zero_when_a_followed_run_failed(folder, no_workers, monkey
     assert "2 runs: 2 failed" in err
 
 
+def test_it_says_how_to_follow_again_when_stopped_following(folder, no_workers, monkeypatch):
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("runs.terminal.time.sleep", ctrl_c)
+    code, out, err = cosmos_sweep("a street", str(folder), "--axis", "seed=1,2", "--yes", "--follow")
+    sweep = Sweep.objects.get()
+    assert code == 130 and out.strip() == sweep.id
+    assert f"Follow it again: cosmos_monitor {sweep.id}; cancel it: cosmos_cancel {sweep.id}" in err
+    assert sweep.runs.filter(status=RunStatus.PENDING).count() == 2  # it goes on
+
+
 @pytest.mark.slow
 def test_it_follows_the_sweep_to_its_end_on_the_stand_in(folder, fast_sim, no_workers, monkeypatch):
     fast_sim.batch_size = 4
