@@ -11,7 +11,10 @@ where each kind of file keeps metadata that FFmpeg, and so PyAV, reads back:
 - PNG image: a ``tEXt`` chunk keyed ``cosmos_provenance`` (in the first frame's metadata).
 
 Each embed writes a temporary file beside the original, syncs it and renames it over the
-original, so a crash leaves either the old file or the new one, never half of either. OSError
+original, so a crash leaves either the old file or the new one, never half of either. The new
+file keeps the original's mode and modification time: a label was added, the model's output was
+not remade, and an output saved long ago (labelled later, cosmos_provenance --backfill) still
+reads as made then; its size changes, so what compares sizes sees the change. OSError
 (a full or read-only disk) propagates as it is; anything else that stops an embed is
 ProvenanceError, and the original file is left untouched.
 """
@@ -290,8 +293,11 @@ def _sync_file(path: Path) -> None:
 
 
 def _publish(temp: Path, path: Path) -> None:
-    """Rename the synced temporary file over the original (keeping its mode), then sync the folder."""
+    """Rename the synced temporary file over the original (keeping its mode and modification
+    time, set before the rename so no one sees the new bytes with a new time), then sync the folder."""
     shutil.copymode(path, temp)
+    original = path.stat()
+    os.utime(temp, ns=(original.st_atime_ns, original.st_mtime_ns))
     os.replace(temp, path)
     fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -12,6 +12,7 @@ those were recorded falls back to what the database says now.
 import functools
 import logging
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,8 +137,23 @@ def _utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat() if moment else None
 
 
-def embed_outputs(run: Run, folder: Path, *, completed_at: datetime) -> dict[str, Any]:
+def output_media(folder: Path) -> list[Path]:
+    """The videos and images of a run's outputs ``folder`` that can carry its record, by name
+    (hidden files, such as an embed's temporary ones, left out)."""
+    return [
+        path
+        for path in sorted(Path(folder).iterdir())
+        if not path.name.startswith(".") and path.is_file() and can_embed(path)
+    ]
+
+
+def embed_outputs(
+    run: Run, folder: Path, *, completed_at: datetime, names: Collection[str] | None = None
+) -> dict[str, Any]:
     """Write the run's record into each video and image of its outputs' ``folder``; what became of each.
+
+    ``names``: only those files of the folder (what a backfill found without a record,
+    runs.services.provenance); None: every one.
 
     A file that cannot hold it (an unreadable container, a record too large for a JPEG) keeps its
     content as it was and is named under "failed": the model's output is worth more than its
@@ -146,8 +162,8 @@ def embed_outputs(run: Run, folder: Path, *, completed_at: datetime) -> dict[str
     """
     record = run_provenance(run, completed_at=completed_at)
     embedded, failed = [], {}
-    for path in sorted(Path(folder).iterdir()):
-        if path.name.startswith(".") or not path.is_file() or not can_embed(path):
+    for path in output_media(folder):
+        if names is not None and path.name not in names:
             continue
         try:
             embed_provenance(path, record)

@@ -475,6 +475,26 @@ class Run(models.Model):
         self.outputs = dict(note)
         Run.objects.filter(pk=self.pk).update(outputs=self.outputs, updated_at=timezone.now())
 
+    def record_provenance_backfill(self, *, provenance: dict, media_info: dict) -> bool:
+        """A completed run's files were given their records later: ``provenance`` replaces what
+        ``outputs`` says of them, ``media_info`` (video_info / image_info) the facts probed from
+        the rewritten files. Merged into the row's current outputs under its lock; False (nothing
+        written) when they are no longer these files (deleted, or the run is no longer completed)."""
+        folder = self.outputs.get("dir")
+        with transaction.atomic():
+            current = (
+                Run.objects.select_for_update()
+                .filter(pk=self.pk, status=RunStatus.COMPLETED)
+                .values_list("outputs", flat=True)
+                .first()
+            )
+            if not current or not folder or current.get("dir") != folder or "deleted_at" in current:
+                return False
+            merged = {**current, **media_info, "provenance": provenance}
+            Run.objects.filter(pk=self.pk).update(outputs=merged, updated_at=timezone.now())
+        self.outputs = merged
+        return True
+
 
 class Progress(models.Model):
     """One progress event of a run: the stage it is in and how far the whole run has come.

@@ -1,6 +1,8 @@
 """cosmos/provenance.py: a record into a video or image and back, read with PyAV."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import av
@@ -67,6 +69,22 @@ def test_it_replaces_the_record_a_file_held(tmp_path):
         embed_provenance(path, RECORD)
         embed_provenance(path, {**RECORD, "run_id": "rs_new"})
         assert read_provenance(path)["run_id"] == "rs_new"
+
+
+def test_it_keeps_the_files_mode_and_modification_time(tmp_path):
+    made = 1_700_000_000_123_456_789
+    files = [write_test_video(tmp_path / "output.mp4"), write_test_image(tmp_path / "output.jpg")]
+    files.append(write_png(tmp_path / "output.png"))
+    for path in files:
+        path.chmod(0o640)
+        os.utime(path, ns=(made, made))
+
+    for path in files:
+        size = path.stat().st_size
+        embed_provenance(path, RECORD)
+        assert path.stat().st_mtime_ns == made, path.name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        assert path.stat().st_size > size  # what compares sizes sees the change
 
 
 def test_it_embeds_a_record_in_a_jpeg_as_exif(tmp_path):
