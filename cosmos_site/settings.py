@@ -366,6 +366,8 @@ CELERY_BEAT_SCHEDULER = "cosmos_site.celery:PersistentScheduler"
 # delay, doubled at each try (at most COSMOS_WEBHOOK_RETRY_MAX_DELAY) for COSMOS_WEBHOOK_RETRY_FOR
 # seconds after the event, then failed. Beat looks for due retries every COSMOS_WEBHOOK_DUE_SECONDS.
 COSMOS_WEBHOOK_TIMEOUT = env_float("COSMOS_WEBHOOK_TIMEOUT", 10.0, minimum=0.1, maximum=120)
+# Seconds a webhook URL's host may take to resolve, at registration (a web request waits) and at each send.
+COSMOS_WEBHOOK_RESOLVE_TIMEOUT = env_float("COSMOS_WEBHOOK_RESOLVE_TIMEOUT", 5.0, minimum=0.1, maximum=60)
 COSMOS_WEBHOOK_RETRY_BASE_DELAY = env_float("COSMOS_WEBHOOK_RETRY_BASE_DELAY", 5.0, minimum=0, maximum=3600)
 COSMOS_WEBHOOK_RETRY_MAX_DELAY = env_float("COSMOS_WEBHOOK_RETRY_MAX_DELAY", 3600.0, minimum=0, maximum=86400)
 COSMOS_WEBHOOK_RETRY_FOR = env_float("COSMOS_WEBHOOK_RETRY_FOR", 86400.0, minimum=0, maximum=7 * 86400)

@@ -10,10 +10,16 @@ allow an endpoint private addresses (a receiver on the same network).
 
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 SCHEMES = {"http": 80, "https": 443}
+# Seconds a host name may take to resolve (registration, each send) before the URL is refused.
+RESOLVE_TIMEOUT = 5.0
+# Lookups under way at once in this process: one that never answers keeps its thread (a lookup
+# cannot be interrupted), so their number is bounded; past it, a URL waits its timeout for a turn.
+_lookups = threading.BoundedSemaphore(8)
 
 
 class AddressRefused(ValueError):
@@ -75,11 +81,41 @@ def parse(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port or SCHEMES[parts.scheme], path
 
 
-def resolve(url: str, *, allow_private: bool = False) -> Target:
-    """The URL's target with every address its host has now, each checked; else AddressRefused."""
+def _lookup(host: str, port: int, timeout: float) -> list:
+    """getaddrinfo, given up after ``timeout`` seconds.
+
+    getaddrinfo has no timeout of its own: a resolver that never answers held a web request (one
+    of the few a web process serves at once) or a webhook task for as long as it pleased. It runs
+    in a daemon thread instead, left to finish on its own if it is late.
+    """
+    if not _lookups.acquire(timeout=timeout):
+        raise AddressRefused(f"{host} did not resolve within {timeout:g} s (too many lookups waiting)")
+    outcome: dict = {}
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            outcome["found"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except BaseException as exc:  # handed to the caller, whatever it is
+            outcome["error"] = exc
+        finally:
+            _lookups.release()
+            done.set()
+
+    threading.Thread(target=look_up, name=f"resolve {host}"[:60], daemon=True).start()
+    if not done.wait(timeout):
+        raise AddressRefused(f"{host} did not resolve within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["found"]
+
+
+def resolve(url: str, *, allow_private: bool = False, timeout: float = RESOLVE_TIMEOUT) -> Target:
+    """The URL's target with every address its host has now, each checked; else AddressRefused
+    (also when the host takes more than ``timeout`` seconds to resolve)."""
     scheme, host, port, path = parse(url)
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = _lookup(host, port, timeout)
     except (socket.gaierror, UnicodeError) as exc:
         raise AddressRefused(f"{host} cannot be resolved: {exc}") from None
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in found))

@@ -45,7 +45,7 @@ def webhook_url_check(*, url: str, allow_private: bool = False) -> str:
     if len(url) > WebhookEndpoint._meta.get_field("url").max_length:
         raise WebhookRequestError("the URL is too long", "url")
     try:
-        resolve(url, allow_private=allow_private)
+        resolve(url, allow_private=allow_private, timeout=settings.COSMOS_WEBHOOK_RESOLVE_TIMEOUT)
     except AddressRefused as exc:
         raise WebhookRequestError(str(exc), "url") from None
     return url
@@ -173,7 +173,11 @@ def webhook_delivery_send(*, delivery: WebhookDelivery) -> str:
         if not endpoint.active:
             raise _GiveUp("the endpoint is disabled")
         secret = endpoint.secret
-        target = resolve(endpoint.url, allow_private=endpoint.allow_private)
+        target = resolve(
+            endpoint.url,
+            allow_private=endpoint.allow_private,
+            timeout=settings.COSMOS_WEBHOOK_RESOLVE_TIMEOUT,
+        )
         content = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
         now = timezone.now()
         headers = {

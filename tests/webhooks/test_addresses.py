@@ -1,4 +1,5 @@
 import socket
+import threading
 from unittest import mock
 
 import pytest
@@ -86,3 +87,27 @@ def test_it_names_why_an_address_is_refused():
         AddressRefused, match=r"^localhost resolves to (127\.0\.0\.1|::1), a loopback address"
     ):
         resolve("http://localhost/")
+
+
+def test_it_gives_up_on_a_host_whose_lookup_never_answers(monkeypatch):
+    answer = threading.Event()
+
+    def never_answers(host, port, *args, **kwargs):
+        answer.wait(30)  # a resolver that hangs (let go when the test ends)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", never_answers)
+    try:
+        with pytest.raises(AddressRefused, match=r"slow\.example did not resolve within 0\.2 s"):
+            resolve("https://slow.example/in", timeout=0.2)
+    finally:
+        answer.set()
+
+
+def test_it_passes_on_what_the_lookup_raised(monkeypatch):
+    def fails(host, port, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fails)
+    with pytest.raises(AddressRefused, match=r"nowhere\.example cannot be resolved: .*not known"):
+        resolve("https://nowhere.example/in")
