@@ -64,7 +64,7 @@ def manage(environment: dict, *args: str) -> str:
     return done.stdout
 
 
-def query(environment: dict, sql: str, *parameters) -> list[tuple]:
+def query(environment: dict, sql: str, *parameters, timeout: float = 30) -> list[tuple]:
     """Rows straight from a deployment's database, without starting Django (a change is committed).
 
     ``?`` marks a parameter. Cheap enough to poll: a ``manage.py shell`` takes seconds on a busy machine.
@@ -76,40 +76,46 @@ def query(environment: dict, sql: str, *parameters) -> list[tuple]:
             return cursor.fetchall() if cursor.description else []
     database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
     try:
-        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection, connection:
+        with contextlib.closing(sqlite3.connect(database, timeout=timeout)) as connection, connection:
             return connection.execute(sql, parameters).fetchall()
     except sqlite3.OperationalError as exc:
         raise sqlite3.OperationalError(f"{exc}\n{sqlite_lock_holders(database)}") from exc
 
 
-def sqlite_lock_holders(database: Path) -> str:
-    """Who holds which lock on a SQLite database and its WAL index, from /proc/locks: for the
-    message of a read that found it locked (a reader in WAL mode waits only on a lock that a
-    process frozen or stuck in the middle of a close, a checkpoint or a recovery holds)."""
+def sqlite_locks(database: Path) -> list[tuple[str, str, str, int]]:
+    """Every POSIX lock on a SQLite database, its WAL and its WAL index, from /proc/locks: (file,
+    READ or WRITE, byte range, pid)."""
     inodes = {}
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             inodes[os.stat(f"{database}{suffix}").st_ino] = database.name + suffix
-    lines = []
+    locks = []
     for line in Path("/proc/locks").read_text().splitlines():
         fields = line.split()
         # "1: POSIX  ADVISORY  WRITE 1234 08:01:5678 1073741824 1073741824" (a blocked one has "->")
         fields = fields[1:] if fields[1] == "->" else fields
-        if len(fields) < 7 or fields[1] != "POSIX":
+        if len(fields) < 8 or fields[1] != "POSIX":
             continue
         inode = int(fields[5].rsplit(":", 1)[1])
         if inode in inodes:
-            pid = fields[4]
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
-                if int(pid) == os.getpid():
-                    command = "(this test's process) " + command
-            except OSError:
-                state, command = "?", "(gone)"
-            lines.append(
-                f"{inodes[inode]} {fields[3]} bytes {fields[6]}-{fields[7]}: pid {pid} [{state}] {command}"
-            )
+            locks.append((inodes[inode], fields[3], f"{fields[6]}-{fields[7]}", int(fields[4])))
+    return locks
+
+
+def sqlite_lock_holders(database: Path) -> str:
+    """Who holds which lock on a SQLite database and its WAL index: for the message of a read that
+    found it locked (a reader in WAL mode waits only on a lock that a process frozen or stuck in
+    the middle of a close, a checkpoint or a recovery holds)."""
+    lines = []
+    for file, kind, byte_range, pid in sqlite_locks(database):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]
+            if pid == os.getpid():
+                command = "(this test's process) " + command
+        except OSError:
+            state, command = "?", "(gone)"
+        lines.append(f"{file} {kind} bytes {byte_range}: pid {pid} [{state}] {command}")
     return "locks held:\n" + ("\n".join(lines) or "(none)")
 
 
@@ -132,12 +138,19 @@ def polling_query(environment: dict):
         yield lambda sql, *parameters: connection.execute(sql, parameters).fetchall()
 
 
-def holds_no_transaction(environment: dict) -> bool:
-    """No process has a write transaction open on the deployment's database right now.
+def blocks_nobody(environment: dict, pid: int) -> bool:
+    """The process ``pid``, frozen, holds nothing the deployment's other processes would wait on.
 
-    A process frozen inside one (SIGSTOP, or a machine that stalls it) blocks every other writer
-    until it goes on: SQLite's write lock, PostgreSQL's row locks. Tests that freeze a worker to
-    play dead freeze it outside one, since no takeover can get past a lock it holds.
+    A process frozen (SIGSTOP, or a machine that stalls it) inside a transaction blocks every other
+    writer until it goes on: SQLite's write lock, PostgreSQL's row locks. On SQLite, one frozen in
+    the middle of closing a connection also holds the lock byte every new connection must read past
+    (the close tries for an exclusive lock, to checkpoint), so no new reader gets in either. Tests
+    that freeze a worker to play dead freeze it outside these, since no takeover can get past them.
+
+    SQLite's locks are read off /proc/locks for that process: a check by opening a connection and
+    taking the write lock misses the close's lock whenever this process has another connection
+    open to the database (SQLite then shares that connection's lock on the file, without asking
+    the kernel), which a test polling the database has.
     """
     if "DATABASE_URL" in environment:
         # In a transaction, idle or still running a statement of it: either may hold row locks.
@@ -147,13 +160,10 @@ def holds_no_transaction(environment: dict) -> bool:
         """
         return query(environment, open_transactions)[0][0] == 0
     database = Path(environment["COSMOS_DATA_DIR"]) / "cosmos.sqlite3"
-    with contextlib.closing(sqlite3.connect(database, timeout=0, isolation_level=None)) as connection:
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return False
-        connection.execute("ROLLBACK")
-    return True
+    # Its read locks (a read under way, its place in the WAL) hold nobody up; any write lock may.
+    return not any(
+        kind == "WRITE" and holder == pid for _file, kind, _range, holder in sqlite_locks(database)
+    )
 
 
 def wait_until_stopped(pid: int, *, timeout: float = 10) -> None:

@@ -1,10 +1,17 @@
-"""The black-box tests' process helpers (tests/stack.py) clean up after a test process that dies."""
+"""The black-box tests' helpers (tests/stack.py): processes that die with their test process, and
+telling whether a frozen process holds a lock the others would wait on."""
 
+import contextlib
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 
+import pytest
+
+from tests.stack import blocks_nobody, query
 from tests.waiting import wait_for
 
 # A stand-in for a test process: starts a long-lived child the way tests start workers, says its
@@ -45,3 +52,67 @@ def test_it_kills_a_started_process_when_the_test_process_is_killed(tmp_path):
         test_process.kill()
         test_process.wait()
         test_process.stdout.close()
+
+
+# A process connected to the database (it reads, so it holds SQLite's shared lock), then doing
+# what a closing connection does first (the lock byte every new connection must read past, taken
+# to try for an exclusive lock and checkpoint) or not, then stopped there.
+HOLDER = """
+import fcntl, os, sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1])
+connection.execute("SELECT count(*) FROM t").fetchall()
+if sys.argv[2] == "closing":
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0x40000000, os.SEEK_SET)  # SQLite's PENDING byte
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    (tmp_path / "data").mkdir()
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "cosmos.sqlite3")) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE t (a)")
+        connection.commit()
+    return {"COSMOS_DATA_DIR": str(tmp_path / "data")}
+
+
+@contextlib.contextmanager
+def frozen_holder(deployment, state):
+    database = os.path.join(deployment["COSMOS_DATA_DIR"], "cosmos.sqlite3")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, database, state], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        holder.send_signal(signal.SIGSTOP)
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def test_it_sees_a_frozen_close_blocking_new_connections_while_the_test_has_one_open(deployment):
+    database = os.path.join(deployment["COSMOS_DATA_DIR"], "cosmos.sqlite3")
+    with contextlib.closing(sqlite3.connect(database)) as polling:
+        polling.execute("SELECT count(*) FROM t").fetchall()  # the test's own connection, as a poll keeps
+        with frozen_holder(deployment, "closing") as holder:
+            # Taking the write lock on a second connection of this process succeeds: it asks no lock
+            # of the kernel while the first holds one. That check let CI freeze a worker here.
+            with contextlib.closing(sqlite3.connect(database, timeout=0, isolation_level=None)) as check:
+                check.execute("BEGIN IMMEDIATE")
+                check.execute("ROLLBACK")
+            assert not blocks_nobody(deployment, holder.pid)
+    locked = r"(?s)database is locked\n.*WRITE.*pid {pid} \[T\]"
+    with frozen_holder(deployment, "closing") as holder, pytest.raises(sqlite3.OperationalError) as error:
+        query(deployment, "SELECT count(*) FROM t", timeout=0.2)  # what a new connection meets then
+    assert re.search(locked.format(pid=holder.pid), str(error.value)), error.value
+
+
+def test_it_lets_a_frozen_reader_be(deployment):
+    with frozen_holder(deployment, "reading") as holder:
+        assert blocks_nobody(deployment, holder.pid)
+        assert query(deployment, "SELECT count(*) FROM t") == [(0,)]

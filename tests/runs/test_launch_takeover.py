@@ -16,8 +16,8 @@ import pytest
 
 from tests.hosts import descendants
 from tests.stack import (
+    blocks_nobody,
     clean_environment,
-    holds_no_transaction,
     manage,
     own_database,
     polling_query,
@@ -116,11 +116,11 @@ def freeze_mid_launch(environment: dict, worker, log: Path) -> str:
                 continue
             worker.send_signal(signal.SIGSTOP)
             wait_until_stopped(worker.pid)
-            if not holds_no_transaction(environment):
-                # Frozen inside a write, it would block every other writer (SQLite's lock, PostgreSQL's
-                # row locks) until it woke: no takeover gets past that. Catch it between writes, after
-                # letting it run a moment: stopped again at once, a loaded worker never gets the CPU to
-                # leave that transaction, and each try would find it there again.
+            if not blocks_nobody(environment, worker.pid):
+                # Frozen inside a write (or a connection's close), it would block the others (SQLite's
+                # locks, PostgreSQL's row locks) until it woke: no takeover gets past that. Catch it
+                # between writes, after letting it run a moment: stopped again at once, a loaded worker
+                # never gets the CPU to leave that transaction, and each try would find it there again.
                 worker.send_signal(signal.SIGCONT)
                 in_transaction += 1
                 time.sleep(random.uniform(0.005, 0.05))
