@@ -34,5 +34,6 @@ urlpatterns = [
     path("exports/<str:export_id>/", exports.export_detail, name="export_detail"),
     path("exports/<str:export_id>/files/<str:name>", exports.export_file, name="export_file"),
     path("exports/<str:export_id>/cancel/", exports.export_cancel, name="export_cancel"),
+    path("exports/<str:export_id>/delete/", exports.export_delete, name="export_delete"),
     path("api/", api.api.urls),
 ]

@@ -4,6 +4,7 @@
     POST /api/exports                          queue one (the same filters as cosmos_export and the page)
     GET  /api/exports/{export_id}              one, with its progress and, once done, its files
     POST /api/exports/{export_id}/cancel       stop a queued or running one (nothing of it is kept)
+    DELETE /api/exports/{export_id}            delete a finished one and its files
     GET  /api/exports/{export_id}/files/{name} a shard or the manifest (byte ranges work)
 
 Mounted on the API in runs/views/api.py (its authentication and error handlers apply). Each user
@@ -23,6 +24,7 @@ from runs.datasets.export import (
     ExportOptions,
     dataset_export_cancel,
     dataset_export_create,
+    dataset_export_delete,
 )
 from runs.datasets.selection import SelectionError, selection_clean, selection_runs
 from runs.models import DatasetExport
@@ -192,6 +194,21 @@ def export_cancel_request(request: HttpRequest, export_id: str) -> Any:
         export.refresh_from_db()
         return _error(409, f"export {export.id} has already ended ({export.status})")
     return _json(export)
+
+
+@router.delete(
+    "/{export_id}",
+    response={204: None, **ERRORS},
+    url_name="export",
+    summary="Delete a finished export and its files (409 while it is queued or written: cancel it first)",
+)
+def export_delete(request: HttpRequest, export_id: str) -> Any:
+    export = _visible(request, export_id)
+    if export is None:
+        return _not_found(export_id)
+    if not dataset_export_delete(export=export):
+        return _error(409, f"export {export.id} is still {export.status}: cancel it first")
+    return Status(204, None)
 
 
 @router.get(

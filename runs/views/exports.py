@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from cosmos_site.htmx import htmx_partial
-from runs.datasets.export import dataset_export_cancel, dataset_export_create
+from runs.datasets.export import dataset_export_cancel, dataset_export_create, dataset_export_delete
 from runs.datasets.forms import DatasetExportForm
 from runs.datasets.selection import selection_runs, selection_text
 from runs.models import DatasetExport
@@ -87,3 +87,16 @@ def export_cancel(request: HttpRequest, export_id: str) -> HttpResponse:
     else:
         messages.warning(request, f"{export.id} had already ended ({export.get_status_display().lower()}).")
     return redirect(export)
+
+
+@require_POST
+@login_required
+def export_delete(request: HttpRequest, export_id: str) -> HttpResponse:
+    """Delete a finished export and its files (a dataset can be large); one still written stays."""
+    export = get_export(request, export_id)
+    deleted = export.id  # the row's id is gone from the object once it is deleted
+    if not dataset_export_delete(export=export):
+        messages.warning(request, f"{deleted} is still being written: cancel it first.")
+        return redirect(export)
+    messages.info(request, f"Deleted {deleted} and its files.")
+    return redirect("export_new")

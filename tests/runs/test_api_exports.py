@@ -140,3 +140,26 @@ def test_it_refuses_a_bad_request_saying_which_field_and_creates_nothing(
 def test_it_lists_the_exports_in_the_openapi_document(client, alices_key):
     paths = call(client, "get", "/api/openapi.json", alices_key).json()["paths"]
     assert {"/api/exports", "/api/exports/{export_id}", "/api/exports/{export_id}/cancel"} <= set(paths)
+
+
+def test_it_deletes_a_finished_export_and_its_files_for_its_owner_only(
+    client, alice, alices_key, bobs_key, alices_runs
+):
+    export = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9})
+    tasks.export_dataset(export.id)
+    url = reverse("api:export", args=[export.id])
+    assert export.folder.joinpath("manifest.jsonl").is_file()
+    strangers = call(client, "delete", url, bobs_key)
+    nobodys = call(client, "delete", reverse("api:export", args=["ex_missing"]), bobs_key)
+    assert strangers.status_code == nobodys.status_code == 404
+    assert strangers.json()["error"].replace(export.id, "ex_missing") == nobodys.json()["error"]
+    assert call(client, "delete", url, alices_key).status_code == 204
+    assert not DatasetExport.objects.exists() and not export.folder.exists()
+    assert call(client, "get", url, alices_key).status_code == 404
+
+
+def test_it_keeps_an_export_still_being_written(client, alice, alices_key):
+    export = DatasetExport.objects.create(owner=alice, status=ExportStatus.RUNNING)
+    response = call(client, "delete", reverse("api:export", args=[export.id]), alices_key)
+    assert response.status_code == 409 and "still running: cancel it first" in response.json()["error"]
+    assert DatasetExport.objects.filter(pk=export.id).exists()

@@ -148,3 +148,27 @@ def test_it_cancels_an_export_for_its_owner_only(client, alice, bob, alices_runs
     assert "already ended (cancelled)" in client.post(url, follow=True).content.decode()
     tasks.export_dataset(export.id)  # its queued message: nothing is written
     assert not export.folder.exists()
+
+
+def test_it_deletes_a_finished_export_for_its_owner_only(client, alice, bob, alices_runs):
+    export = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9})
+    tasks.export_dataset(export.id)
+    url = reverse("export_delete", args=[export.id])
+    client.force_login(bob)
+    assert client.post(url).status_code == 404
+    client.force_login(alice)
+    assert f'action="{url}"' in client.get(reverse("export_detail", args=[export.id])).content.decode()
+    response = client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("export_new")
+    assert f"Deleted {export.id} and its files." in response.content.decode()
+    assert not DatasetExport.objects.exists() and not export.folder.exists()
+
+
+def test_it_keeps_an_export_still_being_written_and_says_to_cancel_it(client, alice):
+    export = DatasetExport.objects.create(owner=alice, status=ExportStatus.RUNNING)
+    client.force_login(alice)
+    page = client.get(reverse("export_detail", args=[export.id])).content.decode()
+    assert "export-delete" not in page and "export-cancel" in page
+    response = client.post(reverse("export_delete", args=[export.id]), follow=True)
+    assert "still being written: cancel it first" in response.content.decode()
+    assert DatasetExport.objects.filter(pk=export.id).exists()
