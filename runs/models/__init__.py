@@ -1,9 +1,11 @@
-"""The runs app's models: runs and their progress (runs.py), API keys (api_tokens.py), what completed
-runs took (durations.py), sweeps of runs over a grid (sweeps.py), dataset exports (exports.py)."""
+"""The runs app's models: runs (runs.py) and their progress events (progress.py), API keys
+(api_tokens.py), what completed runs took (durations.py), sweeps of runs over a grid (sweeps.py),
+dataset exports (exports.py)."""
 
 from runs.models.api_tokens import LAST_USED_RESOLUTION, ApiToken
 from runs.models.durations import RunDuration
 from runs.models.exports import DatasetExport, ExportStatus
+from runs.models.progress import Progress
 from runs.models.runs import (
     ACTIVE_STATUSES,
     PRIORITY_MAX,
@@ -11,7 +13,6 @@ from runs.models.runs import (
     TERMINAL_STATUSES,
     USER_PRIORITY_MAX,
     FailureKind,
-    Progress,
     Run,
     RunQuerySet,
     RunStatus,

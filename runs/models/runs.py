@@ -59,6 +59,8 @@ class RunQuerySet(OwnedQuerySet):
 
     def with_latest_progress(self) -> "RunQuerySet":
         """Each run's newest progress event (stage, percentage, message, id, ETA) in the same query."""
+        from runs.models.progress import Progress  # its module imports this one (Progress.run)
+
         latest = Progress.objects.filter(run=OuterRef("pk")).order_by("-id")
         return self.annotate(
             latest_stage=Subquery(latest.values("stage")[:1]),
@@ -496,52 +498,10 @@ class Run(models.Model):
         return True
 
 
-class Progress(models.Model):
-    """One progress event of a run: the stage it is in and how far the whole run has come.
-
-    Rows are append-only and ordered by time, so pages, the command line and the relay all read
-    one stream. Percentages only go up within a run.
-    """
-
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="progress")
-    timestamp = models.DateTimeField(default=timezone.now)
-    stage = models.CharField(max_length=32)
-    percentage = models.FloatField()
-    message = models.TextField(blank=True)
-    # The seconds left as estimated when it was recorded (runs.eta); none while queued or once ended.
-    eta_seconds = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["timestamp", "id"]
-        verbose_name_plural = "progress"
-        indexes = [
-            # A run's events in order (detail pages, the CLI following a run, "latest progress").
-            models.Index(fields=["run", "timestamp"], name="progress_run_time_idx"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(percentage__gte=0) & Q(percentage__lte=100), name="progress_percentage_0_to_100"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.run_id} {self.stage} {self.percentage:.0f}%"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The event as JSON-safe values (a run's progress in Run.to_dict(detail=True))."""
-        return {
-            "timestamp": _isoformat(self.timestamp),
-            "stage": self.stage,
-            "percentage": self.percentage,
-            "message": self.message,
-        }
-
-
 def _isoformat(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-# How old an API key's recorded last use may get before a request records it again.
 def prompts_with_run_count(prompts: models.QuerySet) -> models.QuerySet:
     """Each prompt's number of runs as ``run_count``.
 
