@@ -21,7 +21,14 @@ from cosmos_site.ids import new_id
 from cosmos_site.querysets import OwnedQuerySet
 from cosmos_site.secrets import decrypt_secret
 
-EVENTS = ("run.completed", "run.failed", "run.cancelled", "sweep.completed")
+EVENTS = (
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "sweep.completed",
+    "export.completed",
+    "export.failed",
+)
 TEST_EVENT = "webhook.test"  # "send test event": sent whatever the endpoint's events are
 SUBJECT_MAX_LENGTH = 40
 

@@ -71,7 +71,7 @@ def webhook_endpoint_build(
     if unknown:
         raise WebhookRequestError(f"unknown event {unknown[0]!r}: choose from {', '.join(EVENTS)}", "events")
     if len(scope) > SUBJECT_MAX_LENGTH:
-        raise WebhookRequestError("the scope is a run or sweep id (rs_…, sw_…)", "scope")
+        raise WebhookRequestError("the scope is a run, sweep or export id (rs_…, sw_…, ex_…)", "scope")
     url = webhook_url_check(url=url, allow_private=allow_private)
     secret = new_secret()
     endpoint = WebhookEndpoint(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from runs.datasets.selection import selection_clean, selection_runs
@@ -30,6 +31,7 @@ from runs.datasets.shards import (
 )
 from runs.models import DatasetExport, ExportStatus, Run
 from runs.provenance import run_provenance
+from webhooks.services import webhook_event_publish
 
 DEFAULT_SHARD_BYTES = 1_000_000_000
 # An export page's progress is written at most this often (each write is one UPDATE).
@@ -205,23 +207,51 @@ def dataset_export_run(*, export: DatasetExport) -> bool:
     except _Stopped:
         return False
     except DatasetError as exc:
-        export.mark_failed(message=str(exc))
+        _fail(export, str(exc))
         raise
     except Exception as exc:
-        export.mark_failed(message=f"Internal error: {type(exc).__name__}")
+        _fail(export, f"Internal error: {type(exc).__name__}")
         raise
-    completed = export.mark_completed(
-        shards=[shard.to_dict() for shard in outcome.result.shards],
-        skipped=outcome.skipped,
-        samples=outcome.result.samples,
-        data_bytes=outcome.result.data_bytes,
-    )
+    with transaction.atomic():  # the event is written with the change it announces (an outbox)
+        completed = export.mark_completed(
+            shards=[shard.to_dict() for shard in outcome.result.shards],
+            skipped=outcome.skipped,
+            samples=outcome.result.samples,
+            data_bytes=outcome.result.data_bytes,
+        )
+        if completed:
+            _publish(export, "export.completed")
     if not completed:
         export.refresh_from_db(fields=["status"])
         if export.status == ExportStatus.CANCELLED:  # cancelled after its last report: no files kept
             shutil.rmtree(export.folder, ignore_errors=True)
         return False
     return True
+
+
+def _fail(export: DatasetExport, message: str) -> None:
+    with transaction.atomic():
+        if export.mark_failed(message=message):
+            _publish(export, "export.failed")
+
+
+def _publish(export: DatasetExport, event: str) -> None:
+    """export.completed or export.failed to the owner's webhooks: a training pipeline that asked for
+    a dataset hears when its files can be fetched (or why not). Endpoints scoped to the export, or
+    to the sweep it was chosen from, get it too."""
+    sweep = export.selection.get("sweep")
+    data = {
+        "export_id": export.id,
+        "status": export.status,
+        "samples": export.samples_total,
+        "bytes": export.bytes_total,
+        "files": export.files(),
+        "error": export.error or None,
+        "url": reverse("api:export", args=[export.id]),
+    }
+    webhook_event_publish(
+        owner=export.owner, event=event, subject=export.id, data=data, subjects=[sweep] if sweep else None
+    )
 
 
 def dataset_export_cancel(*, export: DatasetExport) -> bool:

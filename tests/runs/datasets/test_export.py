@@ -15,6 +15,8 @@ from runs.models import DatasetExport, ExportStatus, Run
 from runs.provenance import run_provenance
 from tests.exports import COMPLETED, exportable_run
 from tests.factories import NodeRuntimeFactory
+from webhooks.models import WebhookDelivery
+from webhooks.services import webhook_endpoint_create
 
 
 @pytest.fixture
@@ -233,3 +235,47 @@ def test_it_removes_an_export_cancelled_after_its_last_report(alice, three_runs,
     assert export.status == ExportStatus.CANCELLED and not export.folder.exists()
     # Queued again by a lost message: a cancelled export is never claimed.
     assert dataset_export_run(export=export) is False and not export.folder.exists()
+
+
+def test_it_tells_the_owners_webhooks_when_an_export_is_done_or_failed(alice, bob, three_runs, monkeypatch):
+    everything, _secret = webhook_endpoint_create(
+        owner=alice, url="http://127.0.0.1:9/all", allow_private=True
+    )
+    runs_only, _secret = webhook_endpoint_create(
+        owner=alice, url="http://127.0.0.1:9/runs", events=["run.completed"], allow_private=True
+    )
+    strangers, _secret = webhook_endpoint_create(owner=bob, url="http://127.0.0.1:9/bob", allow_private=True)
+    export = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9})
+    assert dataset_export_run(export=export)
+    [delivery] = WebhookDelivery.objects.all()
+    assert (delivery.endpoint, delivery.event, delivery.subject) == (
+        everything,
+        "export.completed",
+        export.id,
+    )
+    data = delivery.payload["data"]
+    assert (data["export_id"], data["status"], data["samples"], data["error"]) == (
+        export.id,
+        "completed",
+        3,
+        None,
+    )
+    assert (
+        data["files"] == ["dataset-000000.tar", "manifest.jsonl"]
+        and data["url"] == f"/api/exports/{export.id}"
+    )
+
+    def full_disk(**kwargs):
+        raise DatasetError("no space left on the device")
+
+    monkeypatch.setattr("runs.datasets.export.dataset_write", full_disk)
+    failing = DatasetExport.objects.create(owner=alice, options={"shard_bytes": 10**9})
+    with pytest.raises(DatasetError):
+        dataset_export_run(export=failing)
+    failed = WebhookDelivery.objects.get(subject=failing.id)
+    assert (failed.endpoint, failed.event) == (everything, "export.failed")
+    assert (
+        failed.payload["data"]["error"] == "no space left on the device"
+        and failed.payload["data"]["files"] == []
+    )
+    assert not WebhookDelivery.objects.filter(endpoint__in=[runs_only, strangers]).exists()
