@@ -13,6 +13,7 @@ sees only their own exports (staff: all); a stranger's id is answered as a missi
 
 from typing import Annotated, Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Query, Router, Schema, Status
@@ -37,8 +38,11 @@ from runs.views.api_schemas import (
     SizeText,
     Strict,
     TagName,
+    WebhookCreatedOut,
+    WebhookUrl,
 )
 from runs.views.media import ranged_file_response
+from webhooks.services import WebhookRequestError, webhook_endpoint_build
 
 router = Router(tags=["exports"])
 
@@ -67,6 +71,11 @@ class ExportIn(Strict):
     shard_samples: Annotated[int, Field(ge=1)] | None = Field(
         None, description="At most this many samples per shard (default: as many as fit shard_size)."
     )
+    webhook_url: WebhookUrl | None = Field(
+        None,
+        description="Also register this URL for export.completed and export.failed of this export alone "
+        "(its secret is in this response only).",
+    )
 
 
 class ExportFileOut(Schema):
@@ -94,6 +103,12 @@ class ExportOut(Schema):
     started_at: str | None
     finished_at: str | None
     url: str
+
+
+class ExportCreatedOut(ExportOut):
+    webhook: WebhookCreatedOut | None = Field(
+        None, description="The endpoint made for webhook_url, with its secret (shown this once)."
+    )
 
 
 class ExportPageOut(Schema):
@@ -144,7 +159,7 @@ def exports_list(request: HttpRequest, filters: Query[ExportFilters]) -> Any:
 
 @router.post(
     "",
-    response={201: ExportOut, **ERRORS},
+    response={201: ExportCreatedOut, **ERRORS},
     url_name="exports",
     summary="Queue a dataset export (WebDataset shards and a JSONL manifest) of the runs the filters choose",
 )
@@ -165,8 +180,22 @@ def exports_create(request: HttpRequest, payload: ExportIn) -> Any:
     options = ExportOptions(
         with_controls=payload.with_controls, shard_bytes=shard_bytes, shard_samples=payload.shard_samples
     )
-    export = dataset_export_create(owner=request.auth, selection=selection, options=options)
-    return Status(201, _json(export))
+    endpoint, secret = None, ""
+    if payload.webhook_url:
+        # Checked (its host resolved) before the transaction; saved with the export, scoped to it.
+        try:
+            endpoint, secret = webhook_endpoint_build(
+                owner=request.auth, url=payload.webhook_url, events=["export.completed", "export.failed"]
+            )
+        except WebhookRequestError as exc:
+            return _error(400, str(exc), "webhook_url")
+    with transaction.atomic():
+        export = dataset_export_create(owner=request.auth, selection=selection, options=options)
+        if endpoint is not None:
+            endpoint.scope = export.id
+            endpoint.save()
+    webhook = {**endpoint.to_dict(), "secret": secret} if endpoint is not None else None
+    return Status(201, {**_json(export), "webhook": webhook})
 
 
 @router.get(

@@ -6,6 +6,8 @@ from django.urls import reverse
 from runs import tasks
 from runs.models import ApiToken, DatasetExport, ExportStatus
 from tests.exports import exportable_run
+from tests.fixtures_webhooks import PUBLIC_HOOK_URL
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 @pytest.fixture
@@ -163,3 +165,34 @@ def test_it_keeps_an_export_still_being_written(client, alice, alices_key):
     response = call(client, "delete", reverse("api:export", args=[export.id]), alices_key)
     assert response.status_code == 409 and "still running: cancel it first" in response.json()["error"]
     assert DatasetExport.objects.filter(pk=export.id).exists()
+
+
+@pytest.mark.usefixtures("public_dns")
+def test_it_registers_a_webhook_for_the_export_alone(
+    client, alice, alices_key, alices_runs, no_workers, django_capture_on_commit_callbacks
+):
+    response = create(
+        client, alices_key, no_workers, django_capture_on_commit_callbacks, webhook_url=PUBLIC_HOOK_URL
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    webhook = WebhookEndpoint.objects.get()
+    assert body["webhook"]["webhook_id"] == webhook.id and body["webhook"]["secret"].startswith("whsec_")
+    assert (webhook.owner, webhook.scope) == (alice, body["export_id"])
+    assert webhook.events == ["export.completed", "export.failed"]
+    tasks.export_dataset(body["export_id"])
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.endpoint, delivery.event) == (webhook, "export.completed")
+    # Shown once: never again in the export.
+    assert "webhook" not in call(client, "get", body["url"], alices_key).json()
+
+
+def test_it_refuses_a_private_webhook_url_and_creates_nothing(
+    client, alices_key, alices_runs, no_workers, django_capture_on_commit_callbacks
+):
+    response = create(
+        client, alices_key, no_workers, django_capture_on_commit_callbacks, webhook_url="http://127.0.0.1/in"
+    )
+    assert response.status_code == 400 and response.json()["field"] == "webhook_url"
+    assert "loopback" in response.json()["error"]
+    assert not DatasetExport.objects.exists() and not WebhookEndpoint.objects.exists()
