@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from django.core.management.base import CommandError
 from cosmos.failures import Failure
 from runs.models import Run, RunStatus, Sweep
 from runs.services.runs import run_finalize
+from tests.commands import run_command
 from tests.factories import RunFactory
 from tests.stack import migrate_sqlite
 
@@ -105,16 +105,7 @@ def test_it_refuses_a_run_that_is_not_running(db):
 
 
 def cosmos_monitor(*args: str) -> tuple[int, str, str]:
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("cosmos_monitor", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    except CommandError as exc:
-        code = exc.returncode
-        err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
+    return run_command("cosmos_monitor", *args)
 
 
 def sweep_of(*, runs: int) -> Sweep:

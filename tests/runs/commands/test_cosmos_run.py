@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from prompts.models import Prompt
 from runs.models import Run, RunStatus
+from tests.commands import run_command
 from tests.stack import migrate_sqlite
 from tests.videos import write_test_video
 
@@ -18,13 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def cosmos_run(*args: str) -> tuple[int, str, str]:
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("cosmos_run", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, out.getvalue(), err.getvalue()
+    return run_command("cosmos_run", *args)
 
 
 def test_it_runs_end_to_end_and_prints_the_output_path(fast_sim, render_dir):

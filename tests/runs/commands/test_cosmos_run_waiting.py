@@ -1,28 +1,21 @@
 """cosmos_run while its run waits for a GPU: where it stands in the queue, and the wait apart at the end."""
 
 import re
-from io import StringIO
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
 
 from cosmos.stages import Stage
 from nodes.models import JobStatus, RemoteJob
 from runs.models import Progress, Run, RunStatus
 from runs.services import run_cancel
 from runs.terminal import ProgressDisplay
+from tests.commands import run_command
 from tests.factories import RunFactory
 
 
 def cosmos_run(*args: str) -> tuple[int, str, str]:
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("cosmos_run", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, out.getvalue(), err.getvalue()
+    return run_command("cosmos_run", *args)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from runs.models import Run, RunStatus, Sweep
 from runs.runner import JobPipeline
 from runs.scheduler import claim_next_job
 from runs.services.runs import run_finalize
+from tests.commands import run_command
 from tests.fixtures_webhooks import PUBLIC_HOOK_URL
 from tests.videos import write_test_video
 from webhooks.models import WebhookEndpoint
@@ -33,17 +34,7 @@ class Terminal(io.StringIO):
 
 
 def cosmos_sweep(*args: str, stdin=None) -> tuple[int, str, str]:
-    out, err = StringIO(), StringIO()
-    options = {"stdin": stdin} if stdin is not None else {}
-    try:
-        call_command("cosmos_sweep", *args, stdout=out, stderr=err, **options)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    except CommandError as exc:
-        code = exc.returncode
-        err.write(str(exc))
-    return code, out.getvalue(), err.getvalue()
+    return run_command("cosmos_sweep", *args, **({"stdin": stdin} if stdin is not None else {}))
 
 
 def test_it_queues_the_grid_and_prints_one_json_object(folder, alice, no_workers):
