@@ -152,6 +152,22 @@ def staff(db):
 
 
 @pytest.fixture
+def alices_key(alice) -> str:
+    """An API key of Alice's."""
+    from runs.models import ApiToken
+
+    return ApiToken.issue(user=alice)[1]
+
+
+@pytest.fixture
+def bobs_key(bob) -> str:
+    """An API key of Bob's, the stranger."""
+    from runs.models import ApiToken
+
+    return ApiToken.issue(user=bob)[1]
+
+
+@pytest.fixture
 def no_workers():
     """Every task of runs.tasks recorded instead of sent to a broker: the test sees what was enqueued.
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from prompts.models import Prompt
 from runs.models import ApiToken, Run, RunStatus
+from tests.api import api_call as api
 from tests.factories import RunFactory
 
 
@@ -18,15 +19,6 @@ def key(alice):
 def renders_are_shared(settings, tmp_path):
     """The test renders sit in a folder every user may name as inputs (COSMOS_INPUT_ROOTS)."""
     settings.COSMOS_INPUT_ROOTS = [(tmp_path / "renders").resolve()]
-
-
-def api(client, method: str, url: str, key: str | None = None, body=None):
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    if body is None:
-        return getattr(client, method)(url, headers=headers)
-    return getattr(client, method)(
-        url, data=json.dumps(body), content_type="application/json", headers=headers
-    )
 
 
 def test_it_needs_authentication(client, db):

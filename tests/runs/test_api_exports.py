@@ -4,34 +4,16 @@ import pytest
 from django.urls import reverse
 
 from runs import tasks
-from runs.models import ApiToken, DatasetExport, ExportStatus
+from runs.models import DatasetExport, ExportStatus
+from tests.api import api_call as call
 from tests.exports import exportable_run
 from tests.fixtures_webhooks import PUBLIC_HOOK_URL
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 @pytest.fixture
-def alices_key(alice):
-    return ApiToken.issue(user=alice)[1]
-
-
-@pytest.fixture
-def bobs_key(bob):
-    return ApiToken.issue(user=bob)[1]
-
-
-@pytest.fixture
 def alices_runs(alice):
     return [exportable_run(alice, index=0, starred=True), exportable_run(alice, index=1, rating=4)]
-
-
-def call(client, method, url, key, body=None):
-    headers = {"Authorization": f"Bearer {key}"}
-    if body is None:
-        return getattr(client, method)(url, headers=headers)
-    return getattr(client, method)(
-        url, data=json.dumps(body), content_type="application/json", headers=headers
-    )
 
 
 def create(client, key, no_workers, django_capture_on_commit_callbacks, **body):

@@ -1,12 +1,11 @@
 """POST /api/sweeps (and its dry run), GET /api/sweeps, /api/sweeps/{id} and its cancel: the owner's
 only, a stranger answered as for a missing id, every rejection a JSON 4xx."""
 
-import json
-
 import pytest
 from django.urls import reverse
 
 from runs.models import ApiToken, Run, RunStatus, Sweep
+from tests.api import api_call as api
 
 GRID = [{"name": "seed", "values": [1, 2, 3]}, {"name": "edge", "values": [0.25, 0.5, 1.0]}]
 
@@ -24,15 +23,6 @@ def bob_key(bob):
 @pytest.fixture(autouse=True)
 def renders_are_shared(settings, tmp_path):
     settings.COSMOS_INPUT_ROOTS = [(tmp_path / "renders").resolve()]
-
-
-def api(client, method: str, url: str, key: str, body=None):
-    headers = {"Authorization": f"Bearer {key}"}
-    if body is None:
-        return getattr(client, method)(url, headers=headers)
-    return getattr(client, method)(
-        url, data=json.dumps(body), content_type="application/json", headers=headers
-    )
 
 
 def create(client, key, render_dir, **body):

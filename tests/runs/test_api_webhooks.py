@@ -3,7 +3,8 @@ import json
 import pytest
 from django.urls import reverse
 
-from runs.models import ApiToken, Run
+from runs.models import Run
+from tests.api import api_call as call
 from tests.fixtures_webhooks import PUBLIC_HOOK_URL as PUBLIC
 from webhooks.models import WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
@@ -14,25 +15,6 @@ pytestmark = pytest.mark.usefixtures("public_dns")
 @pytest.fixture(autouse=True)
 def renders_are_shared(settings, tmp_path):
     settings.COSMOS_INPUT_ROOTS = [(tmp_path / "renders").resolve()]
-
-
-@pytest.fixture
-def alices_key(alice):
-    return ApiToken.issue(user=alice)[1]
-
-
-@pytest.fixture
-def bobs_key(bob):
-    return ApiToken.issue(user=bob)[1]
-
-
-def call(client, method, url, key, body=None):
-    headers = {"Authorization": f"Bearer {key}"}
-    if body is None:
-        return getattr(client, method)(url, headers=headers)
-    return getattr(client, method)(
-        url, data=json.dumps(body), content_type="application/json", headers=headers
-    )
 
 
 def test_it_registers_a_webhook_and_shows_its_secret_once(client, alices_key):
