@@ -41,7 +41,7 @@ from runs.views.api_schemas import (
     WebhookCreatedOut,
     WebhookUrl,
 )
-from runs.views.media import ranged_file_response
+from runs.views.exports import export_download
 from webhooks.services import WebhookRequestError, webhook_endpoint_build
 
 router = Router(tags=["exports"])
@@ -250,8 +250,7 @@ def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse
     export = _visible(request, export_id)
     if export is None:
         return _not_found(export_id)
-    if name not in export.files() or not (export.folder / name).is_file():
+    response = export_download(request, export, name)
+    if response is None:
         return _error(404, f"export {export.id} has no file {name[:80]!r}")
-    response = ranged_file_response(request, export.folder / name)
-    response["Content-Disposition"] = f'attachment; filename="{export.id}-{name}"'
     return response

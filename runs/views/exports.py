@@ -69,9 +69,17 @@ def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
 @login_required
 def export_file(request: HttpRequest, export_id: str, name: str) -> HttpResponse:
     """A shard or the manifest of a completed export, as a download."""
-    export = get_export(request, export_id)
-    if name not in export.files() or not (export.folder / name).is_file():
+    response = export_download(request, get_export(request, export_id), name)
+    if response is None:
         raise Http404("no such file")
+    return response
+
+
+def export_download(request: HttpRequest, export: DatasetExport, name: str) -> HttpResponse | None:
+    """A shard or the manifest of a completed export as a download (byte ranges work), for the page
+    and the API; None when the export offers no file of that name (a name is never a path)."""
+    if name not in export.files() or not (export.folder / name).is_file():
+        return None
     response = ranged_file_response(request, export.folder / name)
     response["Content-Disposition"] = f'attachment; filename="{export.id}-{name}"'
     return response
